@@ -1,1 +1,15 @@
+//! The ProteusAI conformance toolkit as a library.
+//!
+//! # Layout
+//! - [`schema`]: the JSON Schemas of `schemas/` (embedded at build time) and a
+//!   validator that answers with every error and where it points. This is the
+//!   contract: the runner judges an implementation with it, and the mock's own
+//!   tests judge the mock with it.
+//! - [`stream`]: the streamed-reply checker (`message:delta` … `message:done`),
+//!   which names the first rule a captured stream breaks.
+//!
+//! This crate never imports the mock server's types: a bug shared by the two
+//! would otherwise pass both.
 
+pub mod schema;
+pub mod stream;

@@ -1,0 +1,527 @@
+//! The streamed-reply checker.
+//!
+//! A streamed reply is one or more `message:delta` then exactly one
+//! `message:done` (decisions.md 18). Deltas carry no sequence number, so order
+//! is read from the cumulative `content`: every delta must satisfy
+//! `content == previous content + contentDelta`. That one rule lets the
+//! checker tell apart, without guessing:
+//!
+//! - a **duplicate**: the delta repeats a state already reached (`content` is
+//!   an earlier prefix that ended a delta, and ends with `contentDelta`);
+//! - a **gap** (a lost delta): `content` extends the current text by more than
+//!   `contentDelta`; the delta is held back in a small window in case the
+//!   missing one is only late;
+//! - **out of order**: a held-back delta becomes contiguous once a late delta
+//!   arrives (two deltas swapped);
+//! - a **content mismatch**: anything else (`content` is not the running
+//!   concatenation).
+//!
+//! Each hole left when the stream closes counts as one lost delta: when deltas
+//! are lost one at a time, that is the exact number lost.
+//!
+//! The checker never stores more than the current text of each stream and at
+//! most [`REORDER_WINDOW`] held-back deltas, so a load generator can run it on
+//! every frame of a long stream.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// How many deltas may arrive ahead of a missing one before the hole is
+/// declared a loss.
+pub const REORDER_WINDOW: usize = 16;
+
+/// The rule a stream broke. The string codes are stable: fixtures, reports and
+/// expectation files refer to them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rule {
+    /// A delta or done lacks a field the checker needs, or has the wrong type.
+    Malformed,
+    /// `messageId` (or the done's `id`) differs from the stream's first delta.
+    MessageIdChanged,
+    /// `chatId` differs from the stream's first delta.
+    ChatIdChanged,
+    /// A delta's `streamId` differs from the stream its `messageId` belongs to,
+    /// or from its own `message.streamId`.
+    StreamIdChanged,
+    /// `message.isStreaming` is not `true` on a delta.
+    DeltaNotStreaming,
+    /// The same delta was delivered twice.
+    Duplicate,
+    /// A delta was lost: `content` jumped past text never delivered.
+    Gap,
+    /// Deltas arrived in a different order from the one `content` implies.
+    OutOfOrder,
+    /// `content` is not the concatenation of the deltas so far.
+    ContentMismatch,
+    /// A delta arrived after the stream's `message:done`.
+    DeltaAfterDone,
+    /// A second `message:done` for the same stream.
+    DoubleDone,
+    /// The capture ended before the stream's `message:done`.
+    MissingDone,
+    /// A `message:done` for a stream with no delta.
+    DoneWithoutDeltas,
+    /// `message:done` content is not the concatenation of every delta.
+    DoneContentMismatch,
+    /// `message:done` has `isStreaming` other than `false`.
+    DoneStillStreaming,
+    /// A plain `message` event was emitted for a streamed reply.
+    PlainMessageForStream,
+}
+
+impl Rule {
+    /// Every rule, in a stable order.
+    pub const ALL: &'static [Rule] = &[
+        Rule::Malformed,
+        Rule::MessageIdChanged,
+        Rule::ChatIdChanged,
+        Rule::StreamIdChanged,
+        Rule::DeltaNotStreaming,
+        Rule::Duplicate,
+        Rule::Gap,
+        Rule::OutOfOrder,
+        Rule::ContentMismatch,
+        Rule::DeltaAfterDone,
+        Rule::DoubleDone,
+        Rule::MissingDone,
+        Rule::DoneWithoutDeltas,
+        Rule::DoneContentMismatch,
+        Rule::DoneStillStreaming,
+        Rule::PlainMessageForStream,
+    ];
+
+    /// The stable kebab-case code, e.g. `delta-after-done`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Rule::Malformed => "malformed",
+            Rule::MessageIdChanged => "message-id-changed",
+            Rule::ChatIdChanged => "chat-id-changed",
+            Rule::StreamIdChanged => "stream-id-changed",
+            Rule::DeltaNotStreaming => "delta-not-streaming",
+            Rule::Duplicate => "duplicate",
+            Rule::Gap => "gap",
+            Rule::OutOfOrder => "out-of-order",
+            Rule::ContentMismatch => "content-mismatch",
+            Rule::DeltaAfterDone => "delta-after-done",
+            Rule::DoubleDone => "double-done",
+            Rule::MissingDone => "missing-done",
+            Rule::DoneWithoutDeltas => "done-without-deltas",
+            Rule::DoneContentMismatch => "done-content-mismatch",
+            Rule::DoneStillStreaming => "done-still-streaming",
+            Rule::PlainMessageForStream => "plain-message-for-stream",
+        }
+    }
+
+    /// The rule for a code, if there is one.
+    pub fn from_code(code: &str) -> Option<Rule> {
+        Rule::ALL.iter().copied().find(|r| r.code() == code)
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// One broken rule, with where and what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    pub rule: Rule,
+    /// The stream it concerns (empty when the frame had none).
+    pub stream_id: String,
+    /// Index of the offending frame in the order frames were observed.
+    pub frame: usize,
+    pub expected: String,
+    pub actual: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} (stream {:?}, frame {}): expected {}, actual {}",
+            self.rule, self.stream_id, self.frame, self.expected, self.actual
+        )
+    }
+}
+
+/// Counts per stream, exact under the rules above.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Counters {
+    /// Deltas accepted into the running text (in order or reordered).
+    pub deltas: u64,
+    pub duplicates: u64,
+    pub out_of_order: u64,
+    /// Holes in the text: one per lost run of deltas.
+    pub lost: u64,
+    pub content_violations: u64,
+}
+
+impl Counters {
+    fn add(&mut self, other: &Counters) {
+        self.deltas += other.deltas;
+        self.duplicates += other.duplicates;
+        self.out_of_order += other.out_of_order;
+        self.lost += other.lost;
+        self.content_violations += other.content_violations;
+    }
+}
+
+/// A delta held back because it arrived ahead of a missing one.
+#[derive(Debug)]
+struct Ahead {
+    content: String,
+    delta_len: usize,
+    frame: usize,
+}
+
+#[derive(Debug)]
+struct Stream {
+    message_id: String,
+    chat_id: String,
+    /// The text accepted so far (the contiguous prefix).
+    text: String,
+    /// Lengths of `text` after each accepted delta: a repeated delta's
+    /// `content` has one of these lengths.
+    boundaries: Vec<usize>,
+    /// Deltas that arrived ahead of a hole, keyed by content length.
+    ahead: BTreeMap<usize, Ahead>,
+    done: bool,
+    counters: Counters,
+}
+
+/// Checks every stream seen in a sequence of realtime frames.
+#[derive(Debug, Default)]
+pub struct StreamChecker {
+    streams: HashMap<String, Stream>,
+    /// messageId → streamId, to catch a delta carrying a foreign streamId.
+    by_message: HashMap<String, String>,
+    violations: Vec<Violation>,
+    frames: usize,
+}
+
+/// The outcome of a whole capture.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StreamReport {
+    pub streams: usize,
+    pub completed: usize,
+    pub totals: Counters,
+    pub violations: Vec<Violation>,
+}
+
+impl StreamReport {
+    /// Whether no rule was broken.
+    pub fn is_ok(&self) -> bool {
+        self.violations.is_empty()
+    }
+
+    /// The distinct rules broken, sorted.
+    pub fn rules(&self) -> Vec<Rule> {
+        let mut rules: Vec<Rule> = self.violations.iter().map(|v| v.rule).collect();
+        rules.sort();
+        rules.dedup();
+        rules
+    }
+}
+
+fn field<'a>(v: &'a Value, name: &str) -> Option<&'a str> {
+    v.get(name).and_then(Value::as_str)
+}
+
+fn short(s: &str) -> String {
+    const MAX: usize = 60;
+    if s.len() <= MAX {
+        format!("{s:?}")
+    } else {
+        let cut = (0..=MAX).rev().find(|i| s.is_char_boundary(*i)).unwrap_or(0);
+        format!("{:?}… ({} bytes)", &s[..cut], s.len())
+    }
+}
+
+impl StreamChecker {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Observes one realtime frame. Events other than `message`,
+    /// `message:delta` and `message:done` are ignored.
+    pub fn observe(&mut self, event: &str, payload: &Value) {
+        let frame = self.frames;
+        self.frames += 1;
+        match event {
+            "message:delta" => self.delta(frame, payload),
+            "message:done" => self.done(frame, payload),
+            "message" => self.plain(frame, payload),
+            _ => {}
+        }
+    }
+
+    /// Checks a whole capture of `(event, payload)` frames.
+    pub fn check<'a>(frames: impl IntoIterator<Item = (&'a str, &'a Value)>) -> StreamReport {
+        let mut checker = StreamChecker::new();
+        for (event, payload) in frames {
+            checker.observe(event, payload);
+        }
+        checker.finish()
+    }
+
+    /// Violations found so far (a live view; [`finish`](Self::finish) adds
+    /// the ones only the end of a capture can show).
+    pub fn violations(&self) -> &[Violation] {
+        &self.violations
+    }
+
+    /// Counters of one stream, if it was seen.
+    pub fn counters(&self, stream_id: &str) -> Option<&Counters> {
+        self.streams.get(stream_id).map(|s| &s.counters)
+    }
+
+    /// Ends the capture: open streams are reported as missing their done.
+    pub fn finish(mut self) -> StreamReport {
+        let mut ids: Vec<String> = self.streams.keys().cloned().collect();
+        ids.sort();
+        let mut report = StreamReport { streams: ids.len(), ..Default::default() };
+        for id in ids {
+            let Some(mut stream) = self.streams.remove(&id) else { continue };
+            if stream.done {
+                report.completed += 1;
+            } else {
+                let frame = self.frames;
+                Self::settle(&mut stream, &id, &mut self.violations);
+                self.violations.push(Violation {
+                    rule: Rule::MissingDone,
+                    stream_id: id.clone(),
+                    frame,
+                    expected: "one message:done closing the stream".into(),
+                    actual: format!("capture ended after {} deltas and no done", stream.counters.deltas),
+                });
+            }
+            report.totals.add(&stream.counters);
+        }
+        report.violations = self.violations;
+        report
+    }
+
+    fn violation(&mut self, rule: Rule, stream_id: &str, frame: usize, expected: String, actual: String) {
+        self.violations.push(Violation { rule, stream_id: stream_id.to_string(), frame, expected, actual });
+    }
+
+    fn delta(&mut self, frame: usize, d: &Value) {
+        let (Some(stream_id), Some(message_id), Some(chat_id), Some(delta), Some(content)) = (
+            field(d, "streamId"),
+            field(d, "messageId"),
+            field(d, "chatId"),
+            field(d, "contentDelta"),
+            field(d, "content"),
+        ) else {
+            let sid = field(d, "streamId").unwrap_or_default().to_string();
+            self.violation(
+                Rule::Malformed,
+                &sid,
+                frame,
+                "a delta with string streamId, messageId, chatId, contentDelta and content".into(),
+                short(&d.to_string()),
+            );
+            return;
+        };
+        let message = d.get("message");
+        if message.and_then(|m| m.get("isStreaming")).and_then(Value::as_bool) != Some(true) {
+            self.violation(
+                Rule::DeltaNotStreaming,
+                stream_id,
+                frame,
+                "message.isStreaming = true".into(),
+                format!("{}", message.and_then(|m| m.get("isStreaming")).unwrap_or(&Value::Null)),
+            );
+        }
+        if let Some(inner) = message.and_then(|m| field(m, "streamId")).filter(|s| *s != stream_id) {
+            self.violation(
+                Rule::StreamIdChanged,
+                stream_id,
+                frame,
+                format!("message.streamId = {stream_id:?} (the delta's streamId)"),
+                format!("{inner:?}"),
+            );
+        }
+        if let Some(owner) = self.by_message.get(message_id).filter(|o| o.as_str() != stream_id).cloned() {
+            self.violation(
+                Rule::StreamIdChanged,
+                &owner,
+                frame,
+                format!("streamId {owner:?} for message {message_id}"),
+                format!("{stream_id:?}"),
+            );
+            return;
+        }
+
+        let stream = self.streams.entry(stream_id.to_string()).or_insert_with(|| Stream {
+            message_id: message_id.to_string(),
+            chat_id: chat_id.to_string(),
+            text: String::new(),
+            boundaries: Vec::new(),
+            ahead: BTreeMap::new(),
+            done: false,
+            counters: Counters::default(),
+        });
+        self.by_message.entry(message_id.to_string()).or_insert_with(|| stream_id.to_string());
+        let mut found = Vec::new();
+        if stream.done {
+            found.push((Rule::DeltaAfterDone, "no delta after message:done".into(), short(delta)));
+        }
+        if stream.message_id != message_id {
+            found.push((Rule::MessageIdChanged, format!("messageId {:?}", stream.message_id), format!("{message_id:?}")));
+        }
+        if stream.chat_id != chat_id {
+            found.push((Rule::ChatIdChanged, format!("chatId {:?}", stream.chat_id), format!("{chat_id:?}")));
+        }
+        if !stream.done {
+            Self::advance(stream, delta, content, frame, &mut found);
+            if stream.ahead.len() > REORDER_WINDOW {
+                Self::settle(stream, stream_id, &mut self.violations);
+            }
+        }
+        for (rule, expected, actual) in found {
+            self.violation(rule, stream_id, frame, expected, actual);
+        }
+    }
+
+    /// Applies one delta to the running text, noting each rule it breaks.
+    ///
+    /// The running text is the concatenation of `contentDelta`s, as a client
+    /// builds it: a delta whose `content` is simply wrong still contributes its
+    /// chunk, so one bad frame is reported once and not as a cascade.
+    fn advance(s: &mut Stream, delta: &str, content: &str, frame: usize, found: &mut Vec<(Rule, String, String)>) {
+        let base = s.text.len();
+        let extends = content.len() == base + delta.len() && content.starts_with(&s.text) && content.ends_with(delta);
+        if extends {
+            s.text.push_str(delta);
+            s.boundaries.push(s.text.len());
+            s.counters.deltas += 1;
+            // A late delta may make held-back ones contiguous: they were reordered.
+            while let Some(entry) = s.ahead.first_entry() {
+                let a = entry.get();
+                if a.content.len() - a.delta_len != s.text.len() || !a.content.starts_with(&s.text) {
+                    break;
+                }
+                let a = entry.remove();
+                s.text = a.content;
+                s.boundaries.push(s.text.len());
+                s.counters.deltas += 1;
+                s.counters.out_of_order += 1;
+                found.push((
+                    Rule::OutOfOrder,
+                    format!("the delta ending at byte {} before the one ending at byte {}", base + delta.len(), s.text.len()),
+                    format!("it arrived after (frame {} came before frame {frame})", a.frame),
+                ));
+            }
+            return;
+        }
+        let repeats = content.len() <= base
+            && s.text.starts_with(content)
+            && content.ends_with(delta)
+            && s.boundaries.binary_search(&content.len()).is_ok();
+        if repeats || s.ahead.get(&content.len()).is_some_and(|a| a.content == content) {
+            s.counters.duplicates += 1;
+            found.push((Rule::Duplicate, "each delta once".into(), format!("a repeat of the delta ending at byte {}", content.len())));
+            return;
+        }
+        let ahead = content.len() > base + delta.len() && content.starts_with(&s.text) && content.ends_with(delta);
+        if ahead {
+            s.ahead.insert(content.len(), Ahead { content: content.to_string(), delta_len: delta.len(), frame });
+            return;
+        }
+        s.counters.content_violations += 1;
+        found.push((
+            Rule::ContentMismatch,
+            format!("content = previous content + contentDelta = {}", short(&format!("{}{delta}", s.text))),
+            short(content),
+        ));
+        s.text.push_str(delta);
+        s.boundaries.push(s.text.len());
+        s.counters.deltas += 1;
+    }
+
+    /// Declares the holes in front of held-back deltas lost and resumes after them.
+    fn settle(s: &mut Stream, stream_id: &str, violations: &mut Vec<Violation>) {
+        while let Some((_, a)) = s.ahead.pop_first() {
+            let start = a.content.len() - a.delta_len;
+            if start != s.text.len() {
+                s.counters.lost += 1;
+                violations.push(Violation {
+                    rule: Rule::Gap,
+                    stream_id: stream_id.to_string(),
+                    frame: a.frame,
+                    expected: format!("the delta that continues the text at byte {}", s.text.len()),
+                    actual: format!("next text delivered starts at byte {start}"),
+                });
+            }
+            s.text = a.content;
+            s.boundaries.push(s.text.len());
+            s.counters.deltas += 1;
+        }
+    }
+
+    fn done(&mut self, frame: usize, m: &Value) {
+        let Some(stream_id) = field(m, "streamId") else {
+            self.violation(Rule::Malformed, "", frame, "message:done with a string streamId".into(), short(&m.to_string()));
+            return;
+        };
+        let Some(stream) = self.streams.get_mut(stream_id) else {
+            self.violation(
+                Rule::DoneWithoutDeltas,
+                stream_id,
+                frame,
+                "at least one message:delta before message:done".into(),
+                "a done for a stream never seen".into(),
+            );
+            return;
+        };
+        if stream.done {
+            self.violation(Rule::DoubleDone, stream_id, frame, "exactly one message:done".into(), "a second one".into());
+            return;
+        }
+        let mut found = Vec::new();
+        Self::settle(stream, stream_id, &mut self.violations);
+        stream.done = true;
+        if let Some(id) = field(m, "id").filter(|id| *id != stream.message_id) {
+            found.push((Rule::MessageIdChanged, format!("id {:?} (the deltas' messageId)", stream.message_id), format!("{id:?}")));
+        }
+        match field(m, "content") {
+            Some(c) if c == stream.text => {}
+            other => found.push((
+                Rule::DoneContentMismatch,
+                format!("content = concatenation of the deltas = {}", short(&stream.text)),
+                other.map(short).unwrap_or_else(|| "no string content".into()),
+            )),
+        }
+        if m.get("isStreaming").and_then(Value::as_bool) != Some(false) {
+            found.push((
+                Rule::DoneStillStreaming,
+                "isStreaming = false".into(),
+                format!("{}", m.get("isStreaming").unwrap_or(&Value::Null)),
+            ));
+        }
+        for (rule, expected, actual) in found {
+            self.violation(rule, stream_id, frame, expected, actual);
+        }
+    }
+
+    fn plain(&mut self, frame: usize, m: &Value) {
+        let by_stream = field(m, "streamId").filter(|s| self.streams.contains_key(*s));
+        let by_id = field(m, "id").and_then(|id| self.by_message.get(id));
+        if let Some(sid) = by_stream.map(str::to_string).or_else(|| by_id.cloned()) {
+            self.violation(
+                Rule::PlainMessageForStream,
+                &sid,
+                frame,
+                "no plain message event for a streamed reply (deltas and done instead)".into(),
+                "a message event for the streamed reply".into(),
+            );
+        }
+    }
+}
