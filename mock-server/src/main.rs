@@ -1,1 +1,136 @@
-fn main() {}
+//! `proteus-mock`: run a ProteusAI server locally.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+use mock_server::world::World;
+use mock_server::{Config, serve};
+use serde_json::json;
+
+/// A faithful, fast, stateful ProteusAI server for local development and tests.
+///
+/// Serves REST under /api and socket.io realtime on one port, with scripted
+/// agents that reply (and stream when asked) so you can build a client with no
+/// real backend. Starts on an embedded default world whose ids and tokens are
+/// fixed: the examples in the README work verbatim.
+#[derive(Parser, Debug)]
+#[command(name = "proteus-mock", version, about, long_about, after_help = "Examples:\n  proteus-mock                       # default world on 127.0.0.1:4000\n  proteus-mock --port 0 --json       # random port; print URL and tokens as JSON\n  proteus-mock --world my-world.json # your own world (see fixtures/world.json)")]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 4000)]
+    port: u16,
+    /// World file to start from instead of the embedded default.
+    #[arg(long, value_name = "FILE")]
+    world: Option<PathBuf>,
+    /// Print the start-up information (URL, tokens, agent ids) as one JSON line.
+    #[arg(long)]
+    json: bool,
+    /// Log format (the filter comes from RUST_LOG, default "info").
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// Packets a socket may hold unsent before it is disconnected as a slow consumer.
+    #[arg(long, default_value_t = 8192, value_name = "PACKETS")]
+    socket_buffer: usize,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// What a user needs to start: URL, tokens, agents, chats.
+fn banner(world: &World, url: &str) -> serde_json::Value {
+    let users: Vec<_> = world
+        .users
+        .iter()
+        .map(|u| {
+            let token = world.tokens.iter().find(|t| t.entity_id == u.id && !t.revoked).map(|t| t.token.clone());
+            json!({ "id": u.id, "name": u.name, "token": token, "orgIds": u.org_ids })
+        })
+        .collect();
+    let agents: Vec<_> = world
+        .agents
+        .iter()
+        .map(|a| json!({ "id": a.id, "name": a.name, "isPublic": a.is_public, "scripted": a.script.is_some() }))
+        .collect();
+    let chats: Vec<_> = world.chats.iter().map(|c| json!({ "id": c.chat.id, "title": c.chat.title, "key": c.chat.key })).collect();
+    json!({ "url": url, "users": users, "agents": agents, "chats": chats })
+}
+
+fn print_banner(b: &serde_json::Value) {
+    println!("proteus-mock listening on {}", b["url"].as_str().unwrap_or_default());
+    println!("  REST:     {}/api/...   (Authorization: Bearer <token>)", b["url"].as_str().unwrap_or_default());
+    println!("  socket.io {}           (auth: {{ token }})", b["url"].as_str().unwrap_or_default());
+    println!("users:");
+    for u in b["users"].as_array().into_iter().flatten() {
+        println!("  {:<14} id {}  token {}", u["name"].as_str().unwrap_or("?"), u["id"].as_str().unwrap_or("?"), u["token"].as_str().unwrap_or("(none)"));
+    }
+    println!("agents:");
+    for a in b["agents"].as_array().into_iter().flatten() {
+        let vis = if a["isPublic"] == true { "public" } else { "org-private" };
+        println!("  {:<14} id {}  {vis}", a["name"].as_str().unwrap_or("?"), a["id"].as_str().unwrap_or("?"));
+    }
+    println!("chats:");
+    for c in b["chats"].as_array().into_iter().flatten() {
+        println!("  {:<24} id {}", c["title"].as_str().unwrap_or("(untitled)"), c["id"].as_str().unwrap_or("?"));
+    }
+    println!("Stop with Ctrl-C.");
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    init_logging(args.log_format);
+    let world = match &args.world {
+        None => World::default_world(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read world file {}", path.display()))?;
+            World::parse(&path.display().to_string(), &text).context("world file refused")?
+        }
+    };
+    let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
+        .await
+        .with_context(|| format!("cannot listen on {}:{} (is another server using the port? try --port 0)", args.host, args.port))?;
+    let addr = listener.local_addr()?;
+    let b = banner(&world, &format!("http://{addr}"));
+    if args.json {
+        println!("{b}");
+    } else {
+        print_banner(&b);
+    }
+    serve(listener, world, Config { socket_buffer: args.socket_buffer }, shutdown_signal()).await.context("server failed")?;
+    tracing::info!("stopped");
+    Ok(())
+}

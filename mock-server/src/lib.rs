@@ -1,0 +1,124 @@
+//! proteus-mock: a faithful, fast, stateful ProteusAI server to run locally.
+//!
+//! # Layout
+//! - [`model`]: the protocol's objects, serialized exactly as documented.
+//! - [`world`]: world files (the default one is embedded) and their checks.
+//! - [`store`]: all state and every protocol rule that reads or changes it;
+//!   REST and socket.io handlers only translate to and from it.
+//! - [`rest`]: `/api` routes, the envelope, auth and body handling.
+//! - [`realtime`]: socket.io auth and client events, rooms, the emission path
+//!   and its slow-consumer policy, and the task that plays scripted streams.
+//! - [`script`]: what a scripted agent says and how it is cut into deltas.
+//!
+//! [`serve`] runs the server on a listener until a shutdown future resolves;
+//! [`start`] runs one on a random loopback port for tests.
+
+pub mod model;
+pub mod realtime;
+pub mod rest;
+pub mod script;
+pub mod store;
+pub mod world;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::serve::ListenerExt;
+use socketioxide::SocketIo;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::realtime::rooms::Rooms;
+use crate::store::Store;
+use crate::world::World;
+
+/// Tunables that are not part of the world.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Packets a socket may hold unsent before it is disconnected as a slow
+    /// consumer (see [`realtime::rooms`]).
+    pub socket_buffer: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { socket_buffer: 8192 }
+    }
+}
+
+/// Everything a handler needs, shared by REST and socket.io.
+#[derive(Debug)]
+pub struct App {
+    pub store: Store,
+    pub rooms: Rooms,
+    /// Scripted replies in flight; waited for on shutdown.
+    pub tasks: TaskTracker,
+    /// Fired on shutdown: streams stop pacing and finish at once.
+    pub hurry: CancellationToken,
+}
+
+/// Builds the HTTP + socket.io service for a world.
+pub fn build(world: World, config: &Config) -> (axum::Router, Arc<App>, SocketIo) {
+    let app = Arc::new(App { store: Store::new(world), rooms: Rooms::default(), tasks: TaskTracker::new(), hurry: CancellationToken::new() });
+    let (layer, io) = SocketIo::builder().max_buffer_size(config.socket_buffer).with_state(app.clone()).build_layer();
+    io.ns("/", realtime::on_connect);
+    let router = rest::router().with_state(app.clone()).layer(layer);
+    (router, app, io)
+}
+
+/// Serves until `shutdown` resolves; then in-flight streams finish without
+/// pacing, sockets are closed cleanly and the listener stops.
+pub async fn serve(listener: TcpListener, world: World, config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    let (router, app, io) = build(world, &config);
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
+    let graceful = async move {
+        shutdown.await;
+        tracing::info!("shutting down: finishing streams, closing sockets");
+        app.hurry.cancel();
+        app.tasks.close();
+        if tokio::time::timeout(Duration::from_secs(10), app.tasks.wait()).await.is_err() {
+            tracing::warn!("some replies did not finish within 10 s");
+        }
+        io.close().await;
+    };
+    axum::serve(listener, router).with_graceful_shutdown(graceful).await
+}
+
+/// A mock running on a random loopback port (for tests and embedding).
+pub struct Running {
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    done: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Shuts down gracefully and waits for the server to stop.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        (&mut self.done).await.unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    }
+}
+
+/// Starts a mock on `127.0.0.1:0`.
+pub async fn start(world: World, config: Config) -> std::io::Result<Running> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let done = tokio::spawn(serve(listener, world, config, async move {
+        let _ = rx.await;
+    }));
+    Ok(Running { addr, stop: Some(tx), done })
+}

@@ -1,0 +1,154 @@
+//! Chat rooms and the one way events leave the server.
+//!
+//! The mock keeps its own room membership instead of socketioxide's rooms so
+//! that every packet is handed to each socket individually and a full buffer
+//! is seen *per socket*. socketioxide's broadcast reports a full buffer
+//! without saying whose it was, and its packet is then silently missing for
+//! that client: not acceptable for a server whose streams must be complete.
+//!
+//! **Slow-consumer policy.** Each socket may hold `socket_buffer` unsent
+//! packets (`--socket-buffer`, default 8192). When a packet does not fit, the
+//! socket is disconnected at once, with a warning naming it, and counted in
+//! [`Stats::slow_consumers_disconnected`]. Its client sees a disconnect, never
+//! a stream with a hole in it, and the other sockets of the room are not
+//! slowed down. Memory per socket is bounded by the buffer.
+//!
+//! Payloads are serialized once per event and the same bytes are handed to
+//! every socket of the room.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+use socketioxide::extract::SocketRef;
+use socketioxide::socket::Sid;
+use socketioxide::{SendError, SocketError};
+
+use crate::model::Id;
+
+/// Counters for `/__admin/stats` and benchmarks.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub packets_sent: AtomicU64,
+    pub deltas_sent: AtomicU64,
+    pub slow_consumers_disconnected: AtomicU64,
+}
+
+#[derive(Default)]
+struct Membership {
+    rooms: HashMap<Id, Vec<SocketRef>>,
+    of_socket: HashMap<Sid, Vec<Id>>,
+}
+
+/// Room membership and emission.
+#[derive(Default)]
+pub struct Rooms {
+    inner: RwLock<Membership>,
+    pub stats: Stats,
+}
+
+impl std::fmt::Debug for Rooms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rooms").field("rooms", &self.read().rooms.len()).finish()
+    }
+}
+
+impl Rooms {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Membership> {
+        self.inner.read().unwrap_or_else(|p| p.into_inner())
+    }
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Membership> {
+        self.inner.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds a socket to a chat's room (idempotent).
+    pub fn join(&self, chat_id: &str, socket: &SocketRef) {
+        let mut m = self.write();
+        let members = m.rooms.entry(chat_id.to_string()).or_default();
+        if members.iter().any(|s| s.id == socket.id) {
+            return;
+        }
+        members.push(socket.clone());
+        m.of_socket.entry(socket.id).or_default().push(chat_id.to_string());
+    }
+
+    /// Removes a socket from a chat's room (idempotent).
+    pub fn leave(&self, chat_id: &str, sid: Sid) {
+        let mut m = self.write();
+        if let Some(members) = m.rooms.get_mut(chat_id) {
+            members.retain(|s| s.id != sid);
+            if members.is_empty() {
+                m.rooms.remove(chat_id);
+            }
+        }
+        if let Some(chats) = m.of_socket.get_mut(&sid) {
+            chats.retain(|c| c != chat_id);
+        }
+    }
+
+    /// Forgets a socket entirely (on disconnect).
+    pub fn remove_socket(&self, sid: Sid) {
+        let mut m = self.write();
+        for chat in m.of_socket.remove(&sid).unwrap_or_default() {
+            if let Some(members) = m.rooms.get_mut(&chat) {
+                members.retain(|s| s.id != sid);
+                if members.is_empty() {
+                    m.rooms.remove(&chat);
+                }
+            }
+        }
+    }
+
+    /// Every socket currently in some room, once each.
+    pub fn all_sockets(&self) -> Vec<SocketRef> {
+        let m = self.read();
+        let mut seen = std::collections::HashSet::new();
+        m.rooms.values().flatten().filter(|s| seen.insert(s.id)).cloned().collect()
+    }
+
+    pub fn room_count(&self) -> usize {
+        self.read().rooms.len()
+    }
+
+    /// Serializes `payload` once and hands it to every socket in the room.
+    pub fn emit<T: Serialize + ?Sized>(&self, chat_id: &str, event: &str, payload: &T) {
+        let raw = match serde_json::value::to_raw_value(payload) {
+            Ok(raw) => raw,
+            Err(e) => {
+                tracing::error!(%event, chat_id, error = %e, "cannot serialize an outgoing event (a bug)");
+                return;
+            }
+        };
+        self.emit_raw(chat_id, event, &raw);
+    }
+
+    /// Hands pre-serialized JSON to every socket in the room.
+    pub fn emit_raw(&self, chat_id: &str, event: &str, raw: &RawValue) {
+        let mut slow = Vec::new();
+        let mut sent = 0u64;
+        {
+            let m = self.read();
+            let Some(members) = m.rooms.get(chat_id) else { return };
+            for socket in members {
+                match socket.emit(event, raw) {
+                    Ok(()) => sent += 1,
+                    Err(SendError::Socket(SocketError::InternalChannelFull)) => slow.push(socket.clone()),
+                    Err(SendError::Socket(SocketError::Closed)) => {}
+                    Err(e) => tracing::error!(%event, chat_id, error = %e, "cannot encode an outgoing event (a bug)"),
+                }
+            }
+        }
+        self.stats.packets_sent.fetch_add(sent, Ordering::Relaxed);
+        if event == "message:delta" {
+            self.stats.deltas_sent.fetch_add(sent, Ordering::Relaxed);
+        }
+        for socket in slow {
+            tracing::warn!(sid = %socket.id, chat_id, %event, "slow consumer: socket buffer full, disconnecting it");
+            self.stats.slow_consumers_disconnected.fetch_add(1, Ordering::Relaxed);
+            self.remove_socket(socket.id);
+            let _ = socket.disconnect();
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! REST under `/api`: the envelope, authentication, bodies and routes.
+//!
+//! Every response, errors and unknown routes included, is the envelope
+//! `{ok, data?, error?: {message}, meta?}` (decisions.md 5). Status codes
+//! follow decisions.md 6 and are listed in docs/PROTOCOL.md.
+
+mod agents;
+mod chats;
+mod messages;
+mod repositories;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::{StatusCode, header, request::Parts};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::App;
+use crate::store::{Caller, Refusal};
+
+/// Request bodies above this size are refused with 413.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+/// An error response: its status and a message a person can act on.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError { status, message: message.into() }
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::Invalid(m) => ApiError::new(StatusCode::BAD_REQUEST, m),
+            Refusal::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, m),
+            Refusal::NotFound(m) => ApiError::new(StatusCode::NOT_FOUND, m),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(json!({ "ok": false, "error": { "message": self.message } }))).into_response()
+    }
+}
+
+pub type ApiResult = Result<Response, ApiError>;
+
+/// `{ok: true, data}` with a status.
+pub fn ok<T: Serialize>(status: StatusCode, data: &T) -> ApiResult {
+    Ok((status, axum::Json(json!({ "ok": true, "data": data }))).into_response())
+}
+
+/// `{ok: true, data, meta}`.
+pub fn ok_with_meta<T: Serialize>(data: &T, meta: Value) -> ApiResult {
+    Ok((StatusCode::OK, axum::Json(json!({ "ok": true, "data": data, "meta": meta }))).into_response())
+}
+
+/// The authenticated caller (`Authorization: Bearer <token>`), or 401.
+pub struct Auth(pub Caller);
+
+impl FromRequestParts<Arc<App>> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Self::Rejection> {
+        let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, m);
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| unauthorized("Missing Authorization header: send 'Authorization: Bearer <token>'"))?;
+        let value = header.to_str().map_err(|_| unauthorized("Authorization header is not valid text"))?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .ok_or_else(|| unauthorized("Authorization header must be 'Bearer <token>'"))?
+            .trim();
+        app.store.authenticate(token).map(Auth).map_err(|m| unauthorized(&m))
+    }
+}
+
+/// A JSON body: no content type or a JSON one (else 415), at most
+/// [`BODY_LIMIT`] bytes (else 413), valid JSON (else 400). An empty body is `{}`.
+pub struct JsonBody(pub Value);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+            let ct = ct.to_str().unwrap_or_default().split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+            let json = ct == "application/json" || (ct.starts_with("application/") && ct.ends_with("+json"));
+            // curl -d without -H sends form encoding; the docs' own examples do that, so accept it as JSON.
+            if !json && ct != "application/x-www-form-urlencoded" {
+                return Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    format!("Content-Type {ct:?} is not supported: send a JSON body with 'Content-Type: application/json'"),
+                ));
+            }
+        }
+        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("Request body is larger than the {BODY_LIMIT}-byte limit"))
+            } else {
+                ApiError::bad_request(format!("Cannot read the request body: {e}"))
+            }
+        })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(JsonBody(json!({})));
+        }
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| ApiError::bad_request(format!("Request body is not valid JSON: {e}")))
+    }
+}
+
+impl JsonBody {
+    /// Deserializes into a request type; the error names the field at fault.
+    pub fn parse<T: DeserializeOwned>(self) -> Result<T, ApiError> {
+        if !self.0.is_object() {
+            return Err(ApiError::bad_request("Request body must be a JSON object"));
+        }
+        serde_path_to_error::deserialize(self.0).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if path == "." {
+                ApiError::bad_request(format!("Invalid body: {inner}"))
+            } else {
+                ApiError::bad_request(format!("Invalid field {path}: {inner}"))
+            }
+        })
+    }
+}
+
+/// Checks an id taken from a path: malformed ids cannot exist (404).
+pub fn path_id(what: &str, id: &str) -> Result<(), ApiError> {
+    if crate::model::is_object_id(id) {
+        Ok(())
+    } else {
+        Err(ApiError::new(StatusCode::NOT_FOUND, format!("{what} {id} not found (ids are 24 lowercase hex characters)")))
+    }
+}
+
+async fn not_found(req: Request) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, format!("No route for {} {}", req.method(), req.uri().path()))
+}
+
+async fn method_not_allowed(req: Request) -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, format!("Method {} is not allowed on {}", req.method(), req.uri().path()))
+}
+
+/// The `/api` routes.
+pub fn router() -> Router<Arc<App>> {
+    Router::new()
+        .route("/api/agents", get(agents::list).post(agents::create))
+        .route("/api/agents/{id}", get(agents::get).put(agents::update).delete(agents::delete))
+        .route("/api/agents/{id}/mcps", get(agents::mcps))
+        .route("/api/chats", get(chats::list).post(chats::create))
+        .route("/api/chats/{id}", get(chats::get).put(chats::update))
+        .route("/api/chats/{id}/messages", get(chats::messages))
+        .route("/api/chats/{id}/participants", get(chats::participants).post(chats::add_participant))
+        .route("/api/chats/{id}/repositories", post(chats::attach_repository))
+        .route("/api/messages", post(messages::create))
+        .route("/api/repositories", get(repositories::list).post(repositories::create))
+        .route("/api/repositories/{id}", get(repositories::get))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+}
+
+/// For partial updates: a present field (even `null`) is `Some(value)`, an
+/// absent one is `None` (with `#[serde(default)]`).
+pub fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}

@@ -1,0 +1,627 @@
+//! The mock's state and every rule that reads or changes it.
+//!
+//! REST handlers and socket.io handlers both call into [`Store`]; neither
+//! holds protocol rules of its own. The state sits behind one std `Mutex`:
+//! every operation is a short, synchronous critical section with no `.await`
+//! inside, which is cheaper than an async lock and cannot deadlock across
+//! tasks.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value};
+
+use crate::model::{Agent, AppIntegration, Chat, Entity, EntityType, Id, Message, Participant, ParticipantType, Repository, Script, User};
+use crate::world::{TokenRecord, World, WorldChat};
+
+/// Why an operation was refused; each maps to one REST status and to an error ack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// 400: the request is malformed or invalid.
+    Invalid(String),
+    /// 403: authenticated, but not allowed.
+    Forbidden(String),
+    /// 404: no such resource.
+    NotFound(String),
+}
+
+impl Refusal {
+    pub fn message(&self) -> &str {
+        match self {
+            Refusal::Invalid(m) | Refusal::Forbidden(m) | Refusal::NotFound(m) => m,
+        }
+    }
+}
+
+/// Who is calling: the entity a valid token acts as.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub entity: Entity,
+    pub org_ids: Vec<Id>,
+}
+
+impl Caller {
+    pub fn as_participant(&self) -> Option<Participant> {
+        let kind = match self.entity.kind {
+            EntityType::User => ParticipantType::User,
+            EntityType::Agent => ParticipantType::Agent,
+            EntityType::AppIntegration => ParticipantType::AppIntegration,
+            EntityType::PluginInstance => return None,
+        };
+        Some(Participant { id: self.entity.id.clone(), kind })
+    }
+}
+
+/// What a new message carries, whatever transport it came through.
+#[derive(Debug, Clone, Default)]
+pub struct NewMessage {
+    pub content: String,
+    pub kind: String,
+    pub attachments: Vec<Value>,
+    pub stream_response: bool,
+    pub state: Map<String, Value>,
+    pub response_url: Option<String>,
+    pub responded_to_id: Option<Id>,
+    pub chat_key: Option<String>,
+}
+
+/// Where a message goes: an existing chat, or a chat found or created by key.
+#[derive(Debug, Clone)]
+pub enum Destination {
+    Chat(Id),
+    Key { key: String, recipients: Vec<Participant> },
+    Recipients(Vec<Participant>),
+}
+
+/// A page request, already validated.
+#[derive(Debug, Clone)]
+pub enum PageAt {
+    Index(usize),
+    After(Id),
+}
+
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub items: Vec<Message>,
+    pub meta: Value,
+}
+
+/// A scripted agent that must answer a message.
+#[derive(Debug, Clone)]
+pub struct Responder {
+    pub agent: Agent,
+    pub script: Script,
+}
+
+#[derive(Debug, Clone)]
+struct ChatRecord {
+    chat: Chat,
+    participants: Vec<Participant>,
+    messages: Vec<Message>,
+    repositories: Vec<Id>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    orgs: HashMap<Id, crate::model::Org>,
+    users: HashMap<Id, User>,
+    tokens: HashMap<String, TokenRecord>,
+    agents: HashMap<Id, Agent>,
+    app_integrations: HashMap<Id, AppIntegration>,
+    repositories: HashMap<Id, Repository>,
+    chats: HashMap<Id, ChatRecord>,
+    /// (key scope, key) → chat id; the scope is an org id or the caller's id.
+    chat_keys: HashMap<(Id, String), Id>,
+    /// message id → chat id, for cursors.
+    message_chat: HashMap<Id, Id>,
+}
+
+/// Deterministic ids: a fixed 8-hex prefix that sorts after every id in the
+/// documented examples, then a counter. Same run, same ids.
+#[derive(Debug)]
+pub struct IdGen {
+    next: AtomicU64,
+}
+
+impl IdGen {
+    const PREFIX: u32 = 0x69a0_0000;
+
+    pub fn new() -> Self {
+        IdGen { next: AtomicU64::new(1) }
+    }
+
+    pub fn next(&self) -> Id {
+        format!("{:08x}{:016x}", Self::PREFIX, self.next.fetch_add(1, Ordering::Relaxed))
+    }
+
+    fn reset(&self) {
+        self.next.store(1, Ordering::Relaxed);
+    }
+}
+
+impl Default for IdGen {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Now as ISO-8601 UTC with milliseconds (`2025-05-22T16:05:05.453Z`).
+pub fn now_iso() -> String {
+    let ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+    iso_from_millis(ms as i64)
+}
+
+/// Formats milliseconds since the epoch (civil-from-days, proleptic Gregorian).
+pub fn iso_from_millis(ms: i64) -> String {
+    let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (h, mi, s, milli) = (rem / 3_600_000, rem / 60_000 % 60, rem / 1000 % 60, rem % 1000);
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}Z")
+}
+
+/// All of the mock's protocol state.
+#[derive(Debug)]
+pub struct Store {
+    state: Mutex<State>,
+    pub ids: IdGen,
+    world: Mutex<World>,
+}
+
+impl Store {
+    pub fn new(world: World) -> Self {
+        let store = Store { state: Mutex::new(State::default()), ids: IdGen::new(), world: Mutex::new(world) };
+        store.reset();
+        store
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock would be a bug; keep serving the state as it is.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Back to the loaded world, ids restarting from the same counter.
+    pub fn reset(&self) {
+        let world = self.world.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut s = State::default();
+        s.orgs = world.orgs.into_iter().map(|o| (o.id.clone(), o)).collect();
+        s.users = world.users.into_iter().map(|u| (u.id.clone(), u)).collect();
+        s.tokens = world.tokens.into_iter().map(|t| (t.token.clone(), t)).collect();
+        s.agents = world.agents.into_iter().map(|a| (a.id.clone(), a)).collect();
+        s.app_integrations = world.app_integrations.into_iter().map(|a| (a.id.clone(), a)).collect();
+        s.repositories = world.repositories.into_iter().map(|r| (r.id.clone(), r)).collect();
+        for WorldChat { chat, participants } in world.chats {
+            if let Some(key) = &chat.key {
+                let scope = chat.org_id.clone().or_else(|| participants.first().map(|p| p.id.clone())).unwrap_or_default();
+                s.chat_keys.insert((scope, key.clone()), chat.id.clone());
+            }
+            s.chats.insert(chat.id.clone(), ChatRecord { chat, participants, messages: Vec::new(), repositories: Vec::new() });
+        }
+        let mut messages = world.messages;
+        messages.sort_by(|a, b| (&a.created_at, &a.id).cmp(&(&b.created_at, &b.id)));
+        for m in messages {
+            s.message_chat.insert(m.id.clone(), m.chat_id.clone());
+            if let Some(rec) = s.chats.get_mut(&m.chat_id) {
+                rec.messages.push(m);
+            }
+        }
+        *self.lock() = s;
+        self.ids.reset();
+    }
+
+    /// Resolves a bearer token; the error message says what is wrong with it.
+    pub fn authenticate(&self, token: &str) -> Result<Caller, String> {
+        if !crate::model::is_token_format(token) {
+            return Err("Invalid token: expected user-… or inst-… followed by four dot-separated hex groups (24.32.32.48)".into());
+        }
+        let s = self.lock();
+        let Some(rec) = s.tokens.get(token) else {
+            return Err("Invalid token: no such token (it may belong to another server)".into());
+        };
+        if rec.revoked {
+            return Err("Invalid token: this token was deleted".into());
+        }
+        let (name, org_ids) = match rec.entity_type {
+            EntityType::User => s.users.get(&rec.entity_id).map(|u| (u.name.clone(), u.org_ids.clone())),
+            EntityType::Agent => s.agents.get(&rec.entity_id).map(|a| (a.name.clone(), vec![a.org_id.clone()])),
+            EntityType::AppIntegration => s.app_integrations.get(&rec.entity_id).map(|a| (a.name.clone(), vec![a.org_id.clone()])),
+            EntityType::PluginInstance => None,
+        }
+        .ok_or_else(|| "Invalid token: the entity it belonged to was deleted".to_string())?;
+        Ok(Caller { entity: Entity { id: rec.entity_id.clone(), kind: rec.entity_type, name }, org_ids })
+    }
+
+    // ---- agents ----
+
+    fn visible(caller: &Caller, agent: &Agent) -> bool {
+        agent.is_public || caller.org_ids.contains(&agent.org_id)
+    }
+
+    pub fn agent(&self, caller: &Caller, id: &str) -> Result<Agent, Refusal> {
+        let s = self.lock();
+        let agent = s.agents.get(id).ok_or_else(|| Refusal::NotFound(format!("Agent {id} not found")))?;
+        if !Self::visible(caller, agent) {
+            return Err(Refusal::Forbidden(format!(
+                "Agent {id} is not public and you are not a member of its organization"
+            )));
+        }
+        Ok(agent.clone())
+    }
+
+    pub fn agents(&self, caller: &Caller) -> Vec<Agent> {
+        let s = self.lock();
+        let mut list: Vec<Agent> = s.agents.values().filter(|a| Self::visible(caller, a)).cloned().collect();
+        list.sort_by(|a, b| a.id.cmp(&b.id));
+        list
+    }
+
+    pub fn create_agent(&self, caller: &Caller, mut agent: Agent) -> Result<Agent, Refusal> {
+        let mut s = self.lock();
+        if agent.org_id.is_empty() {
+            agent.org_id = caller.org_ids.first().cloned().ok_or_else(|| {
+                Refusal::Invalid("orgId is required: you belong to no organization to create the agent in".into())
+            })?;
+        }
+        if !s.orgs.contains_key(&agent.org_id) {
+            return Err(Refusal::NotFound(format!("Organization {} not found", agent.org_id)));
+        }
+        if !caller.org_ids.contains(&agent.org_id) {
+            return Err(Refusal::Forbidden(format!("You are not a member of organization {}", agent.org_id)));
+        }
+        agent.id = self.ids.next();
+        let now = now_iso();
+        agent.created_at = now.clone();
+        agent.updated_at = now;
+        s.agents.insert(agent.id.clone(), agent.clone());
+        Ok(agent)
+    }
+
+    /// Applies `change` to an agent the caller may modify (a member of its org).
+    pub fn update_agent(&self, caller: &Caller, id: &str, change: impl FnOnce(&mut Agent)) -> Result<Agent, Refusal> {
+        let mut s = self.lock();
+        let agent = s.agents.get_mut(id).ok_or_else(|| Refusal::NotFound(format!("Agent {id} not found")))?;
+        if !caller.org_ids.contains(&agent.org_id) {
+            return Err(Refusal::Forbidden(format!("Only members of organization {} may change agent {id}", agent.org_id)));
+        }
+        change(agent);
+        agent.updated_at = now_iso();
+        Ok(agent.clone())
+    }
+
+    pub fn delete_agent(&self, caller: &Caller, id: &str) -> Result<Agent, Refusal> {
+        let mut s = self.lock();
+        let agent = s.agents.get(id).ok_or_else(|| Refusal::NotFound(format!("Agent {id} not found")))?;
+        if !caller.org_ids.contains(&agent.org_id) {
+            return Err(Refusal::Forbidden(format!("Only members of organization {} may delete agent {id}", agent.org_id)));
+        }
+        Ok(s.agents.remove(id).expect("checked above"))
+    }
+
+    // ---- chats ----
+
+    fn participant_exists(s: &State, caller: &Caller, p: &Participant) -> Result<(), Refusal> {
+        match p.kind {
+            ParticipantType::Agent => {
+                let a = s.agents.get(&p.id).ok_or_else(|| Refusal::NotFound(format!("Agent {} not found", p.id)))?;
+                if !Self::visible(caller, a) {
+                    return Err(Refusal::Forbidden(format!(
+                        "Agent {} is not public and you are not a member of its organization",
+                        p.id
+                    )));
+                }
+            }
+            ParticipantType::User => {
+                if !s.users.contains_key(&p.id) {
+                    return Err(Refusal::NotFound(format!("User {} not found", p.id)));
+                }
+            }
+            ParticipantType::AppIntegration => {
+                if !s.app_integrations.contains_key(&p.id) {
+                    return Err(Refusal::NotFound(format!("App integration {} not found", p.id)));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates a chat, or finds it by key. Returns the chat, whether it was
+    /// created, and the participants that joined (for lifecycle events).
+    pub fn create_chat(
+        &self,
+        caller: &Caller,
+        participants: Vec<Participant>,
+        key: Option<String>,
+        title: Option<String>,
+        state: Option<Map<String, Value>>,
+    ) -> Result<(Chat, bool, Vec<Participant>), Refusal> {
+        let me = caller
+            .as_participant()
+            .ok_or_else(|| Refusal::Forbidden("A plugin instance cannot own a chat; use its agent's or app integration's token".into()))?;
+        let mut s = self.lock();
+        let scope = caller.org_ids.first().cloned().unwrap_or_else(|| caller.entity.id.clone());
+        if let Some(k) = &key {
+            if let Some(id) = s.chat_keys.get(&(scope.clone(), k.clone())) {
+                let rec = &s.chats[id];
+                if !rec.participants.contains(&me) {
+                    return Err(Refusal::Forbidden(format!("Chat with key {k:?} exists and you are not a participant")));
+                }
+                return Ok((rec.chat.clone(), false, Vec::new()));
+            }
+        }
+        for p in &participants {
+            Self::participant_exists(&s, caller, p)?;
+        }
+        let now = now_iso();
+        let chat = Chat {
+            id: self.ids.next(),
+            key: key.clone(),
+            org_id: caller.org_ids.first().cloned(),
+            state,
+            title,
+            system_messages: Vec::new(),
+            latest_message_id: None,
+            created_at: now.clone(),
+            updated_at: now,
+        };
+        let mut all = vec![me];
+        for p in participants {
+            if !all.contains(&p) {
+                all.push(p);
+            }
+        }
+        if let Some(k) = key {
+            s.chat_keys.insert((scope, k), chat.id.clone());
+        }
+        s.chats.insert(chat.id.clone(), ChatRecord { chat: chat.clone(), participants: all.clone(), messages: Vec::new(), repositories: Vec::new() });
+        Ok((chat, true, all))
+    }
+
+    fn member<'a>(s: &'a State, caller: &Caller, chat_id: &str) -> Result<&'a ChatRecord, Refusal> {
+        let rec = s.chats.get(chat_id).ok_or_else(|| Refusal::NotFound(format!("Chat {chat_id} not found")))?;
+        let me = caller.as_participant();
+        if !me.is_some_and(|me| rec.participants.contains(&me)) {
+            return Err(Refusal::Forbidden(format!("You are not a participant of chat {chat_id}")));
+        }
+        Ok(rec)
+    }
+
+    pub fn chat(&self, caller: &Caller, chat_id: &str) -> Result<Chat, Refusal> {
+        Ok(Self::member(&self.lock(), caller, chat_id)?.chat.clone())
+    }
+
+    pub fn chats(&self, caller: &Caller) -> Vec<Chat> {
+        let s = self.lock();
+        let me = caller.as_participant();
+        let mut list: Vec<Chat> =
+            s.chats.values().filter(|r| me.as_ref().is_some_and(|m| r.participants.contains(m))).map(|r| r.chat.clone()).collect();
+        list.sort_by(|a, b| a.id.cmp(&b.id));
+        list
+    }
+
+    pub fn participants(&self, caller: &Caller, chat_id: &str) -> Result<Vec<Participant>, Refusal> {
+        Ok(Self::member(&self.lock(), caller, chat_id)?.participants.clone())
+    }
+
+    /// Whether the caller may join the chat's room.
+    pub fn can_join(&self, caller: &Caller, chat_id: &str) -> Result<(), Refusal> {
+        Self::member(&self.lock(), caller, chat_id).map(|_| ())
+    }
+
+    pub fn add_participant(&self, caller: &Caller, chat_id: &str, p: Participant) -> Result<(Chat, bool), Refusal> {
+        let mut s = self.lock();
+        Self::member(&s, caller, chat_id)?;
+        Self::participant_exists(&s, caller, &p)?;
+        let rec = s.chats.get_mut(chat_id).expect("checked by member");
+        if rec.participants.contains(&p) {
+            return Ok((rec.chat.clone(), false));
+        }
+        rec.participants.push(p);
+        rec.chat.updated_at = now_iso();
+        Ok((rec.chat.clone(), true))
+    }
+
+    pub fn update_chat(
+        &self,
+        caller: &Caller,
+        chat_id: &str,
+        title: Option<Option<String>>,
+        state: Option<Option<Map<String, Value>>>,
+    ) -> Result<Chat, Refusal> {
+        let mut s = self.lock();
+        Self::member(&s, caller, chat_id)?;
+        let rec = s.chats.get_mut(chat_id).expect("checked by member");
+        if let Some(t) = title {
+            rec.chat.title = t;
+        }
+        if let Some(st) = state {
+            rec.chat.state = st;
+        }
+        rec.chat.updated_at = now_iso();
+        Ok(rec.chat.clone())
+    }
+
+    pub fn attach_repository(&self, caller: &Caller, chat_id: &str, repo_id: &str) -> Result<(Chat, Repository), Refusal> {
+        let mut s = self.lock();
+        Self::member(&s, caller, chat_id)?;
+        let repo = s.repositories.get(repo_id).cloned().ok_or_else(|| Refusal::NotFound(format!("Repository {repo_id} not found")))?;
+        if !caller.org_ids.contains(&repo.org_id) {
+            return Err(Refusal::Forbidden(format!("Repository {repo_id} belongs to an organization you are not in")));
+        }
+        let rec = s.chats.get_mut(chat_id).expect("checked by member");
+        if !rec.repositories.contains(&repo.id) {
+            rec.repositories.push(repo.id.clone());
+        }
+        rec.chat.updated_at = now_iso();
+        Ok((rec.chat.clone(), repo))
+    }
+
+    /// One page of history (decisions.md 8–13).
+    pub fn page(&self, caller: &Caller, chat_id: &str, at: PageAt, limit: usize) -> Result<Page, Refusal> {
+        let s = self.lock();
+        let rec = Self::member(&s, caller, chat_id)?;
+        let total = rec.messages.len();
+        let (start, mut meta) = match &at {
+            PageAt::Index(page) => ((page - 1).saturating_mul(limit), serde_json::json!({ "page": page })),
+            PageAt::After(cursor) => {
+                let pos = rec.messages.iter().position(|m| &m.id == cursor).ok_or_else(|| {
+                    Refusal::Invalid(format!("@cursor {cursor} is not a message of chat {chat_id}"))
+                })?;
+                (pos + 1, serde_json::json!({ "cursor": cursor }))
+            }
+        };
+        let items: Vec<Message> = rec.messages.iter().skip(start).take(limit).cloned().collect();
+        let has_more = start.saturating_add(items.len()) < total;
+        let next = if has_more { items.last().map(|m| m.id.clone()) } else { None };
+        let obj = meta.as_object_mut().expect("built as an object");
+        obj.insert("limit".into(), limit.into());
+        obj.insert("total".into(), total.into());
+        obj.insert("hasMore".into(), has_more.into());
+        obj.insert("nextCursor".into(), next.map_or(Value::Null, Value::String));
+        Ok(Page { items, meta })
+    }
+
+    /// Resolves where a message goes, creating the chat when the destination
+    /// asks for it. Returns the chat and the participants that joined.
+    pub fn resolve_destination(&self, caller: &Caller, to: Destination) -> Result<(Chat, Vec<Participant>), Refusal> {
+        match to {
+            Destination::Chat(id) => Ok((self.chat(caller, &id)?, Vec::new())),
+            Destination::Key { key, recipients } => {
+                let (chat, _, joined) = self.create_chat(caller, recipients, Some(key), None, None)?;
+                Ok((chat, joined))
+            }
+            Destination::Recipients(recipients) => {
+                let (chat, _, joined) = self.create_chat(caller, recipients, None, None, None)?;
+                Ok((chat, joined))
+            }
+        }
+    }
+
+    /// Persists a message from `sender` (any entity id) in a chat and returns
+    /// it with the chat as it now stands.
+    pub fn persist(&self, chat_id: &str, sender: Option<&str>, new: NewMessage, id: Option<Id>, stream_id: Option<String>) -> Result<(Message, Chat), Refusal> {
+        let mut s = self.lock();
+        let rec = s.chats.get_mut(chat_id).ok_or_else(|| Refusal::NotFound(format!("Chat {chat_id} not found")))?;
+        let now = now_iso();
+        let message = Message {
+            id: id.unwrap_or_else(|| self.ids.next()),
+            content: new.content,
+            content_delta: None,
+            chat_id: chat_id.to_string(),
+            chat_key: new.chat_key.or_else(|| rec.chat.key.clone()),
+            instructions: Vec::new(),
+            is_streaming: false,
+            notes: Vec::new(),
+            responded_to_id: new.responded_to_id,
+            response_url: new.response_url,
+            sender_id: sender.map(str::to_string),
+            state: new.state,
+            stream_id,
+            stream_response: new.stream_response,
+            kind: if new.kind.is_empty() { Message::default_type() } else { new.kind },
+            created_at: now.clone(),
+            updated_at: now.clone(),
+            attachments: new.attachments,
+            citations: Vec::new(),
+        };
+        rec.messages.push(message.clone());
+        rec.chat.latest_message_id = Some(message.id.clone());
+        rec.chat.updated_at = now;
+        let chat = rec.chat.clone();
+        s.message_chat.insert(message.id.clone(), chat_id.to_string());
+        Ok((message, chat))
+    }
+
+    /// The scripted agents in a chat that answer a message from `sender`.
+    /// Agents never answer agents (no reply loops).
+    pub fn responders(&self, chat_id: &str, sender: &Caller) -> Vec<Responder> {
+        if sender.entity.kind == EntityType::Agent {
+            return Vec::new();
+        }
+        let s = self.lock();
+        let Some(rec) = s.chats.get(chat_id) else { return Vec::new() };
+        rec.participants
+            .iter()
+            .filter(|p| p.kind == ParticipantType::Agent && p.id != sender.entity.id)
+            .filter_map(|p| s.agents.get(&p.id))
+            .filter_map(|a| a.script.clone().map(|script| Responder { agent: a.clone(), script }))
+            .collect()
+    }
+
+    // ---- repositories ----
+
+    pub fn create_repository(&self, caller: &Caller, name: String, description: Option<String>, org_id: Option<Id>) -> Result<Repository, Refusal> {
+        let mut s = self.lock();
+        let org_id = match org_id {
+            Some(o) => o,
+            None => caller.org_ids.first().cloned().ok_or_else(|| Refusal::Invalid("orgId is required: you belong to no organization".into()))?,
+        };
+        if !s.orgs.contains_key(&org_id) {
+            return Err(Refusal::NotFound(format!("Organization {org_id} not found")));
+        }
+        if !caller.org_ids.contains(&org_id) {
+            return Err(Refusal::Forbidden(format!("You are not a member of organization {org_id}")));
+        }
+        let now = now_iso();
+        let repo = Repository { id: self.ids.next(), name, description, org_id, created_at: now.clone(), updated_at: now };
+        s.repositories.insert(repo.id.clone(), repo.clone());
+        Ok(repo)
+    }
+
+    pub fn repository(&self, caller: &Caller, id: &str) -> Result<Repository, Refusal> {
+        let s = self.lock();
+        let r = s.repositories.get(id).ok_or_else(|| Refusal::NotFound(format!("Repository {id} not found")))?;
+        if !caller.org_ids.contains(&r.org_id) {
+            return Err(Refusal::Forbidden(format!("Repository {id} belongs to an organization you are not in")));
+        }
+        Ok(r.clone())
+    }
+
+    pub fn repositories(&self, caller: &Caller) -> Vec<Repository> {
+        let s = self.lock();
+        let mut list: Vec<Repository> = s.repositories.values().filter(|r| caller.org_ids.contains(&r.org_id)).cloned().collect();
+        list.sort_by(|a, b| a.id.cmp(&b.id));
+        list
+    }
+
+    /// Users, agents and app integrations by id, for lifecycle event bodies.
+    pub fn user(&self, id: &str) -> Option<User> {
+        self.lock().users.get(id).cloned()
+    }
+    pub fn agent_by_id(&self, id: &str) -> Option<Agent> {
+        self.lock().agents.get(id).cloned()
+    }
+    pub fn app_integration(&self, id: &str) -> Option<AppIntegration> {
+        self.lock().app_integrations.get(id).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso_dates_match_known_instants() {
+        assert_eq!(iso_from_millis(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso_from_millis(1_747_929_905_453), "2025-05-22T16:05:05.453Z");
+        assert_eq!(iso_from_millis(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn ids_are_deterministic_and_sort_after_the_docs_examples() {
+        let g = IdGen::new();
+        let a = g.next();
+        assert!(crate::model::is_object_id(&a));
+        assert!(a.as_str() > "6832df10b749a23a30105dba");
+        g.reset();
+        assert_eq!(g.next(), a);
+    }
+}
