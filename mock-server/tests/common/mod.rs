@@ -154,7 +154,13 @@ impl Sio {
         self.client
             .emit_with_ack(event, payload, Duration::from_secs(5), move |p, _| {
                 if let Some(tx) = tx.lock().expect("lock").take() {
-                    let _ = tx.send(first(p));
+                    // rust_socketio passes the ack's argument list as one array.
+                    let args = first(p);
+                    let ack = match args {
+                        Value::Array(mut a) if a.len() == 1 => a.remove(0),
+                        other => other,
+                    };
+                    let _ = tx.send(ack);
                 }
                 async {}.boxed()
             })
