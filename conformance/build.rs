@@ -29,7 +29,9 @@ fn main() {
     for f in &files {
         println!("cargo:rerun-if-changed={}/{f}", root.display());
     }
-    let mut src = String::from("/// Every schema file: (path relative to `schemas/`, contents).\npub static SCHEMA_FILES: &[(&str, &str)] = &[\n");
+    let mut src = String::from(
+        "/// Every schema file: (path relative to `schemas/`, contents).\npub static SCHEMA_FILES: &[(&str, &str)] = &[\n",
+    );
     for f in &files {
         src.push_str(&format!(
             "    ({f:?}, include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/../schemas/{f}\"))),\n"

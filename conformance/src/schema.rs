@@ -30,7 +30,11 @@ pub struct Violation {
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let at = if self.instance_path.is_empty() { "/" } else { &self.instance_path };
+        let at = if self.instance_path.is_empty() {
+            "/"
+        } else {
+            &self.instance_path
+        };
         write!(f, "at {at}: {}", self.message)
     }
 }
@@ -39,8 +43,13 @@ impl fmt::Display for Violation {
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {
     #[error("schema file {file} is not valid JSON: {source}")]
-    Parse { file: String, source: serde_json::Error },
-    #[error("schema file {file} has no $id, or one that does not match its path (expected {expected})")]
+    Parse {
+        file: String,
+        source: serde_json::Error,
+    },
+    #[error(
+        "schema file {file} has no $id, or one that does not match its path (expected {expected})"
+    )]
     BadId { file: String, expected: String },
     #[error("cannot build the schema registry: {0}")]
     Registry(String),
@@ -58,7 +67,9 @@ pub struct SchemaSet {
 
 impl fmt::Debug for SchemaSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SchemaSet").field("schemas", &self.documents.keys().collect::<Vec<_>>()).finish()
+        f.debug_struct("SchemaSet")
+            .field("schemas", &self.documents.keys().collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -67,18 +78,25 @@ impl SchemaSet {
     pub fn embedded() -> &'static SchemaSet {
         static SET: OnceLock<SchemaSet> = OnceLock::new();
         SET.get_or_init(|| {
-            let files = SCHEMA_FILES.iter().map(|(p, c)| (p.to_string(), c.to_string()));
+            let files = SCHEMA_FILES
+                .iter()
+                .map(|(p, c)| (p.to_string(), c.to_string()));
             // The embedded files are tested in this crate; failing here is a build defect.
-            SchemaSet::from_files(files).unwrap_or_else(|e| panic!("embedded schemas are broken: {e}"))
+            SchemaSet::from_files(files)
+                .unwrap_or_else(|e| panic!("embedded schemas are broken: {e}"))
         })
     }
 
     /// Compiles a set from `(path under schemas/, contents)` pairs.
-    pub fn from_files(files: impl IntoIterator<Item = (String, String)>) -> Result<Self, SchemaError> {
+    pub fn from_files(
+        files: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, SchemaError> {
         let mut documents = BTreeMap::new();
         for (file, text) in files {
-            let doc: Value =
-                serde_json::from_str(&text).map_err(|source| SchemaError::Parse { file: file.clone(), source })?;
+            let doc: Value = serde_json::from_str(&text).map_err(|source| SchemaError::Parse {
+                file: file.clone(),
+                source,
+            })?;
             let expected = format!("{BASE_URI}{file}");
             if doc.get("$id").and_then(Value::as_str) != Some(expected.as_str()) {
                 return Err(SchemaError::BadId { file, expected });
@@ -86,7 +104,11 @@ impl SchemaSet {
             documents.insert(file.trim_end_matches(".json").to_string(), doc);
         }
         let registry = jsonschema::Registry::new()
-            .extend(documents.iter().map(|(name, doc)| (format!("{BASE_URI}{name}.json"), doc.clone())))
+            .extend(
+                documents
+                    .iter()
+                    .map(|(name, doc)| (format!("{BASE_URI}{name}.json"), doc.clone())),
+            )
             .and_then(|b| b.prepare())
             .map_err(|e| SchemaError::Registry(e.to_string()))?;
         // Each file, and each entry of its top-level `$defs` as `file#/$defs/entry`.
@@ -99,17 +121,29 @@ impl SchemaSet {
         }
         let mut validators = BTreeMap::new();
         for name in targets {
-            let (file, fragment) = name.split_once('#').map_or((name.as_str(), ""), |(f, p)| (f, p));
-            let uri = if fragment.is_empty() { format!("{BASE_URI}{file}.json") } else { format!("{BASE_URI}{file}.json#{fragment}") };
+            let (file, fragment) = name
+                .split_once('#')
+                .map_or((name.as_str(), ""), |(f, p)| (f, p));
+            let uri = if fragment.is_empty() {
+                format!("{BASE_URI}{file}.json")
+            } else {
+                format!("{BASE_URI}{file}.json#{fragment}")
+            };
             let root = serde_json::json!({ "$ref": uri });
             let validator = jsonschema::options()
                 .with_draft(jsonschema::Draft::Draft202012)
                 .with_registry(&registry)
                 .build(&root)
-                .map_err(|e| SchemaError::Compile { name: name.clone(), message: e.to_string() })?;
+                .map_err(|e| SchemaError::Compile {
+                    name: name.clone(),
+                    message: e.to_string(),
+                })?;
             validators.insert(name.clone(), validator);
         }
-        Ok(SchemaSet { documents, validators })
+        Ok(SchemaSet {
+            documents,
+            validators,
+        })
     }
 
     /// Names of every schema file, sorted.
@@ -151,11 +185,17 @@ impl SchemaSet {
         match self.violations(name, instance) {
             Ok(v) if v.is_empty() => Ok(()),
             Ok(v) => Err(v),
-            Err(e) => Err(vec![Violation { instance_path: String::new(), schema_path: String::new(), message: e.to_string() }]),
+            Err(e) => Err(vec![Violation {
+                instance_path: String::new(),
+                schema_path: String::new(),
+                message: e.to_string(),
+            }]),
         }
     }
 
     fn validator(&self, name: &str) -> Result<&jsonschema::Validator, SchemaError> {
-        self.validators.get(name).ok_or_else(|| SchemaError::Unknown(name.to_string()))
+        self.validators
+            .get(name)
+            .ok_or_else(|| SchemaError::Unknown(name.to_string()))
     }
 }

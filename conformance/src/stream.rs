@@ -238,7 +238,10 @@ fn short(s: &str) -> String {
     if s.len() <= MAX {
         format!("{s:?}")
     } else {
-        let cut = (0..=MAX).rev().find(|i| s.is_char_boundary(*i)).unwrap_or(0);
+        let cut = (0..=MAX)
+            .rev()
+            .find(|i| s.is_char_boundary(*i))
+            .unwrap_or(0);
         format!("{:?}… ({} bytes)", &s[..cut], s.len())
     }
 }
@@ -285,9 +288,14 @@ impl StreamChecker {
     pub fn finish(mut self) -> StreamReport {
         let mut ids: Vec<String> = self.streams.keys().cloned().collect();
         ids.sort();
-        let mut report = StreamReport { streams: ids.len(), ..Default::default() };
+        let mut report = StreamReport {
+            streams: ids.len(),
+            ..Default::default()
+        };
         for id in ids {
-            let Some(mut stream) = self.streams.remove(&id) else { continue };
+            let Some(mut stream) = self.streams.remove(&id) else {
+                continue;
+            };
             if stream.done {
                 report.completed += 1;
             } else {
@@ -298,7 +306,10 @@ impl StreamChecker {
                     stream_id: id.clone(),
                     frame,
                     expected: "one message:done closing the stream".into(),
-                    actual: format!("capture ended after {} deltas and no done", stream.counters.deltas),
+                    actual: format!(
+                        "capture ended after {} deltas and no done",
+                        stream.counters.deltas
+                    ),
                 });
             }
             report.totals.add(&stream.counters);
@@ -307,8 +318,21 @@ impl StreamChecker {
         report
     }
 
-    fn violation(&mut self, rule: Rule, stream_id: &str, frame: usize, expected: String, actual: String) {
-        self.violations.push(Violation { rule, stream_id: stream_id.to_string(), frame, expected, actual });
+    fn violation(
+        &mut self,
+        rule: Rule,
+        stream_id: &str,
+        frame: usize,
+        expected: String,
+        actual: String,
+    ) {
+        self.violations.push(Violation {
+            rule,
+            stream_id: stream_id.to_string(),
+            frame,
+            expected,
+            actual,
+        });
     }
 
     fn delta(&mut self, frame: usize, d: &Value) {
@@ -330,16 +354,28 @@ impl StreamChecker {
             return;
         };
         let message = d.get("message");
-        if message.and_then(|m| m.get("isStreaming")).and_then(Value::as_bool) != Some(true) {
+        if message
+            .and_then(|m| m.get("isStreaming"))
+            .and_then(Value::as_bool)
+            != Some(true)
+        {
             self.violation(
                 Rule::DeltaNotStreaming,
                 stream_id,
                 frame,
                 "message.isStreaming = true".into(),
-                format!("{}", message.and_then(|m| m.get("isStreaming")).unwrap_or(&Value::Null)),
+                format!(
+                    "{}",
+                    message
+                        .and_then(|m| m.get("isStreaming"))
+                        .unwrap_or(&Value::Null)
+                ),
             );
         }
-        if let Some(inner) = message.and_then(|m| field(m, "streamId")).filter(|s| *s != stream_id) {
+        if let Some(inner) = message
+            .and_then(|m| field(m, "streamId"))
+            .filter(|s| *s != stream_id)
+        {
             self.violation(
                 Rule::StreamIdChanged,
                 stream_id,
@@ -348,7 +384,12 @@ impl StreamChecker {
                 format!("{inner:?}"),
             );
         }
-        if let Some(owner) = self.by_message.get(message_id).filter(|o| o.as_str() != stream_id).cloned() {
+        if let Some(owner) = self
+            .by_message
+            .get(message_id)
+            .filter(|o| o.as_str() != stream_id)
+            .cloned()
+        {
             self.violation(
                 Rule::StreamIdChanged,
                 &owner,
@@ -359,25 +400,42 @@ impl StreamChecker {
             return;
         }
 
-        let stream = self.streams.entry(stream_id.to_string()).or_insert_with(|| Stream {
-            message_id: message_id.to_string(),
-            chat_id: chat_id.to_string(),
-            text: String::new(),
-            boundaries: Vec::new(),
-            ahead: BTreeMap::new(),
-            done: false,
-            counters: Counters::default(),
-        });
-        self.by_message.entry(message_id.to_string()).or_insert_with(|| stream_id.to_string());
+        let stream = self
+            .streams
+            .entry(stream_id.to_string())
+            .or_insert_with(|| Stream {
+                message_id: message_id.to_string(),
+                chat_id: chat_id.to_string(),
+                text: String::new(),
+                boundaries: Vec::new(),
+                ahead: BTreeMap::new(),
+                done: false,
+                counters: Counters::default(),
+            });
+        self.by_message
+            .entry(message_id.to_string())
+            .or_insert_with(|| stream_id.to_string());
         let mut found = Vec::new();
         if stream.done {
-            found.push((Rule::DeltaAfterDone, "no delta after message:done".into(), short(delta)));
+            found.push((
+                Rule::DeltaAfterDone,
+                "no delta after message:done".into(),
+                short(delta),
+            ));
         }
         if stream.message_id != message_id {
-            found.push((Rule::MessageIdChanged, format!("messageId {:?}", stream.message_id), format!("{message_id:?}")));
+            found.push((
+                Rule::MessageIdChanged,
+                format!("messageId {:?}", stream.message_id),
+                format!("{message_id:?}"),
+            ));
         }
         if stream.chat_id != chat_id {
-            found.push((Rule::ChatIdChanged, format!("chatId {:?}", stream.chat_id), format!("{chat_id:?}")));
+            found.push((
+                Rule::ChatIdChanged,
+                format!("chatId {:?}", stream.chat_id),
+                format!("{chat_id:?}"),
+            ));
         }
         if !stream.done {
             Self::advance(stream, delta, content, frame, &mut found);
@@ -395,9 +453,17 @@ impl StreamChecker {
     /// The running text is the concatenation of `contentDelta`s, as a client
     /// builds it: a delta whose `content` is simply wrong still contributes its
     /// chunk, so one bad frame is reported once and not as a cascade.
-    fn advance(s: &mut Stream, delta: &str, content: &str, frame: usize, found: &mut Vec<(Rule, String, String)>) {
+    fn advance(
+        s: &mut Stream,
+        delta: &str,
+        content: &str,
+        frame: usize,
+        found: &mut Vec<(Rule, String, String)>,
+    ) {
         let base = s.text.len();
-        let extends = content.len() == base + delta.len() && content.starts_with(&s.text) && content.ends_with(delta);
+        let extends = content.len() == base + delta.len()
+            && content.starts_with(&s.text)
+            && content.ends_with(delta);
         if extends {
             s.text.push_str(delta);
             s.boundaries.push(s.text.len());
@@ -405,7 +471,8 @@ impl StreamChecker {
             // A late delta may make held-back ones contiguous: they were reordered.
             while let Some(entry) = s.ahead.first_entry() {
                 let a = entry.get();
-                if a.content.len() - a.delta_len != s.text.len() || !a.content.starts_with(&s.text) {
+                if a.content.len() - a.delta_len != s.text.len() || !a.content.starts_with(&s.text)
+                {
                     break;
                 }
                 let a = entry.remove();
@@ -415,8 +482,15 @@ impl StreamChecker {
                 s.counters.out_of_order += 1;
                 found.push((
                     Rule::OutOfOrder,
-                    format!("the delta ending at byte {} before the one ending at byte {}", base + delta.len(), s.text.len()),
-                    format!("it arrived after (frame {} came before frame {frame})", a.frame),
+                    format!(
+                        "the delta ending at byte {} before the one ending at byte {}",
+                        base + delta.len(),
+                        s.text.len()
+                    ),
+                    format!(
+                        "it arrived after (frame {} came before frame {frame})",
+                        a.frame
+                    ),
                 ));
             }
             return;
@@ -425,20 +499,40 @@ impl StreamChecker {
             && s.text.starts_with(content)
             && content.ends_with(delta)
             && s.boundaries.binary_search(&content.len()).is_ok();
-        if repeats || s.ahead.get(&content.len()).is_some_and(|a| a.content == content) {
+        if repeats
+            || s.ahead
+                .get(&content.len())
+                .is_some_and(|a| a.content == content)
+        {
             s.counters.duplicates += 1;
-            found.push((Rule::Duplicate, "each delta once".into(), format!("a repeat of the delta ending at byte {}", content.len())));
+            found.push((
+                Rule::Duplicate,
+                "each delta once".into(),
+                format!("a repeat of the delta ending at byte {}", content.len()),
+            ));
             return;
         }
-        let ahead = content.len() > base + delta.len() && content.starts_with(&s.text) && content.ends_with(delta);
+        let ahead = content.len() > base + delta.len()
+            && content.starts_with(&s.text)
+            && content.ends_with(delta);
         if ahead {
-            s.ahead.insert(content.len(), Ahead { content: content.to_string(), delta_len: delta.len(), frame });
+            s.ahead.insert(
+                content.len(),
+                Ahead {
+                    content: content.to_string(),
+                    delta_len: delta.len(),
+                    frame,
+                },
+            );
             return;
         }
         s.counters.content_violations += 1;
         found.push((
             Rule::ContentMismatch,
-            format!("content = previous content + contentDelta = {}", short(&format!("{}{delta}", s.text))),
+            format!(
+                "content = previous content + contentDelta = {}",
+                short(&format!("{}{delta}", s.text))
+            ),
             short(content),
         ));
         s.text.push_str(delta);
@@ -468,7 +562,13 @@ impl StreamChecker {
 
     fn done(&mut self, frame: usize, m: &Value) {
         let Some(stream_id) = field(m, "streamId") else {
-            self.violation(Rule::Malformed, "", frame, "message:done with a string streamId".into(), short(&m.to_string()));
+            self.violation(
+                Rule::Malformed,
+                "",
+                frame,
+                "message:done with a string streamId".into(),
+                short(&m.to_string()),
+            );
             return;
         };
         let Some(stream) = self.streams.get_mut(stream_id) else {
@@ -482,21 +582,36 @@ impl StreamChecker {
             return;
         };
         if stream.done {
-            self.violation(Rule::DoubleDone, stream_id, frame, "exactly one message:done".into(), "a second one".into());
+            self.violation(
+                Rule::DoubleDone,
+                stream_id,
+                frame,
+                "exactly one message:done".into(),
+                "a second one".into(),
+            );
             return;
         }
         let mut found = Vec::new();
         Self::settle(stream, stream_id, &mut self.violations);
         stream.done = true;
         if let Some(id) = field(m, "id").filter(|id| *id != stream.message_id) {
-            found.push((Rule::MessageIdChanged, format!("id {:?} (the deltas' messageId)", stream.message_id), format!("{id:?}")));
+            found.push((
+                Rule::MessageIdChanged,
+                format!("id {:?} (the deltas' messageId)", stream.message_id),
+                format!("{id:?}"),
+            ));
         }
         match field(m, "content") {
             Some(c) if c == stream.text => {}
             other => found.push((
                 Rule::DoneContentMismatch,
-                format!("content = concatenation of the deltas = {}", short(&stream.text)),
-                other.map(short).unwrap_or_else(|| "no string content".into()),
+                format!(
+                    "content = concatenation of the deltas = {}",
+                    short(&stream.text)
+                ),
+                other
+                    .map(short)
+                    .unwrap_or_else(|| "no string content".into()),
             )),
         }
         if m.get("isStreaming").and_then(Value::as_bool) != Some(false) {

@@ -45,14 +45,20 @@ fn json_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn rel(path: &Path) -> String {
-    path.strip_prefix(root().join("fixtures")).unwrap_or(path).to_string_lossy().replace('\\', "/")
+    path.strip_prefix(root().join("fixtures"))
+        .unwrap_or(path)
+        .to_string_lossy()
+        .replace('\\', "/")
 }
 
 /// Applies one `{"remove": ptr}` or `{"set": ptr, "value": v}` step.
 fn mutate(doc: &mut Value, step: &Value) {
     let (ptr, value) = match (step.get("remove"), step.get("set")) {
         (Some(p), None) => (p.as_str().expect("remove takes a pointer"), None),
-        (None, Some(p)) => (p.as_str().expect("set takes a pointer"), Some(step.get("value").cloned().unwrap_or(Value::Null))),
+        (None, Some(p)) => (
+            p.as_str().expect("set takes a pointer"),
+            Some(step.get("value").cloned().unwrap_or(Value::Null)),
+        ),
         _ => panic!("a mutation is {{remove}} or {{set, value}}: {step}"),
     };
     if ptr.is_empty() {
@@ -60,13 +66,16 @@ fn mutate(doc: &mut Value, step: &Value) {
         return;
     }
     let (parent_ptr, key) = ptr.rsplit_once('/').expect("pointer starts with /");
-    let parent = doc.pointer_mut(parent_ptr).unwrap_or_else(|| panic!("no parent for {ptr}"));
+    let parent = doc
+        .pointer_mut(parent_ptr)
+        .unwrap_or_else(|| panic!("no parent for {ptr}"));
     match (parent, value) {
         (Value::Object(map), Some(v)) => {
             map.insert(key.to_string(), v);
         }
         (Value::Object(map), None) => {
-            map.remove(key).unwrap_or_else(|| panic!("nothing to remove at {ptr}"));
+            map.remove(key)
+                .unwrap_or_else(|| panic!("nothing to remove at {ptr}"));
         }
         (Value::Array(items), v) => {
             let i: usize = key.parse().expect("array index");
@@ -97,7 +106,10 @@ fn every_schema_is_a_valid_2020_12_schema() {
         }
         count += 1;
     }
-    assert!(count >= 50, "expected the whole contract, found {count} schemas");
+    assert!(
+        count >= 50,
+        "expected the whole contract, found {count} schemas"
+    );
 }
 
 #[test]
@@ -111,21 +123,41 @@ fn valid_fixtures_validate_against_their_schema() {
         let schema = entry["schema"].as_str().expect("schema");
         let instance = read_json(&root().join("fixtures").join(file));
         if let Err(v) = set.check(schema, &instance) {
-            failures.push(format!("{file} ({schema}):\n    {}", v.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n    ")));
+            failures.push(format!(
+                "{file} ({schema}):\n    {}",
+                v.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n    ")
+            ));
         }
     }
-    assert!(failures.is_empty(), "valid fixtures rejected:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "valid fixtures rejected:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]
 fn every_valid_fixture_is_in_the_manifest() {
     let man = manifest();
-    let listed: BTreeSet<String> =
-        man["valid"].as_array().expect("valid").iter().map(|e| e["file"].as_str().expect("file").to_string()).collect();
-    let on_disk: BTreeSet<String> = json_files(&root().join("fixtures/valid")).iter().map(|p| rel(p)).collect();
+    let listed: BTreeSet<String> = man["valid"]
+        .as_array()
+        .expect("valid")
+        .iter()
+        .map(|e| e["file"].as_str().expect("file").to_string())
+        .collect();
+    let on_disk: BTreeSet<String> = json_files(&root().join("fixtures/valid"))
+        .iter()
+        .map(|p| rel(p))
+        .collect();
     let orphans: Vec<_> = on_disk.difference(&listed).collect();
     let missing: Vec<_> = listed.difference(&on_disk).collect();
-    assert!(orphans.is_empty() && missing.is_empty(), "not in manifest: {orphans:?}; listed but missing: {missing:?}");
+    assert!(
+        orphans.is_empty() && missing.is_empty(),
+        "not in manifest: {orphans:?}; listed but missing: {missing:?}"
+    );
 }
 
 struct InvalidCase {
@@ -141,20 +173,41 @@ fn invalid_cases() -> Vec<InvalidCase> {
     let mut out = Vec::new();
     for path in json_files(&root().join("fixtures/invalid")) {
         let doc = read_json(&path);
-        let schema = doc["schema"].as_str().unwrap_or_else(|| panic!("{} has no schema", path.display())).to_string();
+        let schema = doc["schema"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{} has no schema", path.display()))
+            .to_string();
         let base = match (doc.get("base"), doc.get("baseData")) {
-            (Some(b), None) => read_json(&root().join("fixtures").join(b.as_str().expect("base is a path"))),
+            (Some(b), None) => read_json(
+                &root()
+                    .join("fixtures")
+                    .join(b.as_str().expect("base is a path")),
+            ),
             (None, Some(d)) => d.clone(),
-            _ => panic!("{}: give base (a valid fixture) or baseData", path.display()),
+            _ => panic!(
+                "{}: give base (a valid fixture) or baseData",
+                path.display()
+            ),
         };
-        let cases = doc["cases"].as_array().unwrap_or_else(|| panic!("{} has no cases", path.display()));
-        assert!(cases.len() >= 2, "{}: several near-misses per schema", path.display());
+        let cases = doc["cases"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{} has no cases", path.display()));
+        assert!(
+            cases.len() >= 2,
+            "{}: several near-misses per schema",
+            path.display()
+        );
         for case in cases {
             let mut instance = base.clone();
             for step in case["mutate"].as_array().expect("mutate") {
                 mutate(&mut instance, step);
             }
-            let text = |k: &str| case[k].as_str().unwrap_or_else(|| panic!("{}: case lacks {k}", path.display())).to_string();
+            let text = |k: &str| {
+                case[k]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{}: case lacks {k}", path.display()))
+                    .to_string()
+            };
             out.push(InvalidCase {
                 file: rel(&path),
                 schema: schema.clone(),
@@ -174,17 +227,25 @@ fn invalid_fixtures_fail_where_they_say() {
     let mut report = BTreeMap::<String, Vec<String>>::new();
     let mut problems = Vec::new();
     for case in invalid_cases() {
-        let violations = set.violations(&case.schema, &case.instance).expect("schema exists");
+        let violations = set
+            .violations(&case.schema, &case.instance)
+            .expect("schema exists");
         let label = format!("{} :: {}", case.file, case.description);
         if violations.is_empty() {
-            problems.push(format!("{label}: accepted, but must fail because {}", case.reason));
+            problems.push(format!(
+                "{label}: accepted, but must fail because {}",
+                case.reason
+            ));
             continue;
         }
         if !violations.iter().any(|v| v.instance_path == case.error_at) {
             problems.push(format!(
                 "{label}: expected an error at {:?}, got {:?}",
                 case.error_at,
-                violations.iter().map(|v| v.instance_path.as_str()).collect::<Vec<_>>()
+                violations
+                    .iter()
+                    .map(|v| v.instance_path.as_str())
+                    .collect::<Vec<_>>()
             ));
         }
         let lines = report.entry(case.file.clone()).or_default();
@@ -192,16 +253,26 @@ fn invalid_fixtures_fail_where_they_say() {
         for v in violations {
             let mut msg = v.message.clone();
             if msg.len() > 160 {
-                let cut = (0..=160).rev().find(|i| msg.is_char_boundary(*i)).unwrap_or(0);
+                let cut = (0..=160)
+                    .rev()
+                    .find(|i| msg.is_char_boundary(*i))
+                    .unwrap_or(0);
                 msg.truncate(cut);
                 msg.push('…');
             }
             lines.push(format!("{:?} {}", v.instance_path, msg));
         }
     }
-    assert!(problems.is_empty(), "invalid fixtures that do not fail as documented:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "invalid fixtures that do not fail as documented:\n{}",
+        problems.join("\n")
+    );
     // The exact errors, so a schema change that moves them is seen in review.
-    let text: String = report.iter().map(|(f, lines)| format!("== {f}\n{}\n", lines.join("\n"))).collect();
+    let text: String = report
+        .iter()
+        .map(|(f, lines)| format!("== {f}\n{}\n", lines.join("\n")))
+        .collect();
     insta::assert_snapshot!("invalid_fixture_errors", text);
 }
 
@@ -213,16 +284,38 @@ fn every_schema_has_valid_and_invalid_fixtures() {
         .as_array()
         .expect("valid")
         .iter()
-        .map(|e| e["schema"].as_str().expect("schema").split('#').next().expect("name").to_string())
+        .map(|e| {
+            e["schema"]
+                .as_str()
+                .expect("schema")
+                .split('#')
+                .next()
+                .expect("name")
+                .to_string()
+        })
         .collect();
-    let invalid: BTreeSet<String> =
-        invalid_cases().iter().map(|c| c.schema.split('#').next().expect("name").to_string()).collect();
+    let invalid: BTreeSet<String> = invalid_cases()
+        .iter()
+        .map(|c| c.schema.split('#').next().expect("name").to_string())
+        .collect();
     // report/ and admin/ describe this toolkit's own output; their tests live with that output.
-    let protocol: Vec<&str> = set.names().filter(|n| !n.starts_with("report/") && !n.starts_with("admin/")).collect();
-    let no_valid: Vec<_> = protocol.iter().filter(|n| !valid.contains(**n) && **n != "common/defs").collect();
+    let protocol: Vec<&str> = set
+        .names()
+        .filter(|n| !n.starts_with("report/") && !n.starts_with("admin/"))
+        .collect();
+    let no_valid: Vec<_> = protocol
+        .iter()
+        .filter(|n| !valid.contains(**n) && **n != "common/defs")
+        .collect();
     let no_invalid: Vec<_> = protocol.iter().filter(|n| !invalid.contains(**n)).collect();
-    assert!(no_valid.is_empty(), "schemas without a valid fixture: {no_valid:?}");
-    assert!(no_invalid.is_empty(), "schemas without invalid fixtures: {no_invalid:?}");
+    assert!(
+        no_valid.is_empty(),
+        "schemas without a valid fixture: {no_valid:?}"
+    );
+    assert!(
+        no_invalid.is_empty(),
+        "schemas without invalid fixtures: {no_invalid:?}"
+    );
 }
 
 #[test]
@@ -232,16 +325,25 @@ fn every_seed_event_name_has_a_schema() {
     let mut problems = Vec::new();
     let mut names = BTreeSet::new();
     for group in ["realtime", "plugin"] {
-        for (event, schema) in man["seedEvents"][group].as_object().expect("seedEvents group") {
+        for (event, schema) in man["seedEvents"][group]
+            .as_object()
+            .expect("seedEvents group")
+        {
             names.insert(event.clone());
             let schema = schema.as_str().expect("schema name");
             match set.document(schema) {
                 None => problems.push(format!("{event}: no schema {schema}")),
                 Some(doc) => {
                     // An event object that names itself must name itself right.
-                    let declared = doc.pointer("/properties/name/const").or_else(|| doc.pointer("/$defs/body/properties/name/const"));
-                    if event.chars().all(|c| c.is_ascii_uppercase() || c == '_') && declared.and_then(Value::as_str) != Some(event) {
-                        problems.push(format!("{event}: schema {schema} declares name {declared:?}"));
+                    let declared = doc
+                        .pointer("/properties/name/const")
+                        .or_else(|| doc.pointer("/$defs/body/properties/name/const"));
+                    if event.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+                        && declared.and_then(Value::as_str) != Some(event)
+                    {
+                        problems.push(format!(
+                            "{event}: schema {schema} declares name {declared:?}"
+                        ));
                     }
                 }
             }
@@ -254,36 +356,64 @@ fn every_seed_event_name_has_a_schema() {
     }
     // Every event name carried by a valid fixture is a seed event with a schema.
     for entry in man["valid"].as_array().expect("valid") {
-        let v = read_json(&root().join("fixtures").join(entry["file"].as_str().expect("file")));
+        let v = read_json(
+            &root()
+                .join("fixtures")
+                .join(entry["file"].as_str().expect("file")),
+        );
         let schema = entry["schema"].as_str().expect("schema");
         let is_event = schema.starts_with("plugin-events/") || schema.starts_with("realtime/");
         if let Some(name) = v.get("name").and_then(Value::as_str).filter(|_| is_event) {
             if !names.contains(name) {
-                problems.push(format!("{} carries event {name}, missing from seedEvents", entry["file"]));
+                problems.push(format!(
+                    "{} carries event {name}, missing from seedEvents",
+                    entry["file"]
+                ));
             }
         }
     }
     // When the seed pages are beside the checkout, read the names from them too.
     let seeds = root().join("../shared/seeds");
     if seeds.is_dir() {
-        for path in fs::read_dir(&seeds).expect("seeds").map(|e| e.expect("entry").path()) {
+        for path in fs::read_dir(&seeds)
+            .expect("seeds")
+            .map(|e| e.expect("entry").path())
+        {
             let text = fs::read_to_string(&path).expect("seed text");
             if !text.contains("ProteusAI") && !text.contains("AGENT_CHAT_JOINED") {
                 continue; // another protocol's page (thenvoi)
             }
             for line in text.lines() {
                 let heading = line.trim();
-                let is_event_heading = heading.len() > 4 && heading.chars().all(|c| c.is_ascii_uppercase() || c == '_') && heading.contains('_');
-                let mut found: Vec<&str> = if is_event_heading { vec![heading] } else { Vec::new() };
-                found.extend(line.split(|c: char| !(c.is_ascii_uppercase() || c == '_')).filter(|w| w.starts_with("CHAT_") && w.len() > 5));
-                for row in ["chat:join", "chat:leave", "message:send", "message:delta", "message:done"] {
+                let is_event_heading = heading.len() > 4
+                    && heading.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+                    && heading.contains('_');
+                let mut found: Vec<&str> = if is_event_heading {
+                    vec![heading]
+                } else {
+                    Vec::new()
+                };
+                found.extend(
+                    line.split(|c: char| !(c.is_ascii_uppercase() || c == '_'))
+                        .filter(|w| w.starts_with("CHAT_") && w.len() > 5),
+                );
+                for row in [
+                    "chat:join",
+                    "chat:leave",
+                    "message:send",
+                    "message:delta",
+                    "message:done",
+                ] {
                     if line.starts_with(row) {
                         found.push(row);
                     }
                 }
                 for name in found {
                     if !names.contains(name) {
-                        problems.push(format!("{} names event {name}, which has no schema in the manifest", path.display()));
+                        problems.push(format!(
+                            "{} names event {name}, which has no schema in the manifest",
+                            path.display()
+                        ));
                     }
                 }
             }
@@ -295,7 +425,10 @@ fn every_seed_event_name_has_a_schema() {
 }
 
 fn stream_fixtures() -> Vec<(String, Value)> {
-    json_files(&root().join("fixtures/streams")).into_iter().map(|p| (rel(&p), read_json(&p))).collect()
+    json_files(&root().join("fixtures/streams"))
+        .into_iter()
+        .map(|p| (rel(&p), read_json(&p)))
+        .collect()
 }
 
 fn frames(doc: &Value) -> Vec<(String, Value)> {
@@ -303,7 +436,12 @@ fn frames(doc: &Value) -> Vec<(String, Value)> {
         .as_array()
         .expect("events")
         .iter()
-        .map(|e| (e["event"].as_str().expect("event").to_string(), e["data"].clone()))
+        .map(|e| {
+            (
+                e["event"].as_str().expect("event").to_string(),
+                e["data"].clone(),
+            )
+        })
         .collect()
 }
 
@@ -320,26 +458,44 @@ fn stream_checker_finds_exactly_the_labelled_violations() {
             .as_array()
             .expect("violations")
             .iter()
-            .map(|v| Rule::from_code(v.as_str().expect("code")).unwrap_or_else(|| panic!("{file}: unknown rule {v}")))
+            .map(|v| {
+                Rule::from_code(v.as_str().expect("code"))
+                    .unwrap_or_else(|| panic!("{file}: unknown rule {v}"))
+            })
             .collect();
-        assert_eq!(doc["valid"].as_bool(), Some(expected.is_empty()), "{file}: valid flag disagrees with violations");
+        assert_eq!(
+            doc["valid"].as_bool(),
+            Some(expected.is_empty()),
+            "{file}: valid flag disagrees with violations"
+        );
         let actual: BTreeSet<Rule> = report.rules().into_iter().collect();
         if actual != expected {
-            problems.push(format!("{file}: expected {expected:?}, checker found {:#?}", report.violations));
+            problems.push(format!(
+                "{file}: expected {expected:?}, checker found {:#?}",
+                report.violations
+            ));
         }
         broken_rules.extend(expected);
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     // Every rule of decisions.md 18 the checker knows has a fixture that breaks it.
-    let untested: Vec<_> = Rule::ALL.iter().filter(|r| !broken_rules.contains(r)).collect();
-    assert!(untested.is_empty(), "rules no stream fixture breaks: {untested:?}");
+    let untested: Vec<_> = Rule::ALL
+        .iter()
+        .filter(|r| !broken_rules.contains(r))
+        .collect();
+    assert!(
+        untested.is_empty(),
+        "rules no stream fixture breaks: {untested:?}"
+    );
 }
 
 #[test]
 fn correct_stream_fixtures_are_schema_valid_event_by_event() {
     let set = SchemaSet::embedded();
     let man = manifest();
-    let schemas = man["seedEvents"]["realtime"].as_object().expect("realtime events");
+    let schemas = man["seedEvents"]["realtime"]
+        .as_object()
+        .expect("realtime events");
     for (file, doc) in stream_fixtures() {
         if doc["valid"] != Value::Bool(true) {
             continue;
@@ -373,7 +529,10 @@ fn stream_checker_counts_exactly_under_load_shaped_faults() {
             frames.push(("message:delta", delta));
         }
     }
-    frames.push(("message:done", serde_json::json!({"id": mid, "streamId": sid, "content": text, "isStreaming": false})));
+    frames.push((
+        "message:done",
+        serde_json::json!({"id": mid, "streamId": sid, "content": text, "isStreaming": false}),
+    ));
     let report = StreamChecker::check(frames.iter().map(|(e, d)| (*e, d)));
     assert_eq!(report.totals.lost, 10, "{:?}", report.totals);
     assert_eq!(report.totals.duplicates, 4, "{:?}", report.totals);

@@ -12,8 +12,18 @@ fn hex(len: usize) -> impl Strategy<Value = String> {
 }
 
 fn timestamp() -> impl Strategy<Value = String> {
-    (2020u32..2030, 1u32..=12, 1u32..=28, 0u32..24, 0u32..60, 0u32..60, 0u32..1000)
-        .prop_map(|(y, mo, d, h, mi, s, ms)| format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{ms:03}Z"))
+    (
+        2020u32..2030,
+        1u32..=12,
+        1u32..=28,
+        0u32..24,
+        0u32..60,
+        0u32..60,
+        0u32..1000,
+    )
+        .prop_map(|(y, mo, d, h, mi, s, ms)| {
+            format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{ms:03}Z")
+        })
 }
 
 fn message(streaming: bool) -> impl Strategy<Value = Value> {

@@ -41,11 +41,16 @@ pub struct Config {
     /// Packets a socket may hold unsent before it is disconnected as a slow
     /// consumer (see [`realtime::rooms`]).
     pub socket_buffer: usize,
+    /// How long a stream waits for a full socket before disconnecting it.
+    pub slow_consumer_grace: Duration,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { socket_buffer: 8192 }
+        Config {
+            socket_buffer: 8192,
+            slow_consumer_grace: Duration::from_secs(2),
+        }
     }
 }
 
@@ -62,8 +67,16 @@ pub struct App {
 
 /// Builds the HTTP + socket.io service for a world.
 pub fn build(world: World, config: &Config) -> (axum::Router, Arc<App>, SocketIo) {
-    let app = Arc::new(App { store: Store::new(world), rooms: Rooms::default(), tasks: TaskTracker::new(), hurry: CancellationToken::new() });
-    let (layer, io) = SocketIo::builder().max_buffer_size(config.socket_buffer).with_state(app.clone()).build_layer();
+    let app = Arc::new(App {
+        store: Store::new(world),
+        rooms: Rooms::new(config.slow_consumer_grace),
+        tasks: TaskTracker::new(),
+        hurry: CancellationToken::new(),
+    });
+    let (layer, io) = SocketIo::builder()
+        .max_buffer_size(config.socket_buffer)
+        .with_state(app.clone())
+        .build_layer();
     io.ns("/", realtime::on_connect);
     let router = rest::router().with_state(app.clone()).layer(layer);
     (router, app, io)
@@ -71,7 +84,12 @@ pub fn build(world: World, config: &Config) -> (axum::Router, Arc<App>, SocketIo
 
 /// Serves until `shutdown` resolves; then in-flight streams finish without
 /// pacing, sockets are closed cleanly and the listener stops.
-pub async fn serve(listener: TcpListener, world: World, config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    world: World,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let (router, app, io) = build(world, &config);
     let listener = listener.tap_io(|tcp| {
         if let Err(e) = tcp.set_nodelay(true) {
@@ -83,12 +101,17 @@ pub async fn serve(listener: TcpListener, world: World, config: Config, shutdown
         tracing::info!("shutting down: finishing streams, closing sockets");
         app.hurry.cancel();
         app.tasks.close();
-        if tokio::time::timeout(Duration::from_secs(10), app.tasks.wait()).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(10), app.tasks.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!("some replies did not finish within 10 s");
         }
         io.close().await;
     };
-    axum::serve(listener, router).with_graceful_shutdown(graceful).await
+    axum::serve(listener, router)
+        .with_graceful_shutdown(graceful)
+        .await
 }
 
 /// A mock running on a random loopback port (for tests and embedding).
@@ -108,7 +131,9 @@ impl Running {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
-        (&mut self.done).await.unwrap_or_else(|e| Err(std::io::Error::other(e)))
+        (&mut self.done)
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
     }
 }
 
@@ -120,5 +145,9 @@ pub async fn start(world: World, config: Config) -> std::io::Result<Running> {
     let done = tokio::spawn(serve(listener, world, config, async move {
         let _ = rx.await;
     }));
-    Ok(Running { addr, stop: Some(tx), done })
+    Ok(Running {
+        addr,
+        stop: Some(tx),
+        done,
+    })
 }

@@ -15,7 +15,13 @@ use serde_json::json;
 /// real backend. Starts on an embedded default world whose ids and tokens are
 /// fixed: the examples in the README work verbatim.
 #[derive(Parser, Debug)]
-#[command(name = "proteus-mock", version, about, long_about, after_help = "Examples:\n  proteus-mock                       # default world on 127.0.0.1:4000\n  proteus-mock --port 0 --json       # random port; print URL and tokens as JSON\n  proteus-mock --world my-world.json # your own world (see fixtures/world.json)")]
+#[command(
+    name = "proteus-mock",
+    version,
+    about,
+    long_about,
+    after_help = "Examples:\n  proteus-mock                       # default world on 127.0.0.1:4000\n  proteus-mock --port 0 --json       # random port; print URL and tokens as JSON\n  proteus-mock --world my-world.json # your own world (see fixtures/world.json)"
+)]
 struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
@@ -35,6 +41,9 @@ struct Args {
     /// Packets a socket may hold unsent before it is disconnected as a slow consumer.
     #[arg(long, default_value_t = 8192, value_name = "PACKETS")]
     socket_buffer: usize,
+    /// How long a stream waits for a socket whose buffer is full before disconnecting it.
+    #[arg(long, default_value_t = 2000, value_name = "MS")]
+    slow_consumer_grace_ms: u64,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -44,8 +53,11 @@ enum LogFormat {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -76,7 +88,11 @@ fn banner(world: &World, url: &str) -> serde_json::Value {
         .users
         .iter()
         .map(|u| {
-            let token = world.tokens.iter().find(|t| t.entity_id == u.id && !t.revoked).map(|t| t.token.clone());
+            let token = world
+                .tokens
+                .iter()
+                .find(|t| t.entity_id == u.id && !t.revoked)
+                .map(|t| t.token.clone());
             json!({ "id": u.id, "name": u.name, "token": token, "orgIds": u.org_ids })
         })
         .collect();
@@ -85,26 +101,56 @@ fn banner(world: &World, url: &str) -> serde_json::Value {
         .iter()
         .map(|a| json!({ "id": a.id, "name": a.name, "isPublic": a.is_public, "scripted": a.script.is_some() }))
         .collect();
-    let chats: Vec<_> = world.chats.iter().map(|c| json!({ "id": c.chat.id, "title": c.chat.title, "key": c.chat.key })).collect();
+    let chats: Vec<_> = world
+        .chats
+        .iter()
+        .map(|c| json!({ "id": c.chat.id, "title": c.chat.title, "key": c.chat.key }))
+        .collect();
     json!({ "url": url, "users": users, "agents": agents, "chats": chats })
 }
 
 fn print_banner(b: &serde_json::Value) {
-    println!("proteus-mock listening on {}", b["url"].as_str().unwrap_or_default());
-    println!("  REST:     {}/api/...   (Authorization: Bearer <token>)", b["url"].as_str().unwrap_or_default());
-    println!("  socket.io {}           (auth: {{ token }})", b["url"].as_str().unwrap_or_default());
+    println!(
+        "proteus-mock listening on {}",
+        b["url"].as_str().unwrap_or_default()
+    );
+    println!(
+        "  REST:     {}/api/...   (Authorization: Bearer <token>)",
+        b["url"].as_str().unwrap_or_default()
+    );
+    println!(
+        "  socket.io {}           (auth: {{ token }})",
+        b["url"].as_str().unwrap_or_default()
+    );
     println!("users:");
     for u in b["users"].as_array().into_iter().flatten() {
-        println!("  {:<14} id {}  token {}", u["name"].as_str().unwrap_or("?"), u["id"].as_str().unwrap_or("?"), u["token"].as_str().unwrap_or("(none)"));
+        println!(
+            "  {:<14} id {}  token {}",
+            u["name"].as_str().unwrap_or("?"),
+            u["id"].as_str().unwrap_or("?"),
+            u["token"].as_str().unwrap_or("(none)")
+        );
     }
     println!("agents:");
     for a in b["agents"].as_array().into_iter().flatten() {
-        let vis = if a["isPublic"] == true { "public" } else { "org-private" };
-        println!("  {:<14} id {}  {vis}", a["name"].as_str().unwrap_or("?"), a["id"].as_str().unwrap_or("?"));
+        let vis = if a["isPublic"] == true {
+            "public"
+        } else {
+            "org-private"
+        };
+        println!(
+            "  {:<14} id {}  {vis}",
+            a["name"].as_str().unwrap_or("?"),
+            a["id"].as_str().unwrap_or("?")
+        );
     }
     println!("chats:");
     for c in b["chats"].as_array().into_iter().flatten() {
-        println!("  {:<24} id {}", c["title"].as_str().unwrap_or("(untitled)"), c["id"].as_str().unwrap_or("?"));
+        println!(
+            "  {:<24} id {}",
+            c["title"].as_str().unwrap_or("(untitled)"),
+            c["id"].as_str().unwrap_or("?")
+        );
     }
     println!("Stop with Ctrl-C.");
 }
@@ -116,13 +162,19 @@ async fn main() -> anyhow::Result<()> {
     let world = match &args.world {
         None => World::default_world(),
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read world file {}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read world file {}", path.display()))?;
             World::parse(&path.display().to_string(), &text).context("world file refused")?
         }
     };
     let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
         .await
-        .with_context(|| format!("cannot listen on {}:{} (is another server using the port? try --port 0)", args.host, args.port))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on {}:{} (is another server using the port? try --port 0)",
+                args.host, args.port
+            )
+        })?;
     let addr = listener.local_addr()?;
     let b = banner(&world, &format!("http://{addr}"));
     if args.json {
@@ -130,7 +182,17 @@ async fn main() -> anyhow::Result<()> {
     } else {
         print_banner(&b);
     }
-    serve(listener, world, Config { socket_buffer: args.socket_buffer }, shutdown_signal()).await.context("server failed")?;
+    serve(
+        listener,
+        world,
+        Config {
+            socket_buffer: args.socket_buffer,
+            slow_consumer_grace: std::time::Duration::from_millis(args.slow_consumer_grace_ms),
+        },
+        shutdown_signal(),
+    )
+    .await
+    .context("server failed")?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -230,23 +230,43 @@ impl Message {
 /// The known MessageType values and the rule for the truncated rest (see
 /// docs/PROTOCOL.md): closed up to FUNCTION_CALL, open after it.
 pub fn is_message_type(s: &str) -> bool {
-    const KNOWN: &[&str] = &["AUDIO_URL", "CODE", "ERROR_MESSAGE", "FILE_URL", "FUNCTION_CALL", "IMAGE_URL", "TEXT"];
+    const KNOWN: &[&str] = &[
+        "AUDIO_URL",
+        "CODE",
+        "ERROR_MESSAGE",
+        "FILE_URL",
+        "FUNCTION_CALL",
+        "IMAGE_URL",
+        "TEXT",
+    ];
     if KNOWN.contains(&s) {
         return true;
     }
     let upper_snake = !s.is_empty()
-        && s.split('_').all(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
+        && s.split('_').all(|w| {
+            !w.is_empty()
+                && w.chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        });
     upper_snake && s.as_bytes()[0] >= b'G'
 }
 
 pub fn is_object_id(s: &str) -> bool {
-    s.len() == 24 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 24
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Whether `s` has the documented token shape (prefix, 24.32.32.48 hex).
 pub fn is_token_format(s: &str) -> bool {
-    let Some(rest) = s.strip_prefix("user-").or_else(|| s.strip_prefix("inst-")) else { return false };
+    let Some(rest) = s.strip_prefix("user-").or_else(|| s.strip_prefix("inst-")) else {
+        return false;
+    };
     let groups: Vec<&str> = rest.split('.').collect();
     groups.len() == 4
-        && groups.iter().zip([24, 32, 32, 48]).all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        && groups.iter().zip([24, 32, 32, 48]).all(|(g, n)| {
+            g.len() == n
+                && g.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
 }

@@ -50,18 +50,32 @@ impl SplitMix {
     }
 }
 
-const FILLER: &[&str] = &["lorem", "ipsum", "dolor", "sit", "amet", "stream", "delta", "chunk", "proteus", "mock"];
+const FILLER: &[&str] = &[
+    "lorem", "ipsum", "dolor", "sit", "amet", "stream", "delta", "chunk", "proteus", "mock",
+];
 
 /// Applies `state.mock` (if any) to the agent's script. A malformed override
 /// is an error the sender sees, never ignored.
 pub fn effective(script: &Script, state: &Map<String, Value>) -> Result<Script, String> {
-    let Some(over) = state.get("mock") else { return Ok(script.clone()) };
-    let over = over.as_object().ok_or("state.mock must be an object like {\"chunks\": 10, \"chunkDelayMs\": 0}")?;
+    let Some(over) = state.get("mock") else {
+        return Ok(script.clone());
+    };
+    let over = over
+        .as_object()
+        .ok_or("state.mock must be an object like {\"chunks\": 10, \"chunkDelayMs\": 0}")?;
     let mut s = script.clone();
     for (k, v) in over {
-        let num = || v.as_u64().ok_or_else(|| format!("state.mock.{k} must be a non-negative integer"));
+        let num = || {
+            v.as_u64()
+                .ok_or_else(|| format!("state.mock.{k} must be a non-negative integer"))
+        };
         match k.as_str() {
-            "text" => s.text = v.as_str().ok_or("state.mock.text must be a string")?.to_string(),
+            "text" => {
+                s.text = v
+                    .as_str()
+                    .ok_or("state.mock.text must be a string")?
+                    .to_string()
+            }
             "chunks" => s.chunks = Some(num()? as usize),
             "chunkSize" => s.chunk_size = num()? as usize,
             "chunkDelayMs" => s.chunk_delay_ms = num()?,
@@ -81,14 +95,20 @@ pub fn effective(script: &Script, state: &Map<String, Value>) -> Result<Script, 
         return Err(format!("state.mock.chunks is at most {MAX_CHUNKS}"));
     }
     if s.chunk_delay_ms > 60_000 || s.first_chunk_delay_ms > 600_000 {
-        return Err("state.mock delays are at most 60000 ms between chunks and 600000 ms before the first".into());
+        return Err(
+            "state.mock delays are at most 60000 ms between chunks and 600000 ms before the first"
+                .into(),
+        );
     }
     Ok(s)
 }
 
 /// Renders the reply text and cuts it into chunks.
 pub fn plan(script: &Script, content: &str, agent_name: &str) -> Plan {
-    let mut text = script.text.replace("{{content}}", content).replace("{{agentName}}", agent_name);
+    let mut text = script
+        .text
+        .replace("{{content}}", content)
+        .replace("{{agentName}}", agent_name);
     let mut rng = SplitMix::new(script.seed);
     let chars: Vec<char> = match script.chunks {
         Some(n) => {
@@ -126,7 +146,11 @@ pub fn plan(script: &Script, content: &str, agent_name: &str) -> Plan {
             let mut sizes = Vec::new();
             let mut left = chars.len();
             while left > 0 {
-                let size = if script.seed == 0 { cs } else { rng.range((cs / 2).max(1), cs + cs / 2) };
+                let size = if script.seed == 0 {
+                    cs
+                } else {
+                    rng.range((cs / 2).max(1), cs + cs / 2)
+                };
                 sizes.push(size.min(left));
                 left -= size.min(left);
             }
@@ -154,7 +178,14 @@ mod tests {
     use super::*;
 
     fn script(seed: u64, chunks: Option<usize>) -> Script {
-        Script { text: "You said: {{content}}".into(), chunk_size: 4, chunks, first_chunk_delay_ms: 0, chunk_delay_ms: 0, seed }
+        Script {
+            text: "You said: {{content}}".into(),
+            chunk_size: 4,
+            chunks,
+            first_chunk_delay_ms: 0,
+            chunk_delay_ms: 0,
+            seed,
+        }
     }
 
     #[test]
@@ -178,7 +209,14 @@ mod tests {
 
     #[test]
     fn chunks_split_on_characters_not_bytes() {
-        let p = plan(&Script { text: "Grüße 世界 🙂".into(), ..script(0, None) }, "", "Echo");
+        let p = plan(
+            &Script {
+                text: "Grüße 世界 🙂".into(),
+                ..script(0, None)
+            },
+            "",
+            "Echo",
+        );
         assert_eq!(p.text(), "Grüße 世界 🙂");
         assert_eq!(p.chunks[0], "Grüß");
     }
@@ -187,9 +225,18 @@ mod tests {
     fn overrides_are_validated() {
         let s = script(0, None);
         let over = |v: Value| effective(&s, v.as_object().expect("object"));
-        assert_eq!(over(serde_json::json!({"mock": {"chunks": 5, "chunkDelayMs": 1}})).expect("valid").chunks, Some(5));
+        assert_eq!(
+            over(serde_json::json!({"mock": {"chunks": 5, "chunkDelayMs": 1}}))
+                .expect("valid")
+                .chunks,
+            Some(5)
+        );
         assert!(over(serde_json::json!({"mock": {"chunks": "five"}})).is_err());
-        assert!(over(serde_json::json!({"mock": {"speed": 1}})).unwrap_err().contains("not a script key"));
+        assert!(
+            over(serde_json::json!({"mock": {"speed": 1}}))
+                .unwrap_err()
+                .contains("not a script key")
+        );
         assert!(over(serde_json::json!({"mock": 3})).is_err());
         assert!(over(serde_json::json!({"mock": {"chunks": 0}})).is_err());
     }

@@ -13,7 +13,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 
-use crate::model::{Agent, AppIntegration, Chat, Entity, EntityType, Id, Message, Participant, ParticipantType, Repository, Script, User};
+use crate::model::{
+    Agent, AppIntegration, Chat, Entity, EntityType, Id, Message, Participant, ParticipantType,
+    Repository, Script, User,
+};
 use crate::world::{TokenRecord, World, WorldChat};
 
 /// Why an operation was refused; each maps to one REST status and to an error ack.
@@ -50,7 +53,10 @@ impl Caller {
             EntityType::AppIntegration => ParticipantType::AppIntegration,
             EntityType::PluginInstance => return None,
         };
-        Some(Participant { id: self.entity.id.clone(), kind })
+        Some(Participant {
+            id: self.entity.id.clone(),
+            kind,
+        })
     }
 }
 
@@ -71,7 +77,10 @@ pub struct NewMessage {
 #[derive(Debug, Clone)]
 pub enum Destination {
     Chat(Id),
-    Key { key: String, recipients: Vec<Participant> },
+    Key {
+        key: String,
+        recipients: Vec<Participant>,
+    },
     Recipients(Vec<Participant>),
 }
 
@@ -129,11 +138,17 @@ impl IdGen {
     const PREFIX: u32 = 0x69a0_0000;
 
     pub fn new() -> Self {
-        IdGen { next: AtomicU64::new(1) }
+        IdGen {
+            next: AtomicU64::new(1),
+        }
     }
 
     pub fn next(&self) -> Id {
-        format!("{:08x}{:016x}", Self::PREFIX, self.next.fetch_add(1, Ordering::Relaxed))
+        format!(
+            "{:08x}{:016x}",
+            Self::PREFIX,
+            self.next.fetch_add(1, Ordering::Relaxed)
+        )
     }
 
     fn reset(&self) {
@@ -149,7 +164,10 @@ impl Default for IdGen {
 
 /// Now as ISO-8601 UTC with milliseconds (`2025-05-22T16:05:05.453Z`).
 pub fn now_iso() -> String {
-    let ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
     iso_from_millis(ms as i64)
 }
 
@@ -165,7 +183,12 @@ pub fn iso_from_millis(ms: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    let (h, mi, s, milli) = (rem / 3_600_000, rem / 60_000 % 60, rem / 1000 % 60, rem % 1000);
+    let (h, mi, s, milli) = (
+        rem / 3_600_000,
+        rem / 60_000 % 60,
+        rem / 1000 % 60,
+        rem % 1000,
+    );
     format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}Z")
 }
 
@@ -179,7 +202,11 @@ pub struct Store {
 
 impl Store {
     pub fn new(world: World) -> Self {
-        let store = Store { state: Mutex::new(State::default()), ids: IdGen::new(), world: Mutex::new(world) };
+        let store = Store {
+            state: Mutex::new(State::default()),
+            ids: IdGen::new(),
+            world: Mutex::new(world),
+        };
         store.reset();
         store
     }
@@ -195,16 +222,44 @@ impl Store {
         let mut s = State::default();
         s.orgs = world.orgs.into_iter().map(|o| (o.id.clone(), o)).collect();
         s.users = world.users.into_iter().map(|u| (u.id.clone(), u)).collect();
-        s.tokens = world.tokens.into_iter().map(|t| (t.token.clone(), t)).collect();
-        s.agents = world.agents.into_iter().map(|a| (a.id.clone(), a)).collect();
-        s.app_integrations = world.app_integrations.into_iter().map(|a| (a.id.clone(), a)).collect();
-        s.repositories = world.repositories.into_iter().map(|r| (r.id.clone(), r)).collect();
+        s.tokens = world
+            .tokens
+            .into_iter()
+            .map(|t| (t.token.clone(), t))
+            .collect();
+        s.agents = world
+            .agents
+            .into_iter()
+            .map(|a| (a.id.clone(), a))
+            .collect();
+        s.app_integrations = world
+            .app_integrations
+            .into_iter()
+            .map(|a| (a.id.clone(), a))
+            .collect();
+        s.repositories = world
+            .repositories
+            .into_iter()
+            .map(|r| (r.id.clone(), r))
+            .collect();
         for WorldChat { chat, participants } in world.chats {
             if let Some(key) = &chat.key {
-                let scope = chat.org_id.clone().or_else(|| participants.first().map(|p| p.id.clone())).unwrap_or_default();
+                let scope = chat
+                    .org_id
+                    .clone()
+                    .or_else(|| participants.first().map(|p| p.id.clone()))
+                    .unwrap_or_default();
                 s.chat_keys.insert((scope, key.clone()), chat.id.clone());
             }
-            s.chats.insert(chat.id.clone(), ChatRecord { chat, participants, messages: Vec::new(), repositories: Vec::new() });
+            s.chats.insert(
+                chat.id.clone(),
+                ChatRecord {
+                    chat,
+                    participants,
+                    messages: Vec::new(),
+                    repositories: Vec::new(),
+                },
+            );
         }
         let mut messages = world.messages;
         messages.sort_by(|a, b| (&a.created_at, &a.id).cmp(&(&b.created_at, &b.id)));
@@ -231,13 +286,29 @@ impl Store {
             return Err("Invalid token: this token was deleted".into());
         }
         let (name, org_ids) = match rec.entity_type {
-            EntityType::User => s.users.get(&rec.entity_id).map(|u| (u.name.clone(), u.org_ids.clone())),
-            EntityType::Agent => s.agents.get(&rec.entity_id).map(|a| (a.name.clone(), vec![a.org_id.clone()])),
-            EntityType::AppIntegration => s.app_integrations.get(&rec.entity_id).map(|a| (a.name.clone(), vec![a.org_id.clone()])),
+            EntityType::User => s
+                .users
+                .get(&rec.entity_id)
+                .map(|u| (u.name.clone(), u.org_ids.clone())),
+            EntityType::Agent => s
+                .agents
+                .get(&rec.entity_id)
+                .map(|a| (a.name.clone(), vec![a.org_id.clone()])),
+            EntityType::AppIntegration => s
+                .app_integrations
+                .get(&rec.entity_id)
+                .map(|a| (a.name.clone(), vec![a.org_id.clone()])),
             EntityType::PluginInstance => None,
         }
         .ok_or_else(|| "Invalid token: the entity it belonged to was deleted".to_string())?;
-        Ok(Caller { entity: Entity { id: rec.entity_id.clone(), kind: rec.entity_type, name }, org_ids })
+        Ok(Caller {
+            entity: Entity {
+                id: rec.entity_id.clone(),
+                kind: rec.entity_type,
+                name,
+            },
+            org_ids,
+        })
     }
 
     // ---- agents ----
@@ -248,7 +319,10 @@ impl Store {
 
     pub fn agent(&self, caller: &Caller, id: &str) -> Result<Agent, Refusal> {
         let s = self.lock();
-        let agent = s.agents.get(id).ok_or_else(|| Refusal::NotFound(format!("Agent {id} not found")))?;
+        let agent = s
+            .agents
+            .get(id)
+            .ok_or_else(|| Refusal::NotFound(format!("Agent {id} not found")))?;
         if !Self::visible(caller, agent) {
             return Err(Refusal::Forbidden(format!(
                 "Agent {id} is not public and you are not a member of its organization"
@@ -259,7 +333,12 @@ impl Store {
 
     pub fn agents(&self, caller: &Caller) -> Vec<Agent> {
         let s = self.lock();
-        let mut list: Vec<Agent> = s.agents.values().filter(|a| Self::visible(caller, a)).cloned().collect();
+        let mut list: Vec<Agent> = s
+            .agents
+            .values()
+            .filter(|a| Self::visible(caller, a))
+            .cloned()
+            .collect();
         list.sort_by(|a, b| a.id.cmp(&b.id));
         list
     }
@@ -268,14 +347,23 @@ impl Store {
         let mut s = self.lock();
         if agent.org_id.is_empty() {
             agent.org_id = caller.org_ids.first().cloned().ok_or_else(|| {
-                Refusal::Invalid("orgId is required: you belong to no organization to create the agent in".into())
+                Refusal::Invalid(
+                    "orgId is required: you belong to no organization to create the agent in"
+                        .into(),
+                )
             })?;
         }
         if !s.orgs.contains_key(&agent.org_id) {
-            return Err(Refusal::NotFound(format!("Organization {} not found", agent.org_id)));
+            return Err(Refusal::NotFound(format!(
+                "Organization {} not found",
+                agent.org_id
+            )));
         }
         if !caller.org_ids.contains(&agent.org_id) {
-            return Err(Refusal::Forbidden(format!("You are not a member of organization {}", agent.org_id)));
+            return Err(Refusal::Forbidden(format!(
+                "You are not a member of organization {}",
+                agent.org_id
+            )));
         }
         agent.id = self.ids.next();
         let now = now_iso();
@@ -286,11 +374,22 @@ impl Store {
     }
 
     /// Applies `change` to an agent the caller may modify (a member of its org).
-    pub fn update_agent(&self, caller: &Caller, id: &str, change: impl FnOnce(&mut Agent)) -> Result<Agent, Refusal> {
+    pub fn update_agent(
+        &self,
+        caller: &Caller,
+        id: &str,
+        change: impl FnOnce(&mut Agent),
+    ) -> Result<Agent, Refusal> {
         let mut s = self.lock();
-        let agent = s.agents.get_mut(id).ok_or_else(|| Refusal::NotFound(format!("Agent {id} not found")))?;
+        let agent = s
+            .agents
+            .get_mut(id)
+            .ok_or_else(|| Refusal::NotFound(format!("Agent {id} not found")))?;
         if !caller.org_ids.contains(&agent.org_id) {
-            return Err(Refusal::Forbidden(format!("Only members of organization {} may change agent {id}", agent.org_id)));
+            return Err(Refusal::Forbidden(format!(
+                "Only members of organization {} may change agent {id}",
+                agent.org_id
+            )));
         }
         change(agent);
         agent.updated_at = now_iso();
@@ -299,9 +398,15 @@ impl Store {
 
     pub fn delete_agent(&self, caller: &Caller, id: &str) -> Result<Agent, Refusal> {
         let mut s = self.lock();
-        let agent = s.agents.get(id).ok_or_else(|| Refusal::NotFound(format!("Agent {id} not found")))?;
+        let agent = s
+            .agents
+            .get(id)
+            .ok_or_else(|| Refusal::NotFound(format!("Agent {id} not found")))?;
         if !caller.org_ids.contains(&agent.org_id) {
-            return Err(Refusal::Forbidden(format!("Only members of organization {} may delete agent {id}", agent.org_id)));
+            return Err(Refusal::Forbidden(format!(
+                "Only members of organization {} may delete agent {id}",
+                agent.org_id
+            )));
         }
         Ok(s.agents.remove(id).expect("checked above"))
     }
@@ -311,7 +416,10 @@ impl Store {
     fn participant_exists(s: &State, caller: &Caller, p: &Participant) -> Result<(), Refusal> {
         match p.kind {
             ParticipantType::Agent => {
-                let a = s.agents.get(&p.id).ok_or_else(|| Refusal::NotFound(format!("Agent {} not found", p.id)))?;
+                let a = s
+                    .agents
+                    .get(&p.id)
+                    .ok_or_else(|| Refusal::NotFound(format!("Agent {} not found", p.id)))?;
                 if !Self::visible(caller, a) {
                     return Err(Refusal::Forbidden(format!(
                         "Agent {} is not public and you are not a member of its organization",
@@ -326,7 +434,10 @@ impl Store {
             }
             ParticipantType::AppIntegration => {
                 if !s.app_integrations.contains_key(&p.id) {
-                    return Err(Refusal::NotFound(format!("App integration {} not found", p.id)));
+                    return Err(Refusal::NotFound(format!(
+                        "App integration {} not found",
+                        p.id
+                    )));
                 }
             }
         }
@@ -343,16 +454,25 @@ impl Store {
         title: Option<String>,
         state: Option<Map<String, Value>>,
     ) -> Result<(Chat, bool, Vec<Participant>), Refusal> {
-        let me = caller
-            .as_participant()
-            .ok_or_else(|| Refusal::Forbidden("A plugin instance cannot own a chat; use its agent's or app integration's token".into()))?;
+        let me = caller.as_participant().ok_or_else(|| {
+            Refusal::Forbidden(
+                "A plugin instance cannot own a chat; use its agent's or app integration's token"
+                    .into(),
+            )
+        })?;
         let mut s = self.lock();
-        let scope = caller.org_ids.first().cloned().unwrap_or_else(|| caller.entity.id.clone());
+        let scope = caller
+            .org_ids
+            .first()
+            .cloned()
+            .unwrap_or_else(|| caller.entity.id.clone());
         if let Some(k) = &key {
             if let Some(id) = s.chat_keys.get(&(scope.clone(), k.clone())) {
                 let rec = &s.chats[id];
                 if !rec.participants.contains(&me) {
-                    return Err(Refusal::Forbidden(format!("Chat with key {k:?} exists and you are not a participant")));
+                    return Err(Refusal::Forbidden(format!(
+                        "Chat with key {k:?} exists and you are not a participant"
+                    )));
                 }
                 return Ok((rec.chat.clone(), false, Vec::new()));
             }
@@ -381,15 +501,28 @@ impl Store {
         if let Some(k) = key {
             s.chat_keys.insert((scope, k), chat.id.clone());
         }
-        s.chats.insert(chat.id.clone(), ChatRecord { chat: chat.clone(), participants: all.clone(), messages: Vec::new(), repositories: Vec::new() });
+        s.chats.insert(
+            chat.id.clone(),
+            ChatRecord {
+                chat: chat.clone(),
+                participants: all.clone(),
+                messages: Vec::new(),
+                repositories: Vec::new(),
+            },
+        );
         Ok((chat, true, all))
     }
 
     fn member<'a>(s: &'a State, caller: &Caller, chat_id: &str) -> Result<&'a ChatRecord, Refusal> {
-        let rec = s.chats.get(chat_id).ok_or_else(|| Refusal::NotFound(format!("Chat {chat_id} not found")))?;
+        let rec = s
+            .chats
+            .get(chat_id)
+            .ok_or_else(|| Refusal::NotFound(format!("Chat {chat_id} not found")))?;
         let me = caller.as_participant();
         if !me.is_some_and(|me| rec.participants.contains(&me)) {
-            return Err(Refusal::Forbidden(format!("You are not a participant of chat {chat_id}")));
+            return Err(Refusal::Forbidden(format!(
+                "You are not a participant of chat {chat_id}"
+            )));
         }
         Ok(rec)
     }
@@ -401,14 +534,24 @@ impl Store {
     pub fn chats(&self, caller: &Caller) -> Vec<Chat> {
         let s = self.lock();
         let me = caller.as_participant();
-        let mut list: Vec<Chat> =
-            s.chats.values().filter(|r| me.as_ref().is_some_and(|m| r.participants.contains(m))).map(|r| r.chat.clone()).collect();
+        let mut list: Vec<Chat> = s
+            .chats
+            .values()
+            .filter(|r| me.as_ref().is_some_and(|m| r.participants.contains(m)))
+            .map(|r| r.chat.clone())
+            .collect();
         list.sort_by(|a, b| a.id.cmp(&b.id));
         list
     }
 
-    pub fn participants(&self, caller: &Caller, chat_id: &str) -> Result<Vec<Participant>, Refusal> {
-        Ok(Self::member(&self.lock(), caller, chat_id)?.participants.clone())
+    pub fn participants(
+        &self,
+        caller: &Caller,
+        chat_id: &str,
+    ) -> Result<Vec<Participant>, Refusal> {
+        Ok(Self::member(&self.lock(), caller, chat_id)?
+            .participants
+            .clone())
     }
 
     /// Whether the caller may join the chat's room.
@@ -416,7 +559,12 @@ impl Store {
         Self::member(&self.lock(), caller, chat_id).map(|_| ())
     }
 
-    pub fn add_participant(&self, caller: &Caller, chat_id: &str, p: Participant) -> Result<(Chat, bool), Refusal> {
+    pub fn add_participant(
+        &self,
+        caller: &Caller,
+        chat_id: &str,
+        p: Participant,
+    ) -> Result<(Chat, bool), Refusal> {
         let mut s = self.lock();
         Self::member(&s, caller, chat_id)?;
         Self::participant_exists(&s, caller, &p)?;
@@ -449,12 +597,23 @@ impl Store {
         Ok(rec.chat.clone())
     }
 
-    pub fn attach_repository(&self, caller: &Caller, chat_id: &str, repo_id: &str) -> Result<(Chat, Repository), Refusal> {
+    pub fn attach_repository(
+        &self,
+        caller: &Caller,
+        chat_id: &str,
+        repo_id: &str,
+    ) -> Result<(Chat, Repository), Refusal> {
         let mut s = self.lock();
         Self::member(&s, caller, chat_id)?;
-        let repo = s.repositories.get(repo_id).cloned().ok_or_else(|| Refusal::NotFound(format!("Repository {repo_id} not found")))?;
+        let repo = s
+            .repositories
+            .get(repo_id)
+            .cloned()
+            .ok_or_else(|| Refusal::NotFound(format!("Repository {repo_id} not found")))?;
         if !caller.org_ids.contains(&repo.org_id) {
-            return Err(Refusal::Forbidden(format!("Repository {repo_id} belongs to an organization you are not in")));
+            return Err(Refusal::Forbidden(format!(
+                "Repository {repo_id} belongs to an organization you are not in"
+            )));
         }
         let rec = s.chats.get_mut(chat_id).expect("checked by member");
         if !rec.repositories.contains(&repo.id) {
@@ -465,22 +624,47 @@ impl Store {
     }
 
     /// One page of history (decisions.md 8–13).
-    pub fn page(&self, caller: &Caller, chat_id: &str, at: PageAt, limit: usize) -> Result<Page, Refusal> {
+    pub fn page(
+        &self,
+        caller: &Caller,
+        chat_id: &str,
+        at: PageAt,
+        limit: usize,
+    ) -> Result<Page, Refusal> {
         let s = self.lock();
         let rec = Self::member(&s, caller, chat_id)?;
         let total = rec.messages.len();
         let (start, mut meta) = match &at {
-            PageAt::Index(page) => ((page - 1).saturating_mul(limit), serde_json::json!({ "page": page })),
+            PageAt::Index(page) => (
+                (page - 1).saturating_mul(limit),
+                serde_json::json!({ "page": page }),
+            ),
             PageAt::After(cursor) => {
-                let pos = rec.messages.iter().position(|m| &m.id == cursor).ok_or_else(|| {
-                    Refusal::Invalid(format!("@cursor {cursor} is not a message of chat {chat_id}"))
-                })?;
+                let pos = rec
+                    .messages
+                    .iter()
+                    .position(|m| &m.id == cursor)
+                    .ok_or_else(|| {
+                        Refusal::Invalid(format!(
+                            "@cursor {cursor} is not a message of chat {chat_id}"
+                        ))
+                    })?;
                 (pos + 1, serde_json::json!({ "cursor": cursor }))
             }
         };
-        let items: Vec<Message> = rec.messages.iter().skip(start).take(limit).cloned().collect();
+        let items: Vec<Message> = rec
+            .messages
+            .iter()
+            .skip(start)
+            .take(limit)
+            .cloned()
+            .collect();
         let has_more = start.saturating_add(items.len()) < total;
-        let next = if has_more { items.last().map(|m| m.id.clone()) } else { None };
+        let next = if has_more {
+            items.last().map(|m| m.id.clone())
+        } else {
+            None
+        };
         let obj = meta.as_object_mut().expect("built as an object");
         obj.insert("limit".into(), limit.into());
         obj.insert("total".into(), total.into());
@@ -491,11 +675,16 @@ impl Store {
 
     /// Resolves where a message goes, creating the chat when the destination
     /// asks for it. Returns the chat and the participants that joined.
-    pub fn resolve_destination(&self, caller: &Caller, to: Destination) -> Result<(Chat, Vec<Participant>), Refusal> {
+    pub fn resolve_destination(
+        &self,
+        caller: &Caller,
+        to: Destination,
+    ) -> Result<(Chat, Vec<Participant>), Refusal> {
         match to {
             Destination::Chat(id) => Ok((self.chat(caller, &id)?, Vec::new())),
             Destination::Key { key, recipients } => {
-                let (chat, _, joined) = self.create_chat(caller, recipients, Some(key), None, None)?;
+                let (chat, _, joined) =
+                    self.create_chat(caller, recipients, Some(key), None, None)?;
                 Ok((chat, joined))
             }
             Destination::Recipients(recipients) => {
@@ -507,9 +696,19 @@ impl Store {
 
     /// Persists a message from `sender` (any entity id) in a chat and returns
     /// it with the chat as it now stands.
-    pub fn persist(&self, chat_id: &str, sender: Option<&str>, new: NewMessage, id: Option<Id>, stream_id: Option<String>) -> Result<(Message, Chat), Refusal> {
+    pub fn persist(
+        &self,
+        chat_id: &str,
+        sender: Option<&str>,
+        new: NewMessage,
+        id: Option<Id>,
+        stream_id: Option<String>,
+    ) -> Result<(Message, Chat), Refusal> {
         let mut s = self.lock();
-        let rec = s.chats.get_mut(chat_id).ok_or_else(|| Refusal::NotFound(format!("Chat {chat_id} not found")))?;
+        let rec = s
+            .chats
+            .get_mut(chat_id)
+            .ok_or_else(|| Refusal::NotFound(format!("Chat {chat_id} not found")))?;
         let now = now_iso();
         let message = Message {
             id: id.unwrap_or_else(|| self.ids.next()),
@@ -526,7 +725,11 @@ impl Store {
             state: new.state,
             stream_id,
             stream_response: new.stream_response,
-            kind: if new.kind.is_empty() { Message::default_type() } else { new.kind },
+            kind: if new.kind.is_empty() {
+                Message::default_type()
+            } else {
+                new.kind
+            },
             created_at: now.clone(),
             updated_at: now.clone(),
             attachments: new.attachments,
@@ -536,7 +739,8 @@ impl Store {
         rec.chat.latest_message_id = Some(message.id.clone());
         rec.chat.updated_at = now;
         let chat = rec.chat.clone();
-        s.message_chat.insert(message.id.clone(), chat_id.to_string());
+        s.message_chat
+            .insert(message.id.clone(), chat_id.to_string());
         Ok((message, chat))
     }
 
@@ -547,47 +751,83 @@ impl Store {
             return Vec::new();
         }
         let s = self.lock();
-        let Some(rec) = s.chats.get(chat_id) else { return Vec::new() };
+        let Some(rec) = s.chats.get(chat_id) else {
+            return Vec::new();
+        };
         rec.participants
             .iter()
             .filter(|p| p.kind == ParticipantType::Agent && p.id != sender.entity.id)
             .filter_map(|p| s.agents.get(&p.id))
-            .filter_map(|a| a.script.clone().map(|script| Responder { agent: a.clone(), script }))
+            .filter_map(|a| {
+                a.script.clone().map(|script| Responder {
+                    agent: a.clone(),
+                    script,
+                })
+            })
             .collect()
     }
 
     // ---- repositories ----
 
-    pub fn create_repository(&self, caller: &Caller, name: String, description: Option<String>, org_id: Option<Id>) -> Result<Repository, Refusal> {
+    pub fn create_repository(
+        &self,
+        caller: &Caller,
+        name: String,
+        description: Option<String>,
+        org_id: Option<Id>,
+    ) -> Result<Repository, Refusal> {
         let mut s = self.lock();
         let org_id = match org_id {
             Some(o) => o,
-            None => caller.org_ids.first().cloned().ok_or_else(|| Refusal::Invalid("orgId is required: you belong to no organization".into()))?,
+            None => caller.org_ids.first().cloned().ok_or_else(|| {
+                Refusal::Invalid("orgId is required: you belong to no organization".into())
+            })?,
         };
         if !s.orgs.contains_key(&org_id) {
-            return Err(Refusal::NotFound(format!("Organization {org_id} not found")));
+            return Err(Refusal::NotFound(format!(
+                "Organization {org_id} not found"
+            )));
         }
         if !caller.org_ids.contains(&org_id) {
-            return Err(Refusal::Forbidden(format!("You are not a member of organization {org_id}")));
+            return Err(Refusal::Forbidden(format!(
+                "You are not a member of organization {org_id}"
+            )));
         }
         let now = now_iso();
-        let repo = Repository { id: self.ids.next(), name, description, org_id, created_at: now.clone(), updated_at: now };
+        let repo = Repository {
+            id: self.ids.next(),
+            name,
+            description,
+            org_id,
+            created_at: now.clone(),
+            updated_at: now,
+        };
         s.repositories.insert(repo.id.clone(), repo.clone());
         Ok(repo)
     }
 
     pub fn repository(&self, caller: &Caller, id: &str) -> Result<Repository, Refusal> {
         let s = self.lock();
-        let r = s.repositories.get(id).ok_or_else(|| Refusal::NotFound(format!("Repository {id} not found")))?;
+        let r = s
+            .repositories
+            .get(id)
+            .ok_or_else(|| Refusal::NotFound(format!("Repository {id} not found")))?;
         if !caller.org_ids.contains(&r.org_id) {
-            return Err(Refusal::Forbidden(format!("Repository {id} belongs to an organization you are not in")));
+            return Err(Refusal::Forbidden(format!(
+                "Repository {id} belongs to an organization you are not in"
+            )));
         }
         Ok(r.clone())
     }
 
     pub fn repositories(&self, caller: &Caller) -> Vec<Repository> {
         let s = self.lock();
-        let mut list: Vec<Repository> = s.repositories.values().filter(|r| caller.org_ids.contains(&r.org_id)).cloned().collect();
+        let mut list: Vec<Repository> = s
+            .repositories
+            .values()
+            .filter(|r| caller.org_ids.contains(&r.org_id))
+            .cloned()
+            .collect();
         list.sort_by(|a, b| a.id.cmp(&b.id));
         list
     }
@@ -611,7 +851,10 @@ mod tests {
     #[test]
     fn iso_dates_match_known_instants() {
         assert_eq!(iso_from_millis(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(iso_from_millis(1_747_929_905_453), "2025-05-22T16:05:05.453Z");
+        assert_eq!(
+            iso_from_millis(1_747_929_905_453),
+            "2025-05-22T16:05:05.453Z"
+        );
         assert_eq!(iso_from_millis(951_782_400_000), "2000-02-29T00:00:00.000Z");
     }
 

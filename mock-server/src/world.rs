@@ -9,7 +9,10 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Agent, AppIntegration, Chat, EntityType, Id, Message, Org, Participant, ParticipantType, Repository, User};
+use crate::model::{
+    Agent, AppIntegration, Chat, EntityType, Id, Message, Org, Participant, ParticipantType,
+    Repository, User,
+};
 use crate::model::{is_object_id, is_token_format};
 
 /// The default world, compiled into the binary.
@@ -72,20 +75,31 @@ impl World {
     /// The embedded default world.
     pub fn default_world() -> World {
         // The default world is tested; failing here is a build defect.
-        World::parse("fixtures/world.json (embedded)", DEFAULT_WORLD).unwrap_or_else(|e| panic!("{e}"))
+        World::parse("fixtures/world.json (embedded)", DEFAULT_WORLD)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Parses and checks a world file; `file` names it in errors.
     pub fn parse(file: &str, text: &str) -> Result<World, WorldError> {
-        let err = |path: String, problem: String| WorldError { file: file.to_string(), path, problem };
+        let err = |path: String, problem: String| WorldError {
+            file: file.to_string(),
+            path,
+            problem,
+        };
         let de = &mut serde_json::Deserializer::from_str(text);
         let world: World = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
-            let path = if path == "." { format!("line {} column {}", inner.line(), inner.column()) } else { path };
+            let path = if path == "." {
+                format!("line {} column {}", inner.line(), inner.column())
+            } else {
+                path
+            };
             err(path, inner.to_string())
         })?;
-        world.check().map_err(|(path, problem)| err(path, problem))?;
+        world
+            .check()
+            .map_err(|(path, problem)| err(path, problem))?;
         Ok(world)
     }
 
@@ -93,12 +107,21 @@ impl World {
     /// references pointing at things that exist.
     fn check(&self) -> Result<(), (String, String)> {
         if self.version != 1 {
-            return Err(("version".into(), format!("unsupported version {} (this mock reads version 1)", self.version)));
+            return Err((
+                "version".into(),
+                format!(
+                    "unsupported version {} (this mock reads version 1)",
+                    self.version
+                ),
+            ));
         }
         let mut seen = HashSet::new();
         let mut id = |path: String, id: &str| -> Result<(), (String, String)> {
             if !is_object_id(id) {
-                return Err((path, format!("{id:?} is not a 24-character lowercase hex id")));
+                return Err((
+                    path,
+                    format!("{id:?} is not a 24-character lowercase hex id"),
+                ));
             }
             if !seen.insert(id.to_string()) {
                 return Err((path, format!("id {id} is used twice")));
@@ -129,9 +152,15 @@ impl World {
         let orgs: HashSet<&str> = self.orgs.iter().map(|o| o.id.as_str()).collect();
         let users: HashSet<&str> = self.users.iter().map(|u| u.id.as_str()).collect();
         let agents: HashSet<&str> = self.agents.iter().map(|a| a.id.as_str()).collect();
-        let apps: HashSet<&str> = self.app_integrations.iter().map(|a| a.id.as_str()).collect();
+        let apps: HashSet<&str> = self
+            .app_integrations
+            .iter()
+            .map(|a| a.id.as_str())
+            .collect();
         let chats: HashSet<&str> = self.chats.iter().map(|c| c.chat.id.as_str()).collect();
-        let missing = |path: String, what: &str, id: &str| (path, format!("{what} {id} does not exist in this world"));
+        let missing = |path: String, what: &str, id: &str| {
+            (path, format!("{what} {id} does not exist in this world"))
+        };
         for (i, u) in self.users.iter().enumerate() {
             for (j, o) in u.org_ids.iter().enumerate() {
                 if !orgs.contains(o.as_str()) {
@@ -145,13 +174,19 @@ impl World {
             }
             if let Some(s) = &a.script {
                 if s.chunk_size == 0 || s.chunks == Some(0) {
-                    return Err((format!("agents[{i}].script"), "chunkSize and chunks must be at least 1".into()));
+                    return Err((
+                        format!("agents[{i}].script"),
+                        "chunkSize and chunks must be at least 1".into(),
+                    ));
                 }
             }
         }
         for (i, t) in self.tokens.iter().enumerate() {
             if !is_token_format(&t.token) {
-                return Err((format!("tokens[{i}].token"), "not in the user-/inst- <24>.<32>.<32>.<48> hex format".into()));
+                return Err((
+                    format!("tokens[{i}].token"),
+                    "not in the user-/inst- <24>.<32>.<32>.<48> hex format".into(),
+                ));
             }
             let known = match t.entity_type {
                 EntityType::User => users.contains(t.entity_id.as_str()),
@@ -160,7 +195,11 @@ impl World {
                 EntityType::PluginInstance => false,
             };
             if !known {
-                return Err(missing(format!("tokens[{i}].entityId"), "entity", &t.entity_id));
+                return Err(missing(
+                    format!("tokens[{i}].entityId"),
+                    "entity",
+                    &t.entity_id,
+                ));
             }
         }
         for (i, c) in self.chats.iter().enumerate() {
@@ -171,7 +210,11 @@ impl World {
                     ParticipantType::AppIntegration => apps.contains(p.id.as_str()),
                 };
                 if !ok {
-                    return Err(missing(format!("chats[{i}].participants[{j}].id"), p.kind.as_str(), &p.id));
+                    return Err(missing(
+                        format!("chats[{i}].participants[{j}].id"),
+                        p.kind.as_str(),
+                        &p.id,
+                    ));
                 }
             }
         }

@@ -31,7 +31,8 @@ async fn until_done(sio: &mut Sio, secs: u64) -> Vec<(String, Value)> {
     let mut seen = Vec::new();
     loop {
         let (event, payload) = sio.next(secs).await;
-        let schema = event_schema(&event).unwrap_or_else(|| panic!("unexpected event {event}: {payload}"));
+        let schema =
+            event_schema(&event).unwrap_or_else(|| panic!("unexpected event {event}: {payload}"));
         assert_schema(schema, &payload);
         let done = event == "message:done";
         seen.push((event, payload));
@@ -47,7 +48,10 @@ async fn valid_token_gets_success_with_its_entity() {
     let mut sio = Sio::connect(&mock, ADA).await;
     let success = sio.next_named("success", 5).await;
     assert_schema("realtime/success", &success);
-    assert_eq!(success["entity"], json!({"id": ADA_ID, "type": "USER", "name": "Ada Lovelace"}));
+    assert_eq!(
+        success["entity"],
+        json!({"id": ADA_ID, "type": "USER", "name": "Ada Lovelace"})
+    );
     mock.stop().await.expect("clean stop");
 }
 
@@ -75,10 +79,21 @@ async fn join_leave_and_their_acks() {
     assert_eq!(ok, json!({"data": {"chatId": WELCOME}}));
     let refused = ada.ack("chat:join", json!({"chatId": GRACE_CHAT})).await;
     assert_schema("realtime/ack-error", &refused);
-    for bad in [json!({}), json!({"chatId": 7}), json!("682f4b313981b5f54e96ea4b"), json!({"chatId": "short"}), json!({"chatId": "ffffffffffffffffffffffff"})] {
+    for bad in [
+        json!({}),
+        json!({"chatId": 7}),
+        json!("682f4b313981b5f54e96ea4b"),
+        json!({"chatId": "short"}),
+        json!({"chatId": "ffffffffffffffffffffffff"}),
+    ] {
         let ack = ada.ack("chat:join", bad.clone()).await;
         assert_schema("realtime/ack-error", &ack);
-        assert!(ack["error"]["message"].as_str().is_some_and(|m| m.len() > 5), "{bad} → {ack}");
+        assert!(
+            ack["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.len() > 5),
+            "{bad} → {ack}"
+        );
     }
     let unknown = ada.ack("chat:frobnicate", json!({})).await;
     assert_schema("realtime/ack-error", &unknown);
@@ -101,11 +116,17 @@ async fn streamed_reply_reaches_the_room_in_order_and_lands_in_history() {
     outsider.next_named("success", 5).await;
 
     let ack = ada
-        .ack("message:send", json!({"chatId": WELCOME, "content": "stream please", "streamResponse": true,
-            "state": {"mock": {"chunks": 25, "chunkDelayMs": 1}}}))
+        .ack(
+            "message:send",
+            json!({"chatId": WELCOME, "content": "stream please", "streamResponse": true,
+            "state": {"mock": {"chunks": 25, "chunkDelayMs": 1}}}),
+        )
         .await;
     assert_schema("realtime/message-send-ack", &ack);
-    let sent_id = ack["data"]["message"]["id"].as_str().expect("id").to_string();
+    let sent_id = ack["data"]["message"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
     assert_eq!(ack["data"]["chatId"], WELCOME);
 
     for sio in [&mut ada, &mut watcher] {
@@ -115,14 +136,27 @@ async fn streamed_reply_reaches_the_room_in_order_and_lands_in_history() {
         assert_eq!(events[0].1["id"], sent_id.as_str());
         let report = StreamChecker::check(events.iter().map(|(e, p)| (e.as_str(), p)));
         assert!(report.is_ok(), "{:#?}", report.violations);
-        assert_eq!((report.streams, report.completed, report.totals.deltas), (1, 1, 25));
+        assert_eq!(
+            (report.streams, report.completed, report.totals.deltas),
+            (1, 1, 25)
+        );
         let done = &events.last().expect("done").1;
         assert_eq!(done["respondedToId"], sent_id.as_str());
     }
     // A socket not in the room hears nothing.
-    assert!(tokio::time::timeout(Duration::from_millis(300), outsider.events.recv()).await.is_err(), "outsider got an event");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), outsider.events.recv())
+            .await
+            .is_err(),
+        "outsider got an event"
+    );
 
-    let last = http.get(&format!("/api/chats/{WELCOME}/messages?@page=1&@limit=100"), ADA).await;
+    let last = http
+        .get(
+            &format!("/api/chats/{WELCOME}/messages?@page=1&@limit=100"),
+            ADA,
+        )
+        .await;
     let items = last.body["data"].as_array().expect("page");
     let final_msg = items.last().expect("the reply is in history");
     assert_eq!(final_msg["isStreaming"], false);
@@ -147,10 +181,17 @@ async fn non_streamed_reply_is_one_message_and_chat_key_creates_the_chat() {
         assert_eq!(m["chatId"], chat_id.as_str());
         replies.push(m);
     }
-    assert_eq!(replies[1]["content"], "echo me", "the echo agent repeats the content");
+    assert_eq!(
+        replies[1]["content"], "echo me",
+        "the echo agent repeats the content"
+    );
     assert_eq!(replies[1]["senderId"], ECHO);
     let again = ada.ack("message:send", json!({"chatKey": "support-42", "recipients": [{"id": ECHO, "type": "AGENT"}], "content": "again"})).await;
-    assert_eq!(again["data"]["chatId"], chat_id.as_str(), "the same key finds the same chat");
+    assert_eq!(
+        again["data"]["chatId"],
+        chat_id.as_str(),
+        "the same key finds the same chat"
+    );
     mock.stop().await.expect("clean stop");
 }
 
@@ -160,7 +201,11 @@ async fn malformed_sends_get_error_acks_and_nothing_is_stored() {
     let http = Http::new(&mock);
     let mut ada = Sio::connect(&mock, ADA).await;
     ada.next_named("success", 5).await;
-    let before = http.get(&format!("/api/chats/{WELCOME}/messages"), ADA).await.body["meta"]["total"].clone();
+    let before = http
+        .get(&format!("/api/chats/{WELCOME}/messages"), ADA)
+        .await
+        .body["meta"]["total"]
+        .clone();
     for bad in [
         json!({"content": "no chat"}),
         json!({"chatId": WELCOME}),
@@ -176,9 +221,18 @@ async fn malformed_sends_get_error_acks_and_nothing_is_stored() {
     ] {
         let ack = ada.ack("message:send", bad.clone()).await;
         assert_schema("realtime/ack-error", &ack);
-        assert!(ack["error"]["message"].as_str().is_some_and(|m| m.len() > 5), "{bad} → {ack}");
+        assert!(
+            ack["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.len() > 5),
+            "{bad} → {ack}"
+        );
     }
-    let after = http.get(&format!("/api/chats/{WELCOME}/messages"), ADA).await.body["meta"]["total"].clone();
+    let after = http
+        .get(&format!("/api/chats/{WELCOME}/messages"), ADA)
+        .await
+        .body["meta"]["total"]
+        .clone();
     assert_eq!(before, after, "refused messages are not stored");
     mock.stop().await.expect("clean stop");
 }
@@ -190,25 +244,48 @@ async fn lifecycle_events_are_relayed_to_the_room() {
     let mut ada = Sio::connect(&mock, ADA).await;
     ada.next_named("success", 5).await;
     ada.ack("chat:join", json!({"chatId": WELCOME})).await;
-    http.put(&format!("/api/chats/{WELCOME}"), ADA, json!({"title": "Renamed"})).await;
+    http.put(
+        &format!("/api/chats/{WELCOME}"),
+        ADA,
+        json!({"title": "Renamed"}),
+    )
+    .await;
     let e = ada.next_named("CHAT_STATE_UPDATED", 5).await;
     assert_schema("realtime/chat-state-updated", &e);
     assert_eq!(e["chat"]["title"], "Renamed");
-    http.post(&format!("/api/chats/{WELCOME}/participants"), ADA, json!({"id": GRACE_ID, "type": "USER"})).await;
+    http.post(
+        &format!("/api/chats/{WELCOME}/participants"),
+        ADA,
+        json!({"id": GRACE_ID, "type": "USER"}),
+    )
+    .await;
     let e = ada.next_named("CHAT_PARTICIPANT_JOINED", 5).await;
     assert_schema("realtime/chat-participant-joined", &e);
     assert_eq!(e["user"]["id"], GRACE_ID);
-    http.post(&format!("/api/chats/{WELCOME}/repositories"), ADA, json!({"repositoryId": "6830aa0000000000000000a1"})).await;
+    http.post(
+        &format!("/api/chats/{WELCOME}/repositories"),
+        ADA,
+        json!({"repositoryId": "6830aa0000000000000000a1"}),
+    )
+    .await;
     let e = ada.next_named("CHAT_REPOSITORY_ATTACHED", 5).await;
     assert_schema("realtime/chat-repository-attached", &e);
-    http.post("/api/messages", ADA, json!({"chatId": WELCOME, "content": "via REST"})).await;
+    http.post(
+        "/api/messages",
+        ADA,
+        json!({"chatId": WELCOME, "content": "via REST"}),
+    )
+    .await;
     let e = ada.next_named("CHAT_MESSAGE_ADDED", 5).await;
     assert_schema("realtime/chat-message-added", &e);
     assert_eq!(e["message"]["content"], "via REST");
     // Grace is now a participant and may join.
     let mut grace = Sio::connect(&mock, GRACE).await;
     grace.next_named("success", 5).await;
-    assert_eq!(grace.ack("chat:join", json!({"chatId": WELCOME})).await, json!({"data": {"chatId": WELCOME}}));
+    assert_eq!(
+        grace.ack("chat:join", json!({"chatId": WELCOME})).await,
+        json!({"data": {"chatId": WELCOME}})
+    );
     mock.stop().await.expect("clean stop");
 }
 
@@ -218,11 +295,19 @@ async fn same_seed_same_stream_across_servers() {
         let mock = start().await;
         let mut ada = Sio::connect(&mock, ADA).await;
         ada.next_named("success", 5).await;
-        ada.ack("message:send", json!({"chatId": WELCOME, "content": "determinism", "streamResponse": true,
-            "state": {"mock": {"chunkSize": 5, "seed": 99, "chunkDelayMs": 0}}})).await;
+        ada.ack(
+            "message:send",
+            json!({"chatId": WELCOME, "content": "determinism", "streamResponse": true,
+            "state": {"mock": {"chunkSize": 5, "seed": 99, "chunkDelayMs": 0}}}),
+        )
+        .await;
         let events = until_done(&mut ada, 10).await;
         mock.stop().await.expect("clean stop");
-        events.iter().filter(|(e, _)| e == "message:delta").map(|(_, d)| d["contentDelta"].as_str().expect("chunk").to_string()).collect()
+        events
+            .iter()
+            .filter(|(e, _)| e == "message:delta")
+            .map(|(_, d)| d["contentDelta"].as_str().expect("chunk").to_string())
+            .collect()
     }
     let (a, b) = (capture().await, capture().await);
     assert!(a.len() > 10);
@@ -234,8 +319,12 @@ async fn a_ten_thousand_delta_stream_arrives_complete() {
     let mock = start().await;
     let mut ada = Sio::connect(&mock, ADA).await;
     ada.next_named("success", 5).await;
-    ada.ack("message:send", json!({"chatId": WELCOME, "content": "big", "streamResponse": true,
-        "state": {"mock": {"chunks": 10000, "chunkDelayMs": 0, "firstChunkDelayMs": 0}}})).await;
+    ada.ack(
+        "message:send",
+        json!({"chatId": WELCOME, "content": "big", "streamResponse": true,
+        "state": {"mock": {"chunks": 10000, "chunkDelayMs": 0, "firstChunkDelayMs": 0}}}),
+    )
+    .await;
     let mut checker = StreamChecker::new();
     loop {
         let (event, payload) = ada.next(30).await;

@@ -21,60 +21,139 @@ async fn the_whole_rest_surface_answers_with_schema_valid_data() {
         assert_schema("objects/agent", a);
     }
     let agent = http.get(&format!("/api/agents/{STREAMER}"), GRACE).await;
-    assert_eq!(agent.status, 200, "a public agent is visible to a non-member");
+    assert_eq!(
+        agent.status, 200,
+        "a public agent is visible to a non-member"
+    );
     assert_schema("objects/agent", &agent.body["data"]);
 
-    let created = http.post("/api/agents", ADA, json!({"name": "Billing", "goal": "Help with bills", "orgId": ORG})).await;
+    let created = http
+        .post(
+            "/api/agents",
+            ADA,
+            json!({"name": "Billing", "goal": "Help with bills", "orgId": ORG}),
+        )
+        .await;
     assert_eq!(created.status, 201);
     assert_schema("objects/agent", &created.body["data"]);
     let id = created.body["data"]["id"].as_str().expect("id").to_string();
-    let updated = http.put(&format!("/api/agents/{id}"), ADA, json!({"description": "Handles billing questions"})).await;
+    let updated = http
+        .put(
+            &format!("/api/agents/{id}"),
+            ADA,
+            json!({"description": "Handles billing questions"}),
+        )
+        .await;
     assert_eq!(updated.status, 200);
-    assert_eq!(updated.body["data"]["description"], "Handles billing questions");
-    assert_eq!(updated.body["data"]["goal"], "Help with bills", "PUT is a partial update");
+    assert_eq!(
+        updated.body["data"]["description"],
+        "Handles billing questions"
+    );
+    assert_eq!(
+        updated.body["data"]["goal"], "Help with bills",
+        "PUT is a partial update"
+    );
     assert_schema("objects/agent", &updated.body["data"]);
     let mcps = http.get(&format!("/api/agents/{id}/mcps"), ADA).await;
     assert_eq!((mcps.status, mcps.body["data"].clone()), (200, json!([])));
-    let deleted = http.send(Method::DELETE, &format!("/api/agents/{id}"), Some(ADA), None).await;
+    let deleted = http
+        .send(
+            Method::DELETE,
+            &format!("/api/agents/{id}"),
+            Some(ADA),
+            None,
+        )
+        .await;
     assert_eq!(deleted.status, 200);
-    assert_eq!(http.get(&format!("/api/agents/{id}"), ADA).await.status, 404);
+    assert_eq!(
+        http.get(&format!("/api/agents/{id}"), ADA).await.status,
+        404
+    );
 
-    let chat = http.post("/api/chats", ADA, json!({"participants": [{"id": STREAMER, "type": "AGENT"}], "title": "t"})).await;
+    let chat = http
+        .post(
+            "/api/chats",
+            ADA,
+            json!({"participants": [{"id": STREAMER, "type": "AGENT"}], "title": "t"}),
+        )
+        .await;
     assert_eq!(chat.status, 201);
     assert_schema("objects/chat", &chat.body["data"]);
     let chat_id = chat.body["data"]["id"].as_str().expect("id").to_string();
     let got = http.get(&format!("/api/chats/{chat_id}"), ADA).await;
     assert_schema("objects/chat", &got.body["data"]);
-    let parts = http.get(&format!("/api/chats/{chat_id}/participants"), ADA).await;
+    let parts = http
+        .get(&format!("/api/chats/{chat_id}/participants"), ADA)
+        .await;
     let parts = parts.body["data"].as_array().expect("participants").clone();
-    assert!(parts.contains(&json!({"id": ADA_ID, "type": "USER"})), "the caller is added: {parts:?}");
+    assert!(
+        parts.contains(&json!({"id": ADA_ID, "type": "USER"})),
+        "the caller is added: {parts:?}"
+    );
     for p in &parts {
         assert_schema("objects/participant", p);
     }
-    let state = http.put(&format!("/api/chats/{chat_id}"), ADA, json!({"state": {"ticket": "42"}})).await;
+    let state = http
+        .put(
+            &format!("/api/chats/{chat_id}"),
+            ADA,
+            json!({"state": {"ticket": "42"}}),
+        )
+        .await;
     assert_eq!(state.body["data"]["state"], json!({"ticket": "42"}));
-    let added = http.post(&format!("/api/chats/{chat_id}/participants"), ADA, json!({"id": ECHO, "type": "AGENT"})).await;
+    let added = http
+        .post(
+            &format!("/api/chats/{chat_id}/participants"),
+            ADA,
+            json!({"id": ECHO, "type": "AGENT"}),
+        )
+        .await;
     assert_eq!(added.status, 201);
-    let repo = http.post("/api/repositories", ADA, json!({"name": "Manuals"})).await;
+    let repo = http
+        .post("/api/repositories", ADA, json!({"name": "Manuals"}))
+        .await;
     assert_eq!(repo.status, 201);
     assert_schema("objects/repository", &repo.body["data"]);
     let repo_id = repo.body["data"]["id"].as_str().expect("id").to_string();
-    assert_schema("objects/repository", &http.get(&format!("/api/repositories/{repo_id}"), ADA).await.body["data"]);
-    let attached = http.post(&format!("/api/chats/{chat_id}/repositories"), ADA, json!({"repositoryId": repo_id})).await;
+    assert_schema(
+        "objects/repository",
+        &http
+            .get(&format!("/api/repositories/{repo_id}"), ADA)
+            .await
+            .body["data"],
+    );
+    let attached = http
+        .post(
+            &format!("/api/chats/{chat_id}/repositories"),
+            ADA,
+            json!({"repositoryId": repo_id}),
+        )
+        .await;
     assert_eq!(attached.status, 200);
 
-    let sent = http.post("/api/messages", ADA, json!({"chatId": chat_id, "content": "hello"})).await;
+    let sent = http
+        .post(
+            "/api/messages",
+            ADA,
+            json!({"chatId": chat_id, "content": "hello"}),
+        )
+        .await;
     assert_eq!(sent.status, 201);
     assert_schema("objects/message", &sent.body["data"]);
     let to_recipients = http.post("/api/messages", ADA, json!({"content": "Hello, how are you?", "recipients": [{"id": STREAMER, "type": "AGENT"}]})).await;
     assert_eq!(to_recipients.status, 201, "{}", to_recipients.body);
 
-    let page = http.get(&format!("/api/chats/{WELCOME}/messages"), ADA).await;
+    let page = http
+        .get(&format!("/api/chats/{WELCOME}/messages"), ADA)
+        .await;
     assert_schema("objects/pagination-meta", &page.body["meta"]);
     for m in page.body["data"].as_array().expect("page") {
         assert_schema("objects/message", m);
     }
-    for c in http.get("/api/chats", ADA).await.body["data"].as_array().expect("chats") {
+    for c in http.get("/api/chats", ADA).await.body["data"]
+        .as_array()
+        .expect("chats")
+    {
         assert_schema("objects/chat", c);
     }
     mock.stop().await.expect("clean stop");
@@ -86,42 +165,174 @@ async fn bad_requests_get_their_status_and_a_message() {
     let http = Http::new(&mock);
     let revoked = revoked_token();
     let cases: Vec<(Method, String, Option<&str>, Option<Value>, u16)> = vec![
-        (Method::GET, format!("/api/chats/{WELCOME}"), None, None, 401),
-        (Method::GET, format!("/api/chats/{WELCOME}"), Some("not-a-token"), None, 401),
-        (Method::GET, format!("/api/chats/{WELCOME}"), Some(&revoked), None, 401),
-        (Method::GET, format!("/api/chats/{WELCOME}"), Some("user-000000000000000000000000.00000000000000000000000000000000.00000000000000000000000000000000.000000000000000000000000000000000000000000000000"), None, 401),
-        (Method::GET, format!("/api/chats/{WELCOME}"), Some(GRACE), None, 403),
-        (Method::GET, format!("/api/chats/{WELCOME}/messages"), Some(GRACE), None, 403),
-        (Method::GET, format!("/api/agents/{ECHO}"), Some(GRACE), None, 403),
-        (Method::POST, "/api/chats".into(), Some(GRACE), Some(json!({"participants": [{"id": ECHO, "type": "AGENT"}]})), 403),
-        (Method::GET, "/api/chats/ffffffffffffffffffffffff".into(), Some(ADA), None, 404),
+        (
+            Method::GET,
+            format!("/api/chats/{WELCOME}"),
+            None,
+            None,
+            401,
+        ),
+        (
+            Method::GET,
+            format!("/api/chats/{WELCOME}"),
+            Some("not-a-token"),
+            None,
+            401,
+        ),
+        (
+            Method::GET,
+            format!("/api/chats/{WELCOME}"),
+            Some(&revoked),
+            None,
+            401,
+        ),
+        (
+            Method::GET,
+            format!("/api/chats/{WELCOME}"),
+            Some(
+                "user-000000000000000000000000.00000000000000000000000000000000.00000000000000000000000000000000.000000000000000000000000000000000000000000000000",
+            ),
+            None,
+            401,
+        ),
+        (
+            Method::GET,
+            format!("/api/chats/{WELCOME}"),
+            Some(GRACE),
+            None,
+            403,
+        ),
+        (
+            Method::GET,
+            format!("/api/chats/{WELCOME}/messages"),
+            Some(GRACE),
+            None,
+            403,
+        ),
+        (
+            Method::GET,
+            format!("/api/agents/{ECHO}"),
+            Some(GRACE),
+            None,
+            403,
+        ),
+        (
+            Method::POST,
+            "/api/chats".into(),
+            Some(GRACE),
+            Some(json!({"participants": [{"id": ECHO, "type": "AGENT"}]})),
+            403,
+        ),
+        (
+            Method::GET,
+            "/api/chats/ffffffffffffffffffffffff".into(),
+            Some(ADA),
+            None,
+            404,
+        ),
         (Method::GET, "/api/chats/nope".into(), Some(ADA), None, 404),
-        (Method::GET, "/api/nothing-here".into(), Some(ADA), None, 404),
+        (
+            Method::GET,
+            "/api/nothing-here".into(),
+            Some(ADA),
+            None,
+            404,
+        ),
         (Method::GET, "/elsewhere".into(), None, None, 404),
         (Method::DELETE, "/api/chats".into(), Some(ADA), None, 405),
-        (Method::POST, "/api/chats".into(), Some(ADA), Some(json!({"participants": {"id": STREAMER}})), 400),
-        (Method::POST, "/api/chats".into(), Some(ADA), Some(json!({"participants": [{"id": STREAMER, "type": "BOT"}]})), 400),
-        (Method::POST, "/api/chats".into(), Some(ADA), Some(json!([1, 2])), 400),
-        (Method::POST, "/api/agents".into(), Some(ADA), Some(json!({"goal": "no name"})), 400),
-        (Method::PUT, format!("/api/agents/{STREAMER}"), Some(ADA), Some(json!({})), 400),
-        (Method::PUT, format!("/api/agents/{STREAMER}"), Some(GRACE), Some(json!({"name": "mine"})), 403),
-        (Method::POST, "/api/messages".into(), Some(ADA), Some(json!({"content": 5, "chatId": WELCOME})), 400),
-        (Method::POST, "/api/messages".into(), Some(GRACE), Some(json!({"content": "hi", "chatId": WELCOME})), 403),
-        (Method::POST, "/api/messages".into(), Some(ADA), Some(json!({"content": "hi"})), 400),
+        (
+            Method::POST,
+            "/api/chats".into(),
+            Some(ADA),
+            Some(json!({"participants": {"id": STREAMER}})),
+            400,
+        ),
+        (
+            Method::POST,
+            "/api/chats".into(),
+            Some(ADA),
+            Some(json!({"participants": [{"id": STREAMER, "type": "BOT"}]})),
+            400,
+        ),
+        (
+            Method::POST,
+            "/api/chats".into(),
+            Some(ADA),
+            Some(json!([1, 2])),
+            400,
+        ),
+        (
+            Method::POST,
+            "/api/agents".into(),
+            Some(ADA),
+            Some(json!({"goal": "no name"})),
+            400,
+        ),
+        (
+            Method::PUT,
+            format!("/api/agents/{STREAMER}"),
+            Some(ADA),
+            Some(json!({})),
+            400,
+        ),
+        (
+            Method::PUT,
+            format!("/api/agents/{STREAMER}"),
+            Some(GRACE),
+            Some(json!({"name": "mine"})),
+            403,
+        ),
+        (
+            Method::POST,
+            "/api/messages".into(),
+            Some(ADA),
+            Some(json!({"content": 5, "chatId": WELCOME})),
+            400,
+        ),
+        (
+            Method::POST,
+            "/api/messages".into(),
+            Some(GRACE),
+            Some(json!({"content": "hi", "chatId": WELCOME})),
+            403,
+        ),
+        (
+            Method::POST,
+            "/api/messages".into(),
+            Some(ADA),
+            Some(json!({"content": "hi"})),
+            400,
+        ),
     ];
     for (method, path, token, body, status) in cases {
         let reply = http.send(method.clone(), &path, token, body.clone()).await;
-        assert_eq!(reply.status, status, "{method} {path} {body:?} → {}", reply.body);
-        let message = reply.body["error"]["message"].as_str().expect("an error message");
-        assert!(message.len() > 10, "a message a person can act on: {message:?}");
+        assert_eq!(
+            reply.status, status,
+            "{method} {path} {body:?} → {}",
+            reply.body
+        );
+        let message = reply.body["error"]["message"]
+            .as_str()
+            .expect("an error message");
+        assert!(
+            message.len() > 10,
+            "a message a person can act on: {message:?}"
+        );
     }
 
     // Malformed JSON, wrong content type, oversize body: raw requests.
     let raw = |ct: &'static str, body: Vec<u8>| {
-        http.client.post(format!("{}/api/chats", http.base)).bearer_auth(ADA).header("content-type", ct).body(body)
+        http.client
+            .post(format!("{}/api/chats", http.base))
+            .bearer_auth(ADA)
+            .header("content-type", ct)
+            .body(body)
     };
     for (req, status) in [
-        (raw("application/json", b"{\"participants\": [".to_vec()), 400),
+        (
+            raw("application/json", b"{\"participants\": [".to_vec()),
+            400,
+        ),
         (raw("text/plain", b"{}".to_vec()), 415),
         (raw("application/json", vec![b' '; 2 * 1024 * 1024]), 413),
     ] {
@@ -132,10 +343,14 @@ async fn bad_requests_get_their_status_and_a_message() {
         assert_eq!(body["ok"], false);
     }
     // The docs' curl examples send no content type header at all (curl -d): accepted.
-    let resp = raw("application/x-www-form-urlencoded", serde_json::to_vec(&json!({"participants": [{"id": STREAMER, "type": "AGENT"}]})).expect("json"))
-        .send()
-        .await
-        .expect("reaches the mock");
+    let resp = raw(
+        "application/x-www-form-urlencoded",
+        serde_json::to_vec(&json!({"participants": [{"id": STREAMER, "type": "AGENT"}]}))
+            .expect("json"),
+    )
+    .send()
+    .await
+    .expect("reaches the mock");
     assert_eq!(resp.status().as_u16(), 201);
     mock.stop().await.expect("clean stop");
 }
@@ -149,32 +364,64 @@ async fn chat_key_is_find_or_create() {
     let again = http.post("/api/chats", ADA, body).await;
     assert_eq!((first.status, again.status), (201, 200));
     assert_eq!(first.body["data"]["id"], again.body["data"]["id"]);
-    assert_eq!(first.body["data"], again.body["data"], "a reuse returns the chat unchanged");
+    assert_eq!(
+        first.body["data"], again.body["data"],
+        "a reuse returns the chat unchanged"
+    );
     mock.stop().await.expect("clean stop");
 }
 
 async fn walk_pages(http: &Http, chat: &str, limit: usize) -> Vec<String> {
     let mut ids = Vec::new();
     for page in 1.. {
-        let r = http.get(&format!("/api/chats/{chat}/messages?@page={page}&@limit={limit}"), ADA).await;
+        let r = http
+            .get(
+                &format!("/api/chats/{chat}/messages?@page={page}&@limit={limit}"),
+                ADA,
+            )
+            .await;
         let items = r.body["data"].as_array().expect("page").clone();
         assert!(items.len() <= limit);
         if items.is_empty() {
             break;
         }
-        ids.extend(items.iter().map(|m| m["id"].as_str().expect("id").to_string()));
+        ids.extend(
+            items
+                .iter()
+                .map(|m| m["id"].as_str().expect("id").to_string()),
+        );
     }
     ids
 }
 
 async fn walk_cursor(http: &Http, chat: &str, limit: usize) -> Vec<String> {
-    let first = http.get(&format!("/api/chats/{chat}/messages?@limit={limit}"), ADA).await;
-    let mut ids: Vec<String> = first.body["data"].as_array().expect("page").iter().map(|m| m["id"].as_str().expect("id").to_string()).collect();
-    let mut next = first.body["meta"]["nextCursor"].as_str().map(str::to_string);
+    let first = http
+        .get(&format!("/api/chats/{chat}/messages?@limit={limit}"), ADA)
+        .await;
+    let mut ids: Vec<String> = first.body["data"]
+        .as_array()
+        .expect("page")
+        .iter()
+        .map(|m| m["id"].as_str().expect("id").to_string())
+        .collect();
+    let mut next = first.body["meta"]["nextCursor"]
+        .as_str()
+        .map(str::to_string);
     while let Some(cursor) = next {
-        let r = http.get(&format!("/api/chats/{chat}/messages?@cursor={cursor}&@limit={limit}"), ADA).await;
+        let r = http
+            .get(
+                &format!("/api/chats/{chat}/messages?@cursor={cursor}&@limit={limit}"),
+                ADA,
+            )
+            .await;
         assert_schema("objects/pagination-meta", &r.body["meta"]);
-        ids.extend(r.body["data"].as_array().expect("page").iter().map(|m| m["id"].as_str().expect("id").to_string()));
+        ids.extend(
+            r.body["data"]
+                .as_array()
+                .expect("page")
+                .iter()
+                .map(|m| m["id"].as_str().expect("id").to_string()),
+        );
         next = r.body["meta"]["nextCursor"].as_str().map(str::to_string);
     }
     ids
@@ -188,29 +435,85 @@ async fn pagination_walks_are_complete_ordered_and_agree() {
         let by_page = walk_pages(&http, WELCOME, limit).await;
         let by_cursor = walk_cursor(&http, WELCOME, limit).await;
         assert_eq!(by_page.len(), 45, "limit {limit}: every message once");
-        assert_eq!(by_page.iter().collect::<HashSet<_>>().len(), 45, "limit {limit}: no duplicates");
-        assert_eq!(by_page, by_cursor, "limit {limit}: page and cursor walks agree");
+        assert_eq!(
+            by_page.iter().collect::<HashSet<_>>().len(),
+            45,
+            "limit {limit}: no duplicates"
+        );
+        assert_eq!(
+            by_page, by_cursor,
+            "limit {limit}: page and cursor walks agree"
+        );
         let mut sorted = by_page.clone();
         sorted.sort();
-        assert_eq!(by_page, sorted, "oldest first (the world's ids grow with time)");
+        assert_eq!(
+            by_page, sorted,
+            "oldest first (the world's ids grow with time)"
+        );
     }
-    let default = http.get(&format!("/api/chats/{WELCOME}/messages"), ADA).await;
-    assert_eq!(default.body["data"].as_array().expect("page").len(), 20, "default @limit is 20");
+    let default = http
+        .get(&format!("/api/chats/{WELCOME}/messages"), ADA)
+        .await;
+    assert_eq!(
+        default.body["data"].as_array().expect("page").len(),
+        20,
+        "default @limit is 20"
+    );
     assert_eq!(default.body["meta"]["page"], 1);
-    let clamped = http.get(&format!("/api/chats/{WELCOME}/messages?@limit=500"), ADA).await;
-    assert_eq!(clamped.body["meta"]["limit"], 100, "@limit above 100 is clamped");
-    let past = http.get(&format!("/api/chats/{WELCOME}/messages?@page=99"), ADA).await;
+    let clamped = http
+        .get(&format!("/api/chats/{WELCOME}/messages?@limit=500"), ADA)
+        .await;
+    assert_eq!(
+        clamped.body["meta"]["limit"], 100,
+        "@limit above 100 is clamped"
+    );
+    let past = http
+        .get(&format!("/api/chats/{WELCOME}/messages?@page=99"), ADA)
+        .await;
     assert_eq!((past.status, past.body["data"].clone()), (200, json!([])));
-    let encoded = http.get(&format!("/api/chats/{WELCOME}/messages?%40page=2&%40limit=10"), ADA).await;
-    let plain = http.get(&format!("/api/chats/{WELCOME}/messages?@page=2&@limit=10"), ADA).await;
+    let encoded = http
+        .get(
+            &format!("/api/chats/{WELCOME}/messages?%40page=2&%40limit=10"),
+            ADA,
+        )
+        .await;
+    let plain = http
+        .get(
+            &format!("/api/chats/{WELCOME}/messages?@page=2&@limit=10"),
+            ADA,
+        )
+        .await;
     assert_eq!(encoded.body, plain.body, "%40page is @page");
     let cursor = "6832df10b749a23a30105dba";
-    let with_page = http.get(&format!("/api/chats/{WELCOME}/messages?@cursor={cursor}&@page=3&@limit=5"), ADA).await;
-    let without = http.get(&format!("/api/chats/{WELCOME}/messages?@cursor={cursor}&@limit=5"), ADA).await;
+    let with_page = http
+        .get(
+            &format!("/api/chats/{WELCOME}/messages?@cursor={cursor}&@page=3&@limit=5"),
+            ADA,
+        )
+        .await;
+    let without = http
+        .get(
+            &format!("/api/chats/{WELCOME}/messages?@cursor={cursor}&@limit=5"),
+            ADA,
+        )
+        .await;
     assert_eq!(with_page.body, without.body, "@cursor makes @page ignored");
-    assert_eq!(without.body["data"][0]["respondedToId"], cursor, "the cursor is exclusive: the page starts right after it");
-    for bad in ["@limit=0", "@limit=abc", "@page=0", "@page=-1", "@page=1.5", "@cursor=6832df10b749a23a30105e20", "@cursor=zzz"] {
-        let r = http.get(&format!("/api/chats/{WELCOME}/messages?{bad}"), ADA).await;
+    assert_eq!(
+        without.body["data"][0]["respondedToId"], cursor,
+        "the cursor is exclusive: the page starts right after it"
+    );
+    for bad in [
+        "@limit=0",
+        "@limit=abc",
+        "@page=0",
+        "@page=-1",
+        "@page=1.5",
+        "@cursor=6832df10b749a23a30105e20",
+        "@cursor=zzz",
+    ] {
+        let r = http
+            .get(&format!("/api/chats/{WELCOME}/messages?{bad}"), ADA)
+            .await;
         assert_eq!(r.status, 400, "{bad}: {}", r.body);
     }
     mock.stop().await.expect("clean stop");

@@ -25,14 +25,24 @@ struct WantsAck(bool);
 
 impl FromMessageParts<socketioxide::adapter::LocalAdapter> for WantsAck {
     type Error = std::convert::Infallible;
-    fn from_message_parts(_: &Arc<Socket>, _: &mut socketioxide::handler::Value, ack_id: &Option<i64>) -> Result<Self, Self::Error> {
+    fn from_message_parts(
+        _: &Arc<Socket>,
+        _: &mut socketioxide::handler::Value,
+        ack_id: &Option<i64>,
+    ) -> Result<Self, Self::Error> {
         Ok(WantsAck(ack_id.is_some()))
     }
 }
 
 /// Answers a client event: `{data}` or `{error: {message}}` as its ack, or an
 /// `error` event when the client sent no ack callback.
-fn reply(socket: &SocketRef, ack: AckSender, wants_ack: WantsAck, event: &str, result: Result<Value, String>) {
+fn reply(
+    socket: &SocketRef,
+    ack: AckSender,
+    wants_ack: WantsAck,
+    event: &str,
+    result: Result<Value, String>,
+) {
     match (result, wants_ack.0) {
         (Ok(data), true) => {
             let _ = ack.send(&json!({ "data": data }));
@@ -44,7 +54,10 @@ fn reply(socket: &SocketRef, ack: AckSender, wants_ack: WantsAck, event: &str, r
         }
         (Err(message), false) => {
             tracing::debug!(sid = %socket.id, event, %message, "error event (no ack requested)");
-            let _ = socket.emit("error", &json!({ "message": format!("{event}: {message}") }));
+            let _ = socket.emit(
+                "error",
+                &json!({ "message": format!("{event}: {message}") }),
+            );
         }
     }
 }
@@ -55,7 +68,11 @@ fn caller_of(socket: &SocketRef) -> Option<Caller> {
 
 /// Connection handler: authenticate from `auth.token`, then either greet with
 /// `success {entity}` or say why with `error {message}` and disconnect.
-pub async fn on_connect(socket: SocketRef, TryData(auth): TryData<Value>, State(app): State<Arc<App>>) {
+pub async fn on_connect(
+    socket: SocketRef,
+    TryData(auth): TryData<Value>,
+    State(app): State<Arc<App>>,
+) {
     let token = match &auth {
         Ok(Value::Object(a)) => a.get("token").and_then(Value::as_str).map(str::to_string),
         _ => None,
@@ -80,22 +97,31 @@ pub async fn on_connect(socket: SocketRef, TryData(auth): TryData<Value>, State(
     socket.on("chat:leave", on_leave);
     socket.on("message:send", on_send);
     socket.on_fallback(on_unknown);
-    socket.on_disconnect(|socket: SocketRef, State(app): State<Arc<App>>| async move {
-        app.rooms.remove_socket(socket.id);
-    });
+    socket.on_disconnect(
+        |socket: SocketRef, State(app): State<Arc<App>>| async move {
+            app.rooms.remove_socket(socket.id);
+        },
+    );
     let _ = socket.emit("success", &json!({ "entity": entity }));
 }
 
 fn chat_id_of<E: std::fmt::Display>(payload: &Result<Value, E>) -> Result<String, String> {
     let obj = match payload {
         Ok(Value::Object(o)) => o,
-        Ok(other) => return Err(format!("payload must be an object like {{ \"chatId\": \"…\" }}, not {}", kind(other))),
+        Ok(other) => {
+            return Err(format!(
+                "payload must be an object like {{ \"chatId\": \"…\" }}, not {}",
+                kind(other)
+            ));
+        }
         Err(e) => return Err(format!("payload is not valid JSON: {e}")),
     };
     match obj.get("chatId") {
         None => Err("chatId is required".into()),
         Some(Value::String(id)) if is_object_id(id) => Ok(id.clone()),
-        Some(Value::String(id)) => Err(format!("chatId {id:?} is not an id (24 lowercase hex characters)")),
+        Some(Value::String(id)) => Err(format!(
+            "chatId {id:?} is not an id (24 lowercase hex characters)"
+        )),
         Some(other) => Err(format!("chatId must be a string, not {}", kind(other))),
     }
 }
@@ -111,18 +137,32 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-async fn on_join(socket: SocketRef, TryData(payload): TryData<Value>, ack: AckSender, wants: WantsAck, State(app): State<Arc<App>>) {
+async fn on_join(
+    socket: SocketRef,
+    TryData(payload): TryData<Value>,
+    ack: AckSender,
+    wants: WantsAck,
+    State(app): State<Arc<App>>,
+) {
     let result = (|| {
         let caller = caller_of(&socket).ok_or("not authenticated")?;
         let chat_id = chat_id_of(&payload)?;
-        app.store.can_join(&caller, &chat_id).map_err(|r| r.message().to_string())?;
+        app.store
+            .can_join(&caller, &chat_id)
+            .map_err(|r| r.message().to_string())?;
         app.rooms.join(&chat_id, &socket);
         Ok(json!({ "chatId": chat_id }))
     })();
     reply(&socket, ack, wants, "chat:join", result);
 }
 
-async fn on_leave(socket: SocketRef, TryData(payload): TryData<Value>, ack: AckSender, wants: WantsAck, State(app): State<Arc<App>>) {
+async fn on_leave(
+    socket: SocketRef,
+    TryData(payload): TryData<Value>,
+    ack: AckSender,
+    wants: WantsAck,
+    State(app): State<Arc<App>>,
+) {
     let result = chat_id_of(&payload).map(|chat_id| {
         app.rooms.leave(&chat_id, socket.id);
         json!({ "chatId": chat_id })
@@ -131,17 +171,34 @@ async fn on_leave(socket: SocketRef, TryData(payload): TryData<Value>, ack: AckS
 }
 
 async fn on_unknown(socket: SocketRef, Event(event): Event, ack: AckSender, wants: WantsAck) {
-    let result = Err(format!("unknown event {event:?}: this server handles chat:join, chat:leave and message:send"));
+    let result = Err(format!(
+        "unknown event {event:?}: this server handles chat:join, chat:leave and message:send"
+    ));
     reply(&socket, ack, wants, &event, result);
 }
 
-async fn on_send(socket: SocketRef, TryData(payload): TryData<Value>, ack: AckSender, wants: WantsAck, State(app): State<Arc<App>>) {
+async fn on_send(
+    socket: SocketRef,
+    TryData(payload): TryData<Value>,
+    ack: AckSender,
+    wants: WantsAck,
+    State(app): State<Arc<App>>,
+) {
     let Some(caller) = caller_of(&socket) else {
-        return reply(&socket, ack, wants, "message:send", Err("not authenticated".into()));
+        return reply(
+            &socket,
+            ack,
+            wants,
+            "message:send",
+            Err("not authenticated".into()),
+        );
     };
     let parsed = match payload {
         Ok(Value::Object(o)) => parse_send(&o),
-        Ok(other) => Err(format!("payload must be a message object, not {}", kind(&other))),
+        Ok(other) => Err(format!(
+            "payload must be a message object, not {}",
+            kind(&other)
+        )),
         Err(e) => Err(format!("payload is not valid JSON: {e}")),
     };
     let (to, new) = match parsed {
@@ -152,11 +209,23 @@ async fn on_send(socket: SocketRef, TryData(payload): TryData<Value>, ack: AckSe
         Ok((message, chat)) => {
             // Join before acking: the sender is in the room for the echo and every reply.
             app.rooms.join(&chat.id, &socket);
-            reply(&socket, ack, wants, "message:send", Ok(json!({ "message": message, "chatId": chat.id })));
-            announce(&app, &chat, &message);
+            reply(
+                &socket,
+                ack,
+                wants,
+                "message:send",
+                Ok(json!({ "message": message, "chatId": chat.id })),
+            );
+            announce(&app, &chat, &message).await;
             start_replies(&app, &caller, &message);
         }
-        Err(r) => reply(&socket, ack, wants, "message:send", Err(r.message().to_string())),
+        Err(r) => reply(
+            &socket,
+            ack,
+            wants,
+            "message:send",
+            Err(r.message().to_string()),
+        ),
     }
 }
 
@@ -172,7 +241,9 @@ pub fn parse_send(o: &Map<String, Value>) -> Result<(Destination, NewMessage), S
     let content = string("content")?.ok_or("content is required (a string)")?;
     let kind_ = string("type")?.unwrap_or_else(Message::default_type);
     if !is_message_type(&kind_) {
-        return Err(format!("type {kind_:?} is not a MessageType (e.g. TEXT, CODE, FILE_URL, FUNCTION_CALL, IMAGE_URL)"));
+        return Err(format!(
+            "type {kind_:?} is not a MessageType (e.g. TEXT, CODE, FILE_URL, FUNCTION_CALL, IMAGE_URL)"
+        ));
     }
     let stream_response = match o.get("streamResponse") {
         None | Some(Value::Null) => false,
@@ -185,15 +256,28 @@ pub fn parse_send(o: &Map<String, Value>) -> Result<(Destination, NewMessage), S
         Some(v) => return Err(format!("state must be an object, not {}", kind(v))),
     };
     // A malformed mock override is refused up front, before anything is stored.
-    let probe = crate::model::Script { text: String::new(), chunk_size: 1, chunks: None, first_chunk_delay_ms: 0, chunk_delay_ms: 0, seed: 0 };
+    let probe = crate::model::Script {
+        text: String::new(),
+        chunk_size: 1,
+        chunks: None,
+        first_chunk_delay_ms: 0,
+        chunk_delay_ms: 0,
+        seed: 0,
+    };
     crate::script::effective(&probe, &state)?;
     let attachments = match o.get("attachments") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(items)) => {
             for (i, a) in items.iter().enumerate() {
-                let ok = a.as_object().is_some_and(|m| ["url", "pageUrl", "repositoryId", "content"].iter().any(|k| m.contains_key(*k)));
+                let ok = a.as_object().is_some_and(|m| {
+                    ["url", "pageUrl", "repositoryId", "content"]
+                        .iter()
+                        .any(|k| m.contains_key(*k))
+                });
                 if !ok {
-                    return Err(format!("attachments[{i}] must be an object with url, pageUrl or repositoryId"));
+                    return Err(format!(
+                        "attachments[{i}] must be an object with url, pageUrl or repositoryId"
+                    ));
                 }
             }
             items.clone()
@@ -223,32 +307,66 @@ pub fn parse_send(o: &Map<String, Value>) -> Result<(Destination, NewMessage), S
     if let Some(r) = recipients.iter().flatten().find(|r| !is_object_id(&r.id)) {
         return Err(format!("recipient id {:?} is not an id", r.id));
     }
-    let to = match (string("chatId")?, chat_key.clone(), recipients) {
-        (Some(id), _, _) if !is_object_id(&id) => return Err(format!("chatId {id:?} is not an id (24 lowercase hex characters)")),
-        (Some(id), _, _) => Destination::Chat(id),
-        (None, Some(key), Some(recipients)) => Destination::Key { key, recipients },
-        (None, Some(_), None) => return Err("chatKey needs recipients to create the chat: send chatId, or chatKey + recipients".into()),
-        (None, None, Some(recipients)) if !recipients.is_empty() => Destination::Recipients(recipients),
-        _ => return Err("chatId is required (or chatKey + recipients)".into()),
-    };
-    Ok((to, NewMessage { content, kind: kind_, attachments, stream_response, state, response_url, responded_to_id, chat_key }))
+    let to =
+        match (string("chatId")?, chat_key.clone(), recipients) {
+            (Some(id), _, _) if !is_object_id(&id) => {
+                return Err(format!(
+                    "chatId {id:?} is not an id (24 lowercase hex characters)"
+                ));
+            }
+            (Some(id), _, _) => Destination::Chat(id),
+            (None, Some(key), Some(recipients)) => Destination::Key { key, recipients },
+            (None, Some(_), None) => return Err(
+                "chatKey needs recipients to create the chat: send chatId, or chatKey + recipients"
+                    .into(),
+            ),
+            (None, None, Some(recipients)) if !recipients.is_empty() => {
+                Destination::Recipients(recipients)
+            }
+            _ => return Err("chatId is required (or chatKey + recipients)".into()),
+        };
+    Ok((
+        to,
+        NewMessage {
+            content,
+            kind: kind_,
+            attachments,
+            stream_response,
+            state,
+            response_url,
+            responded_to_id,
+            chat_key,
+        },
+    ))
 }
 
 /// Resolves the destination and persists the message as the caller.
-pub fn send(app: &Arc<App>, caller: &Caller, to: Destination, new: NewMessage) -> Result<(Message, Chat), Refusal> {
+pub fn send(
+    app: &Arc<App>,
+    caller: &Caller,
+    to: Destination,
+    new: NewMessage,
+) -> Result<(Message, Chat), Refusal> {
     let (chat, _joined) = app.store.resolve_destination(caller, to)?;
-    app.store.persist(&chat.id, Some(&caller.entity.id), new, None, None)
+    app.store
+        .persist(&chat.id, Some(&caller.entity.id), new, None, None)
 }
 
 /// Broadcasts a persisted message to its room: `message`, then the relayed
 /// `CHAT_MESSAGE_ADDED`.
-pub fn announce(app: &App, chat: &Chat, message: &Message) {
-    app.rooms.emit(&chat.id, "message", message);
-    lifecycle_message_added(app, chat, message);
+pub async fn announce(app: &App, chat: &Chat, message: &Message) {
+    app.rooms.emit(&chat.id, "message", message).await;
+    lifecycle_message_added(app, chat, message).await;
 }
 
-pub fn lifecycle_message_added(app: &App, chat: &Chat, message: &Message) {
-    app.rooms.emit(&chat.id, "CHAT_MESSAGE_ADDED", &json!({ "name": "CHAT_MESSAGE_ADDED", "chat": chat, "message": message }));
+pub async fn lifecycle_message_added(app: &App, chat: &Chat, message: &Message) {
+    app.rooms
+        .emit(
+            &chat.id,
+            "CHAT_MESSAGE_ADDED",
+            &json!({ "name": "CHAT_MESSAGE_ADDED", "chat": chat, "message": message }),
+        )
+        .await;
 }
 
 /// Starts the scripted agents' replies to a message.
@@ -263,6 +381,11 @@ pub fn start_replies(app: &Arc<App>, caller: &Caller, message: &Message) {
             }
         };
         let plan = crate::script::plan(&script, &message.content, &responder.agent.name);
-        app.tasks.spawn(stream::play_reply(app.clone(), responder, message.clone(), plan));
+        app.tasks.spawn(stream::play_reply(
+            app.clone(),
+            responder,
+            message.clone(),
+            plan,
+        ));
     }
 }

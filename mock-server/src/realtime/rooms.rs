@@ -7,11 +7,14 @@
 //! that client: not acceptable for a server whose streams must be complete.
 //!
 //! **Slow-consumer policy.** Each socket may hold `socket_buffer` unsent
-//! packets (`--socket-buffer`, default 8192). When a packet does not fit, the
-//! socket is disconnected at once, with a warning naming it, and counted in
-//! [`Stats::slow_consumers_disconnected`]. Its client sees a disconnect, never
-//! a stream with a hole in it, and the other sockets of the room are not
-//! slowed down. Memory per socket is bounded by the buffer.
+//! packets (`--socket-buffer`, default 8192), so memory per socket is
+//! bounded. When a packet does not fit, the sender waits for *that socket*
+//! (retrying only it, so nobody gets a duplicate and its order is kept) for
+//! up to `slow_consumer_grace` (`--slow-consumer-grace-ms`, default 2000 ms).
+//! A socket still full after that is disconnected, with a warning naming it,
+//! and counted in [`Stats::slow_consumers_disconnected`]. Its client sees a
+//! disconnect, never a stream with a hole in it; a stalled client can hold up
+//! its room's stream for at most one grace period.
 //!
 //! Payloads are serialized once per event and the same bytes are handed to
 //! every socket of the room.
@@ -19,6 +22,7 @@
 use std::collections::HashMap;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -43,19 +47,29 @@ struct Membership {
 }
 
 /// Room membership and emission.
-#[derive(Default)]
 pub struct Rooms {
     inner: RwLock<Membership>,
+    grace: Duration,
     pub stats: Stats,
 }
 
 impl std::fmt::Debug for Rooms {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Rooms").field("rooms", &self.read().rooms.len()).finish()
+        f.debug_struct("Rooms")
+            .field("rooms", &self.read().rooms.len())
+            .finish()
     }
 }
 
 impl Rooms {
+    pub fn new(slow_consumer_grace: Duration) -> Self {
+        Rooms {
+            inner: RwLock::default(),
+            grace: slow_consumer_grace,
+            stats: Stats::default(),
+        }
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Membership> {
         self.inner.read().unwrap_or_else(|p| p.into_inner())
     }
@@ -71,7 +85,10 @@ impl Rooms {
             return;
         }
         members.push(socket.clone());
-        m.of_socket.entry(socket.id).or_default().push(chat_id.to_string());
+        m.of_socket
+            .entry(socket.id)
+            .or_default()
+            .push(chat_id.to_string());
     }
 
     /// Removes a socket from a chat's room (idempotent).
@@ -105,15 +122,21 @@ impl Rooms {
     pub fn all_sockets(&self) -> Vec<SocketRef> {
         let m = self.read();
         let mut seen = std::collections::HashSet::new();
-        m.rooms.values().flatten().filter(|s| seen.insert(s.id)).cloned().collect()
+        m.rooms
+            .values()
+            .flatten()
+            .filter(|s| seen.insert(s.id))
+            .cloned()
+            .collect()
     }
 
     pub fn room_count(&self) -> usize {
         self.read().rooms.len()
     }
 
-    /// Serializes `payload` once and hands it to every socket in the room.
-    pub fn emit<T: Serialize + ?Sized>(&self, chat_id: &str, event: &str, payload: &T) {
+    /// Serializes `payload` once and hands it to every socket in the room,
+    /// applying the slow-consumer policy.
+    pub async fn emit<T: Serialize + ?Sized>(&self, chat_id: &str, event: &str, payload: &T) {
         let raw = match serde_json::value::to_raw_value(payload) {
             Ok(raw) => raw,
             Err(e) => {
@@ -121,22 +144,42 @@ impl Rooms {
                 return;
             }
         };
-        self.emit_raw(chat_id, event, &raw);
+        let members: Vec<SocketRef> = match self.read().rooms.get(chat_id) {
+            Some(m) => m.clone(),
+            None => return,
+        };
+        let mut full = self.offer(&members, event, &raw);
+        let started = Instant::now();
+        let mut pause = Duration::from_micros(200);
+        while !full.is_empty() && started.elapsed() < self.grace {
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(20));
+            full = self.offer(&full, event, &raw);
+        }
+        for socket in full {
+            tracing::warn!(sid = %socket.id, chat_id, %event, grace_ms = self.grace.as_millis() as u64,
+                "slow consumer: socket buffer stayed full, disconnecting it");
+            self.stats
+                .slow_consumers_disconnected
+                .fetch_add(1, Ordering::Relaxed);
+            self.remove_socket(socket.id);
+            let _ = socket.disconnect();
+        }
     }
 
-    /// Hands pre-serialized JSON to every socket in the room.
-    pub fn emit_raw(&self, chat_id: &str, event: &str, raw: &RawValue) {
-        let mut slow = Vec::new();
+    /// Hands a packet to each socket; returns the ones whose buffer was full.
+    fn offer(&self, sockets: &[SocketRef], event: &str, raw: &RawValue) -> Vec<SocketRef> {
+        let mut full = Vec::new();
         let mut sent = 0u64;
-        {
-            let m = self.read();
-            let Some(members) = m.rooms.get(chat_id) else { return };
-            for socket in members {
-                match socket.emit(event, raw) {
-                    Ok(()) => sent += 1,
-                    Err(SendError::Socket(SocketError::InternalChannelFull)) => slow.push(socket.clone()),
-                    Err(SendError::Socket(SocketError::Closed)) => {}
-                    Err(e) => tracing::error!(%event, chat_id, error = %e, "cannot encode an outgoing event (a bug)"),
+        for socket in sockets {
+            match socket.emit(event, raw) {
+                Ok(()) => sent += 1,
+                Err(SendError::Socket(SocketError::InternalChannelFull)) => {
+                    full.push(socket.clone())
+                }
+                Err(SendError::Socket(SocketError::Closed)) => {}
+                Err(e) => {
+                    tracing::error!(%event, error = %e, "cannot encode an outgoing event (a bug)")
                 }
             }
         }
@@ -144,11 +187,6 @@ impl Rooms {
         if event == "message:delta" {
             self.stats.deltas_sent.fetch_add(sent, Ordering::Relaxed);
         }
-        for socket in slow {
-            tracing::warn!(sid = %socket.id, chat_id, %event, "slow consumer: socket buffer full, disconnecting it");
-            self.stats.slow_consumers_disconnected.fetch_add(1, Ordering::Relaxed);
-            self.remove_socket(socket.id);
-            let _ = socket.disconnect();
-        }
+        full
     }
 }

@@ -32,7 +32,10 @@ struct Delta<'a> {
 /// stream of deltas closed by `message:done` when the trigger asked for one.
 pub async fn play_reply(app: Arc<App>, responder: Responder, trigger: Message, plan: Plan) {
     let chat_id = trigger.chat_id.clone();
-    let sender = Participant { id: responder.agent.id.clone(), kind: ParticipantType::Agent };
+    let sender = Participant {
+        id: responder.agent.id.clone(),
+        kind: ParticipantType::Agent,
+    };
     let hurry = app.hurry.clone();
     let start = Instant::now();
     let wait_until = |at: Instant| {
@@ -52,8 +55,11 @@ pub async fn play_reply(app: Arc<App>, responder: Responder, trigger: Message, p
     };
     if !trigger.stream_response {
         wait_until(start + plan.first_delay).await;
-        match app.store.persist(&chat_id, Some(&sender.id), reply, None, None) {
-            Ok((message, chat)) => crate::realtime::announce(&app, &chat, &message),
+        match app
+            .store
+            .persist(&chat_id, Some(&sender.id), reply, None, None)
+        {
+            Ok((message, chat)) => crate::realtime::announce(&app, &chat, &message).await,
             Err(e) => tracing::debug!(chat_id, reason = e.message(), "reply dropped: chat is gone"),
         }
         return;
@@ -99,13 +105,23 @@ pub async fn play_reply(app: Arc<App>, responder: Responder, trigger: Message, p
             content: &message.content,
             message: &message,
         };
-        app.rooms.emit(&chat_id, "message:delta", &delta);
+        app.rooms.emit(&chat_id, "message:delta", &delta).await;
     }
-    match app.store.persist(&chat_id, Some(&sender.id), reply, Some(message_id), Some(stream_id)) {
+    match app.store.persist(
+        &chat_id,
+        Some(&sender.id),
+        reply,
+        Some(message_id),
+        Some(stream_id),
+    ) {
         Ok((done, chat)) => {
-            app.rooms.emit(&chat_id, "message:done", &done);
-            crate::realtime::lifecycle_message_added(&app, &chat, &done);
+            app.rooms.emit(&chat_id, "message:done", &done).await;
+            crate::realtime::lifecycle_message_added(&app, &chat, &done).await;
         }
-        Err(e) => tracing::debug!(chat_id, reason = e.message(), "stream end dropped: chat is gone"),
+        Err(e) => tracing::debug!(
+            chat_id,
+            reason = e.message(),
+            "stream end dropped: chat is gone"
+        ),
     }
 }

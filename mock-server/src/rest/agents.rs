@@ -58,7 +58,11 @@ pub async fn list(State(app): State<Arc<App>>, Auth(caller): Auth) -> ApiResult 
     ok(StatusCode::OK, &app.store.agents(&caller))
 }
 
-pub async fn get(State(app): State<Arc<App>>, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
+pub async fn get(
+    State(app): State<Arc<App>>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> ApiResult {
     path_id("Agent", &id)?;
     ok(StatusCode::OK, &app.store.agent(&caller, &id)?)
 }
@@ -70,7 +74,9 @@ pub async fn create(State(app): State<Arc<App>>, Auth(caller): Auth, body: JsonB
     }
     if let Some(org) = &b.org_id {
         if !crate::model::is_object_id(org) {
-            return Err(super::ApiError::bad_request(format!("orgId {org:?} is not an id")));
+            return Err(super::ApiError::bad_request(format!(
+                "orgId {org:?} is not an id"
+            )));
         }
     }
     let agent = Agent {
@@ -90,13 +96,23 @@ pub async fn create(State(app): State<Arc<App>>, Auth(caller): Auth, body: JsonB
         welcome_message: b.welcome_message,
         script: None,
     };
-    ok(StatusCode::CREATED, &app.store.create_agent(&caller, agent)?)
+    ok(
+        StatusCode::CREATED,
+        &app.store.create_agent(&caller, agent)?,
+    )
 }
 
-pub async fn update(State(app): State<Arc<App>>, Auth(caller): Auth, Path(id): Path<String>, body: JsonBody) -> ApiResult {
+pub async fn update(
+    State(app): State<Arc<App>>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+    body: JsonBody,
+) -> ApiResult {
     path_id("Agent", &id)?;
     if body.0.as_object().is_some_and(|o| o.is_empty()) {
-        return Err(super::ApiError::bad_request("Nothing to update: send at least one field, e.g. {\"description\": \"…\"}"));
+        return Err(super::ApiError::bad_request(
+            "Nothing to update: send at least one field, e.g. {\"description\": \"…\"}",
+        ));
     }
     let b: UpdateAgent = body.parse()?;
     if b.name.as_ref().is_some_and(|n| n.trim().is_empty()) {
@@ -134,13 +150,21 @@ pub async fn update(State(app): State<Arc<App>>, Auth(caller): Auth, Path(id): P
     ok(StatusCode::OK, &agent)
 }
 
-pub async fn delete(State(app): State<Arc<App>>, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
+pub async fn delete(
+    State(app): State<Arc<App>>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> ApiResult {
     path_id("Agent", &id)?;
     ok(StatusCode::OK, &app.store.delete_agent(&caller, &id)?)
 }
 
 /// The MCP servers exposed to the agent: none in the mock's worlds.
-pub async fn mcps(State(app): State<Arc<App>>, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
+pub async fn mcps(
+    State(app): State<Arc<App>>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> ApiResult {
     path_id("Agent", &id)?;
     app.store.agent(&caller, &id)?;
     ok(StatusCode::OK, &Vec::<serde_json::Value>::new())

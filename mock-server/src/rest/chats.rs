@@ -48,37 +48,75 @@ pub async fn list(State(app): State<Arc<App>>, Auth(caller): Auth) -> ApiResult 
 pub async fn create(State(app): State<Arc<App>>, Auth(caller): Auth, body: JsonBody) -> ApiResult {
     let b: CreateChat = body.parse()?;
     if let Some(p) = b.participants.iter().find(|p| !is_object_id(&p.id)) {
-        return Err(ApiError::bad_request(format!("participant id {:?} is not an id (24 lowercase hex characters)", p.id)));
+        return Err(ApiError::bad_request(format!(
+            "participant id {:?} is not an id (24 lowercase hex characters)",
+            p.id
+        )));
     }
     if b.key.as_deref() == Some("") {
         return Err(ApiError::bad_request("key must not be empty"));
     }
-    let (chat, created, _) = app.store.create_chat(&caller, b.participants, b.key, b.title, b.state)?;
-    ok(if created { StatusCode::CREATED } else { StatusCode::OK }, &chat)
+    let (chat, created, _) =
+        app.store
+            .create_chat(&caller, b.participants, b.key, b.title, b.state)?;
+    ok(
+        if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        &chat,
+    )
 }
 
-pub async fn get(State(app): State<Arc<App>>, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
+pub async fn get(
+    State(app): State<Arc<App>>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> ApiResult {
     path_id("Chat", &id)?;
     ok(StatusCode::OK, &app.store.chat(&caller, &id)?)
 }
 
-pub async fn update(State(app): State<Arc<App>>, Auth(caller): Auth, Path(id): Path<String>, body: JsonBody) -> ApiResult {
+pub async fn update(
+    State(app): State<Arc<App>>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+    body: JsonBody,
+) -> ApiResult {
     path_id("Chat", &id)?;
     let b: UpdateChat = body.parse()?;
     if b.title.is_none() && b.state.is_none() {
-        return Err(ApiError::bad_request("Nothing to update: send title and/or state"));
+        return Err(ApiError::bad_request(
+            "Nothing to update: send title and/or state",
+        ));
     }
     let chat = app.store.update_chat(&caller, &id, b.title, b.state)?;
-    app.rooms.emit(&id, "CHAT_STATE_UPDATED", &json!({ "name": "CHAT_STATE_UPDATED", "chat": chat }));
+    app.rooms
+        .emit(
+            &id,
+            "CHAT_STATE_UPDATED",
+            &json!({ "name": "CHAT_STATE_UPDATED", "chat": chat }),
+        )
+        .await;
     ok(StatusCode::OK, &chat)
 }
 
-pub async fn participants(State(app): State<Arc<App>>, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
+pub async fn participants(
+    State(app): State<Arc<App>>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> ApiResult {
     path_id("Chat", &id)?;
     ok(StatusCode::OK, &app.store.participants(&caller, &id)?)
 }
 
-pub async fn add_participant(State(app): State<Arc<App>>, Auth(caller): Auth, Path(id): Path<String>, body: JsonBody) -> ApiResult {
+pub async fn add_participant(
+    State(app): State<Arc<App>>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+    body: JsonBody,
+) -> ApiResult {
     path_id("Chat", &id)?;
     let p: Participant = body.parse()?;
     if !is_object_id(&p.id) {
@@ -86,33 +124,65 @@ pub async fn add_participant(State(app): State<Arc<App>>, Auth(caller): Auth, Pa
     }
     let (chat, added) = app.store.add_participant(&caller, &id, p.clone())?;
     if added {
-        let mut event = json!({ "name": "CHAT_PARTICIPANT_JOINED", "chat": chat, "participant": p });
+        let mut event =
+            json!({ "name": "CHAT_PARTICIPANT_JOINED", "chat": chat, "participant": p });
         let member = match p.kind {
             ParticipantType::Agent => app.store.agent_by_id(&p.id).map(|a| ("agent", json!(a))),
-            ParticipantType::AppIntegration => app.store.app_integration(&p.id).map(|a| ("appIntegration", json!(a))),
+            ParticipantType::AppIntegration => app
+                .store
+                .app_integration(&p.id)
+                .map(|a| ("appIntegration", json!(a))),
             ParticipantType::User => app.store.user(&p.id).map(|u| ("user", json!(u))),
         };
         if let Some((key, value)) = member {
             event[key] = value;
         }
-        app.rooms.emit(&id, "CHAT_PARTICIPANT_JOINED", &event);
+        app.rooms.emit(&id, "CHAT_PARTICIPANT_JOINED", &event).await;
     }
-    ok(if added { StatusCode::CREATED } else { StatusCode::OK }, &app.store.participants(&caller, &id)?)
+    ok(
+        if added {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        &app.store.participants(&caller, &id)?,
+    )
 }
 
-pub async fn attach_repository(State(app): State<Arc<App>>, Auth(caller): Auth, Path(id): Path<String>, body: JsonBody) -> ApiResult {
+pub async fn attach_repository(
+    State(app): State<Arc<App>>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+    body: JsonBody,
+) -> ApiResult {
     path_id("Chat", &id)?;
     let b: AttachRepository = body.parse()?;
     if !is_object_id(&b.repository_id) {
-        return Err(ApiError::bad_request(format!("repositoryId {:?} is not an id", b.repository_id)));
+        return Err(ApiError::bad_request(format!(
+            "repositoryId {:?} is not an id",
+            b.repository_id
+        )));
     }
-    let (chat, repository) = app.store.attach_repository(&caller, &id, &b.repository_id)?;
-    app.rooms.emit(&id, "CHAT_REPOSITORY_ATTACHED", &json!({ "name": "CHAT_REPOSITORY_ATTACHED", "chat": chat, "repository": repository }));
+    let (chat, repository) = app
+        .store
+        .attach_repository(&caller, &id, &b.repository_id)?;
+    app.rooms
+        .emit(
+            &id,
+            "CHAT_REPOSITORY_ATTACHED",
+            &json!({ "name": "CHAT_REPOSITORY_ATTACHED", "chat": chat, "repository": repository }),
+        )
+        .await;
     ok(StatusCode::OK, &chat)
 }
 
 /// `GET /api/chats/:id/messages?@page=&@limit=&@cursor=` (decisions.md 8–13).
-pub async fn messages(State(app): State<Arc<App>>, Auth(caller): Auth, Path(id): Path<String>, RawQuery(query): RawQuery) -> ApiResult {
+pub async fn messages(
+    State(app): State<Arc<App>>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> ApiResult {
     path_id("Chat", &id)?;
     let (at, limit) = page_params(query.as_deref().unwrap_or(""))?;
     let page = app.store.page(&caller, &id, at, limit)?;
@@ -133,7 +203,9 @@ pub fn page_params(query: &str) -> Result<(PageAt, usize), ApiError> {
     let positive = |name: &str, v: &str| -> Result<usize, ApiError> {
         match v.trim().parse::<i64>() {
             Ok(n) if n >= 1 => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
-            _ => Err(ApiError::bad_request(format!("{name} must be an integer of at least 1, got {v:?}"))),
+            _ => Err(ApiError::bad_request(format!(
+                "{name} must be an integer of at least 1, got {v:?}"
+            ))),
         }
     };
     let limit = match limit {
@@ -142,7 +214,11 @@ pub fn page_params(query: &str) -> Result<(PageAt, usize), ApiError> {
     };
     let at = match cursor {
         Some(c) if is_object_id(&c) => PageAt::After(c),
-        Some(c) => return Err(ApiError::bad_request(format!("@cursor {c:?} is not a message id"))),
+        Some(c) => {
+            return Err(ApiError::bad_request(format!(
+                "@cursor {c:?} is not a message id"
+            )));
+        }
         None => PageAt::Index(match page {
             None => 1,
             Some(v) => positive("@page", &v)?,

@@ -10,7 +10,10 @@ use super::{ApiError, ApiResult, Auth, JsonBody, ok};
 use crate::App;
 
 pub async fn create(State(app): State<Arc<App>>, Auth(caller): Auth, body: JsonBody) -> ApiResult {
-    let obj = body.0.as_object().ok_or_else(|| ApiError::bad_request("Request body must be a JSON object"))?;
+    let obj = body
+        .0
+        .as_object()
+        .ok_or_else(|| ApiError::bad_request("Request body must be a JSON object"))?;
     if obj.contains_key("streamId") {
         return Err(ApiError::bad_request(
             "Streamed chunks (streamId) are accepted from plugin instances only; this mock does not run plugins yet",
@@ -18,7 +21,7 @@ pub async fn create(State(app): State<Arc<App>>, Auth(caller): Auth, body: JsonB
     }
     let (to, new) = crate::realtime::parse_send(obj).map_err(ApiError::bad_request)?;
     let (message, chat) = crate::realtime::send(&app, &caller, to, new)?;
-    crate::realtime::announce(&app, &chat, &message);
+    crate::realtime::announce(&app, &chat, &message).await;
     crate::realtime::start_replies(&app, &caller, &message);
     ok(StatusCode::CREATED, &message)
 }

@@ -35,7 +35,10 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError { status, message: message.into() }
+        ApiError {
+            status,
+            message: message.into(),
+        }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)
@@ -54,7 +57,11 @@ impl From<Refusal> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, axum::Json(json!({ "ok": false, "error": { "message": self.message } }))).into_response()
+        (
+            self.status,
+            axum::Json(json!({ "ok": false, "error": { "message": self.message } })),
+        )
+            .into_response()
     }
 }
 
@@ -67,7 +74,11 @@ pub fn ok<T: Serialize>(status: StatusCode, data: &T) -> ApiResult {
 
 /// `{ok: true, data, meta}`.
 pub fn ok_with_meta<T: Serialize>(data: &T, meta: Value) -> ApiResult {
-    Ok((StatusCode::OK, axum::Json(json!({ "ok": true, "data": data, "meta": meta }))).into_response())
+    Ok((
+        StatusCode::OK,
+        axum::Json(json!({ "ok": true, "data": data, "meta": meta })),
+    )
+        .into_response())
 }
 
 /// The authenticated caller (`Authorization: Bearer <token>`), or 401.
@@ -76,18 +87,25 @@ pub struct Auth(pub Caller);
 impl FromRequestParts<Arc<App>> for Auth {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &Arc<App>,
+    ) -> Result<Self, Self::Rejection> {
         let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, m);
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| unauthorized("Missing Authorization header: send 'Authorization: Bearer <token>'"))?;
-        let value = header.to_str().map_err(|_| unauthorized("Authorization header is not valid text"))?;
+        let header = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
+            unauthorized("Missing Authorization header: send 'Authorization: Bearer <token>'")
+        })?;
+        let value = header
+            .to_str()
+            .map_err(|_| unauthorized("Authorization header is not valid text"))?;
         let token = value
             .strip_prefix("Bearer ")
             .ok_or_else(|| unauthorized("Authorization header must be 'Bearer <token>'"))?
             .trim();
-        app.store.authenticate(token).map(Auth).map_err(|m| unauthorized(&m))
+        app.store
+            .authenticate(token)
+            .map(Auth)
+            .map_err(|m| unauthorized(&m))
     }
 }
 
@@ -100,23 +118,38 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
-            let ct = ct.to_str().unwrap_or_default().split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-            let json = ct == "application/json" || (ct.starts_with("application/") && ct.ends_with("+json"));
+            let ct = ct
+                .to_str()
+                .unwrap_or_default()
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase();
+            let json = ct == "application/json"
+                || (ct.starts_with("application/") && ct.ends_with("+json"));
             // curl -d without -H sends form encoding; the docs' own examples do that, so accept it as JSON.
             if !json && ct != "application/x-www-form-urlencoded" {
                 return Err(ApiError::new(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    format!("Content-Type {ct:?} is not supported: send a JSON body with 'Content-Type: application/json'"),
+                    format!(
+                        "Content-Type {ct:?} is not supported: send a JSON body with 'Content-Type: application/json'"
+                    ),
                 ));
             }
         }
-        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("Request body is larger than the {BODY_LIMIT}-byte limit"))
-            } else {
-                ApiError::bad_request(format!("Cannot read the request body: {e}"))
-            }
-        })?;
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        format!("Request body is larger than the {BODY_LIMIT}-byte limit"),
+                    )
+                } else {
+                    ApiError::bad_request(format!("Cannot read the request body: {e}"))
+                }
+            })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(JsonBody(json!({})));
         }
@@ -149,31 +182,56 @@ pub fn path_id(what: &str, id: &str) -> Result<(), ApiError> {
     if crate::model::is_object_id(id) {
         Ok(())
     } else {
-        Err(ApiError::new(StatusCode::NOT_FOUND, format!("{what} {id} not found (ids are 24 lowercase hex characters)")))
+        Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("{what} {id} not found (ids are 24 lowercase hex characters)"),
+        ))
     }
 }
 
 async fn not_found(req: Request) -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, format!("No route for {} {}", req.method(), req.uri().path()))
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!("No route for {} {}", req.method(), req.uri().path()),
+    )
 }
 
 async fn method_not_allowed(req: Request) -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, format!("Method {} is not allowed on {}", req.method(), req.uri().path()))
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "Method {} is not allowed on {}",
+            req.method(),
+            req.uri().path()
+        ),
+    )
 }
 
 /// The `/api` routes.
 pub fn router() -> Router<Arc<App>> {
     Router::new()
         .route("/api/agents", get(agents::list).post(agents::create))
-        .route("/api/agents/{id}", get(agents::get).put(agents::update).delete(agents::delete))
+        .route(
+            "/api/agents/{id}",
+            get(agents::get).put(agents::update).delete(agents::delete),
+        )
         .route("/api/agents/{id}/mcps", get(agents::mcps))
         .route("/api/chats", get(chats::list).post(chats::create))
         .route("/api/chats/{id}", get(chats::get).put(chats::update))
         .route("/api/chats/{id}/messages", get(chats::messages))
-        .route("/api/chats/{id}/participants", get(chats::participants).post(chats::add_participant))
-        .route("/api/chats/{id}/repositories", post(chats::attach_repository))
+        .route(
+            "/api/chats/{id}/participants",
+            get(chats::participants).post(chats::add_participant),
+        )
+        .route(
+            "/api/chats/{id}/repositories",
+            post(chats::attach_repository),
+        )
         .route("/api/messages", post(messages::create))
-        .route("/api/repositories", get(repositories::list).post(repositories::create))
+        .route(
+            "/api/repositories",
+            get(repositories::list).post(repositories::create),
+        )
         .route("/api/repositories/{id}", get(repositories::get))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -27,10 +27,18 @@ pub async fn create(State(app): State<Arc<App>>, Auth(caller): Auth, body: JsonB
     if let Some(o) = b.org_id.as_ref().filter(|o| !crate::model::is_object_id(o)) {
         return Err(ApiError::bad_request(format!("orgId {o:?} is not an id")));
     }
-    ok(StatusCode::CREATED, &app.store.create_repository(&caller, b.name, b.description, b.org_id)?)
+    ok(
+        StatusCode::CREATED,
+        &app.store
+            .create_repository(&caller, b.name, b.description, b.org_id)?,
+    )
 }
 
-pub async fn get(State(app): State<Arc<App>>, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult {
+pub async fn get(
+    State(app): State<Arc<App>>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> ApiResult {
     path_id("Repository", &id)?;
     ok(StatusCode::OK, &app.store.repository(&caller, &id)?)
 }

@@ -27,11 +27,19 @@ pub const GRACE_CHAT: &str = "682f4b313981b5f54e96ea4d";
 pub const ORG: &str = "6816330b6f46b5afc080fbf7";
 
 pub fn revoked_token() -> String {
-    World::default_world().tokens.iter().find(|t| t.revoked).expect("the default world has a revoked token").token.clone()
+    World::default_world()
+        .tokens
+        .iter()
+        .find(|t| t.revoked)
+        .expect("the default world has a revoked token")
+        .token
+        .clone()
 }
 
 pub async fn start() -> Running {
-    mock_server::start(World::default_world(), Config::default()).await.expect("mock starts")
+    mock_server::start(World::default_world(), Config::default())
+        .await
+        .expect("mock starts")
 }
 
 pub fn schemas() -> &'static SchemaSet {
@@ -57,10 +65,19 @@ pub struct Reply {
 
 impl Http {
     pub fn new(running: &Running) -> Self {
-        Http { base: running.url(), client: reqwest::Client::new() }
+        Http {
+            base: running.url(),
+            client: reqwest::Client::new(),
+        }
     }
 
-    pub async fn send(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
         let mut req = self.client.request(method, format!("{}{path}", self.base));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -71,21 +88,29 @@ impl Http {
         let resp = req.send().await.expect("request reaches the mock");
         let status = resp.status().as_u16();
         let text = resp.text().await.expect("body");
-        let body: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: body is not JSON ({e}): {text}"));
+        let body: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{path}: body is not JSON ({e}): {text}"));
         // The envelope on every response, errors included.
         assert_schema("objects/envelope", &body);
-        assert_eq!(body["ok"] == true, (200..300).contains(&status), "{path}: ok disagrees with status {status}: {body}");
+        assert_eq!(
+            body["ok"] == true,
+            (200..300).contains(&status),
+            "{path}: ok disagrees with status {status}: {body}"
+        );
         Reply { status, body }
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Reply {
-        self.send(reqwest::Method::GET, path, Some(token), None).await
+        self.send(reqwest::Method::GET, path, Some(token), None)
+            .await
     }
     pub async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
-        self.send(reqwest::Method::POST, path, Some(token), Some(body)).await
+        self.send(reqwest::Method::POST, path, Some(token), Some(body))
+            .await
     }
     pub async fn put(&self, path: &str, token: &str, body: Value) -> Reply {
-        self.send(reqwest::Method::PUT, path, Some(token), Some(body)).await
+        self.send(reqwest::Method::PUT, path, Some(token), Some(body))
+            .await
     }
 }
 
@@ -166,6 +191,9 @@ impl Sio {
             })
             .await
             .expect("emit");
-        tokio::time::timeout(Duration::from_secs(6), rx).await.expect("ack within 6 s").expect("ack delivered")
+        tokio::time::timeout(Duration::from_secs(6), rx)
+            .await
+            .expect("ack within 6 s")
+            .expect("ack delivered")
     }
 }

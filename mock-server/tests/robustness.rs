@@ -1,0 +1,353 @@
+//! Bad input never crashes or stalls the server; the npm client interoperates;
+//! the CLI refuses bad world files clearly; shutdown is graceful; a consumer
+//! that stops reading is disconnected instead of losing packets silently.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+fn arb_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        ".{0,12}".prop_map(Value::String),
+        Just(json!(WELCOME)),
+        Just(json!(STREAMER)),
+        Just(json!("TEXT")),
+    ];
+    leaf.prop_recursive(3, 24, 6, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            proptest::collection::btree_map(
+                prop_oneof![
+                    Just("chatId".to_string()),
+                    Just("content".to_string()),
+                    Just("participants".to_string()),
+                    Just("recipients".to_string()),
+                    Just("streamResponse".to_string()),
+                    Just("state".to_string()),
+                    Just("type".to_string()),
+                    Just("key".to_string()),
+                    "[a-z]{1,6}",
+                ],
+                inner,
+                0..5
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+#[test]
+fn random_payloads_always_get_an_answer_and_the_server_keeps_serving() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let mock = rt.block_on(start());
+    let http = Http::new(&mock);
+    let sio = rt.block_on(async {
+        let mut s = Sio::connect(&mock, ADA).await;
+        s.next_named("success", 5).await;
+        s
+    });
+    let config = ProptestConfig {
+        cases: 48,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
+    proptest!(config, |(body in arb_json(), event in prop_oneof![Just("message:send"), Just("chat:join"), Just("chat:leave"), Just("nope")],
+                        route in prop_oneof![Just("/api/chats"), Just("/api/messages"), Just("/api/agents"), Just("/api/repositories")])| {
+        rt.block_on(async {
+            // REST: some answer in the envelope (Http::send asserts it), never a 5xx.
+            let reply = http.post(route, ADA, body.clone()).await;
+            prop_assert!(reply.status < 500, "{route} {body} → {}", reply.status);
+            // socket.io: an ack that is {data} or {error: {message}}.
+            let ack = sio.ack(event, body.clone()).await;
+            prop_assert!(ack.get("data").is_some() != ack.get("error").is_some(), "{event} {body} → {ack}");
+            if ack.get("error").is_some() {
+                assert_schema("realtime/ack-error", &ack);
+            }
+            Ok(())
+        })?;
+    });
+    // Still serving after all of that.
+    let after = rt.block_on(http.get(&format!("/api/chats/{WELCOME}"), ADA));
+    assert_eq!(after.status, 200);
+    rt.block_on(mock.stop()).expect("clean stop");
+}
+
+#[tokio::test]
+async fn npm_socket_io_client_interoperates() {
+    let mock = start().await;
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../interop");
+    assert!(
+        std::path::Path::new(dir)
+            .join("node_modules/socket.io-client")
+            .is_dir(),
+        "interop/node_modules is missing: run `(cd interop && npm ci)` (the README's test command does)"
+    );
+    let url = mock.url();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg("socketio-client.mjs")
+            .arg(url)
+            .current_dir(dir)
+            .output()
+    })
+    .await
+    .expect("join")
+    .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "npm socket.io-client check failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    assert_eq!(seen["happy"]["deltas"], 12);
+    assert_eq!(seen["badToken"]["reason"], "io server disconnect");
+    mock.stop().await.expect("clean stop");
+}
+
+#[test]
+fn a_malformed_world_file_is_refused_with_file_path_and_problem() {
+    let dir = std::env::temp_dir().join(format!("proteus-world-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let mut world: Value = serde_json::from_str(mock_server::world::DEFAULT_WORLD).expect("json");
+    world["chats"][0]["participants"][1]["type"] = json!("BOT");
+    let file = dir.join("broken-world.json");
+    std::fs::write(&file, serde_json::to_string_pretty(&world).expect("json")).expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_proteus-mock"))
+        .args(["--port", "0", "--world"])
+        .arg(&file)
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("broken-world.json"), "names the file: {err}");
+    assert!(
+        err.contains("chats[0].participants[1].type"),
+        "names the path: {err}"
+    );
+    assert!(err.contains("BOT"), "says the problem: {err}");
+
+    world["chats"][0]["participants"][1]["type"] = json!("AGENT");
+    world["chats"][0]["participants"][1]["id"] = json!("ffffffffffffffffffffffff");
+    std::fs::write(&file, serde_json::to_string_pretty(&world).expect("json")).expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_proteus-mock"))
+        .args(["--port", "0", "--world"])
+        .arg(&file)
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("chats[0].participants[1].id") && err.contains("does not exist"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_binary_prints_what_a_user_needs_and_stops_on_sigterm() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_proteus-mock"))
+        .args(["--port", "0", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starts");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while stdout.read(&mut byte).expect("read") == 1 && byte[0] != b'\n' {
+        line.push(byte[0]);
+    }
+    let info: Value = serde_json::from_slice(&line).expect("one JSON line");
+    assert!(
+        info["url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("http://127.0.0.1:"))
+    );
+    assert_eq!(info["users"][0]["token"], ADA);
+    assert!(
+        info["agents"]
+            .as_array()
+            .expect("agents")
+            .iter()
+            .any(|a| a["id"] == STREAMER)
+    );
+    // It serves.
+    let addr = info["url"]
+        .as_str()
+        .expect("url")
+        .trim_start_matches("http://")
+        .to_string();
+    let mut conn = TcpStream::connect(&addr).expect("connects");
+    conn.write_all(b"GET /api/agents HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("write");
+    let mut resp = String::new();
+    conn.read_to_string(&mut resp).expect("read");
+    assert!(resp.starts_with("HTTP/1.1 401"), "{resp}");
+    // SIGTERM: graceful exit with status 0.
+    let pid = child.id().to_string();
+    Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            assert!(status.success(), "exit status {status}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "did not stop within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test]
+async fn shutdown_finishes_in_flight_streams_before_closing() {
+    let mock = start().await;
+    let mut ada = Sio::connect(&mock, ADA).await;
+    ada.next_named("success", 5).await;
+    // A slow stream: 50 deltas, 100 ms apart (5 s if paced).
+    ada.ack(
+        "message:send",
+        json!({"chatId": WELCOME, "content": "slow", "streamResponse": true,
+        "state": {"mock": {"chunks": 50, "chunkDelayMs": 100, "firstChunkDelayMs": 0}}}),
+    )
+    .await;
+    ada.next_named("message:delta", 5).await;
+    let started = std::time::Instant::now();
+    let stop = tokio::spawn(mock.stop());
+    let mut deltas = 1;
+    loop {
+        let (event, _) = ada.next(5).await;
+        match event.as_str() {
+            "message:delta" => deltas += 1,
+            "message:done" => break,
+            "close" => panic!("closed before the stream finished ({deltas} deltas)"),
+            _ => {}
+        }
+    }
+    assert_eq!(deltas, 50, "every delta, then the done");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the rest of the stream was not paced"
+    );
+    stop.await.expect("join").expect("clean stop");
+}
+
+#[tokio::test]
+async fn a_consumer_that_stops_reading_is_disconnected_not_silently_skipped() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mock = mock_server::start(
+        mock_server::world::World::default_world(),
+        mock_server::Config {
+            socket_buffer: 64,
+            slow_consumer_grace: Duration::from_millis(500),
+        },
+    )
+    .await
+    .expect("starts");
+    // A raw websocket client that joins the room and then never reads again.
+    let (mut ws, _) = tokio_tungstenite_like_connect(&mock.url()).await;
+    ws.write_all(&frame(&format!("40{}", json!({"token": ADA}))))
+        .await
+        .expect("connect packet");
+    ws.write_all(&frame(&format!(
+        "421{}",
+        json!(["chat:join", {"chatId": WELCOME}])
+    )))
+    .await
+    .expect("join");
+    let mut buf = [0u8; 4096];
+    let _ = tokio::time::timeout(Duration::from_millis(300), ws.read(&mut buf)).await;
+    // A reader in the same room that keeps up.
+    let mut ada = Sio::connect(&mock, ADA).await;
+    ada.next_named("success", 5).await;
+    ada.ack(
+        "message:send",
+        json!({"chatId": WELCOME, "content": "flood", "streamResponse": true,
+        "state": {"mock": {"chunks": 3000, "chunkDelayMs": 0, "text": "x"}}}),
+    )
+    .await;
+    let mut deltas = 0;
+    loop {
+        let (event, _) = ada.next(30).await;
+        match event.as_str() {
+            "message:delta" => deltas += 1,
+            "message:done" => break,
+            _ => {}
+        }
+    }
+    assert_eq!(
+        deltas, 3000,
+        "the reader that keeps up gets the whole stream"
+    );
+    // The stalled socket was cut off: its TCP connection ends once we drain it.
+    let mut total = 0usize;
+    let closed = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match ws.read(&mut buf).await {
+                Ok(0) | Err(_) => return true,
+                Ok(n) => total += n,
+            }
+        }
+    })
+    .await
+    .unwrap_or(false);
+    assert!(
+        closed,
+        "the slow consumer was not disconnected (read {total} bytes)"
+    );
+    mock.stop().await.expect("clean stop");
+}
+
+/// Opens a websocket to the mock's socket.io endpoint with a raw TCP stream
+/// and a hand-written upgrade, so the test controls exactly when it reads.
+async fn tokio_tungstenite_like_connect(url: &str) -> (tokio::net::TcpStream, ()) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = url.trim_start_matches("http://");
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("tcp");
+    let req = format!(
+        "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    tcp.write_all(req.as_bytes()).await.expect("upgrade");
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        tcp.read_exact(&mut b).await.expect("upgrade response");
+        head.push(b[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    (tcp, ())
+}
+
+/// A masked client text frame.
+fn frame(text: &str) -> Vec<u8> {
+    let payload = text.as_bytes();
+    let mut out = vec![0x81u8];
+    if payload.len() < 126 {
+        out.push(0x80 | payload.len() as u8);
+    } else {
+        out.push(0x80 | 126);
+        out.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+    }
+    let mask = [1u8, 2, 3, 4];
+    out.extend_from_slice(&mask);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    out
+}
