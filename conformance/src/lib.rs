@@ -8,8 +8,12 @@
 //! - [`stream`]: the streamed-reply checker (`message:delta` … `message:done`),
 //!   which names the first rule a captured stream breaks.
 //!
+//! - [`client`]: the workspace's one socket.io client (Engine.IO v4 over a
+//!   websocket), which shows every frame; the load generator reuses it.
+//!
 //! This crate never imports the mock server's types: a bug shared by the two
 //! would otherwise pass both.
 
+pub mod client;
 pub mod schema;
 pub mod stream;

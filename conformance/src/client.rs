@@ -1,0 +1,223 @@
+//! A small, fast socket.io client that shows every frame.
+//!
+//! Engine.IO v4 over a websocket (tokio-tungstenite, TCP_NODELAY), socket.io
+//! v5 packets on the default namespace. It answers Engine.IO pings as soon as
+//! it reads them and otherwise hands frames over untouched: the conformance
+//! runner needs to see exactly what arrived and in which order, and the load
+//! generator needs to count frames without parsing the ones it does not
+//! measure. This is the workspace's one socket.io client.
+//!
+//! Packet forms handled (socket.io protocol v5): `0` CONNECT, `1` DISCONNECT,
+//! `2` EVENT, `3` ACK, `4` CONNECT_ERROR; binary packets are not used by the
+//! protocol and are reported as [`Frame::Other`].
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// What went wrong talking to a server.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot open a websocket to {url}: {source}")]
+    Connect { url: String, source: Box<tokio_tungstenite::tungstenite::Error> },
+    #[error("websocket error: {0}")]
+    Ws(#[from] Box<tokio_tungstenite::tungstenite::Error>),
+    #[error("the server closed the connection")]
+    Closed,
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    #[error("timed out after {0:?} waiting for {1}")]
+    Timeout(Duration, &'static str),
+}
+
+/// One socket.io packet, as received.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Frame {
+    /// CONNECT acknowledged: `{sid}`.
+    Connected(Value),
+    /// CONNECT refused by the server (`connect_error`).
+    ConnectError(Value),
+    /// An event with its first argument (`Null` when there was none).
+    Event { name: String, payload: Value },
+    /// The acknowledgement of an emit: its first argument.
+    Ack { id: u64, payload: Value },
+    /// The server disconnected the socket (socket.io DISCONNECT).
+    Disconnected,
+    /// Anything else, raw.
+    Other(String),
+}
+
+/// Parses one socket.io packet of the default namespace.
+pub fn parse_packet(text: &str) -> Frame {
+    let mut chars = text.chars();
+    let kind = chars.next();
+    let rest = chars.as_str();
+    // Skip an explicit "/," namespace prefix if present.
+    let rest = rest.strip_prefix("/,").unwrap_or(rest);
+    let first_arg = |json: &str| -> Option<Value> {
+        match serde_json::from_str::<Value>(json).ok()? {
+            Value::Array(mut items) if !items.is_empty() => Some(items.remove(0)),
+            Value::Array(_) => Some(Value::Null),
+            _ => None,
+        }
+    };
+    match kind {
+        Some('0') => Frame::Connected(serde_json::from_str(rest).unwrap_or(Value::Null)),
+        Some('1') => Frame::Disconnected,
+        Some('4') => Frame::ConnectError(serde_json::from_str(rest).unwrap_or(Value::Null)),
+        Some('2') => {
+            let start = rest.find('[').unwrap_or(rest.len());
+            match serde_json::from_str::<Value>(&rest[start..]) {
+                Ok(Value::Array(mut items)) if !items.is_empty() => {
+                    let name = items.remove(0).as_str().unwrap_or_default().to_string();
+                    let payload = if items.is_empty() { Value::Null } else { items.remove(0) };
+                    Frame::Event { name, payload }
+                }
+                _ => Frame::Other(text.to_string()),
+            }
+        }
+        Some('3') => {
+            let start = rest.find('[').unwrap_or(rest.len());
+            match (rest[..start].parse::<u64>(), first_arg(&rest[start..])) {
+                (Ok(id), Some(payload)) => Frame::Ack { id, payload },
+                _ => Frame::Other(text.to_string()),
+            }
+        }
+        _ => Frame::Other(text.to_string()),
+    }
+}
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A connected socket.io client on the default namespace.
+pub struct Client {
+    ws: Ws,
+    next_ack: u64,
+    /// The Engine.IO handshake (`sid`, `pingInterval`, `pingTimeout`, …).
+    pub handshake: Value,
+}
+
+impl Client {
+    /// Opens the websocket and completes the Engine.IO handshake, then sends
+    /// the socket.io CONNECT with `auth`. The server's answer (CONNECT or
+    /// CONNECT_ERROR, then events such as `success`) is read with
+    /// [`next_frame`](Self::next_frame).
+    pub async fn connect(base_url: &str, auth: &Value) -> Result<Client, ClientError> {
+        let url = ws_url(base_url);
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(url.as_str(), None, true)
+            .await
+            .map_err(|e| ClientError::Connect { url: url.clone(), source: Box::new(e) })?;
+        let mut client = Client { ws, next_ack: 0, handshake: Value::Null };
+        let open = client.next_text().await?;
+        let handshake = open
+            .strip_prefix('0')
+            .and_then(|j| serde_json::from_str::<Value>(j).ok())
+            .ok_or_else(|| ClientError::Protocol(format!("expected the Engine.IO open packet, got {open:?}")))?;
+        client.handshake = handshake;
+        client.send_text(format!("40{auth}")).await?;
+        Ok(client)
+    }
+
+    async fn send_text(&mut self, text: String) -> Result<(), ClientError> {
+        self.ws.send(WsMessage::text(text)).await.map_err(|e| ClientError::Ws(Box::new(e)))
+    }
+
+    /// The next Engine.IO message's text with the Engine.IO type stripped
+    /// (socket.io packets start with their own type digit). Pings are
+    /// answered and skipped.
+    pub async fn next_text(&mut self) -> Result<String, ClientError> {
+        loop {
+            let msg = match self.ws.next().await {
+                None => return Err(ClientError::Closed),
+                Some(Err(e)) => return Err(ClientError::Ws(Box::new(e))),
+                Some(Ok(m)) => m,
+            };
+            let text = match msg {
+                WsMessage::Text(t) => t,
+                WsMessage::Close(_) => return Err(ClientError::Closed),
+                _ => continue,
+            };
+            match text.as_bytes().first() {
+                Some(b'2') => self.send_text("3".into()).await?, // ping → pong
+                Some(b'0') => return Ok(text.to_string()),        // Engine.IO open
+                Some(b'4') => return Ok(text[1..].to_string()),   // Engine.IO message
+                Some(b'1') => return Err(ClientError::Closed),    // Engine.IO close
+                _ => {}
+            }
+        }
+    }
+
+    /// The next socket.io packet.
+    pub async fn next_frame(&mut self) -> Result<Frame, ClientError> {
+        let text = self.next_text().await?;
+        Ok(parse_packet(&text))
+    }
+
+    /// The next packet, or a timeout error naming what was awaited.
+    pub async fn next_frame_within(&mut self, limit: Duration, what: &'static str) -> Result<Frame, ClientError> {
+        tokio::time::timeout(limit, self.next_frame()).await.map_err(|_| ClientError::Timeout(limit, what))?
+    }
+
+    /// Emits an event without asking for an ack.
+    pub async fn emit(&mut self, event: &str, payload: &Value) -> Result<(), ClientError> {
+        self.send_text(format!("42{}", serde_json::json!([event, payload]))).await
+    }
+
+    /// Emits an event asking for an ack; returns the ack id to match against
+    /// [`Frame::Ack`].
+    pub async fn emit_with_ack(&mut self, event: &str, payload: &Value) -> Result<u64, ClientError> {
+        let id = self.next_ack;
+        self.next_ack += 1;
+        self.send_text(format!("42{id}{}", serde_json::json!([event, payload]))).await?;
+        Ok(id)
+    }
+
+    /// Sends a raw socket.io packet (for tests of malformed input).
+    pub async fn send_raw_packet(&mut self, packet: &str) -> Result<(), ClientError> {
+        self.send_text(format!("4{packet}")).await
+    }
+
+    /// Closes the websocket.
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+    }
+}
+
+/// `http://host:port` → `ws://host:port/socket.io/?EIO=4&transport=websocket`.
+pub fn ws_url(base: &str) -> String {
+    let base = base.trim_end_matches('/');
+    let ws = if let Some(rest) = base.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = base.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else {
+        base.to_string()
+    };
+    format!("{ws}/socket.io/?EIO=4&transport=websocket")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_the_packets_the_protocol_uses() {
+        assert_eq!(parse_packet(r#"0{"sid":"abc"}"#), Frame::Connected(json!({"sid": "abc"})));
+        assert_eq!(parse_packet(r#"2["success",{"entity":{"id":"x"}}]"#), Frame::Event { name: "success".into(), payload: json!({"entity": {"id": "x"}}) });
+        assert_eq!(parse_packet(r#"312[{"data":{"chatId":"c"}}]"#), Frame::Ack { id: 12, payload: json!({"data": {"chatId": "c"}}) });
+        assert_eq!(parse_packet("1"), Frame::Disconnected);
+        assert_eq!(parse_packet(r#"4{"message":"nope"}"#), Frame::ConnectError(json!({"message": "nope"})));
+        assert!(matches!(parse_packet("2not json"), Frame::Other(_)));
+    }
+
+    #[test]
+    fn builds_websocket_urls() {
+        assert_eq!(ws_url("http://127.0.0.1:4000"), "ws://127.0.0.1:4000/socket.io/?EIO=4&transport=websocket");
+        assert_eq!(ws_url("https://example.com/"), "wss://example.com/socket.io/?EIO=4&transport=websocket");
+    }
+}
