@@ -93,6 +93,20 @@ pub fn parse_packet(text: &str) -> Frame {
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// A received text, shared with the websocket buffer (no copy).
+#[derive(Debug, Clone)]
+pub struct Text {
+    raw: tokio_tungstenite::tungstenite::Utf8Bytes,
+    skip: usize,
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.raw.as_str()[self.skip..]
+    }
+}
+
 /// A connected socket.io client on the default namespace.
 pub struct Client {
     ws: Ws,
@@ -127,9 +141,9 @@ impl Client {
     }
 
     /// The next Engine.IO message's text with the Engine.IO type stripped
-    /// (socket.io packets start with their own type digit). Pings are
-    /// answered and skipped.
-    pub async fn next_text(&mut self) -> Result<String, ClientError> {
+    /// (socket.io packets start with their own type digit), without copying
+    /// it. Pings are answered and skipped.
+    pub async fn next_text(&mut self) -> Result<Text, ClientError> {
         loop {
             let msg = match self.ws.next().await {
                 None => return Err(ClientError::Closed),
@@ -143,8 +157,8 @@ impl Client {
             };
             match text.as_bytes().first() {
                 Some(b'2') => self.send_text("3".into()).await?, // ping → pong
-                Some(b'0') => return Ok(text.to_string()),        // Engine.IO open
-                Some(b'4') => return Ok(text[1..].to_string()),   // Engine.IO message
+                Some(b'0') => return Ok(Text { raw: text, skip: 0 }), // Engine.IO open
+                Some(b'4') => return Ok(Text { raw: text, skip: 1 }), // Engine.IO message
                 Some(b'1') => return Err(ClientError::Closed),    // Engine.IO close
                 _ => {}
             }

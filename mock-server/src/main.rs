@@ -8,6 +8,11 @@ use mock_server::world::World;
 use mock_server::{Config, serve};
 use serde_json::json;
 
+/// The emission path allocates one packet per socket per event; mimalloc
+/// measured ~1.2x faster than the system allocator on the fan-out benchmark.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A faithful, fast, stateful ProteusAI server for local development and tests.
 ///
 /// Serves REST under /api and socket.io realtime on one port, with scripted
