@@ -23,7 +23,10 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("cannot open a websocket to {url}: {source}")]
-    Connect { url: String, source: Box<tokio_tungstenite::tungstenite::Error> },
+    Connect {
+        url: String,
+        source: Box<tokio_tungstenite::tungstenite::Error>,
+    },
     #[error("websocket error: {0}")]
     Ws(#[from] Box<tokio_tungstenite::tungstenite::Error>),
     #[error("the server closed the connection")]
@@ -74,7 +77,11 @@ pub fn parse_packet(text: &str) -> Frame {
             match serde_json::from_str::<Value>(&rest[start..]) {
                 Ok(Value::Array(mut items)) if !items.is_empty() => {
                     let name = items.remove(0).as_str().unwrap_or_default().to_string();
-                    let payload = if items.is_empty() { Value::Null } else { items.remove(0) };
+                    let payload = if items.is_empty() {
+                        Value::Null
+                    } else {
+                        items.remove(0)
+                    };
                     Frame::Event { name, payload }
                 }
                 _ => Frame::Other(text.to_string()),
@@ -124,20 +131,32 @@ impl Client {
         let url = ws_url(base_url);
         let (ws, _) = tokio_tungstenite::connect_async_with_config(url.as_str(), None, true)
             .await
-            .map_err(|e| ClientError::Connect { url: url.clone(), source: Box::new(e) })?;
-        let mut client = Client { ws, next_ack: 0, handshake: Value::Null };
+            .map_err(|e| ClientError::Connect {
+                url: url.clone(),
+                source: Box::new(e),
+            })?;
+        let mut client = Client {
+            ws,
+            next_ack: 0,
+            handshake: Value::Null,
+        };
         let open = client.next_text().await?;
         let handshake = open
             .strip_prefix('0')
             .and_then(|j| serde_json::from_str::<Value>(j).ok())
-            .ok_or_else(|| ClientError::Protocol(format!("expected the Engine.IO open packet, got {open:?}")))?;
+            .ok_or_else(|| {
+                ClientError::Protocol(format!("expected the Engine.IO open packet, got {open:?}"))
+            })?;
         client.handshake = handshake;
         client.send_text(format!("40{auth}")).await?;
         Ok(client)
     }
 
     async fn send_text(&mut self, text: String) -> Result<(), ClientError> {
-        self.ws.send(WsMessage::text(text)).await.map_err(|e| ClientError::Ws(Box::new(e)))
+        self.ws
+            .send(WsMessage::text(text))
+            .await
+            .map_err(|e| ClientError::Ws(Box::new(e)))
     }
 
     /// The next Engine.IO message's text with the Engine.IO type stripped
@@ -159,7 +178,7 @@ impl Client {
                 Some(b'2') => self.send_text("3".into()).await?, // ping → pong
                 Some(b'0') => return Ok(Text { raw: text, skip: 0 }), // Engine.IO open
                 Some(b'4') => return Ok(Text { raw: text, skip: 1 }), // Engine.IO message
-                Some(b'1') => return Err(ClientError::Closed),    // Engine.IO close
+                Some(b'1') => return Err(ClientError::Closed),   // Engine.IO close
                 _ => {}
             }
         }
@@ -172,21 +191,33 @@ impl Client {
     }
 
     /// The next packet, or a timeout error naming what was awaited.
-    pub async fn next_frame_within(&mut self, limit: Duration, what: &'static str) -> Result<Frame, ClientError> {
-        tokio::time::timeout(limit, self.next_frame()).await.map_err(|_| ClientError::Timeout(limit, what))?
+    pub async fn next_frame_within(
+        &mut self,
+        limit: Duration,
+        what: &'static str,
+    ) -> Result<Frame, ClientError> {
+        tokio::time::timeout(limit, self.next_frame())
+            .await
+            .map_err(|_| ClientError::Timeout(limit, what))?
     }
 
     /// Emits an event without asking for an ack.
     pub async fn emit(&mut self, event: &str, payload: &Value) -> Result<(), ClientError> {
-        self.send_text(format!("42{}", serde_json::json!([event, payload]))).await
+        self.send_text(format!("42{}", serde_json::json!([event, payload])))
+            .await
     }
 
     /// Emits an event asking for an ack; returns the ack id to match against
     /// [`Frame::Ack`].
-    pub async fn emit_with_ack(&mut self, event: &str, payload: &Value) -> Result<u64, ClientError> {
+    pub async fn emit_with_ack(
+        &mut self,
+        event: &str,
+        payload: &Value,
+    ) -> Result<u64, ClientError> {
         let id = self.next_ack;
         self.next_ack += 1;
-        self.send_text(format!("42{id}{}", serde_json::json!([event, payload]))).await?;
+        self.send_text(format!("42{id}{}", serde_json::json!([event, payload])))
+            .await?;
         Ok(id)
     }
 
@@ -221,17 +252,41 @@ mod tests {
 
     #[test]
     fn parses_the_packets_the_protocol_uses() {
-        assert_eq!(parse_packet(r#"0{"sid":"abc"}"#), Frame::Connected(json!({"sid": "abc"})));
-        assert_eq!(parse_packet(r#"2["success",{"entity":{"id":"x"}}]"#), Frame::Event { name: "success".into(), payload: json!({"entity": {"id": "x"}}) });
-        assert_eq!(parse_packet(r#"312[{"data":{"chatId":"c"}}]"#), Frame::Ack { id: 12, payload: json!({"data": {"chatId": "c"}}) });
+        assert_eq!(
+            parse_packet(r#"0{"sid":"abc"}"#),
+            Frame::Connected(json!({"sid": "abc"}))
+        );
+        assert_eq!(
+            parse_packet(r#"2["success",{"entity":{"id":"x"}}]"#),
+            Frame::Event {
+                name: "success".into(),
+                payload: json!({"entity": {"id": "x"}})
+            }
+        );
+        assert_eq!(
+            parse_packet(r#"312[{"data":{"chatId":"c"}}]"#),
+            Frame::Ack {
+                id: 12,
+                payload: json!({"data": {"chatId": "c"}})
+            }
+        );
         assert_eq!(parse_packet("1"), Frame::Disconnected);
-        assert_eq!(parse_packet(r#"4{"message":"nope"}"#), Frame::ConnectError(json!({"message": "nope"})));
+        assert_eq!(
+            parse_packet(r#"4{"message":"nope"}"#),
+            Frame::ConnectError(json!({"message": "nope"}))
+        );
         assert!(matches!(parse_packet("2not json"), Frame::Other(_)));
     }
 
     #[test]
     fn builds_websocket_urls() {
-        assert_eq!(ws_url("http://127.0.0.1:4000"), "ws://127.0.0.1:4000/socket.io/?EIO=4&transport=websocket");
-        assert_eq!(ws_url("https://example.com/"), "wss://example.com/socket.io/?EIO=4&transport=websocket");
+        assert_eq!(
+            ws_url("http://127.0.0.1:4000"),
+            "ws://127.0.0.1:4000/socket.io/?EIO=4&transport=websocket"
+        );
+        assert_eq!(
+            ws_url("https://example.com/"),
+            "wss://example.com/socket.io/?EIO=4&transport=websocket"
+        );
     }
 }

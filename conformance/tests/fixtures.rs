@@ -363,13 +363,13 @@ fn every_seed_event_name_has_a_schema() {
         );
         let schema = entry["schema"].as_str().expect("schema");
         let is_event = schema.starts_with("plugin-events/") || schema.starts_with("realtime/");
-        if let Some(name) = v.get("name").and_then(Value::as_str).filter(|_| is_event) {
-            if !names.contains(name) {
-                problems.push(format!(
-                    "{} carries event {name}, missing from seedEvents",
-                    entry["file"]
-                ));
-            }
+        if let Some(name) = v.get("name").and_then(Value::as_str).filter(|_| is_event)
+            && !names.contains(name)
+        {
+            problems.push(format!(
+                "{} carries event {name}, missing from seedEvents",
+                entry["file"]
+            ));
         }
     }
     // When the seed pages are beside the checkout, read the names from them too.

@@ -30,14 +30,23 @@ fn cpu_seconds(pid: &str) -> Option<f64> {
 
 fn status_kb(pid: &str, key: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find(|l| l.starts_with(key))?.split_whitespace().nth(1)?.parse().ok()
+    status
+        .lines()
+        .find(|l| l.starts_with(key))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 /// Connects, waits for `success`.
 async fn open(url: &str) -> anyhow::Result<Client> {
     let mut c = Client::connect(url, &json!({ "token": ADA })).await?;
     loop {
-        match c.next_frame_within(Duration::from_secs(10), "success").await? {
+        match c
+            .next_frame_within(Duration::from_secs(10), "success")
+            .await?
+        {
             Frame::Event { name, .. } if name == "success" => return Ok(c),
             Frame::Event { name, payload } if name == "error" => bail!("refused: {payload}"),
             Frame::ConnectError(p) => bail!("connect_error: {p}"),
@@ -47,15 +56,19 @@ async fn open(url: &str) -> anyhow::Result<Client> {
 }
 
 async fn join(c: &mut Client, chat: &str) -> anyhow::Result<()> {
-    let id = c.emit_with_ack("chat:join", &json!({ "chatId": chat })).await?;
+    let id = c
+        .emit_with_ack("chat:join", &json!({ "chatId": chat }))
+        .await?;
     loop {
-        if let Frame::Ack { id: got, payload } = c.next_frame_within(Duration::from_secs(10), "join ack").await? {
-            if got == id {
-                if payload.get("data").is_none() {
-                    bail!("join refused: {payload}");
-                }
-                return Ok(());
+        if let Frame::Ack { id: got, payload } = c
+            .next_frame_within(Duration::from_secs(10), "join ack")
+            .await?
+            && got == id
+        {
+            if payload.get("data").is_none() {
+                bail!("join refused: {payload}");
             }
+            return Ok(());
         }
     }
 }
@@ -67,7 +80,12 @@ struct Counts {
     bytes: AtomicU64,
 }
 
-async fn fanout(url: &str, sockets: usize, secs: u64, server_pid: Option<&str>) -> anyhow::Result<()> {
+async fn fanout(
+    url: &str,
+    sockets: usize,
+    secs: u64,
+    server_pid: Option<&str>,
+) -> anyhow::Result<()> {
     const CHUNKS: u64 = 50;
     let text = "x".repeat(CHUNKS as usize * 8);
     let mut clients = Vec::new();
@@ -130,7 +148,11 @@ async fn fanout(url: &str, sockets: usize, secs: u64, server_pid: Option<&str>) 
     }
     // Let the other sockets drain the last stream.
     let drain_until = Instant::now() + Duration::from_secs(10);
-    while counts.iter().any(|c| c.dones.load(Ordering::Relaxed) < sent) && Instant::now() < drain_until {
+    while counts
+        .iter()
+        .any(|c| c.dones.load(Ordering::Relaxed) < sent)
+        && Instant::now() < drain_until
+    {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let elapsed = start.elapsed().as_secs_f64();
@@ -139,7 +161,10 @@ async fn fanout(url: &str, sockets: usize, secs: u64, server_pid: Option<&str>) 
         r.await??;
     }
     let (cpu1, srv1) = (cpu_seconds("self"), server_pid.and_then(cpu_seconds));
-    let delivered: u64 = counts.iter().map(|c| c.deltas.load(Ordering::Relaxed)).sum();
+    let delivered: u64 = counts
+        .iter()
+        .map(|c| c.deltas.load(Ordering::Relaxed))
+        .sum();
     let bytes: u64 = counts.iter().map(|c| c.bytes.load(Ordering::Relaxed)).sum();
     let expected = sent * CHUNKS * sockets as u64;
     let report = json!({
@@ -243,6 +268,8 @@ async fn main() -> anyhow::Result<()> {
             let sockets = arg(2).map_or(Ok(1000), str::parse).context("SOCKETS")?;
             many_chats(url, sockets, arg(3)).await
         }
-        _ => bail!("usage: bench fanout URL [SOCKETS] [SECS] [SERVER_PID] | bench many-chats URL [SOCKETS] [SERVER_PID]"),
+        _ => bail!(
+            "usage: bench fanout URL [SOCKETS] [SECS] [SERVER_PID] | bench many-chats URL [SOCKETS] [SERVER_PID]"
+        ),
     }
 }

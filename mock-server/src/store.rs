@@ -219,29 +219,31 @@ impl Store {
     /// Back to the loaded world, ids restarting from the same counter.
     pub fn reset(&self) {
         let world = self.world.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let mut s = State::default();
-        s.orgs = world.orgs.into_iter().map(|o| (o.id.clone(), o)).collect();
-        s.users = world.users.into_iter().map(|u| (u.id.clone(), u)).collect();
-        s.tokens = world
-            .tokens
-            .into_iter()
-            .map(|t| (t.token.clone(), t))
-            .collect();
-        s.agents = world
-            .agents
-            .into_iter()
-            .map(|a| (a.id.clone(), a))
-            .collect();
-        s.app_integrations = world
-            .app_integrations
-            .into_iter()
-            .map(|a| (a.id.clone(), a))
-            .collect();
-        s.repositories = world
-            .repositories
-            .into_iter()
-            .map(|r| (r.id.clone(), r))
-            .collect();
+        let mut s = State {
+            orgs: world.orgs.into_iter().map(|o| (o.id.clone(), o)).collect(),
+            users: world.users.into_iter().map(|u| (u.id.clone(), u)).collect(),
+            tokens: world
+                .tokens
+                .into_iter()
+                .map(|t| (t.token.clone(), t))
+                .collect(),
+            agents: world
+                .agents
+                .into_iter()
+                .map(|a| (a.id.clone(), a))
+                .collect(),
+            app_integrations: world
+                .app_integrations
+                .into_iter()
+                .map(|a| (a.id.clone(), a))
+                .collect(),
+            repositories: world
+                .repositories
+                .into_iter()
+                .map(|r| (r.id.clone(), r))
+                .collect(),
+            ..State::default()
+        };
         for WorldChat { chat, participants } in world.chats {
             if let Some(key) = &chat.key {
                 let scope = chat
@@ -466,16 +468,16 @@ impl Store {
             .first()
             .cloned()
             .unwrap_or_else(|| caller.entity.id.clone());
-        if let Some(k) = &key {
-            if let Some(id) = s.chat_keys.get(&(scope.clone(), k.clone())) {
-                let rec = &s.chats[id];
-                if !rec.participants.contains(&me) {
-                    return Err(Refusal::Forbidden(format!(
-                        "Chat with key {k:?} exists and you are not a participant"
-                    )));
-                }
-                return Ok((rec.chat.clone(), false, Vec::new()));
+        if let Some(k) = &key
+            && let Some(id) = s.chat_keys.get(&(scope.clone(), k.clone()))
+        {
+            let rec = &s.chats[id];
+            if !rec.participants.contains(&me) {
+                return Err(Refusal::Forbidden(format!(
+                    "Chat with key {k:?} exists and you are not a participant"
+                )));
             }
+            return Ok((rec.chat.clone(), false, Vec::new()));
         }
         for p in &participants {
             Self::participant_exists(&s, caller, p)?;

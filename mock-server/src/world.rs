@@ -172,13 +172,13 @@ impl World {
             if !orgs.contains(a.org_id.as_str()) {
                 return Err(missing(format!("agents[{i}].orgId"), "org", &a.org_id));
             }
-            if let Some(s) = &a.script {
-                if s.chunk_size == 0 || s.chunks == Some(0) {
-                    return Err((
-                        format!("agents[{i}].script"),
-                        "chunkSize and chunks must be at least 1".into(),
-                    ));
-                }
+            if let Some(s) = &a.script
+                && (s.chunk_size == 0 || s.chunks == Some(0))
+            {
+                return Err((
+                    format!("agents[{i}].script"),
+                    "chunkSize and chunks must be at least 1".into(),
+                ));
             }
         }
         for (i, t) in self.tokens.iter().enumerate() {

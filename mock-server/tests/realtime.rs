@@ -343,8 +343,13 @@ async fn a_ten_thousand_delta_stream_arrives_complete() {
 async fn raw_frames_show_the_ack_before_any_reply_event() {
     use proteus_conformance::client::{Client, Frame};
     let mock = start().await;
-    let mut c = Client::connect(&mock.url(), &json!({"token": ADA})).await.expect("connects");
-    assert!(matches!(c.next_frame().await.expect("frame"), Frame::Connected(_)));
+    let mut c = Client::connect(&mock.url(), &json!({"token": ADA}))
+        .await
+        .expect("connects");
+    assert!(matches!(
+        c.next_frame().await.expect("frame"),
+        Frame::Connected(_)
+    ));
     match c.next_frame().await.expect("frame") {
         Frame::Event { name, payload } => {
             assert_eq!(name, "success");
@@ -353,13 +358,20 @@ async fn raw_frames_show_the_ack_before_any_reply_event() {
         other => panic!("expected success, got {other:?}"),
     }
     let id = c
-        .emit_with_ack("message:send", &json!({"chatId": WELCOME, "content": "order?", "streamResponse": true,
-            "state": {"mock": {"chunks": 3, "firstChunkDelayMs": 0, "chunkDelayMs": 0}}}))
+        .emit_with_ack(
+            "message:send",
+            &json!({"chatId": WELCOME, "content": "order?", "streamResponse": true,
+            "state": {"mock": {"chunks": 3, "firstChunkDelayMs": 0, "chunkDelayMs": 0}}}),
+        )
         .await
         .expect("emit");
     let mut names = Vec::new();
     loop {
-        match c.next_frame_within(Duration::from_secs(5), "the stream").await.expect("frame") {
+        match c
+            .next_frame_within(Duration::from_secs(5), "the stream")
+            .await
+            .expect("frame")
+        {
             Frame::Ack { id: got, payload } => {
                 assert_eq!(got, id);
                 assert_schema("realtime/message-send-ack", &payload);
@@ -377,7 +389,15 @@ async fn raw_frames_show_the_ack_before_any_reply_event() {
     }
     assert_eq!(
         names,
-        ["ack", "message", "CHAT_MESSAGE_ADDED", "message:delta", "message:delta", "message:delta", "message:done"],
+        [
+            "ack",
+            "message",
+            "CHAT_MESSAGE_ADDED",
+            "message:delta",
+            "message:delta",
+            "message:delta",
+            "message:done"
+        ],
         "the ack comes first, then the echo, then the stream"
     );
     c.close().await;

@@ -164,7 +164,8 @@ async fn bad_requests_get_their_status_and_a_message() {
     let mock = start().await;
     let http = Http::new(&mock);
     let revoked = revoked_token();
-    let cases: Vec<(Method, String, Option<&str>, Option<Value>, u16)> = vec![
+    type Case<'a> = (Method, String, Option<&'a str>, Option<Value>, u16);
+    let cases: Vec<Case> = vec![
         (
             Method::GET,
             format!("/api/chats/{WELCOME}"),

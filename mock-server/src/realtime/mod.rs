@@ -285,16 +285,16 @@ pub fn parse_send(o: &Map<String, Value>) -> Result<(Destination, NewMessage), S
         Some(v) => return Err(format!("attachments must be an array, not {}", kind(v))),
     };
     let response_url = string("responseUrl")?;
-    if let Some(u) = &response_url {
-        if !(u.starts_with("http://") || u.starts_with("https://")) {
-            return Err(format!("responseUrl {u:?} must be an absolute http(s) URL"));
-        }
+    if let Some(u) = &response_url
+        && !(u.starts_with("http://") || u.starts_with("https://"))
+    {
+        return Err(format!("responseUrl {u:?} must be an absolute http(s) URL"));
     }
     let responded_to_id = string("respondedToId")?;
-    if let Some(id) = &responded_to_id {
-        if !is_object_id(id) {
-            return Err(format!("respondedToId {id:?} is not an id"));
-        }
+    if let Some(id) = &responded_to_id
+        && !is_object_id(id)
+    {
+        return Err(format!("respondedToId {id:?} is not an id"));
     }
     let chat_key = string("chatKey")?.filter(|k| !k.is_empty());
     let recipients = match o.get("recipients") {

@@ -72,12 +72,12 @@ pub async fn create(State(app): State<Arc<App>>, Auth(caller): Auth, body: JsonB
     if b.name.trim().is_empty() {
         return Err(super::ApiError::bad_request("name must not be empty"));
     }
-    if let Some(org) = &b.org_id {
-        if !crate::model::is_object_id(org) {
-            return Err(super::ApiError::bad_request(format!(
-                "orgId {org:?} is not an id"
-            )));
-        }
+    if let Some(org) = &b.org_id
+        && !crate::model::is_object_id(org)
+    {
+        return Err(super::ApiError::bad_request(format!(
+            "orgId {org:?} is not an id"
+        )));
     }
     let agent = Agent {
         id: String::new(),
