@@ -13,6 +13,8 @@
 //! [`serve`] runs the server on a listener until a shutdown future resolves;
 //! [`start`] runs one on a random loopback port for tests.
 
+pub mod admin;
+pub mod faults;
 pub mod model;
 pub mod realtime;
 pub mod rest;
@@ -43,6 +45,13 @@ pub struct Config {
     pub socket_buffer: usize,
     /// How long a stream waits for a full socket before disconnecting it.
     pub slow_consumer_grace: Duration,
+    /// Serve the control plane under `/__admin`.
+    pub admin: bool,
+    /// When set, the control plane needs this bearer token and is open to
+    /// any address; otherwise it answers on loopback only.
+    pub admin_token: Option<String>,
+    /// Faults active from the start (and again after each reset).
+    pub faults: Vec<String>,
 }
 
 impl Default for Config {
@@ -50,6 +59,9 @@ impl Default for Config {
         Config {
             socket_buffer: 8192,
             slow_consumer_grace: Duration::from_secs(2),
+            admin: true,
+            admin_token: None,
+            faults: Vec::new(),
         }
     }
 }
@@ -63,23 +75,107 @@ pub struct App {
     pub tasks: TaskTracker,
     /// Fired on shutdown: streams stop pacing and finish at once.
     pub hurry: CancellationToken,
+    /// Replaced on each reset; the old one is cancelled, which stops the
+    /// replies started before the reset.
+    epoch: std::sync::Mutex<CancellationToken>,
+    pub faults: faults::Faults,
+    start_faults: Vec<String>,
+    pub admin_token: Option<String>,
+    /// The socket.io handle, set once the layer is built.
+    pub io: std::sync::OnceLock<SocketIo>,
+}
+
+impl App {
+    /// The token that stops replies at the next reset.
+    pub fn epoch(&self) -> CancellationToken {
+        self.epoch.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Resolves a token, honouring the `accept-bad-token` fault.
+    pub fn authenticate(&self, token: &str) -> Result<store::Caller, String> {
+        self.store.authenticate(token).or_else(|e| {
+            if self
+                .faults
+                .has(None, |k| matches!(k, faults::FaultKind::AcceptBadToken))
+            {
+                self.store.first_user().ok_or(e)
+            } else {
+                Err(e)
+            }
+        })
+    }
+
+    /// Back to the loaded world: replies stopped, sockets told and closed,
+    /// faults back to the start-up ones.
+    pub async fn reset(&self) {
+        let old = std::mem::replace(
+            &mut *self.epoch.lock().unwrap_or_else(|p| p.into_inner()),
+            CancellationToken::new(),
+        );
+        old.cancel();
+        if let Some(io) = self.io.get() {
+            for socket in io.sockets() {
+                let _ = socket.emit(
+                    "error",
+                    &serde_json::json!({ "message": "The mock was reset: reconnect" }),
+                );
+                let _ = socket.disconnect();
+            }
+        }
+        self.rooms.clear();
+        self.store.reset();
+        self.faults.clear();
+        for spec in &self.start_faults {
+            let _ = self.faults.add(
+                spec,
+                faults::Scope {
+                    chat_id: None,
+                    agent_id: None,
+                },
+            );
+        }
+        tracing::info!("reset to the loaded world");
+    }
 }
 
 /// Builds the HTTP + socket.io service for a world.
-pub fn build(world: World, config: &Config) -> (axum::Router, Arc<App>, SocketIo) {
+///
+/// Fails when a start-up fault does not parse.
+pub fn build(world: World, config: &Config) -> Result<(axum::Router, Arc<App>, SocketIo), String> {
     let app = Arc::new(App {
         store: Store::new(world),
         rooms: Rooms::new(config.slow_consumer_grace),
         tasks: TaskTracker::new(),
         hurry: CancellationToken::new(),
+        epoch: std::sync::Mutex::new(CancellationToken::new()),
+        faults: faults::Faults::default(),
+        start_faults: config.faults.clone(),
+        admin_token: config.admin_token.clone(),
+        io: std::sync::OnceLock::new(),
     });
+    for spec in &config.faults {
+        app.faults
+            .add(
+                spec,
+                faults::Scope {
+                    chat_id: None,
+                    agent_id: None,
+                },
+            )
+            .map_err(|e| format!("--fault {spec}: {e}"))?;
+    }
     let (layer, io) = SocketIo::builder()
         .max_buffer_size(config.socket_buffer)
         .with_state(app.clone())
         .build_layer();
     io.ns("/", realtime::on_connect);
-    let router = rest::router().with_state(app.clone()).layer(layer);
-    (router, app, io)
+    let _ = app.io.set(io.clone());
+    let mut router = rest::router(app.clone());
+    if config.admin {
+        router = router.merge(admin::router(app.clone()));
+    }
+    let router = router.with_state(app.clone()).layer(layer);
+    Ok((router, app, io))
 }
 
 /// Serves until `shutdown` resolves; then in-flight streams finish without
@@ -90,7 +186,7 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let (router, app, io) = build(world, &config);
+    let (router, app, io) = build(world, &config).map_err(std::io::Error::other)?;
     let listener = listener.tap_io(|tcp| {
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::warn!(error = %e, "cannot set TCP_NODELAY");
@@ -109,9 +205,12 @@ pub async fn serve(
         }
         io.close().await;
     };
-    axum::serve(listener, router)
-        .with_graceful_shutdown(graceful)
-        .await
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(graceful)
+    .await
 }
 
 /// A mock running on a random loopback port (for tests and embedding).

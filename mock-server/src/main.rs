@@ -49,6 +49,18 @@ struct Args {
     /// How long a stream waits for a socket whose buffer is full before disconnecting it.
     #[arg(long, default_value_t = 2000, value_name = "MS")]
     slow_consumer_grace_ms: u64,
+    /// Turn a fault on from the start: NAME[:ARGS], e.g. drop-delta:3 (repeatable; see --list-faults).
+    #[arg(long = "fault", value_name = "FAULT")]
+    faults: Vec<String>,
+    /// Print the faults this mock can inject, then exit.
+    #[arg(long)]
+    list_faults: bool,
+    /// Do not serve the control plane (/__admin).
+    #[arg(long)]
+    no_admin: bool,
+    /// Require this bearer token on /__admin (which then answers on any address, not only loopback).
+    #[arg(long, value_name = "TOKEN")]
+    admin_token: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -163,6 +175,15 @@ fn print_banner(b: &serde_json::Value) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.list_faults {
+        for (name, effect) in mock_server::faults::CATALOG {
+            println!("{name:<28} {effect}");
+        }
+        return Ok(());
+    }
+    for spec in &args.faults {
+        mock_server::faults::parse(spec).map_err(|e| anyhow::anyhow!("--fault {spec}: {e}"))?;
+    }
     init_logging(args.log_format);
     let world = match &args.world {
         None => World::default_world(),
@@ -193,6 +214,9 @@ async fn main() -> anyhow::Result<()> {
         Config {
             socket_buffer: args.socket_buffer,
             slow_consumer_grace: std::time::Duration::from_millis(args.slow_consumer_grace_ms),
+            admin: !args.no_admin,
+            admin_token: args.admin_token.clone(),
+            faults: args.faults.clone(),
         },
         shutdown_signal(),
     )

@@ -275,6 +275,33 @@ impl Store {
         self.ids.reset();
     }
 
+    /// A copy of the world this store resets to.
+    pub fn world(&self) -> World {
+        self.world.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The world's first user, as a caller (used by the `accept-bad-token` fault).
+    pub fn first_user(&self) -> Option<Caller> {
+        let id = self
+            .world
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .users
+            .first()?
+            .id
+            .clone();
+        let s = self.lock();
+        let u = s.users.get(&id)?;
+        Some(Caller {
+            entity: Entity {
+                id: u.id.clone(),
+                kind: EntityType::User,
+                name: u.name.clone(),
+            },
+            org_ids: u.org_ids.clone(),
+        })
+    }
+
     /// Resolves a bearer token; the error message says what is wrong with it.
     pub fn authenticate(&self, token: &str) -> Result<Caller, String> {
         if !crate::model::is_token_format(token) {
@@ -632,6 +659,7 @@ impl Store {
         chat_id: &str,
         at: PageAt,
         limit: usize,
+        shift: isize,
     ) -> Result<Page, Refusal> {
         let s = self.lock();
         let rec = Self::member(&s, caller, chat_id)?;
@@ -653,6 +681,11 @@ impl Store {
                     })?;
                 (pos + 1, serde_json::json!({ "cursor": cursor }))
             }
+        };
+        let start = if start > 0 {
+            start.saturating_add_signed(shift)
+        } else {
+            start
         };
         let items: Vec<Message> = rec
             .messages

@@ -79,7 +79,7 @@ pub async fn on_connect(
     };
     let result = match token {
         None => Err("Missing token: connect with auth: { token: \"user-…\" }".to_string()),
-        Some(t) => app.store.authenticate(&t),
+        Some(t) => app.authenticate(&t),
     };
     let caller = match result {
         Ok(caller) => caller,

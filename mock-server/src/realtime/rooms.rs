@@ -118,6 +118,20 @@ impl Rooms {
         }
     }
 
+    /// Disconnects every socket in a chat's room (a fault, and reset).
+    pub fn disconnect_room(&self, chat_id: &str) {
+        let members: Vec<SocketRef> = self.read().rooms.get(chat_id).cloned().unwrap_or_default();
+        for socket in members {
+            self.remove_socket(socket.id);
+            let _ = socket.disconnect();
+        }
+    }
+
+    /// Forgets every membership (on reset).
+    pub fn clear(&self) {
+        *self.write() = Membership::default();
+    }
+
     /// Every socket currently in some room, once each.
     pub fn all_sockets(&self) -> Vec<SocketRef> {
         let m = self.read();

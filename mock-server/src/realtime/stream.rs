@@ -11,6 +11,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::App;
+use crate::faults::StreamFaults;
 use crate::model::{Message, Participant, ParticipantType};
 use crate::script::Plan;
 use crate::store::{NewMessage, Responder};
@@ -37,13 +38,16 @@ pub async fn play_reply(app: Arc<App>, responder: Responder, trigger: Message, p
         kind: ParticipantType::Agent,
     };
     let hurry = app.hurry.clone();
+    let abort = app.epoch();
     let start = Instant::now();
+    // Waits for a deadline; true when a reset stopped this reply.
     let wait_until = |at: Instant| {
-        let hurry = hurry.clone();
+        let (hurry, abort) = (hurry.clone(), abort.clone());
         async move {
             tokio::select! {
-                _ = tokio::time::sleep_until(at) => {}
-                _ = hurry.cancelled() => {}
+                _ = abort.cancelled() => true,
+                _ = tokio::time::sleep_until(at) => false,
+                _ = hurry.cancelled() => abort.is_cancelled(),
             }
         }
     };
@@ -54,7 +58,9 @@ pub async fn play_reply(app: Arc<App>, responder: Responder, trigger: Message, p
         ..Default::default()
     };
     if !trigger.stream_response {
-        wait_until(start + plan.first_delay).await;
+        if wait_until(start + plan.first_delay).await {
+            return;
+        }
         match app
             .store
             .persist(&chat_id, Some(&sender.id), reply, None, None)
@@ -89,23 +95,68 @@ pub async fn play_reply(app: Arc<App>, responder: Responder, trigger: Message, p
         attachments: Vec::new(),
         citations: Vec::new(),
     };
+    // Faults are read once, at the start of the stream.
+    let faults = StreamFaults::from_kinds(
+        &app.faults
+            .matching(Some(&chat_id), Some(&responder.agent.id)),
+    );
+    let start = start + faults.first_delay.unwrap_or_default();
+    let mut held: Option<String> = None;
+    let mut last_delta = String::new();
     for (i, chunk) in plan.chunks.iter().enumerate() {
-        wait_until(start + plan.first_delay + plan.delay * i as u32).await;
+        let n = i + 1;
+        let mut at = start + plan.first_delay + plan.delay * i as u32;
+        if let Some((_, pause)) = faults.stall.filter(|(after, _)| n > *after) {
+            at += pause;
+        }
+        if wait_until(at).await {
+            return;
+        }
         if plan.delay.is_zero() && i % 64 == 63 {
             // Let socket writers drain between bursts of an unpaced stream.
             tokio::task::yield_now().await;
         }
         message.content.push_str(chunk);
         message.content_delta = Some(chunk.clone());
-        let delta = Delta {
-            chat_id: &chat_id,
-            stream_id: &stream_id,
-            message_id: &message_id,
-            content_delta: chunk,
-            content: &message.content,
-            message: &message,
-        };
-        app.rooms.emit(&chat_id, "message:delta", &delta).await;
+        if faults.is_clean() {
+            let delta = Delta {
+                chat_id: &chat_id,
+                stream_id: &stream_id,
+                message_id: &message_id,
+                content_delta: chunk,
+                content: &message.content,
+                message: &message,
+            };
+            app.rooms.emit(&chat_id, "message:delta", &delta).await;
+            continue;
+        }
+        let json = faulty_delta(
+            &faults,
+            n,
+            &chat_id,
+            &stream_id,
+            &message_id,
+            chunk,
+            &mut message,
+        );
+        last_delta.clone_from(&json);
+        if faults.drop.contains(&n) {
+            continue;
+        }
+        if faults.reorder.contains(&n) && n < plan.chunks.len() {
+            held = Some(json);
+            continue;
+        }
+        emit_json(&app, &chat_id, "message:delta", &json).await;
+        if faults.duplicate.contains(&n) {
+            emit_json(&app, &chat_id, "message:delta", &json).await;
+        }
+        if let Some(previous) = held.take() {
+            emit_json(&app, &chat_id, "message:delta", &previous).await;
+        }
+        if faults.disconnect_after == Some(n) {
+            app.rooms.disconnect_room(&chat_id);
+        }
     }
     match app.store.persist(
         &chat_id,
@@ -115,7 +166,18 @@ pub async fn play_reply(app: Arc<App>, responder: Responder, trigger: Message, p
         Some(stream_id),
     ) {
         Ok((done, chat)) => {
-            app.rooms.emit(&chat_id, "message:done", &done).await;
+            if faults.plain_message {
+                app.rooms.emit(&chat_id, "message", &done).await;
+            }
+            if !faults.omit_done {
+                app.rooms.emit(&chat_id, "message:done", &done).await;
+            }
+            if faults.double_done {
+                app.rooms.emit(&chat_id, "message:done", &done).await;
+            }
+            if faults.delta_after_done && !last_delta.is_empty() {
+                emit_json(&app, &chat_id, "message:delta", &last_delta).await;
+            }
             crate::realtime::lifecycle_message_added(&app, &chat, &done).await;
         }
         Err(e) => tracing::debug!(
@@ -123,5 +185,49 @@ pub async fn play_reply(app: Arc<App>, responder: Responder, trigger: Message, p
             reason = e.message(),
             "stream end dropped: chat is gone"
         ),
+    }
+}
+
+/// Serializes delta `n` with the content or stream-id faults applied.
+fn faulty_delta(
+    f: &StreamFaults,
+    n: usize,
+    chat_id: &str,
+    stream_id: &str,
+    message_id: &str,
+    chunk: &str,
+    message: &mut Message,
+) -> String {
+    let other_id = format!("{stream_id}-other");
+    let sid = if f.wrong_stream_id.contains(&n) {
+        other_id.as_str()
+    } else {
+        stream_id
+    };
+    let bad = format!("{}#", message.content);
+    message.stream_id = Some(sid.to_string());
+    let content = if f.wrong_content.contains(&n) {
+        bad.as_str()
+    } else {
+        message.content.as_str()
+    };
+    let delta = Delta {
+        chat_id,
+        stream_id: sid,
+        message_id,
+        content_delta: chunk,
+        content,
+        message,
+    };
+    let json = serde_json::to_string(&delta).unwrap_or_default();
+    message.stream_id = Some(stream_id.to_string());
+    json
+}
+
+/// Emits pre-serialized JSON (the fault path keeps deltas to replay them).
+async fn emit_json(app: &App, chat_id: &str, event: &str, json: &str) {
+    match serde_json::value::RawValue::from_string(json.to_string()) {
+        Ok(raw) => app.rooms.emit(chat_id, event, &*raw).await,
+        Err(e) => tracing::error!(error = %e, "fault path produced invalid JSON (a bug)"),
     }
 }

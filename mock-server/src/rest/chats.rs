@@ -184,13 +184,36 @@ pub async fn messages(
     RawQuery(query): RawQuery,
 ) -> ApiResult {
     path_id("Chat", &id)?;
-    let (at, limit) = page_params(query.as_deref().unwrap_or(""))?;
-    let page = app.store.page(&caller, &id, at, limit)?;
+    use crate::faults::FaultKind;
+    let faults = app.faults.matching(Some(&id), None);
+    let has = |k: FaultKind| faults.contains(&k);
+    let (at, limit) = page_params(query.as_deref().unwrap_or(""), has(FaultKind::NoLimitCap))?;
+    let at = match at {
+        PageAt::After(_) if has(FaultKind::IgnoreCursor) => {
+            page_params(&strip_cursor(query.as_deref().unwrap_or("")), false)?.0
+        }
+        other => other,
+    };
+    let shift = if has(FaultKind::PageOverlap) {
+        -1
+    } else if has(FaultKind::PageSkip) {
+        1
+    } else {
+        0
+    };
+    let page = app.store.page(&caller, &id, at, limit, shift)?;
     ok_with_meta(&page.items, page.meta)
 }
 
+fn strip_cursor(query: &str) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form_urlencoded::parse(query.as_bytes()).filter(|(k, _)| k != "@cursor"))
+        .finish()
+}
+
 /// Reads `@page`, `@limit`, `@cursor` (also percent-encoded as `%40…`).
-pub fn page_params(query: &str) -> Result<(PageAt, usize), ApiError> {
+/// `uncapped` is the `no-limit-cap` fault.
+pub fn page_params(query: &str, uncapped: bool) -> Result<(PageAt, usize), ApiError> {
     let (mut page, mut limit, mut cursor) = (None, None, None);
     for (k, v) in form_urlencoded::parse(query.as_bytes()) {
         match k.as_ref() {
@@ -210,6 +233,7 @@ pub fn page_params(query: &str) -> Result<(PageAt, usize), ApiError> {
     };
     let limit = match limit {
         None => 20,
+        Some(v) if uncapped => positive("@limit", &v)?,
         Some(v) => positive("@limit", &v)?.min(100),
     };
     let at = match cursor {

@@ -12,7 +12,7 @@ mod repositories;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::{StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -207,8 +207,56 @@ async fn method_not_allowed(req: Request) -> ApiError {
     )
 }
 
+/// REST-side faults (`rest-latency`, `rest-status`, `missing-ok`); a no-op
+/// when no fault is active.
+async fn rest_faults(
+    State(app): State<Arc<App>>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use crate::faults::FaultKind;
+    if app.faults.is_empty() || !req.uri().path().starts_with("/api") {
+        return next.run(req).await;
+    }
+    let path = req.uri().path().to_string();
+    let kinds = app.faults.matching(None, None);
+    for k in &kinds {
+        if let FaultKind::RestLatency { ms } = k {
+            tokio::time::sleep(std::time::Duration::from_millis(*ms)).await;
+        }
+    }
+    for k in &kinds {
+        if let FaultKind::RestStatus { status, prefix } = k {
+            if path.starts_with(prefix.as_str()) {
+                let status =
+                    StatusCode::from_u16(*status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+                return ApiError::new(
+                    status,
+                    format!("Injected fault: rest-status:{}:{prefix}", status.as_u16()),
+                )
+                .into_response();
+            }
+        }
+    }
+    let response = next.run(req).await;
+    if !kinds.iter().any(|k| matches!(k, FaultKind::MissingOk)) {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, BODY_LIMIT * 64)
+        .await
+        .unwrap_or_default();
+    let mut value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    if let Some(o) = value.as_object_mut() {
+        o.remove("ok");
+    }
+    let mut parts = parts;
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(value.to_string()))
+}
+
 /// The `/api` routes.
-pub fn router() -> Router<Arc<App>> {
+pub fn router(app: Arc<App>) -> Router<Arc<App>> {
     Router::new()
         .route("/api/agents", get(agents::list).post(agents::create))
         .route(
@@ -236,6 +284,7 @@ pub fn router() -> Router<Arc<App>> {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(app, rest_faults))
 }
 
 /// For partial updates: a present field (even `null`) is `Some(value)`, an

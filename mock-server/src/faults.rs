@@ -1,0 +1,379 @@
+//! Fault injection: deliberate violations of one protocol rule each.
+//!
+//! A fault is written `NAME[:ARG[:ARG]]`, e.g. `drop-delta:3` or
+//! `rest-status:503:/api/chats`, and applies globally, to one chat or to one
+//! agent's replies. Faults are set with `--fault` at start or through
+//! `POST /__admin/faults` at run time. Positions are 1-based and exact, so a
+//! run with the same faults is the same run (the seed only matters for the
+//! faults documented as random).
+//!
+//! Each fault exists so the conformance runner can be shown to catch the rule
+//! it breaks (docs/CONFORMANCE.md has the table), and so client developers can
+//! see how their code copes with realistic trouble.
+
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// One kind of trouble.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "name", rename_all = "kebab-case")]
+pub enum FaultKind {
+    /// Wait `ms` before the first delta of each stream.
+    DelayFirstDelta { ms: u64 },
+    /// After delta `after`, pause `ms` before the next.
+    StallStream { after: usize, ms: u64 },
+    /// Never send delta number `n` of each stream.
+    DropDelta { n: usize },
+    /// Send delta `n` twice.
+    DuplicateDelta { n: usize },
+    /// Send delta `n + 1` before delta `n`.
+    ReorderDeltas { n: usize },
+    /// Never send `message:done`.
+    OmitDone,
+    /// Send `message:done` twice.
+    DoubleDone,
+    /// Send one more delta after `message:done`.
+    DeltaAfterDone,
+    /// Delta `n` carries a `content` that is not the running concatenation.
+    WrongContent { n: usize },
+    /// Delta `n` carries another `streamId`.
+    WrongStreamId { n: usize },
+    /// Disconnect the room's sockets after delta `n`.
+    DisconnectMidStream { n: usize },
+    /// Send a streamed reply also as a plain `message`.
+    PlainMessageForStream,
+    /// Every REST response waits `ms`.
+    RestLatency { ms: u64 },
+    /// REST requests whose path starts with `prefix` answer `status`.
+    RestStatus { status: u16, prefix: String },
+    /// Page N starts one item early (pages overlap).
+    PageOverlap,
+    /// Page N starts one item late (an item is skipped).
+    PageSkip,
+    /// `@cursor` is ignored (index pages are served instead).
+    IgnoreCursor,
+    /// `@limit` is not capped at 100.
+    NoLimitCap,
+    /// Unknown or malformed tokens are accepted as the first user.
+    AcceptBadToken,
+    /// A non-participant may join a chat's room.
+    AllowNonParticipantJoin,
+    /// REST bodies lack the envelope's `ok`.
+    MissingOk,
+}
+
+/// Where a fault applies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Scope {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chat_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Fault {
+    pub id: u64,
+    /// As written: `drop-delta:3`.
+    pub spec: String,
+    #[serde(flatten)]
+    pub kind: FaultKind,
+    pub scope: Scope,
+}
+
+/// The fault names with their arguments, for help texts and errors.
+pub const CATALOG: &[(&str, &str)] = &[
+    (
+        "delay-first-delta:MS",
+        "wait MS before each stream's first delta",
+    ),
+    ("stall-stream:AFTER:MS", "pause MS after delta AFTER"),
+    ("drop-delta:N", "never send delta N of each stream"),
+    ("duplicate-delta:N", "send delta N twice"),
+    ("reorder-deltas:N", "send delta N+1 before delta N"),
+    ("omit-done", "never send message:done"),
+    ("double-done", "send message:done twice"),
+    ("delta-after-done", "send a delta after message:done"),
+    (
+        "wrong-content:N",
+        "delta N's content is not the running concatenation",
+    ),
+    ("wrong-stream-id:N", "delta N carries another streamId"),
+    (
+        "disconnect-mid-stream:N",
+        "disconnect the room's sockets after delta N",
+    ),
+    (
+        "plain-message-for-stream",
+        "also send a streamed reply as a plain message",
+    ),
+    ("rest-latency:MS", "every REST response waits MS"),
+    (
+        "rest-status:CODE:PREFIX",
+        "REST paths starting with PREFIX answer CODE (e.g. 503:/api/chats)",
+    ),
+    ("page-overlap", "history pages overlap by one item"),
+    ("page-skip", "history pages skip one item"),
+    ("ignore-cursor", "@cursor is ignored"),
+    ("no-limit-cap", "@limit is not capped at 100"),
+    ("accept-bad-token", "unknown tokens act as the first user"),
+    (
+        "allow-non-participant-join",
+        "anyone may join any chat's room",
+    ),
+    ("missing-ok", "REST bodies lack the envelope's ok"),
+];
+
+/// Parses `NAME[:ARG…]`.
+pub fn parse(spec: &str) -> Result<FaultKind, String> {
+    let mut parts = spec.split(':');
+    let name = parts.next().unwrap_or_default();
+    let args: Vec<&str> = parts.collect();
+    let num = |i: usize, what: &str| -> Result<u64, String> {
+        args.get(i)
+            .ok_or_else(|| format!("{name} needs {what} (see the fault list)"))?
+            .parse::<u64>()
+            .map_err(|_| format!("{name}: {what} must be a number, got {:?}", args[i]))
+    };
+    let pos = |i: usize| -> Result<usize, String> {
+        let n = num(i, "a 1-based delta number N")?;
+        if n == 0 {
+            Err(format!("{name}: delta numbers start at 1"))
+        } else {
+            Ok(n as usize)
+        }
+    };
+    let none = |k: FaultKind| {
+        if args.is_empty() {
+            Ok(k)
+        } else {
+            Err(format!("{name} takes no arguments"))
+        }
+    };
+    match name {
+        "delay-first-delta" => Ok(FaultKind::DelayFirstDelta { ms: num(0, "MS")? }),
+        "stall-stream" => Ok(FaultKind::StallStream {
+            after: pos(0)?,
+            ms: num(1, "MS")?,
+        }),
+        "drop-delta" => Ok(FaultKind::DropDelta { n: pos(0)? }),
+        "duplicate-delta" => Ok(FaultKind::DuplicateDelta { n: pos(0)? }),
+        "reorder-deltas" => Ok(FaultKind::ReorderDeltas { n: pos(0)? }),
+        "omit-done" => none(FaultKind::OmitDone),
+        "double-done" => none(FaultKind::DoubleDone),
+        "delta-after-done" => none(FaultKind::DeltaAfterDone),
+        "wrong-content" => Ok(FaultKind::WrongContent { n: pos(0)? }),
+        "wrong-stream-id" => Ok(FaultKind::WrongStreamId { n: pos(0)? }),
+        "disconnect-mid-stream" => Ok(FaultKind::DisconnectMidStream { n: pos(0)? }),
+        "plain-message-for-stream" => none(FaultKind::PlainMessageForStream),
+        "rest-latency" => Ok(FaultKind::RestLatency { ms: num(0, "MS")? }),
+        "rest-status" => {
+            let status = num(0, "an HTTP status CODE")?;
+            if !(400..600).contains(&status) {
+                return Err(format!(
+                    "rest-status: {status} is not an error status (400-599)"
+                ));
+            }
+            Ok(FaultKind::RestStatus {
+                status: status as u16,
+                prefix: args.get(1).map_or("/api".to_string(), |p| p.to_string()),
+            })
+        }
+        "page-overlap" => none(FaultKind::PageOverlap),
+        "page-skip" => none(FaultKind::PageSkip),
+        "ignore-cursor" => none(FaultKind::IgnoreCursor),
+        "no-limit-cap" => none(FaultKind::NoLimitCap),
+        "accept-bad-token" => none(FaultKind::AcceptBadToken),
+        "allow-non-participant-join" => none(FaultKind::AllowNonParticipantJoin),
+        "missing-ok" => none(FaultKind::MissingOk),
+        other => {
+            let names: Vec<&str> = CATALOG.iter().map(|(n, _)| *n).collect();
+            let similar: Vec<&str> = names
+                .iter()
+                .copied()
+                .filter(|n| {
+                    n.split(':')
+                        .next()
+                        .is_some_and(|b| b.contains(other) || other.contains(b))
+                })
+                .collect();
+            let hint = if similar.is_empty() {
+                String::new()
+            } else {
+                format!(" (similar: {})", similar.join(", "))
+            };
+            Err(format!(
+                "unknown fault {other:?}{hint}; known faults: {}",
+                names.join(", ")
+            ))
+        }
+    }
+}
+
+/// The active faults.
+#[derive(Debug, Default)]
+pub struct Faults {
+    active: RwLock<Vec<Fault>>,
+    next: AtomicU64,
+}
+
+impl Faults {
+    pub fn add(&self, spec: &str, scope: Scope) -> Result<Fault, String> {
+        let kind = parse(spec)?;
+        let fault = Fault {
+            id: self.next.fetch_add(1, Ordering::Relaxed) + 1,
+            spec: spec.to_string(),
+            kind,
+            scope,
+        };
+        self.active
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(fault.clone());
+        Ok(fault)
+    }
+
+    pub fn list(&self) -> Vec<Fault> {
+        self.active
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn remove(&self, id: u64) -> bool {
+        let mut a = self.active.write().unwrap_or_else(|p| p.into_inner());
+        let before = a.len();
+        a.retain(|f| f.id != id);
+        a.len() != before
+    }
+
+    pub fn clear(&self) {
+        self.active
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
+    /// Whether nothing is active (the fast path checks this first).
+    pub fn is_empty(&self) -> bool {
+        self.active
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty()
+    }
+
+    /// The active faults that apply to a chat (and, for replies, an agent).
+    pub fn matching(&self, chat_id: Option<&str>, agent_id: Option<&str>) -> Vec<FaultKind> {
+        let a = self.active.read().unwrap_or_else(|p| p.into_inner());
+        a.iter()
+            .filter(|f| {
+                f.scope
+                    .chat_id
+                    .as_deref()
+                    .is_none_or(|c| Some(c) == chat_id)
+            })
+            .filter(|f| {
+                f.scope
+                    .agent_id
+                    .as_deref()
+                    .is_none_or(|g| Some(g) == agent_id)
+            })
+            .map(|f| f.kind.clone())
+            .collect()
+    }
+
+    /// Whether a global-or-matching fault of this shape is active.
+    pub fn has(&self, chat_id: Option<&str>, pred: impl Fn(&FaultKind) -> bool) -> bool {
+        self.matching(chat_id, None).iter().any(pred)
+    }
+}
+
+/// How the stream task must misbehave, distilled from the active faults.
+#[derive(Debug, Default, Clone)]
+pub struct StreamFaults {
+    pub first_delay: Option<Duration>,
+    pub stall: Option<(usize, Duration)>,
+    pub drop: Vec<usize>,
+    pub duplicate: Vec<usize>,
+    pub reorder: Vec<usize>,
+    pub omit_done: bool,
+    pub double_done: bool,
+    pub delta_after_done: bool,
+    pub wrong_content: Vec<usize>,
+    pub wrong_stream_id: Vec<usize>,
+    pub disconnect_after: Option<usize>,
+    pub plain_message: bool,
+}
+
+impl StreamFaults {
+    /// No stream fault at all: the normal, fastest path.
+    pub fn is_clean(&self) -> bool {
+        self.first_delay.is_none()
+            && self.stall.is_none()
+            && self.drop.is_empty()
+            && self.duplicate.is_empty()
+            && self.reorder.is_empty()
+            && !self.omit_done
+            && !self.double_done
+            && !self.delta_after_done
+            && self.wrong_content.is_empty()
+            && self.wrong_stream_id.is_empty()
+            && self.disconnect_after.is_none()
+            && !self.plain_message
+    }
+
+    pub fn from_kinds(kinds: &[FaultKind]) -> Self {
+        let mut s = StreamFaults::default();
+        for k in kinds {
+            match k {
+                FaultKind::DelayFirstDelta { ms } => {
+                    s.first_delay = Some(Duration::from_millis(*ms))
+                }
+                FaultKind::StallStream { after, ms } => {
+                    s.stall = Some((*after, Duration::from_millis(*ms)))
+                }
+                FaultKind::DropDelta { n } => s.drop.push(*n),
+                FaultKind::DuplicateDelta { n } => s.duplicate.push(*n),
+                FaultKind::ReorderDeltas { n } => s.reorder.push(*n),
+                FaultKind::OmitDone => s.omit_done = true,
+                FaultKind::DoubleDone => s.double_done = true,
+                FaultKind::DeltaAfterDone => s.delta_after_done = true,
+                FaultKind::WrongContent { n } => s.wrong_content.push(*n),
+                FaultKind::WrongStreamId { n } => s.wrong_stream_id.push(*n),
+                FaultKind::DisconnectMidStream { n } => s.disconnect_after = Some(*n),
+                FaultKind::PlainMessageForStream => s.plain_message = true,
+                _ => {}
+            }
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_catalogued_fault_parses_and_typos_get_a_hint() {
+        for (spec, _) in CATALOG {
+            let example = spec
+                .replace("AFTER", "2")
+                .replace("MS", "5")
+                .replace("N", "3")
+                .replace("CODE", "503")
+                .replace("PREFIX", "/api/chats");
+            parse(&example).unwrap_or_else(|e| panic!("{example}: {e}"));
+        }
+        assert!(parse("drop-delta:0").unwrap_err().contains("start at 1"));
+        assert!(
+            parse("drop-deltas:1")
+                .unwrap_err()
+                .contains("similar: drop-delta:N")
+        );
+        assert!(parse("rest-status:200").is_err());
+    }
+}
