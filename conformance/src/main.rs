@@ -1,1 +1,315 @@
-fn main() {}
+//! `proteus-conformance`: check any ProteusAI implementation against the protocol.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use proteus_conformance::profile::Profile;
+use proteus_conformance::runner::{self, Settings};
+use proteus_conformance::schema::{SchemaSet, event_schema};
+use proteus_conformance::stream::StreamChecker;
+use proteus_conformance::{cases, report};
+use serde_json::Value;
+
+/// Checks a ProteusAI implementation (REST + socket.io) against the protocol's
+/// schemas and rules, and says exactly what broke.
+///
+/// Exit codes: 0 all pass; 1 a MUST failed (or a SHOULD under --strict, or an
+/// unexpected pass under --strict-expectations); 2 usage or profile error;
+/// 3 target unreachable or harness failure.
+#[derive(Parser, Debug)]
+#[command(name = "proteus-conformance", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the cases against a target.
+    #[command(
+        after_help = "Examples:\n  proteus-conformance run --target http://127.0.0.1:4000\n  proteus-conformance run --target URL --only rt.join --only stream --junit report.xml\n  proteus-conformance run --target URL --profile profile.json --expectations known-failures.txt"
+    )]
+    Run {
+        /// Base URL of the implementation (REST under /api, socket.io on /socket.io/).
+        #[arg(long)]
+        target: String,
+        /// Profile file (users' tokens, agent ids), when the target has no /__admin/profile.
+        #[arg(long, value_name = "FILE")]
+        profile: Option<PathBuf>,
+        /// Run only cases matching GLOB (a prefix like rt.join, or with *); repeatable.
+        #[arg(long, value_name = "GLOB")]
+        only: Vec<String>,
+        /// Skip cases matching GLOB; repeatable.
+        #[arg(long, value_name = "GLOB")]
+        exclude: Vec<String>,
+        /// SHOULD (NON-STRICT) failures fail the run too.
+        #[arg(long)]
+        strict: bool,
+        /// Known failures: lines `CASE-ID [SIGNATURE] [# reason]`.
+        #[arg(long, value_name = "FILE")]
+        expectations: Option<PathBuf>,
+        /// A listed known failure that passes fails the run.
+        #[arg(long)]
+        strict_expectations: bool,
+        /// Write the JSON report (schemas/report/conformance.json) here.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// Write a JUnit XML report here.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// Per-step timeout in milliseconds.
+        #[arg(long, default_value_t = 3000, value_name = "N")]
+        timeout_ms: u64,
+    },
+    /// List the cases: id, level, and the rule each checks.
+    List {
+        #[arg(long, value_name = "GLOB")]
+        only: Vec<String>,
+    },
+    /// Validate captured payloads offline: JSON files or JSON lines of
+    /// {event, payload}; REST bodies and plugin events are recognized too.
+    /// Streams in the capture are checked for ordering.
+    Validate {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+fn fail(code: i32, message: &str) -> ! {
+    eprintln!("proteus-conformance: {message}");
+    std::process::exit(code)
+}
+
+fn unknown_selector_hint(patterns: &[String]) {
+    let all = cases::all();
+    for p in patterns {
+        if !all.iter().any(|c| runner::selects(p, c.id)) {
+            let stem = p.split('.').next().unwrap_or(p);
+            let similar: Vec<&str> = all
+                .iter()
+                .map(|c| c.id)
+                .filter(|id| id.starts_with(stem))
+                .take(6)
+                .collect();
+            let hint = if similar.is_empty() {
+                String::new()
+            } else {
+                format!("\nsimilar ids: {}", similar.join(", "))
+            };
+            fail(
+                2,
+                &format!(
+                    "no case matches {p:?}{hint}\n(`proteus-conformance list` prints every id)"
+                ),
+            );
+        }
+    }
+}
+
+async fn run(cmd: Command) -> i32 {
+    match cmd {
+        Command::List { only } => {
+            unknown_selector_hint(&only);
+            let all = cases::all();
+            for c in runner::select(&all, &only, &[]) {
+                println!(
+                    "{:<18} {:<6} {}\n{:<25} -> {}",
+                    c.id,
+                    c.level.to_string(),
+                    c.desc,
+                    "",
+                    c.requirement
+                );
+            }
+            println!(
+                "\nschema.<name>.1 rows are added after each run: one per schema that validated payloads."
+            );
+            0
+        }
+        Command::Validate { files } => validate(&files),
+        Command::Run {
+            target,
+            profile,
+            only,
+            exclude,
+            strict,
+            expectations,
+            strict_expectations,
+            json,
+            junit,
+            timeout_ms,
+        } => {
+            unknown_selector_hint(&only);
+            let expectations = match expectations {
+                None => Vec::new(),
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+                        fail(2, &format!("cannot read {}: {e}", path.display()))
+                    });
+                    runner::parse_expectations(&text)
+                        .unwrap_or_else(|e| fail(2, &format!("{}: {e}", path.display())))
+                }
+            };
+            let http = reqwest::Client::builder()
+                .timeout(Duration::from_millis(timeout_ms))
+                .build()
+                .unwrap_or_default();
+            let profile = match profile {
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+                        fail(2, &format!("cannot read profile {}: {e}", path.display()))
+                    });
+                    let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| {
+                        fail(2, &format!("profile {} is not JSON: {e}", path.display()))
+                    });
+                    Profile::from_value(&target, &path.display().to_string(), v)
+                        .unwrap_or_else(|e| fail(2, &e.to_string()))
+                }
+                None => match Profile::fetch(&http, &target).await {
+                    Ok(Some(p)) => p,
+                    Ok(None) => fail(
+                        2,
+                        &format!(
+                            "{target} has no /__admin/profile: give --profile FILE (users' tokens, agent ids; see --help)"
+                        ),
+                    ),
+                    Err(proteus_conformance::profile::ProfileError::Unreachable {
+                        url,
+                        reason,
+                    }) => fail(3, &format!("target {url} is unreachable: {reason}")),
+                    Err(e) => fail(2, &e.to_string()),
+                },
+            };
+            let all = cases::all();
+            let selected = runner::select(&all, &only, &exclude);
+            let settings = Settings {
+                only,
+                exclude,
+                timeout: Duration::from_millis(timeout_ms),
+                expectations,
+            };
+            let terminal = std::io::stdout().is_terminal();
+            println!(
+                "proteus-conformance: {} cases against {target} (profile: {})",
+                selected.len(),
+                profile.source
+            );
+            let started = Instant::now();
+            let total = selected.len();
+            let mut done = 0;
+            let results = runner::run(&selected, Arc::new(profile.clone()), &settings, |r| {
+                done += 1;
+                if terminal {
+                    println!("[{done:>3}/{total}] {}", report::line(r));
+                } else {
+                    println!("{}", report::line(r));
+                }
+            })
+            .await;
+            let code = runner::exit_code(&results, strict, strict_expectations);
+            print!("{}", report::summary(&results, strict));
+            if let Some(path) = json {
+                let doc = report::json(
+                    &results,
+                    &target,
+                    &profile.source,
+                    started.elapsed().as_millis() as u64,
+                    code,
+                );
+                if let Err(e) = std::fs::write(
+                    &path,
+                    serde_json::to_string_pretty(&doc).unwrap_or_default(),
+                ) {
+                    fail(3, &format!("cannot write {}: {e}", path.display()));
+                }
+            }
+            if let Some(path) = junit {
+                if let Err(e) =
+                    std::fs::write(&path, report::junit(&results, strict, strict_expectations))
+                {
+                    fail(3, &format!("cannot write {}: {e}", path.display()));
+                }
+            }
+            code
+        }
+    }
+}
+
+/// Validates captured payloads and the streams they contain.
+fn validate(files: &[PathBuf]) -> i32 {
+    let set = SchemaSet::embedded();
+    let mut problems = 0;
+    let mut frames: Vec<(String, Value)> = Vec::new();
+    for path in files {
+        let text = std::fs::read_to_string(path)
+            .unwrap_or_else(|e| fail(2, &format!("cannot read {}: {e}", path.display())));
+        let items: Vec<Value> = match serde_json::from_str::<Value>(&text) {
+            Ok(v) => vec![v],
+            Err(_) => text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+                .map(|(i, l)| {
+                    serde_json::from_str(l).unwrap_or_else(|e| {
+                        fail(2, &format!("{}:{}: not JSON: {e}", path.display(), i + 1))
+                    })
+                })
+                .collect(),
+        };
+        for (i, item) in items.iter().enumerate() {
+            let (schema, payload, event) = match (
+                item.get("event").and_then(Value::as_str),
+                item.get("payload"),
+            ) {
+                (Some(ev), Some(p)) => (event_schema(ev), p, Some(ev)),
+                _ if item.get("ok").is_some() => (Some("objects/envelope"), item, None),
+                _ if item.get("name").is_some() => (Some("plugin-events/plugin-event"), item, None),
+                _ => (None, item, None),
+            };
+            let at = format!("{}#{}", path.display(), i + 1);
+            let Some(schema) = schema else {
+                println!(
+                    "?    {at}: cannot tell what this payload is (use {{\"event\": …, \"payload\": …}})"
+                );
+                problems += 1;
+                continue;
+            };
+            match set.check(schema, payload) {
+                Ok(()) => println!("ok   {at}: {schema}"),
+                Err(v) => {
+                    problems += 1;
+                    println!("FAIL {at}: {schema}");
+                    for x in v {
+                        println!("       {x}");
+                    }
+                }
+            }
+            if let Some(ev) = event {
+                frames.push((ev.to_string(), payload.clone()));
+            }
+        }
+    }
+    let report = StreamChecker::check(frames.iter().map(|(e, p)| (e.as_str(), p)));
+    if report.streams > 0 {
+        println!(
+            "streams: {} seen, {} complete, {} deltas",
+            report.streams, report.completed, report.totals.deltas
+        );
+    }
+    for v in &report.violations {
+        problems += 1;
+        println!("FAIL stream: {v}");
+    }
+    i32::from(problems > 0)
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Runtime::new()
+        .unwrap_or_else(|e| fail(3, &format!("cannot start the async runtime: {e}")));
+    let code = rt.block_on(run(cli.command));
+    std::process::exit(code);
+}

@@ -199,3 +199,22 @@ impl SchemaSet {
             .ok_or_else(|| SchemaError::Unknown(name.to_string()))
     }
 }
+
+/// The schema of a realtime server event's payload, by event name.
+pub fn event_schema(event: &str) -> Option<&'static str> {
+    Some(match event {
+        "success" => "realtime/success",
+        "error" => "realtime/error",
+        "message" => "realtime/message",
+        "message:delta" => "realtime/message-delta",
+        "message:done" => "realtime/message-done",
+        "CHAT_MESSAGE_ADDED" => "realtime/chat-message-added",
+        "CHAT_STATE_UPDATED" => "realtime/chat-state-updated",
+        "CHAT_PARTICIPANT_JOINED" => "realtime/chat-participant-joined",
+        "CHAT_REPOSITORY_ATTACHED" => "realtime/chat-repository-attached",
+        "chat:join" => "realtime/chat-join",
+        "chat:leave" => "realtime/chat-leave",
+        "message:send" => "realtime/message-send",
+        _ => return None,
+    })
+}

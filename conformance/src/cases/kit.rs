@@ -1,0 +1,379 @@
+//! Helpers every case uses: REST calls that log a curl reproducer, sockets
+//! that log every frame, and `Step` results so a case reads top to bottom.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::case::{CaseFuture, Ctx, Outcome};
+use crate::client::{Client, Frame};
+
+/// A step of a case: `Err` carries the outcome that ends it.
+pub type Step<T> = Result<T, Outcome>;
+
+/// Turns a case body into the run function's future.
+pub fn run<F>(f: F) -> CaseFuture
+where
+    F: std::future::Future<Output = Step<()>> + Send + 'static,
+{
+    Box::pin(async move {
+        match f.await {
+            Ok(()) => Outcome::Pass,
+            Err(o) => o,
+        }
+    })
+}
+
+/// What the profile must provide, else the case is unsupported.
+pub fn need<T: Clone>(v: Option<&T>, what: &str) -> Step<T> {
+    v.cloned()
+        .ok_or_else(|| Outcome::Unsupported(format!("the profile has no {what}")))
+}
+
+/// Fails with `expected` / `actual` unless `cond`.
+pub fn ensure(
+    cond: bool,
+    expected: &[&str],
+    actual: impl Into<String>,
+    reproducer: &str,
+) -> Step<()> {
+    if cond {
+        Ok(())
+    } else {
+        Err(Outcome::fail(expected.iter().copied(), actual, reproducer))
+    }
+}
+
+/// Shortens JSON for messages.
+pub fn short(v: &Value) -> String {
+    let s = v.to_string();
+    if s.len() <= 300 {
+        s
+    } else {
+        let cut = (0..=300)
+            .rev()
+            .find(|i| s.is_char_boundary(*i))
+            .unwrap_or(0);
+        format!("{}… ({} bytes)", &s[..cut], s.len())
+    }
+}
+
+/// A REST answer with its reproducer.
+#[derive(Debug, Clone)]
+pub struct Rest {
+    pub status: u16,
+    pub body: Value,
+    pub curl: String,
+}
+
+impl Rest {
+    /// `data` of a success envelope.
+    pub fn data(&self) -> &Value {
+        &self.body["data"]
+    }
+}
+
+fn curl(method: &str, url: &str, token: Option<&str>, body: Option<&Value>) -> String {
+    let mut c = format!("curl -s -X {method} '{url}'");
+    if let Some(t) = token {
+        c.push_str(&format!(" -H 'Authorization: Bearer {t}'"));
+    }
+    if let Some(b) = body {
+        c.push_str(&format!(" -H 'Content-Type: application/json' -d '{b}'"));
+    }
+    c
+}
+
+/// Sends a request; a body that is not JSON becomes `Value::String`.
+pub async fn rest(
+    cx: &Ctx,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> Step<Rest> {
+    rest_raw(
+        cx,
+        method,
+        path,
+        token,
+        body.map(|b| ("application/json", b.to_string())),
+    )
+    .await
+}
+
+/// Sends a request with a raw body and content type.
+pub async fn rest_raw(
+    cx: &Ctx,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<(&str, String)>,
+) -> Step<Rest> {
+    let url = format!("{}{path}", cx.profile.base_url);
+    let json_body = body
+        .as_ref()
+        .and_then(|(_, b)| serde_json::from_str::<Value>(b).ok());
+    let repro = curl(method, &url, token, json_body.as_ref());
+    let m = reqwest::Method::from_bytes(method.as_bytes())
+        .map_err(|e| Outcome::fail(["a valid method"], e.to_string(), ""))?;
+    let mut req = cx.http.request(m, &url).timeout(cx.timeout);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some((ct, b)) = body {
+        req = req.header("content-type", ct).body(b);
+    }
+    let resp = req.send().await.map_err(|e| {
+        Outcome::fail(
+            ["an HTTP response"],
+            format!("request failed: {e}"),
+            repro.clone(),
+        )
+    })?;
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    cx.log(format!("{method} {path} → {status} {}", short(&body)));
+    Ok(Rest {
+        status,
+        body,
+        curl: repro,
+    })
+}
+
+/// Checks the envelope (`objects/envelope`), recording it for the schema summary.
+pub fn envelope(cx: &Ctx, r: &Rest) -> Step<()> {
+    let v = cx.record("objects/envelope", &r.body);
+    ensure(
+        v.is_empty(),
+        &["a body that is the envelope {ok, data?, error?: {message}, meta?}"],
+        format!("{}: {}", short(&r.body), v.join("; ")),
+        &r.curl,
+    )
+}
+
+/// Checks a value against a schema, recording it.
+pub fn schema(cx: &Ctx, name: &'static str, v: &Value, repro: &str) -> Step<()> {
+    let errors = cx.record(name, v);
+    ensure(
+        errors.is_empty(),
+        &[&format!("a payload matching schemas/{name}.json")],
+        format!("{}: {}", short(v), errors.join("; ")),
+        repro,
+    )
+}
+
+/// Creates a chat as `token` with the given participants; returns its id.
+pub async fn create_chat(cx: &Ctx, token: &str, participants: Value) -> Step<String> {
+    let r = rest(
+        cx,
+        "POST",
+        "/api/chats",
+        Some(token),
+        Some(&json!({ "participants": participants })),
+    )
+    .await?;
+    ensure(
+        (200..300).contains(&r.status),
+        &["2xx creating a chat"],
+        format!("{} {}", r.status, short(&r.body)),
+        &r.curl,
+    )?;
+    r.data()["id"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| Outcome::fail(["data.id of the new chat"], short(&r.body), r.curl.clone()))
+}
+
+/// A socket that logs every frame and keeps frames that arrive while it waits
+/// for something else.
+pub struct Sock {
+    client: Client,
+    cx: Ctx,
+    label: String,
+    pending: VecDeque<Frame>,
+    pub transcript: Vec<String>,
+}
+
+fn frame_line(f: &Frame) -> String {
+    match f {
+        Frame::Event { name, payload } => format!("{name} {}", short(payload)),
+        Frame::Ack { id, payload } => format!("ack#{id} {}", short(payload)),
+        Frame::Connected(v) => format!("CONNECT {v}"),
+        Frame::ConnectError(v) => format!("CONNECT_ERROR {v}"),
+        Frame::Disconnected => "DISCONNECT".into(),
+        Frame::Other(t) => format!("other {t}"),
+    }
+}
+
+impl Sock {
+    /// Opens a socket with `auth: {token}` and reads the socket.io CONNECT answer.
+    pub async fn open(cx: &Ctx, token: &str, label: &str) -> Step<Sock> {
+        let client = Client::connect(&cx.profile.base_url, &json!({ "token": token }))
+            .await
+            .map_err(|e| {
+                Outcome::fail(
+                    ["a socket.io connection"],
+                    e.to_string(),
+                    format!("io('{}', {{ auth: {{ token }} }})", cx.profile.base_url),
+                )
+            })?;
+        let mut s = Sock {
+            client,
+            cx: cx.clone(),
+            label: label.to_string(),
+            pending: VecDeque::new(),
+            transcript: Vec::new(),
+        };
+        s.note(format!(
+            "→ CONNECT auth.token={}…",
+            token.chars().take(12).collect::<String>()
+        ));
+        Ok(s)
+    }
+
+    fn note(&mut self, line: String) {
+        let line = format!("[{}] {line}", self.label);
+        self.cx.log(line.clone());
+        self.transcript.push(line);
+    }
+
+    /// The frames exchanged so far (a realtime reproducer).
+    pub fn frames(&self) -> String {
+        self.transcript.join("\n")
+    }
+
+    /// The next frame (pending first), or `None` when `within` runs out or the
+    /// connection ends.
+    pub async fn next(&mut self, within: Duration) -> Option<Frame> {
+        if let Some(f) = self.pending.pop_front() {
+            return Some(f);
+        }
+        match tokio::time::timeout(within, self.client.next_frame()).await {
+            Ok(Ok(f)) => {
+                self.note(format!("← {}", frame_line(&f)));
+                Some(f)
+            }
+            Ok(Err(e)) => {
+                self.note(format!("← connection ended: {e}"));
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// Skips the CONNECT answer, then returns the first event.
+    pub async fn first_event(&mut self) -> Step<(String, Value)> {
+        let limit = self.cx.timeout;
+        loop {
+            match self.next(limit).await {
+                Some(Frame::Connected(_)) => continue,
+                Some(Frame::Event { name, payload }) => return Ok((name, payload)),
+                Some(Frame::ConnectError(v)) => return Ok(("connect_error".into(), v)),
+                Some(Frame::Disconnected) => return Ok(("disconnect".into(), Value::Null)),
+                Some(_) => continue,
+                None => {
+                    return Err(Outcome::fail(
+                        ["an event after connecting (success or error)"],
+                        "nothing within the timeout",
+                        self.frames(),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Connects as `token` and requires `success`.
+    pub async fn authed(cx: &Ctx, token: &str, label: &str) -> Step<Sock> {
+        let mut s = Sock::open(cx, token, label).await?;
+        let (name, payload) = s.first_event().await?;
+        ensure(
+            name == "success",
+            &["success {entity}"],
+            format!("{name} {}", short(&payload)),
+            &s.frames(),
+        )?;
+        Ok(s)
+    }
+
+    /// Emits with an ack; frames that arrive first are kept for later reads.
+    pub async fn ack(&mut self, event: &str, payload: &Value) -> Step<Value> {
+        let id = self
+            .client
+            .emit_with_ack(event, payload)
+            .await
+            .map_err(|e| Outcome::fail(["the emit to be sent"], e.to_string(), self.frames()))?;
+        self.note(format!("→ {event}#{id} {}", short(payload)));
+        let mut early = Vec::new();
+        let deadline = tokio::time::Instant::now() + self.cx.timeout;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let f = match tokio::time::timeout(left, self.client.next_frame()).await {
+                Ok(Ok(f)) => f,
+                Ok(Err(e)) => {
+                    return Err(Outcome::fail(
+                        [format!("an ack for {event}")],
+                        format!("connection ended: {e}"),
+                        self.frames(),
+                    ));
+                }
+                Err(_) => {
+                    return Err(Outcome::fail(
+                        [format!("an ack for {event} within {:?}", self.cx.timeout)],
+                        "no ack (silence)",
+                        self.frames(),
+                    ));
+                }
+            };
+            self.note(format!("← {}", frame_line(&f)));
+            match f {
+                Frame::Ack { id: got, payload } if got == id => {
+                    self.pending.extend(early);
+                    return Ok(payload);
+                }
+                other => early.push(other),
+            }
+        }
+    }
+
+    /// Emits without an ack.
+    pub async fn emit(&mut self, event: &str, payload: &Value) -> Step<()> {
+        self.client
+            .emit(event, payload)
+            .await
+            .map_err(|e| Outcome::fail(["the emit to be sent"], e.to_string(), self.frames()))?;
+        self.note(format!("→ {event} {}", short(payload)));
+        Ok(())
+    }
+
+    /// Collects events until `done` says stop, the connection ends, or the
+    /// timeout; returns them with whether `done` was reached.
+    pub async fn events_until(
+        &mut self,
+        within: Duration,
+        mut done: impl FnMut(&str, &Value) -> bool,
+    ) -> (Vec<(String, Value)>, bool) {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut out = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next(left).await {
+                Some(Frame::Event { name, payload }) => {
+                    let stop = done(&name, &payload);
+                    out.push((name, payload));
+                    if stop {
+                        return (out, true);
+                    }
+                }
+                Some(Frame::Disconnected) | None => return (out, false),
+                Some(_) => {}
+            }
+        }
+    }
+
+    pub async fn close(self) {
+        self.client.close().await;
+    }
+}
