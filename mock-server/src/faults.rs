@@ -63,6 +63,48 @@ pub enum FaultKind {
     AllowNonParticipantJoin,
     /// REST bodies lack the envelope's `ok`.
     MissingOk,
+    /// Every 4xx error is answered as 500.
+    ErrorsAs500,
+    /// Creations answer 200 instead of 201.
+    CreatedAs200,
+    /// History pages default to 50 items.
+    DefaultLimit50,
+    /// A page past the end is 404.
+    PastEnd404,
+    /// `%40page` / `%40limit` are not recognized.
+    IgnoreEncodedParams,
+    /// History pages carry no `meta`.
+    NoMeta,
+    /// Non-participants may read a chat over REST.
+    NonParticipantRead,
+    /// `POST /api/chats` does not add the caller.
+    CallerNotAdded,
+    /// `key` / `chatKey` never find an existing chat.
+    KeyNotReused,
+    /// A message without `type` is stored with `type: null`.
+    NoTypeDefault,
+    /// `success` is sent without its entity.
+    SuccessWithoutEntity,
+    /// No client event is ever acknowledged.
+    NoAcks,
+    /// `chat:join` / `chat:leave` ack `{data: {}}`.
+    JoinAckWithoutChatId,
+    /// `message:send` does not join the sender to the room.
+    NoAutoJoin,
+    /// Messages reach only the sender, not the rest of the room.
+    NoBroadcast,
+    /// The sender does not receive its own message.
+    NoEchoToSender,
+    /// The `message:send` ack waits MS, after the reply has started.
+    AckLate { ms: u64 },
+    /// Deltas say `isStreaming: false`.
+    DeltaNotStreaming,
+    /// `message:done` says `isStreaming: true`.
+    DoneStillStreaming,
+    /// `message:done` content is not the whole reply.
+    DoneContentWrong,
+    /// New message ids are not 24-hex.
+    BadMessageIds,
 }
 
 /// Where a fault applies.
@@ -126,6 +168,66 @@ pub const CATALOG: &[(&str, &str)] = &[
         "anyone may join any chat's room",
     ),
     ("missing-ok", "REST bodies lack the envelope's ok"),
+    ("errors-as-500", "every 4xx error is answered as 500"),
+    ("created-as-200", "creations answer 200 instead of 201"),
+    ("default-limit-50", "history pages default to 50 items"),
+    ("past-end-404", "a history page past the end is 404"),
+    (
+        "ignore-encoded-params",
+        "%40page and %40limit are not recognized",
+    ),
+    ("no-meta", "history pages carry no meta"),
+    (
+        "non-participant-read",
+        "non-participants may read a chat over REST",
+    ),
+    (
+        "caller-not-added",
+        "POST /api/chats does not add the caller",
+    ),
+    (
+        "key-not-reused",
+        "key and chatKey never find an existing chat",
+    ),
+    (
+        "no-type-default",
+        "a message without type is stored with type null",
+    ),
+    (
+        "success-without-entity",
+        "success is sent without its entity",
+    ),
+    ("no-acks", "no client event is ever acknowledged"),
+    (
+        "join-ack-without-chat-id",
+        "chat:join and chat:leave ack {data: {}}",
+    ),
+    (
+        "no-auto-join",
+        "message:send does not join the sender to the room",
+    ),
+    (
+        "no-broadcast",
+        "messages reach only the sender, not the room",
+    ),
+    (
+        "no-echo-to-sender",
+        "the sender does not receive its own message",
+    ),
+    (
+        "ack-late:MS",
+        "the message:send ack waits MS, after the reply started",
+    ),
+    ("delta-not-streaming", "deltas say isStreaming: false"),
+    (
+        "done-still-streaming",
+        "message:done says isStreaming: true",
+    ),
+    (
+        "done-content-wrong",
+        "message:done content is not the whole reply",
+    ),
+    ("bad-message-ids", "new message ids are not 24-hex"),
 ];
 
 /// Parses `NAME[:ARG…]`.
@@ -190,6 +292,27 @@ pub fn parse(spec: &str) -> Result<FaultKind, String> {
         "accept-bad-token" => none(FaultKind::AcceptBadToken),
         "allow-non-participant-join" => none(FaultKind::AllowNonParticipantJoin),
         "missing-ok" => none(FaultKind::MissingOk),
+        "errors-as-500" => none(FaultKind::ErrorsAs500),
+        "created-as-200" => none(FaultKind::CreatedAs200),
+        "default-limit-50" => none(FaultKind::DefaultLimit50),
+        "past-end-404" => none(FaultKind::PastEnd404),
+        "ignore-encoded-params" => none(FaultKind::IgnoreEncodedParams),
+        "no-meta" => none(FaultKind::NoMeta),
+        "non-participant-read" => none(FaultKind::NonParticipantRead),
+        "caller-not-added" => none(FaultKind::CallerNotAdded),
+        "key-not-reused" => none(FaultKind::KeyNotReused),
+        "no-type-default" => none(FaultKind::NoTypeDefault),
+        "success-without-entity" => none(FaultKind::SuccessWithoutEntity),
+        "no-acks" => none(FaultKind::NoAcks),
+        "join-ack-without-chat-id" => none(FaultKind::JoinAckWithoutChatId),
+        "no-auto-join" => none(FaultKind::NoAutoJoin),
+        "no-broadcast" => none(FaultKind::NoBroadcast),
+        "no-echo-to-sender" => none(FaultKind::NoEchoToSender),
+        "ack-late" => Ok(FaultKind::AckLate { ms: num(0, "MS")? }),
+        "delta-not-streaming" => none(FaultKind::DeltaNotStreaming),
+        "done-still-streaming" => none(FaultKind::DoneStillStreaming),
+        "done-content-wrong" => none(FaultKind::DoneContentWrong),
+        "bad-message-ids" => none(FaultKind::BadMessageIds),
         other => {
             let names: Vec<&str> = CATALOG.iter().map(|(n, _)| *n).collect();
             let similar: Vec<&str> = names
@@ -288,7 +411,12 @@ impl Faults {
 
     /// Whether a global-or-matching fault of this shape is active.
     pub fn has(&self, chat_id: Option<&str>, pred: impl Fn(&FaultKind) -> bool) -> bool {
-        self.matching(chat_id, None).iter().any(pred)
+        !self.is_empty() && self.matching(chat_id, None).iter().any(pred)
+    }
+
+    /// Whether this exact (argument-less) fault is active, globally or for the chat.
+    pub fn on(&self, chat_id: Option<&str>, kind: FaultKind) -> bool {
+        self.has(chat_id, |k| *k == kind)
     }
 }
 
@@ -307,6 +435,9 @@ pub struct StreamFaults {
     pub wrong_stream_id: Vec<usize>,
     pub disconnect_after: Option<usize>,
     pub plain_message: bool,
+    pub delta_not_streaming: bool,
+    pub done_still_streaming: bool,
+    pub done_content_wrong: bool,
 }
 
 impl StreamFaults {
@@ -324,6 +455,9 @@ impl StreamFaults {
             && self.wrong_stream_id.is_empty()
             && self.disconnect_after.is_none()
             && !self.plain_message
+            && !self.delta_not_streaming
+            && !self.done_still_streaming
+            && !self.done_content_wrong
     }
 
     pub fn from_kinds(kinds: &[FaultKind]) -> Self {
@@ -346,6 +480,9 @@ impl StreamFaults {
                 FaultKind::WrongStreamId { n } => s.wrong_stream_id.push(*n),
                 FaultKind::DisconnectMidStream { n } => s.disconnect_after = Some(*n),
                 FaultKind::PlainMessageForStream => s.plain_message = true,
+                FaultKind::DeltaNotStreaming => s.delta_not_streaming = true,
+                FaultKind::DoneStillStreaming => s.done_still_streaming = true,
+                FaultKind::DoneContentWrong => s.done_content_wrong = true,
                 _ => {}
             }
         }

@@ -606,6 +606,32 @@ impl Store {
         Ok((rec.chat.clone(), true))
     }
 
+    /// Removes a participant (the `caller-not-added` fault).
+    pub fn remove_participant(&self, chat_id: &str, p: &Participant) {
+        if let Some(rec) = self.lock().chats.get_mut(chat_id) {
+            rec.participants.retain(|q| q != p);
+        }
+    }
+
+    /// The chat's first user participant as a caller (the `non-participant-read` fault).
+    pub fn as_first_participant(&self, chat_id: &str) -> Option<Caller> {
+        let s = self.lock();
+        let rec = s.chats.get(chat_id)?;
+        let p = rec
+            .participants
+            .iter()
+            .find(|p| p.kind == ParticipantType::User)?;
+        let u = s.users.get(&p.id)?;
+        Some(Caller {
+            entity: Entity {
+                id: u.id.clone(),
+                kind: EntityType::User,
+                name: u.name.clone(),
+            },
+            org_ids: u.org_ids.clone(),
+        })
+    }
+
     pub fn update_chat(
         &self,
         caller: &Caller,

@@ -316,10 +316,14 @@ pub fn cases() -> Vec<Case> {
                     let state = cx.profile.stream_state(3);
                     s.ack("message:send", &json!({ "chatId": chat, "content": "order?", "streamResponse": true, "state": state })).await?;
                     let frames = s.frames();
-                    let ack_at = frames.find("ack#").unwrap_or(usize::MAX);
-                    let reply_at = frames
+                    // Only what follows the send counts (the join's ack came earlier).
+                    let after_send = frames
+                        .rfind("→ message:send")
+                        .map_or(frames.as_str(), |at| &frames[at..]);
+                    let ack_at = after_send.find("← ack#").unwrap_or(usize::MAX);
+                    let reply_at = after_send
                         .find("← message:delta")
-                        .or_else(|| frames.find("← message:done"))
+                        .or_else(|| after_send.find("← message:done"))
                         .unwrap_or(usize::MAX);
                     ensure(
                         ack_at < reply_at,

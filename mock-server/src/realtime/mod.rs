@@ -16,6 +16,7 @@ use socketioxide::handler::FromMessageParts;
 use socketioxide::socket::Socket;
 
 use crate::App;
+use crate::faults::FaultKind;
 use crate::model::{Chat, Message, Participant, is_message_type, is_object_id};
 use crate::store::{Caller, Destination, NewMessage, Refusal};
 
@@ -102,7 +103,12 @@ pub async fn on_connect(
             app.rooms.remove_socket(socket.id);
         },
     );
-    let _ = socket.emit("success", &json!({ "entity": entity }));
+    let greeting = if app.faults.on(None, FaultKind::SuccessWithoutEntity) {
+        json!({})
+    } else {
+        json!({ "entity": entity })
+    };
+    let _ = socket.emit("success", &greeting);
 }
 
 fn chat_id_of<E: std::fmt::Display>(payload: &Result<Value, E>) -> Result<String, String> {
@@ -144,19 +150,20 @@ async fn on_join(
     wants: WantsAck,
     State(app): State<Arc<App>>,
 ) {
+    let wants = honour_no_acks(&app, wants);
     let result = (|| {
         let caller = caller_of(&socket).ok_or("not authenticated")?;
         let chat_id = chat_id_of(&payload)?;
-        let lax = app.faults.has(Some(&chat_id), |k| {
-            matches!(k, crate::faults::FaultKind::AllowNonParticipantJoin)
-        });
-        if !lax {
+        if !app
+            .faults
+            .on(Some(&chat_id), FaultKind::AllowNonParticipantJoin)
+        {
             app.store
                 .can_join(&caller, &chat_id)
                 .map_err(|r| r.message().to_string())?;
         }
         app.rooms.join(&chat_id, &socket);
-        Ok(json!({ "chatId": chat_id }))
+        Ok(join_ack_data(&app, &chat_id))
     })();
     reply(&socket, ack, wants, "chat:join", result);
 }
@@ -168,14 +175,34 @@ async fn on_leave(
     wants: WantsAck,
     State(app): State<Arc<App>>,
 ) {
+    let wants = honour_no_acks(&app, wants);
     let result = chat_id_of(&payload).map(|chat_id| {
         app.rooms.leave(&chat_id, socket.id);
-        json!({ "chatId": chat_id })
+        join_ack_data(&app, &chat_id)
     });
     reply(&socket, ack, wants, "chat:leave", result);
 }
 
-async fn on_unknown(socket: SocketRef, Event(event): Event, ack: AckSender, wants: WantsAck) {
+/// `{chatId}`, or `{}` under the `join-ack-without-chat-id` fault.
+fn join_ack_data(app: &App, chat_id: &str) -> Value {
+    if app
+        .faults
+        .on(Some(chat_id), FaultKind::JoinAckWithoutChatId)
+    {
+        json!({})
+    } else {
+        json!({ "chatId": chat_id })
+    }
+}
+
+async fn on_unknown(
+    socket: SocketRef,
+    Event(event): Event,
+    ack: AckSender,
+    wants: WantsAck,
+    State(app): State<Arc<App>>,
+) {
+    let wants = honour_no_acks(&app, wants);
     let result = Err(format!(
         "unknown event {event:?}: this server handles chat:join, chat:leave and message:send"
     ));
@@ -189,6 +216,7 @@ async fn on_send(
     wants: WantsAck,
     State(app): State<Arc<App>>,
 ) {
+    let wants = honour_no_acks(&app, wants);
     let Some(caller) = caller_of(&socket) else {
         return reply(
             &socket,
@@ -198,6 +226,7 @@ async fn on_send(
             Err("not authenticated".into()),
         );
     };
+    let typeless = matches!(&payload, Ok(Value::Object(o)) if !o.contains_key("type"));
     let parsed = match payload {
         Ok(Value::Object(o)) => parse_send(&o),
         Ok(other) => Err(format!(
@@ -206,32 +235,68 @@ async fn on_send(
         )),
         Err(e) => Err(format!("payload is not valid JSON: {e}")),
     };
-    let (to, new) = match parsed {
+    let (mut to, new) = match parsed {
         Ok(p) => p,
         Err(e) => return reply(&socket, ack, wants, "message:send", Err(e)),
     };
-    match send(&app, &caller, to, new) {
-        Ok((message, chat)) => {
-            // Join before acking: the sender is in the room for the echo and every reply.
-            app.rooms.join(&chat.id, &socket);
-            reply(
+    if app.faults.on(None, FaultKind::KeyNotReused) {
+        if let Destination::Key { recipients, .. } = to {
+            to = Destination::Recipients(recipients);
+        }
+    }
+    let (message, chat) = match send(&app, &caller, to, new) {
+        Ok(sent) => sent,
+        Err(r) => {
+            return reply(
                 &socket,
                 ack,
                 wants,
                 "message:send",
-                Ok(json!({ "message": message, "chatId": chat.id })),
+                Err(r.message().to_string()),
             );
-            announce(&app, &chat, &message).await;
-            start_replies(&app, &caller, &message);
         }
-        Err(r) => reply(
-            &socket,
-            ack,
-            wants,
-            "message:send",
-            Err(r.message().to_string()),
-        ),
+    };
+    let chat_id = Some(chat.id.as_str());
+    // Join before acking: the sender is in the room for the echo and every reply.
+    if !app.faults.on(chat_id, FaultKind::NoAutoJoin) {
+        app.rooms.join(&chat.id, &socket);
     }
+    let late = app
+        .faults
+        .matching(chat_id, None)
+        .iter()
+        .find_map(|k| match k {
+            FaultKind::AckLate { ms } => Some(*ms),
+            _ => None,
+        });
+    let except = app
+        .faults
+        .on(chat_id, FaultKind::NoEchoToSender)
+        .then_some(socket.id);
+    if let Some(ms) = late {
+        announce_except(&app, &chat, &message, except).await;
+        start_replies(&app, &caller, &message);
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
+    if wants.0 {
+        let mut data = json!({ "message": message, "chatId": chat.id });
+        if typeless && app.faults.on(chat_id, FaultKind::NoTypeDefault) {
+            data["message"]["type"] = Value::Null;
+        }
+        if app.faults.on(chat_id, FaultKind::BadMessageIds) {
+            data["message"]["id"] = json!(format!("msg_{}", message.id));
+        }
+        let _ = ack.send(&json!({ "data": data }));
+    }
+    if late.is_none() {
+        announce_except(&app, &chat, &message, except).await;
+        start_replies(&app, &caller, &message);
+    }
+}
+
+/// The `no-acks` fault: behave as if the client asked for no ack.
+fn honour_no_acks(app: &App, wants: WantsAck) -> WantsAck {
+    WantsAck(wants.0 && !app.faults.on(None, FaultKind::NoAcks))
 }
 
 /// Validates a `message:send` (or `POST /api/messages`) body.
@@ -360,7 +425,21 @@ pub fn send(
 /// Broadcasts a persisted message to its room: `message`, then the relayed
 /// `CHAT_MESSAGE_ADDED`.
 pub async fn announce(app: &App, chat: &Chat, message: &Message) {
-    app.rooms.emit(&chat.id, "message", message).await;
+    announce_except(app, chat, message, None).await;
+}
+
+/// [`announce`], skipping one socket (the `no-echo-to-sender` fault).
+pub async fn announce_except(
+    app: &App,
+    chat: &Chat,
+    message: &Message,
+    except: Option<socketioxide::socket::Sid>,
+) {
+    if !app.faults.on(Some(&chat.id), FaultKind::NoBroadcast) {
+        app.rooms
+            .emit_except(&chat.id, "message", message, except)
+            .await;
+    }
     lifecycle_message_added(app, chat, message).await;
 }
 

@@ -151,6 +151,17 @@ impl Rooms {
     /// Serializes `payload` once and hands it to every socket in the room,
     /// applying the slow-consumer policy.
     pub async fn emit<T: Serialize + ?Sized>(&self, chat_id: &str, event: &str, payload: &T) {
+        self.emit_except(chat_id, event, payload, None).await;
+    }
+
+    /// [`emit`](Self::emit) to every socket of the room but `except`.
+    pub async fn emit_except<T: Serialize + ?Sized>(
+        &self,
+        chat_id: &str,
+        event: &str,
+        payload: &T,
+        except: Option<Sid>,
+    ) {
         let raw = match serde_json::value::to_raw_value(payload) {
             Ok(raw) => raw,
             Err(e) => {
@@ -159,7 +170,7 @@ impl Rooms {
             }
         };
         let members: Vec<SocketRef> = match self.read().rooms.get(chat_id) {
-            Some(m) => m.clone(),
+            Some(m) => m.iter().filter(|s| Some(s.id) != except).cloned().collect(),
             None => return,
         };
         let mut full = self.offer(&members, event, &raw);

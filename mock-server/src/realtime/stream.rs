@@ -73,6 +73,19 @@ pub async fn play_reply(app: Arc<App>, responder: Responder, trigger: Message, p
 
     let stream_id = app.store.ids.next();
     let message_id = app.store.ids.next();
+    // Faults are read once, at the start of the stream.
+    let faults = StreamFaults::from_kinds(
+        &app.faults
+            .matching(Some(&chat_id), Some(&responder.agent.id)),
+    );
+    let message_id = if app
+        .faults
+        .on(Some(&chat_id), crate::faults::FaultKind::BadMessageIds)
+    {
+        format!("msg_{message_id}")
+    } else {
+        message_id
+    };
     let now = crate::store::now_iso();
     let mut message = Message {
         id: message_id.clone(),
@@ -81,7 +94,7 @@ pub async fn play_reply(app: Arc<App>, responder: Responder, trigger: Message, p
         chat_id: chat_id.clone(),
         chat_key: trigger.chat_key.clone(),
         instructions: Vec::new(),
-        is_streaming: true,
+        is_streaming: !faults.delta_not_streaming,
         notes: Vec::new(),
         responded_to_id: Some(trigger.id.clone()),
         response_url: None,
@@ -95,11 +108,6 @@ pub async fn play_reply(app: Arc<App>, responder: Responder, trigger: Message, p
         attachments: Vec::new(),
         citations: Vec::new(),
     };
-    // Faults are read once, at the start of the stream.
-    let faults = StreamFaults::from_kinds(
-        &app.faults
-            .matching(Some(&chat_id), Some(&responder.agent.id)),
-    );
     let start = start + faults.first_delay.unwrap_or_default();
     let mut held: Option<String> = None;
     let mut last_delta = String::new();
@@ -165,7 +173,13 @@ pub async fn play_reply(app: Arc<App>, responder: Responder, trigger: Message, p
         Some(message_id),
         Some(stream_id),
     ) {
-        Ok((done, chat)) => {
+        Ok((mut done, chat)) => {
+            if faults.done_still_streaming {
+                done.is_streaming = true;
+            }
+            if faults.done_content_wrong {
+                done.content.push_str(" (and more)");
+            }
             if faults.plain_message {
                 app.rooms.emit(&chat_id, "message", &done).await;
             }

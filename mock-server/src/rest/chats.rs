@@ -56,9 +56,20 @@ pub async fn create(State(app): State<Arc<App>>, Auth(caller): Auth, body: JsonB
     if b.key.as_deref() == Some("") {
         return Err(ApiError::bad_request("key must not be empty"));
     }
+    use crate::faults::FaultKind;
+    let key = if app.faults.on(None, FaultKind::KeyNotReused) {
+        None
+    } else {
+        b.key
+    };
     let (chat, created, _) =
         app.store
-            .create_chat(&caller, b.participants, b.key, b.title, b.state)?;
+            .create_chat(&caller, b.participants, key, b.title, b.state)?;
+    if created && app.faults.on(None, FaultKind::CallerNotAdded) {
+        if let Some(me) = caller.as_participant() {
+            app.store.remove_participant(&chat.id, &me);
+        }
+    }
     ok(
         if created {
             StatusCode::CREATED
@@ -75,7 +86,21 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult {
     path_id("Chat", &id)?;
+    let caller = reader(&app, caller, &id);
     ok(StatusCode::OK, &app.store.chat(&caller, &id)?)
+}
+
+/// The caller, or under the `non-participant-read` fault the chat's first
+/// participant (so anyone can read).
+fn reader(app: &App, caller: crate::store::Caller, chat_id: &str) -> crate::store::Caller {
+    if app
+        .faults
+        .on(Some(chat_id), crate::faults::FaultKind::NonParticipantRead)
+    {
+        app.store.as_first_participant(chat_id).unwrap_or(caller)
+    } else {
+        caller
+    }
 }
 
 pub async fn update(
@@ -187,7 +212,21 @@ pub async fn messages(
     use crate::faults::FaultKind;
     let faults = app.faults.matching(Some(&id), None);
     let has = |k: FaultKind| faults.contains(&k);
-    let (at, limit) = page_params(query.as_deref().unwrap_or(""), has(FaultKind::NoLimitCap))?;
+    let caller = reader(&app, caller, &id);
+    let raw = query.as_deref().unwrap_or("");
+    let query_text = if has(FaultKind::IgnoreEncodedParams) {
+        raw.split('&')
+            .filter(|p| !p.starts_with("%40"))
+            .collect::<Vec<_>>()
+            .join("&")
+    } else {
+        raw.to_string()
+    };
+    let query = Some(query_text);
+    let (at, mut limit) = page_params(query.as_deref().unwrap_or(""), has(FaultKind::NoLimitCap))?;
+    if has(FaultKind::DefaultLimit50) && !query.as_deref().unwrap_or("").contains("limit") {
+        limit = 50;
+    }
     let at = match at {
         PageAt::After(_) if has(FaultKind::IgnoreCursor) => {
             page_params(&strip_cursor(query.as_deref().unwrap_or("")), false)?.0
@@ -201,7 +240,14 @@ pub async fn messages(
     } else {
         0
     };
+    let past_end_404 = has(FaultKind::PastEnd404) && matches!(at, PageAt::Index(p) if p > 1);
     let page = app.store.page(&caller, &id, at, limit, shift)?;
+    if past_end_404 && page.items.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "Injected fault: past-end-404",
+        ));
+    }
     ok_with_meta(&page.items, page.meta)
 }
 

@@ -102,8 +102,7 @@ impl FromRequestParts<Arc<App>> for Auth {
             .strip_prefix("Bearer ")
             .ok_or_else(|| unauthorized("Authorization header must be 'Bearer <token>'"))?
             .trim();
-        app.store
-            .authenticate(token)
+        app.authenticate(token)
             .map(Auth)
             .map_err(|m| unauthorized(&m))
     }
@@ -238,19 +237,32 @@ async fn rest_faults(
             }
         }
     }
-    let response = next.run(req).await;
-    if !kinds.iter().any(|k| matches!(k, FaultKind::MissingOk)) {
+    let mut response = next.run(req).await;
+    let status = response.status();
+    if kinds.contains(&FaultKind::ErrorsAs500) && status.is_client_error() {
+        *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    }
+    if kinds.contains(&FaultKind::CreatedAs200) && status == StatusCode::CREATED {
+        *response.status_mut() = StatusCode::OK;
+    }
+    let drop_keys: Vec<&str> = [(FaultKind::MissingOk, "ok"), (FaultKind::NoMeta, "meta")]
+        .into_iter()
+        .filter(|(k, _)| kinds.contains(k))
+        .map(|(_, key)| key)
+        .collect();
+    if drop_keys.is_empty() {
         return response;
     }
-    let (parts, body) = response.into_parts();
+    let (mut parts, body) = response.into_parts();
     let bytes = axum::body::to_bytes(body, BODY_LIMIT * 64)
         .await
         .unwrap_or_default();
     let mut value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     if let Some(o) = value.as_object_mut() {
-        o.remove("ok");
+        for key in drop_keys {
+            o.remove(key);
+        }
     }
-    let mut parts = parts;
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, axum::body::Body::from(value.to_string()))
 }

@@ -1,0 +1,433 @@
+//! The runner against the mock, spawned as a separate process (this crate never
+//! imports the mock's code): every case passes on a clean mock, and each
+//! control-plane fault makes exactly the cases that guard its rule fail, with
+//! the unrelated cases still passing. This table is docs/CONFORMANCE.md's.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use proteus_conformance::cases;
+use proteus_conformance::profile::Profile;
+use proteus_conformance::runner::{self, CaseResult, Settings, Status};
+use serde_json::{Value, json};
+
+/// The mock binary next to this test, rebuilt first if out of date (a
+/// `cargo test -p conformance` alone would otherwise run a stale one).
+fn mock_binary() -> std::path::PathBuf {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
+        let status = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "mock-server",
+                "--bin",
+                "proteus-mock",
+            ])
+            .status()
+            .expect("cargo build");
+        assert!(status.success(), "cannot build proteus-mock");
+    });
+    let exe = std::env::current_exe().expect("test exe");
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target/<profile>");
+    dir.join(format!("proteus-mock{}", std::env::consts::EXE_SUFFIX))
+}
+
+/// A mock process on a random port, killed on drop.
+struct Mock {
+    child: Child,
+    url: String,
+}
+
+impl Mock {
+    fn start(args: &[&str]) -> Mock {
+        let mut child = Command::new(mock_binary())
+            .args(["--port", "0", "--json"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mock starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("start-up line");
+        let info: Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("start-up JSON ({e}): {line}"));
+        Mock {
+            child,
+            url: info["url"].as_str().expect("url").to_string(),
+        }
+    }
+
+    async fn fault(&self, spec: &str) {
+        let r = reqwest::Client::new()
+            .post(format!("{}/__admin/faults", self.url))
+            .json(&json!({ "fault": spec }))
+            .send()
+            .await
+            .expect("admin");
+        assert_eq!(r.status().as_u16(), 201, "fault {spec} accepted");
+    }
+
+    async fn clear(&self) {
+        reqwest::Client::new()
+            .delete(format!("{}/__admin/faults", self.url))
+            .send()
+            .await
+            .expect("admin");
+    }
+}
+
+impl Drop for Mock {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn run(url: &str, only: &[&str], timeout_ms: u64) -> Vec<CaseResult> {
+    let http = reqwest::Client::new();
+    let profile = Profile::fetch(&http, url)
+        .await
+        .expect("reachable")
+        .expect("the mock serves a profile");
+    let all = cases::all();
+    let only: Vec<String> = only.iter().map(|s| s.to_string()).collect();
+    let selected = runner::select(&all, &only, &[]);
+    let settings = Settings {
+        only,
+        exclude: Vec::new(),
+        timeout: Duration::from_millis(timeout_ms),
+        expectations: Vec::new(),
+    };
+    runner::run(&selected, Arc::new(profile), &settings, |_| {}).await
+}
+
+fn failing(results: &[CaseResult]) -> Vec<String> {
+    results
+        .iter()
+        .filter(|r| r.status == Status::Fail)
+        .map(|r| r.id.clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_case_passes_against_a_clean_mock() {
+    let mock = Mock::start(&[]);
+    let results = run(&mock.url, &[], 3000).await;
+    let not_passing: Vec<String> = results
+        .iter()
+        .filter(|r| r.status != Status::Pass)
+        .map(|r| format!("{} {:?}: {:?} {:?}", r.id, r.status, r.reason, r.failure))
+        .collect();
+    assert!(not_passing.is_empty(), "{}", not_passing.join("\n"));
+    assert!(
+        results.len() >= 70,
+        "the whole suite ran ({} results)",
+        results.len()
+    );
+    assert!(
+        results
+            .iter()
+            .any(|r| r.id == "schema.realtime.message-delta.1"),
+        "schema rows are produced"
+    );
+}
+
+/// Fault → the cases that must fail. Each run selects the fault's groups plus
+/// `rest.envelope` and `rt.join.1`, which must keep passing.
+const TABLE: &[(&str, &[&str], &[&str])] = &[
+    // (fault, selection, cases that must fail)
+    ("drop-delta:2", &["stream"], &["stream.4", "stream.9"]),
+    ("duplicate-delta:2", &["stream"], &["stream.4", "stream.9"]),
+    ("reorder-deltas:2", &["stream"], &["stream.4", "stream.9"]),
+    (
+        "omit-done",
+        &["stream"],
+        &[
+            "stream.5",
+            "stream.9",
+            "stream.10",
+            "stream.11",
+            "stream.12",
+        ],
+    ),
+    ("double-done", &["stream"], &["stream.5", "stream.9"]),
+    ("delta-after-done", &["stream"], &["stream.5", "stream.9"]),
+    ("wrong-content:2", &["stream"], &["stream.2", "stream.9"]),
+    (
+        "wrong-stream-id:2",
+        &["stream"],
+        &["stream.1", "stream.4", "stream.9"],
+    ),
+    (
+        "plain-message-for-stream",
+        &["stream"],
+        &["stream.7", "stream.9"],
+    ),
+    (
+        "disconnect-mid-stream:2",
+        &["stream"],
+        &[
+            "stream.5",
+            "stream.9",
+            "stream.10",
+            "stream.11",
+            "stream.12",
+        ],
+    ),
+    (
+        "stall-stream:2:3000",
+        &["stream.5", "stream.12"],
+        &["stream.5", "stream.12"],
+    ),
+    (
+        "delay-first-delta:3000",
+        &["stream.1", "stream.12"],
+        &["stream.1", "stream.12"],
+    ),
+    (
+        "page-overlap",
+        &["pagination"],
+        &["pagination.5", "pagination.6", "pagination.10"],
+    ),
+    (
+        "page-skip",
+        &["pagination"],
+        &["pagination.5", "pagination.6", "pagination.10"],
+    ),
+    (
+        "ignore-cursor",
+        &["pagination"],
+        &[
+            "pagination.6",
+            "pagination.7",
+            "pagination.8",
+            "pagination.10",
+        ],
+    ),
+    (
+        "no-limit-cap",
+        &["pagination"],
+        &["pagination.2", "pagination.3"],
+    ),
+    (
+        "accept-bad-token",
+        &["rt.auth", "rest.auth"],
+        &[
+            "rt.auth.2",
+            "rt.auth.3",
+            "rest.auth.2",
+            "rest.auth.3",
+            "rest.auth.4",
+        ],
+    ),
+    (
+        "allow-non-participant-join",
+        &["rt.join", "rt.broadcast"],
+        &["rt.join.3", "rt.broadcast.2"],
+    ),
+    (
+        "missing-ok",
+        &["rest.auth.1", "rest.errors.2", "agents.1"],
+        &[
+            "rest.auth.1",
+            "rest.errors.2",
+            "agents.1",
+            "rest.envelope.1",
+            "rest.envelope.2",
+            "rest.envelope.3",
+        ],
+    ),
+    (
+        "rest-status:503:/api/agents",
+        &["agents"],
+        &["agents.1", "agents.2", "agents.3"],
+    ),
+    (
+        "rest-status:503:/api/chats",
+        &["chats.1"],
+        &["chats.1", "rest.envelope.1", "rt.join.1"],
+    ),
+    (
+        "errors-as-500",
+        &["rest.auth", "rest.errors", "agents.2", "pagination.8"],
+        &[
+            "rest.auth.1",
+            "rest.auth.2",
+            "rest.auth.3",
+            "rest.auth.4",
+            "rest.auth.5",
+            "rest.auth.6",
+            "rest.errors.1",
+            "rest.errors.2",
+            "rest.errors.3",
+            "rest.errors.4",
+            "rest.errors.5",
+            "agents.2",
+            "pagination.8",
+        ],
+    ),
+    (
+        "created-as-200",
+        &["chats.2", "agents.3"],
+        &["chats.2", "agents.3"],
+    ),
+    ("default-limit-50", &["pagination.1"], &["pagination.1"]),
+    ("past-end-404", &["pagination.4"], &["pagination.4"]),
+    (
+        "ignore-encoded-params",
+        &["pagination.9"],
+        &["pagination.9"],
+    ),
+    ("no-meta", &["pagination.11"], &["pagination.11"]),
+    (
+        "non-participant-read",
+        &["rest.auth.5", "rest.auth.6"],
+        &["rest.auth.5", "rest.auth.6"],
+    ),
+    ("caller-not-added", &["chats.3"], &["chats.3", "rt.join.1"]),
+    (
+        "key-not-reused",
+        &["chats.4", "rt.send.5"],
+        &["chats.4", "rt.send.5"],
+    ),
+    ("no-type-default", &["rt.send.6"], &["rt.send.6"]),
+    ("success-without-entity", &["rt.auth.1"], &["rt.auth.1"]),
+    (
+        "no-acks",
+        &["rt.join", "rt.send.1", "rt.send.2"],
+        &[
+            "rt.join.1",
+            "rt.join.2",
+            "rt.join.3",
+            "rt.join.4",
+            "rt.join.5",
+            "rt.send.1",
+            "rt.send.2",
+        ],
+    ),
+    ("join-ack-without-chat-id", &["rt.join.2"], &["rt.join.2"]),
+    ("no-auto-join", &["rt.send.3"], &["rt.send.3"]),
+    ("no-broadcast", &["rt.broadcast.1"], &["rt.broadcast.1"]),
+    (
+        "no-echo-to-sender",
+        &["rt.broadcast.3"],
+        &["rt.broadcast.3"],
+    ),
+    ("ack-late:300", &["rt.send.4"], &["rt.send.4"]),
+    ("delta-not-streaming", &["stream.3"], &["stream.3"]),
+    (
+        "done-still-streaming",
+        &["stream.3", "stream.8"],
+        &["stream.3", "stream.8"],
+    ),
+    ("done-content-wrong", &["stream.6"], &["stream.6"]),
+    ("bad-message-ids", &["rt.send.1"], &["rt.send.1"]),
+    (
+        "rest-latency:2000",
+        &["rest.auth.1", "rest.auth.2"],
+        &[
+            "rest.auth.1",
+            "rest.auth.2",
+            "rest.envelope.1",
+            "rest.envelope.2",
+            "rest.envelope.3",
+        ],
+    ),
+];
+
+/// Which third of the table a row belongs to (three mocks run in parallel).
+fn part(selection: &[&str]) -> usize {
+    match selection[0].split('.').next().unwrap_or_default() {
+        "stream" => 0,
+        "rt" => 1,
+        _ => 2,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stream_faults_fail_exactly_the_cases_that_guard_their_rule() {
+    check_rows(0).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn realtime_faults_fail_exactly_the_cases_that_guard_their_rule() {
+    check_rows(1).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rest_faults_fail_exactly_the_cases_that_guard_their_rule() {
+    check_rows(2).await;
+}
+
+async fn check_rows(which: usize) {
+    let mock = Mock::start(&[]);
+    let mut problems = Vec::new();
+    for (fault, selection, must_fail) in TABLE.iter().filter(|(_, sel, _)| part(sel) == which) {
+        mock.fault(fault).await;
+        let mut only: Vec<&str> = selection.to_vec();
+        // Unrelated cases that must keep passing (REST-wide faults break them by design).
+        let rest_wide = fault.starts_with("missing-ok") || fault.starts_with("rest-latency");
+        if !rest_wide {
+            only.extend(["rest.envelope", "rt.join.1"]);
+        } else {
+            only.push("rest.envelope");
+        }
+        let results = run(&mock.url, &only, 1000).await;
+        mock.clear().await;
+        let mut failed = failing(&results);
+        failed.retain(|id| !id.starts_with("schema."));
+        let mut expected: Vec<String> = must_fail.iter().map(|s| s.to_string()).collect();
+        failed.sort();
+        expected.sort();
+        if failed != expected {
+            problems.push(format!(
+                "{fault}: expected failures {expected:?}, got {failed:?}"
+            ));
+        }
+        for r in results
+            .iter()
+            .filter(|r| r.status == Status::Fail && !r.id.starts_with("schema."))
+        {
+            let f = r.failure.as_ref().expect("failure details");
+            if f.expected.is_empty() || f.actual.is_empty() || r.requirement.is_empty() {
+                problems.push(format!(
+                    "{fault}: {} fails without naming the rule, Expected and Actual",
+                    r.id
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn every_case_is_made_to_fail_by_some_fault_or_is_listed_as_not_yet() {
+    // Cases no fault can break yet: each needs a fault before it is shown to work.
+    const NOT_YET: &[&str] = &[];
+    let covered: std::collections::HashSet<&str> = TABLE
+        .iter()
+        .flat_map(|(_, _, f)| f.iter().copied())
+        .collect();
+    let mut uncovered = Vec::new();
+    for c in cases::all() {
+        let listed = NOT_YET.contains(&c.id);
+        match (covered.contains(c.id), listed) {
+            (true, true) => panic!("{} is covered by a fault now: remove it from NOT_YET", c.id),
+            (false, false) => uncovered.push(c.id),
+            _ => {}
+        }
+    }
+    assert!(
+        uncovered.is_empty(),
+        "cases no fault makes fail (add a fault, or list them honestly): {uncovered:?}"
+    );
+}
