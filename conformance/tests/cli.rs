@@ -1,0 +1,344 @@
+//! The `proteus-conformance` binary: exit codes, reports, `list`, `validate`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+
+use proteus_conformance::schema::SchemaSet;
+use serde_json::Value;
+
+fn runner() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_proteus-conformance"))
+}
+
+fn root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+struct Mock(Child, String);
+
+impl Mock {
+    fn start(args: &[&str]) -> Mock {
+        static BUILT: std::sync::Once = std::sync::Once::new();
+        BUILT.call_once(|| {
+            let ok = Command::new(env!("CARGO"))
+                .args([
+                    "build",
+                    "--quiet",
+                    "-p",
+                    "mock-server",
+                    "--bin",
+                    "proteus-mock",
+                ])
+                .status()
+                .expect("cargo");
+            assert!(ok.success());
+        });
+        let bin = std::path::Path::new(env!("CARGO_BIN_EXE_proteus-conformance"))
+            .with_file_name(format!("proteus-mock{}", std::env::consts::EXE_SUFFIX));
+        let mut child = Command::new(bin)
+            .args(["--port", "0", "--json"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mock");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("line");
+        let url = serde_json::from_str::<Value>(&line).expect("json")["url"]
+            .as_str()
+            .expect("url")
+            .to_string();
+        Mock(child, url)
+    }
+}
+
+impl Drop for Mock {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().expect("exit code")
+}
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("proteus-cli-{}-{name}", std::process::id()))
+}
+
+#[test]
+fn a_passing_run_exits_0_and_writes_valid_json_and_junit() {
+    let mock = Mock::start(&[]);
+    let (json, junit) = (tmp("ok.json"), tmp("ok.xml"));
+    let out = runner()
+        .args([
+            "run", "--target", &mock.1, "--only", "rt.join", "--only", "stream.1", "--json",
+        ])
+        .arg(&json)
+        .arg("--junit")
+        .arg(&junit)
+        .output()
+        .expect("runs");
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stdout));
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json written")).expect("json");
+    if let Err(v) = SchemaSet::embedded().check("report/conformance", &report) {
+        panic!("report does not match schemas/report/conformance.json: {v:?}");
+    }
+    assert_eq!(report["summary"]["fail"], 0);
+    let xml = std::fs::read_to_string(&junit).expect("junit written");
+    assert!(
+        xml.contains("<testsuite name=\"rt.join\"")
+            && xml.contains("testcase classname=\"rt.join\" name=\"rt.join.3 [MUST]"),
+        "{xml}"
+    );
+    assert!(!xml.contains("<failure"));
+}
+
+#[test]
+fn a_must_failure_exits_1_with_requirement_expected_actual_and_reproducer() {
+    let mock = Mock::start(&["--fault", "drop-delta:2"]);
+    let (json, junit) = (tmp("fail.json"), tmp("fail.xml"));
+    let out = runner()
+        .args(["run", "--target", &mock.1, "--only", "stream.4", "--json"])
+        .arg(&json)
+        .arg("--junit")
+        .arg(&junit)
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(code(&out), 1, "{stdout}");
+    for needle in [
+        "× stream.4",
+        "-> R18",
+        "Expected:",
+        "Actual:",
+        "gap",
+        "Reproduce:",
+        "message:delta",
+    ] {
+        assert!(
+            stdout.contains(needle),
+            "output lacks {needle:?}:\n{stdout}"
+        );
+    }
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("json");
+    SchemaSet::embedded()
+        .check("report/conformance", &report)
+        .expect("valid report");
+    assert_eq!(report["exitCode"], 1);
+    assert!(
+        std::fs::read_to_string(&junit)
+            .expect("junit")
+            .contains("<failure message=")
+    );
+
+    // The same failure, listed as known: xfail, exit 0; a signature that does not match stays a failure.
+    let known = tmp("known.txt");
+    std::fs::write(
+        &known,
+        "stream.4 gap  # the mock drops delta 2 on purpose\n",
+    )
+    .expect("write");
+    let out = runner()
+        .args([
+            "run",
+            "--target",
+            &mock.1,
+            "--only",
+            "stream.4",
+            "--expectations",
+        ])
+        .arg(&known)
+        .output()
+        .expect("runs");
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("XFAIL"));
+    std::fs::write(&known, "stream.4 duplicate\n").expect("write");
+    let out = runner()
+        .args([
+            "run",
+            "--target",
+            &mock.1,
+            "--only",
+            "stream.4",
+            "--expectations",
+        ])
+        .arg(&known)
+        .output()
+        .expect("runs");
+    assert_eq!(
+        code(&out),
+        1,
+        "a different failure than the one expected is a failure"
+    );
+}
+
+#[test]
+fn should_failures_pass_unless_strict_and_xpass_fails_under_strict_expectations() {
+    let mock = Mock::start(&["--fault", "created-as-200"]);
+    let run = |extra: &[&str]| {
+        runner()
+            .args(["run", "--target", &mock.1, "--only", "chats.2"])
+            .args(extra)
+            .output()
+            .expect("runs")
+    };
+    assert_eq!(code(&run(&[])), 0, "a SHOULD failure alone passes");
+    assert_eq!(code(&run(&["--strict"])), 1, "--strict fails it");
+    let known = tmp("xpass.txt");
+    std::fs::write(&known, "rt.join.1  # not actually broken\n").expect("write");
+    let xpass = runner()
+        .args([
+            "run",
+            "--target",
+            &mock.1,
+            "--only",
+            "rt.join.1",
+            "--strict-expectations",
+            "--expectations",
+        ])
+        .arg(&known)
+        .output()
+        .expect("runs");
+    assert_eq!(
+        code(&xpass),
+        1,
+        "an unexpected pass fails under --strict-expectations"
+    );
+}
+
+#[test]
+fn usage_and_profile_errors_exit_2_and_an_unreachable_target_exits_3() {
+    let out = runner()
+        .args([
+            "run",
+            "--target",
+            "http://127.0.0.1:9",
+            "--only",
+            "no.such.case",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(code(&out), 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no case matches"));
+    let out = runner()
+        .args(["run", "--target", "http://127.0.0.1:9"])
+        .output()
+        .expect("runs");
+    assert_eq!(code(&out), 3, "{}", String::from_utf8_lossy(&out.stderr));
+    let mock = Mock::start(&["--no-admin"]);
+    let out = runner()
+        .args(["run", "--target", &mock.1])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        code(&out),
+        2,
+        "no profile anywhere: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--profile"));
+    let out = runner().args(["frobnicate"]).output().expect("runs");
+    assert_eq!(code(&out), 2);
+}
+
+#[test]
+fn a_profile_file_drives_a_target_without_control_plane_and_missing_pieces_are_unsupported() {
+    let mock = Mock::start(&["--no-admin"]);
+    let profile = tmp("profile.json");
+    let ada = "user-3a4d80a9c3cca7ffd1bc341f.ede04d00e4b168bed35d9fcde8c2f92f.00d7fecf89201691f94b01e5b294da65.e7ea4c191b2c9a059ce5658deb7349c26a931ed8b7a04bf0";
+    std::fs::write(
+        &profile,
+        serde_json::json!({ "users": [{ "id": "6466ae1b03fab9ddd1d67c40", "token": ada }] })
+            .to_string(),
+    )
+    .expect("write");
+    let out = runner()
+        .args([
+            "run",
+            "--target",
+            &mock.1,
+            "--only",
+            "rest.auth",
+            "--only",
+            "agents.1",
+            "--profile",
+        ])
+        .arg(&profile)
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(code(&out), 0, "{stdout}");
+    assert!(
+        stdout.contains("SKIP") && stdout.contains("the profile has no revokedToken"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn list_prints_every_case_with_level_and_requirement() {
+    let out = runner().arg("list").output().expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(code(&out), 0);
+    assert!(
+        stdout.contains("pagination.7")
+            && stdout.contains("MUST")
+            && stdout.contains("@page is ignored"),
+        "{stdout}"
+    );
+    let out = runner()
+        .args(["list", "--only", "rt.jion"])
+        .output()
+        .expect("runs");
+    assert_eq!(code(&out), 2);
+}
+
+#[test]
+fn validate_checks_captured_payloads_and_streams() {
+    let stream = |name: &str| {
+        let doc: Value = serde_json::from_str(
+            &std::fs::read_to_string(root().join(format!("fixtures/streams/{name}.json")))
+                .expect("fixture"),
+        )
+        .expect("json");
+        let lines: Vec<String> = doc["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .map(|e| serde_json::json!({ "event": e["event"], "payload": e["data"] }).to_string())
+            .collect();
+        let path = tmp(&format!("{name}.jsonl"));
+        std::fs::write(&path, lines.join("\n")).expect("write");
+        path
+    };
+    let good = runner()
+        .arg("validate")
+        .arg(stream("single-stream"))
+        .arg(root().join("fixtures/valid/rest/create-chat-response.json"))
+        .output()
+        .expect("runs");
+    assert_eq!(code(&good), 0, "{}", String::from_utf8_lossy(&good.stdout));
+    let bad = runner()
+        .arg("validate")
+        .arg(stream("reordered"))
+        .output()
+        .expect("runs");
+    assert_eq!(code(&bad), 1);
+    assert!(String::from_utf8_lossy(&bad.stdout).contains("out-of-order"));
+    let plugin = runner()
+        .arg("validate")
+        .arg(root().join("fixtures/valid/plugin-events/plugin-installed.json"))
+        .output()
+        .expect("runs");
+    assert_eq!(
+        code(&plugin),
+        0,
+        "{}",
+        String::from_utf8_lossy(&plugin.stdout)
+    );
+}
