@@ -1,0 +1,361 @@
+//! The control plane over HTTP: profile, faults, reset, stats, access rules;
+//! and faults seen on the wire by a raw client.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use mock_server::Config;
+use mock_server::world::World;
+use proteus_conformance::client::{Client, Frame};
+use proteus_conformance::stream::{Rule, StreamChecker};
+use serde_json::{Value, json};
+
+async fn admin(
+    http: &reqwest::Client,
+    base: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = http.request(method, format!("{base}{path}"));
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.expect("admin reachable");
+    let status = resp.status().as_u16();
+    let body: Value = resp.json().await.expect("json");
+    assert_schema("objects/envelope", &body);
+    (status, body)
+}
+
+#[tokio::test]
+async fn profile_lists_what_a_conformance_run_needs() {
+    let mock = start().await;
+    let http = reqwest::Client::new();
+    let (status, body) = admin(
+        &http,
+        &mock.url(),
+        reqwest::Method::GET,
+        "/__admin/profile",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let p = &body["data"];
+    assert_eq!(p["users"][0]["token"], ADA);
+    assert_eq!(p["users"][1]["token"], GRACE);
+    assert_eq!(p["agents"]["streaming"], STREAMER);
+    assert_eq!(p["agents"]["echo"], ECHO);
+    assert_eq!(p["capabilities"]["faults"], true);
+    assert!(
+        p["revokedToken"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("user-"))
+    );
+    assert!(
+        p["faults"].as_array().is_some_and(|f| f.len() >= 40),
+        "the fault catalogue is listed"
+    );
+    mock.stop().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn faults_are_added_listed_removed_and_refused_when_unknown() {
+    let mock = start().await;
+    let (http, base) = (reqwest::Client::new(), mock.url());
+    let (s, added) = admin(
+        &http,
+        &base,
+        reqwest::Method::POST,
+        "/__admin/faults",
+        Some(json!({"fault": "drop-delta:3", "chatId": WELCOME})),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let id = added["data"]["id"].as_u64().expect("id");
+    let (_, list) = admin(&http, &base, reqwest::Method::GET, "/__admin/faults", None).await;
+    assert_eq!(list["data"][0]["spec"], "drop-delta:3");
+    assert_eq!(list["data"][0]["scope"]["chatId"], WELCOME);
+    let (s, bad) = admin(
+        &http,
+        &base,
+        reqwest::Method::POST,
+        "/__admin/faults",
+        Some(json!({"fault": "drop-deltas:3"})),
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert!(
+        bad["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("similar: drop-delta:N")),
+        "{bad}"
+    );
+    let (s, _) = admin(
+        &http,
+        &base,
+        reqwest::Method::DELETE,
+        &format!("/__admin/faults/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (s, _) = admin(
+        &http,
+        &base,
+        reqwest::Method::DELETE,
+        &format!("/__admin/faults/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 404);
+    mock.stop().await.expect("clean stop");
+}
+
+/// Captures one streamed reply of `chunks` deltas with a raw client.
+async fn raw_stream(url: &str, chat: &str, chunks: usize) -> Vec<(String, Value)> {
+    let mut c = Client::connect(url, &json!({"token": ADA}))
+        .await
+        .expect("connects");
+    // Like any socket.io client, emit only once connected.
+    while !matches!(c.next_frame().await.expect("frame"), Frame::Event { ref name, .. } if name == "success")
+    {
+    }
+    let id = c
+        .emit_with_ack(
+            "message:send",
+            &json!({"chatId": chat, "content": "raw", "streamResponse": true,
+            "state": {"mock": {"chunks": chunks, "chunkDelayMs": 1, "firstChunkDelayMs": 0}}}),
+        )
+        .await
+        .expect("emit");
+    let mut frames = Vec::new();
+    let mut acked = false;
+    while let Ok(Ok(f)) = tokio::time::timeout(Duration::from_millis(400), c.next_frame()).await {
+        match f {
+            Frame::Ack { id: got, .. } if got == id => acked = true,
+            Frame::Event { name, payload } => frames.push((name, payload)),
+            _ => {}
+        }
+    }
+    assert!(acked);
+    c.close().await;
+    frames
+}
+
+#[tokio::test]
+async fn stream_faults_appear_on_the_wire_and_clearing_them_restores_conformance() {
+    let mock = start().await;
+    let (http, base) = (reqwest::Client::new(), mock.url());
+    let cases: &[(&str, Rule)] = &[
+        ("drop-delta:2", Rule::Gap),
+        ("duplicate-delta:2", Rule::Duplicate),
+        ("reorder-deltas:2", Rule::OutOfOrder),
+        ("omit-done", Rule::MissingDone),
+        ("double-done", Rule::DoubleDone),
+        ("delta-after-done", Rule::DeltaAfterDone),
+        ("wrong-content:2", Rule::ContentMismatch),
+        ("wrong-stream-id:2", Rule::StreamIdChanged),
+        ("plain-message-for-stream", Rule::PlainMessageForStream),
+        ("delta-not-streaming", Rule::DeltaNotStreaming),
+        ("done-still-streaming", Rule::DoneStillStreaming),
+        ("done-content-wrong", Rule::DoneContentMismatch),
+    ];
+    for (fault, rule) in cases {
+        admin(
+            &http,
+            &base,
+            reqwest::Method::POST,
+            "/__admin/faults",
+            Some(json!({"fault": fault})),
+        )
+        .await;
+        let frames = raw_stream(&base, WELCOME, 5).await;
+        let report = StreamChecker::check(frames.iter().map(|(e, p)| (e.as_str(), p)));
+        assert!(
+            report.rules().contains(rule),
+            "{fault}: expected {rule} on the wire, saw {:?}",
+            report.rules()
+        );
+        admin(
+            &http,
+            &base,
+            reqwest::Method::DELETE,
+            "/__admin/faults",
+            None,
+        )
+        .await;
+        let frames = raw_stream(&base, WELCOME, 5).await;
+        let report = StreamChecker::check(frames.iter().map(|(e, p)| (e.as_str(), p)));
+        assert!(
+            report.is_ok() && report.completed == 1,
+            "{fault} cleared: {:?}",
+            report.violations
+        );
+    }
+    mock.stop().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn faults_scoped_to_a_chat_leave_other_chats_alone() {
+    let mock = start().await;
+    let (http, base) = (reqwest::Client::new(), mock.url());
+    admin(
+        &http,
+        &base,
+        reqwest::Method::POST,
+        "/__admin/faults",
+        Some(json!({"fault": "omit-done", "chatId": ECHO_CHAT})),
+    )
+    .await;
+    let other = StreamChecker::check(
+        raw_stream(&base, WELCOME, 4)
+            .await
+            .iter()
+            .map(|(e, p)| (e.as_str(), p)),
+    );
+    assert!(
+        other.is_ok() && other.completed == 1,
+        "{:?}",
+        other.violations
+    );
+    let scoped = StreamChecker::check(
+        raw_stream(&base, ECHO_CHAT, 4)
+            .await
+            .iter()
+            .map(|(e, p)| (e.as_str(), p)),
+    );
+    assert_eq!(scoped.rules(), vec![Rule::MissingDone]);
+    mock.stop().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn reset_restores_the_world_closes_sockets_and_stops_replies() {
+    let mock = mock_server::start(
+        World::default_world(),
+        Config {
+            faults: vec!["no-meta".into()],
+            ..Config::default()
+        },
+    )
+    .await
+    .expect("starts");
+    let (http, base) = (reqwest::Client::new(), mock.url());
+    let api = Http::new(&mock);
+    // Change the world: a new chat, a runtime fault, a long stream in flight.
+    let created = api
+        .post("/api/chats", ADA, json!({"participants": []}))
+        .await;
+    let chat = created.body["data"]["id"].as_str().expect("id").to_string();
+    admin(
+        &http,
+        &base,
+        reqwest::Method::POST,
+        "/__admin/faults",
+        Some(json!({"fault": "page-skip"})),
+    )
+    .await;
+    let mut ada = Sio::connect(&mock, ADA).await;
+    ada.next_named("success", 5).await;
+    ada.ack(
+        "message:send",
+        json!({"chatId": WELCOME, "content": "long", "streamResponse": true,
+        "state": {"mock": {"chunks": 500, "chunkDelayMs": 20}}}),
+    )
+    .await;
+    ada.next_named("message:delta", 5).await;
+    let (_, stats) = admin(&http, &base, reqwest::Method::GET, "/__admin/stats", None).await;
+    assert_eq!(stats["data"]["activeReplies"], 1);
+
+    let (s, _) = admin(&http, &base, reqwest::Method::POST, "/__admin/reset", None).await;
+    assert_eq!(s, 200);
+    // The socket is told and closed.
+    let mut told = false;
+    loop {
+        let (event, payload) = ada.next(5).await;
+        if event == "error"
+            && payload["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("reset"))
+        {
+            told = true;
+        }
+        if event == "close" {
+            break;
+        }
+    }
+    assert!(told, "sockets hear why they are closed");
+    // The reply task is gone, the chat too; faults are back to the start-up ones.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (_, stats) = admin(&http, &base, reqwest::Method::GET, "/__admin/stats", None).await;
+    assert_eq!(
+        stats["data"]["activeReplies"], 0,
+        "no task left behind: {}",
+        stats["data"]
+    );
+    assert_eq!(stats["data"]["rooms"], 0);
+    assert_eq!(
+        api.get(&format!("/api/chats/{chat}"), ADA).await.status,
+        404
+    );
+    let (_, faults) = admin(&http, &base, reqwest::Method::GET, "/__admin/faults", None).await;
+    let specs: Vec<&str> = faults["data"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|f| f["spec"].as_str())
+        .collect();
+    assert_eq!(specs, ["no-meta"]);
+    // Ids restart: the same request after a reset creates the same chat id.
+    let again = api
+        .post("/api/chats", ADA, json!({"participants": []}))
+        .await;
+    assert_eq!(again.body["data"]["id"], chat.as_str());
+    mock.stop().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn admin_token_guards_the_control_plane_and_no_admin_removes_it() {
+    let guarded = mock_server::start(
+        World::default_world(),
+        Config {
+            admin_token: Some("s3cret".into()),
+            ..Config::default()
+        },
+    )
+    .await
+    .expect("starts");
+    let http = reqwest::Client::new();
+    let r = http
+        .get(format!("{}/__admin/profile", guarded.url()))
+        .send()
+        .await
+        .expect("reachable");
+    assert_eq!(r.status().as_u16(), 403);
+    let r = http
+        .get(format!("{}/__admin/profile", guarded.url()))
+        .bearer_auth("s3cret")
+        .send()
+        .await
+        .expect("reachable");
+    assert_eq!(r.status().as_u16(), 200);
+    guarded.stop().await.expect("stop");
+    let off = mock_server::start(
+        World::default_world(),
+        Config {
+            admin: false,
+            ..Config::default()
+        },
+    )
+    .await
+    .expect("starts");
+    let r = http
+        .get(format!("{}/__admin/profile", off.url()))
+        .send()
+        .await
+        .expect("reachable");
+    assert_eq!(r.status().as_u16(), 404);
+    off.stop().await.expect("stop");
+}
