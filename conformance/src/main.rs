@@ -226,12 +226,11 @@ async fn run(cmd: Command) -> i32 {
                     fail(3, &format!("cannot write {}: {e}", path.display()));
                 }
             }
-            if let Some(path) = junit {
-                if let Err(e) =
+            if let Some(path) = junit
+                && let Err(e) =
                     std::fs::write(&path, report::junit(&results, strict, strict_expectations))
-                {
-                    fail(3, &format!("cannot write {}: {e}", path.display()));
-                }
+            {
+                fail(3, &format!("cannot write {}: {e}", path.display()));
             }
             code
         }

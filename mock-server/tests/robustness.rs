@@ -254,6 +254,7 @@ async fn a_consumer_that_stops_reading_is_disconnected_not_silently_skipped() {
         mock_server::Config {
             socket_buffer: 64,
             slow_consumer_grace: Duration::from_millis(500),
+            ..mock_server::Config::default()
         },
     )
     .await

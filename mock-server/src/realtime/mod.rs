@@ -239,10 +239,10 @@ async fn on_send(
         Ok(p) => p,
         Err(e) => return reply(&socket, ack, wants, "message:send", Err(e)),
     };
-    if app.faults.on(None, FaultKind::KeyNotReused) {
-        if let Destination::Key { recipients, .. } = to {
-            to = Destination::Recipients(recipients);
-        }
+    if app.faults.on(None, FaultKind::KeyNotReused)
+        && let Destination::Key { recipients, .. } = to
+    {
+        to = Destination::Recipients(recipients);
     }
     let (message, chat) = match send(&app, &caller, to, new) {
         Ok(sent) => sent,

@@ -65,10 +65,11 @@ pub async fn create(State(app): State<Arc<App>>, Auth(caller): Auth, body: JsonB
     let (chat, created, _) =
         app.store
             .create_chat(&caller, b.participants, key, b.title, b.state)?;
-    if created && app.faults.on(None, FaultKind::CallerNotAdded) {
-        if let Some(me) = caller.as_participant() {
-            app.store.remove_participant(&chat.id, &me);
-        }
+    if created
+        && app.faults.on(None, FaultKind::CallerNotAdded)
+        && let Some(me) = caller.as_participant()
+    {
+        app.store.remove_participant(&chat.id, &me);
     }
     ok(
         if created {

@@ -225,16 +225,15 @@ async fn rest_faults(
         }
     }
     for k in &kinds {
-        if let FaultKind::RestStatus { status, prefix } = k {
-            if path.starts_with(prefix.as_str()) {
-                let status =
-                    StatusCode::from_u16(*status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-                return ApiError::new(
-                    status,
-                    format!("Injected fault: rest-status:{}:{prefix}", status.as_u16()),
-                )
-                .into_response();
-            }
+        if let FaultKind::RestStatus { status, prefix } = k
+            && path.starts_with(prefix.as_str())
+        {
+            let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            return ApiError::new(
+                status,
+                format!("Injected fault: rest-status:{}:{prefix}", status.as_u16()),
+            )
+            .into_response();
         }
     }
     let mut response = next.run(req).await;
