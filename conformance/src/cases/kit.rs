@@ -154,6 +154,18 @@ pub fn envelope(cx: &Ctx, r: &Rest) -> Step<()> {
     )
 }
 
+/// Checks the envelope and that the status is one `accept` allows;
+/// `expected` says which in the failure.
+pub fn status(cx: &Ctx, r: &Rest, accept: impl Fn(u16) -> bool, expected: &str) -> Step<()> {
+    envelope(cx, r)?;
+    ensure(
+        accept(r.status),
+        &[expected],
+        format!("{} {}", r.status, short(&r.body)),
+        &r.curl,
+    )
+}
+
 /// Checks a value against a schema, recording it.
 pub fn schema(cx: &Ctx, name: &'static str, v: &Value, repro: &str) -> Step<()> {
     let errors = cx.record(name, v);

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::kit::{
-    Sock, Step, create_chat, ensure, envelope, need, rest, rest_raw, run, schema, short,
+    Sock, Step, create_chat, ensure, envelope, need, rest, rest_raw, run, schema, short, status,
 };
 use crate::case::{Case, Ctx, Level::*};
 
@@ -193,12 +193,11 @@ pub fn cases() -> Vec<Case> {
                         None,
                     )
                     .await?;
-                    envelope(&cx, &r)?;
-                    ensure(
-                        (400..500).contains(&r.status),
-                        &["a 4xx refusal (403 preferred)"],
-                        format!("{} {}", r.status, short(&r.body)),
-                        &r.curl,
+                    status(
+                        &cx,
+                        &r,
+                        |s| (400..500).contains(&s),
+                        "a 4xx refusal (403 preferred)",
                     )
                 })
             },
@@ -232,13 +231,7 @@ pub fn cases() -> Vec<Case> {
                         Some(("application/json", "{\"participants\": [".into())),
                     )
                     .await?;
-                    envelope(&cx, &r)?;
-                    ensure(
-                        r.status == 400,
-                        &["400 with the error envelope"],
-                        format!("{} {}", r.status, short(&r.body)),
-                        &r.curl,
-                    )
+                    status(&cx, &r, |s| s == 400, "400 with the error envelope")
                 })
             },
         },
@@ -269,13 +262,7 @@ pub fn cases() -> Vec<Case> {
                 run(async move {
                     let a = need(cx.profile.user(0), "first user")?;
                     let r = rest(&cx, "DELETE", "/api/chats", Some(&a.token), None).await?;
-                    envelope(&cx, &r)?;
-                    ensure(
-                        r.status == 405,
-                        &["405 with the error envelope"],
-                        format!("{} {}", r.status, short(&r.body)),
-                        &r.curl,
-                    )
+                    status(&cx, &r, |s| s == 405, "405 with the error envelope")
                 })
             },
         },
@@ -295,13 +282,7 @@ pub fn cases() -> Vec<Case> {
                         Some(("text/plain", "hello".into())),
                     )
                     .await?;
-                    envelope(&cx, &r)?;
-                    ensure(
-                        r.status == 415,
-                        &["415 with the error envelope"],
-                        format!("{} {}", r.status, short(&r.body)),
-                        &r.curl,
-                    )
+                    status(&cx, &r, |s| s == 415, "415 with the error envelope")
                 })
             },
         },
@@ -315,13 +296,7 @@ pub fn cases() -> Vec<Case> {
                     let a = need(cx.profile.user(0), "first user")?;
                     let body = json!({ "participants": [{ "id": UNKNOWN_ID, "type": "BOT" }] });
                     let r = rest(&cx, "POST", "/api/chats", Some(&a.token), Some(&body)).await?;
-                    envelope(&cx, &r)?;
-                    ensure(
-                        r.status == 400,
-                        &["400 with the error envelope"],
-                        format!("{} {}", r.status, short(&r.body)),
-                        &r.curl,
-                    )
+                    status(&cx, &r, |s| s == 400, "400 with the error envelope")
                 })
             },
         },
@@ -371,12 +346,11 @@ pub fn cases() -> Vec<Case> {
                         None,
                     )
                     .await?;
-                    envelope(&cx, &r)?;
-                    ensure(
-                        (400..500).contains(&r.status),
-                        &["a 4xx refusal (403 or 404)"],
-                        format!("{} {}", r.status, short(&r.body)),
-                        &r.curl,
+                    status(
+                        &cx,
+                        &r,
+                        |s| (400..500).contains(&s),
+                        "a 4xx refusal (403 or 404)",
                     )
                 })
             },
@@ -397,13 +371,7 @@ pub fn cases() -> Vec<Case> {
                         Some(&json!({ "name": "Conformance probe", "goal": "Probe" })),
                     )
                     .await?;
-                    envelope(&cx, &r)?;
-                    ensure(
-                        r.status == 201,
-                        &["201 with the new Agent"],
-                        format!("{} {}", r.status, short(&r.body)),
-                        &r.curl,
-                    )?;
+                    status(&cx, &r, |s| s == 201, "201 with the new Agent")?;
                     schema(&cx, "objects/agent", r.data(), &r.curl)?;
                     let id = r.data()["id"].as_str().unwrap_or_default().to_string();
                     let u = rest(
