@@ -31,6 +31,11 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
         )
         .route("/__admin/faults/{id}", delete(remove_fault))
         .route("/__admin/stats", get(stats))
+        .route("/__admin/journal", get(journal))
+        .route("/__admin/journal/live", get(journal_live))
+        .route("/__admin/verify", post(verify))
+        .route("/__admin/world", get(get_world).put(put_world))
+        .route("/__admin/seed", post(seed))
         .layer(axum::middleware::from_fn_with_state(app, guard))
 }
 
@@ -181,4 +186,149 @@ async fn stats(State(app): State<Arc<App>>) -> ApiResult {
             "slowConsumersDisconnected": s.slow_consumers_disconnected.load(Ordering::Relaxed),
         }),
     )
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct JournalQuery {
+    #[serde(default)]
+    since: u64,
+    #[serde(default)]
+    chat_id: Option<String>,
+    #[serde(default)]
+    kind: Option<crate::journal::Kind>,
+    #[serde(default)]
+    event: Option<String>,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+fn journal_query(raw: Option<&str>) -> Result<JournalQuery, ApiError> {
+    serde_urlencoded_like(raw.unwrap_or(""))
+}
+
+/// Parses `a=1&b=x` into the query struct with clear errors.
+fn serde_urlencoded_like<T: serde::de::DeserializeOwned>(raw: &str) -> Result<T, ApiError> {
+    let mut map = serde_json::Map::new();
+    for (k, v) in form_urlencoded::parse(raw.as_bytes()) {
+        let value = match (k.as_ref(), v.parse::<u64>()) {
+            ("since" | "limit", Ok(n)) => Value::from(n),
+            _ => Value::String(v.into_owned()),
+        };
+        map.insert(k.into_owned(), value);
+    }
+    serde_json::from_value(Value::Object(map)).map_err(|e| {
+        ApiError::bad_request(format!(
+            "Invalid query: {e} (use since, chatId, kind, event, limit)"
+        ))
+    })
+}
+
+/// `GET /__admin/journal?since=&chatId=&kind=&event=&limit=`
+async fn journal(
+    State(app): State<Arc<App>>,
+    axum::extract::RawQuery(q): axum::extract::RawQuery,
+) -> ApiResult {
+    if !app.journal.enabled() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "The journal is off (--journal-size 0)",
+        ));
+    }
+    let q = journal_query(q.as_deref())?;
+    let entries = app.journal.query(
+        q.since,
+        q.chat_id.as_deref(),
+        q.kind,
+        q.event.as_deref(),
+        q.limit.unwrap_or(1000).min(100_000),
+    );
+    let last = entries.last().map_or(q.since, |e| e.seq);
+    crate::rest::ok_with_meta(
+        &entries,
+        json!({ "count": entries.len(), "nextSince": last, "capacity": app.journal.capacity() }),
+    )
+}
+
+/// `GET /__admin/journal/live`: server-sent events, one `entry` per journal entry.
+async fn journal_live(State(app): State<Arc<App>>) -> Response {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let rx = app.journal.subscribe();
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        let event = match rx.recv().await {
+            Ok(entry) => Event::default()
+                .event("entry")
+                .json_data(&entry)
+                .unwrap_or_default(),
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                Event::default().event("lagged").data(n.to_string())
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+        };
+        Some((Ok::<_, std::convert::Infallible>(event), rx))
+    });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+/// `POST /__admin/verify` with a pattern (see docs/ADMIN.md).
+async fn verify(State(app): State<Arc<App>>, body: JsonBody) -> ApiResult {
+    let pattern: crate::journal::Pattern = body.parse()?;
+    let entries = app.journal.query(0, None, None, None, usize::MAX);
+    ok(StatusCode::OK, &pattern.verify(&entries))
+}
+
+async fn get_world(State(app): State<Arc<App>>) -> ApiResult {
+    ok(StatusCode::OK, &app.store.snapshot().to_json())
+}
+
+/// Loads a world (the same format as `--world`) and resets to it.
+async fn put_world(State(app): State<Arc<App>>, body: JsonBody) -> ApiResult {
+    let text = body.0.to_string();
+    let world = crate::world::World::parse("PUT /__admin/world body", &text)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    app.store.set_world(world);
+    app.reset().await;
+    ok(StatusCode::OK, &json!({ "loaded": true }))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Seed {
+    chats: usize,
+    messages: usize,
+    /// The owner's token (default: the world's first user).
+    #[serde(default)]
+    token: Option<String>,
+    #[serde(default)]
+    participants: Vec<crate::model::Participant>,
+}
+
+/// `POST /__admin/seed {chats, messages, token?, participants?}`: chats with history, for pagination and load tests.
+async fn seed(State(app): State<Arc<App>>, body: JsonBody) -> ApiResult {
+    let b: Seed = body.parse()?;
+    if b.chats == 0
+        || b.chats > 10_000
+        || b.messages > 100_000
+        || b.chats.saturating_mul(b.messages) > 2_000_000
+    {
+        return Err(ApiError::bad_request(
+            "chats must be 1..=10000, messages at most 100000, and chats × messages at most 2,000,000",
+        ));
+    }
+    let owner = match &b.token {
+        Some(t) => app
+            .store
+            .authenticate(t)
+            .map_err(|m| ApiError::bad_request(format!("token: {m}")))?,
+        None => app
+            .store
+            .first_user()
+            .ok_or_else(|| ApiError::bad_request("the world has no user: pass token"))?,
+    };
+    let ids = app
+        .store
+        .seed(&owner, b.participants, b.chats, b.messages)?;
+    ok(StatusCode::CREATED, &json!({ "chatIds": ids }))
 }

@@ -15,6 +15,7 @@
 
 pub mod admin;
 pub mod faults;
+pub mod journal;
 pub mod model;
 pub mod realtime;
 pub mod rest;
@@ -52,6 +53,8 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// Faults active from the start (and again after each reset).
     pub faults: Vec<String>,
+    /// Journal ring size in entries; 0 turns the journal off.
+    pub journal_size: usize,
 }
 
 impl Default for Config {
@@ -62,6 +65,7 @@ impl Default for Config {
             admin: true,
             admin_token: None,
             faults: Vec::new(),
+            journal_size: 10_000,
         }
     }
 }
@@ -81,6 +85,8 @@ pub struct App {
     pub faults: faults::Faults,
     start_faults: Vec<String>,
     pub admin_token: Option<String>,
+    /// What the mock saw and did (see [`journal`]).
+    pub journal: Arc<journal::Journal>,
     /// The socket.io handle, set once the layer is built.
     pub io: std::sync::OnceLock<SocketIo>,
 }
@@ -124,6 +130,7 @@ impl App {
         }
         self.rooms.clear();
         self.store.reset();
+        self.journal.clear();
         self.faults.clear();
         for spec in &self.start_faults {
             let _ = self.faults.add(
@@ -142,9 +149,11 @@ impl App {
 ///
 /// Fails when a start-up fault does not parse.
 pub fn build(world: World, config: &Config) -> Result<(axum::Router, Arc<App>, SocketIo), String> {
+    let journal = Arc::new(journal::Journal::new(config.journal_size));
     let app = Arc::new(App {
         store: Store::new(world),
-        rooms: Rooms::new(config.slow_consumer_grace),
+        rooms: Rooms::new(config.slow_consumer_grace, journal.clone()),
+        journal,
         tasks: TaskTracker::new(),
         hurry: CancellationToken::new(),
         epoch: std::sync::Mutex::new(CancellationToken::new()),

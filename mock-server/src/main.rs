@@ -58,6 +58,9 @@ struct Args {
     /// Do not serve the control plane (/__admin).
     #[arg(long)]
     no_admin: bool,
+    /// Journal ring size in entries (0 turns the journal off, e.g. for load runs).
+    #[arg(long, default_value_t = 10_000, value_name = "ENTRIES")]
+    journal_size: usize,
     /// Require this bearer token on /__admin (which then answers on any address, not only loopback).
     #[arg(long, value_name = "TOKEN")]
     admin_token: Option<String>,
@@ -217,6 +220,7 @@ async fn main() -> anyhow::Result<()> {
             admin: !args.no_admin,
             admin_token: args.admin_token.clone(),
             faults: args.faults.clone(),
+            journal_size: args.journal_size,
         },
         shutdown_signal(),
     )

@@ -162,6 +162,13 @@ impl Default for IdGen {
     }
 }
 
+/// A map's values ordered by key (stable world dumps).
+fn by_key<T: Clone>(m: &HashMap<String, T>) -> Vec<T> {
+    let mut v: Vec<(&String, &T)> = m.iter().collect();
+    v.sort_by(|a, b| a.0.cmp(b.0));
+    v.into_iter().map(|(_, t)| t.clone()).collect()
+}
+
 /// Now as ISO-8601 UTC with milliseconds (`2025-05-22T16:05:05.453Z`).
 pub fn now_iso() -> String {
     let ms = SystemTime::now()
@@ -273,6 +280,83 @@ impl Store {
         }
         *self.lock() = s;
         self.ids.reset();
+    }
+
+    /// The current state as a world file (`GET /__admin/world`); loading it
+    /// with `--world` gives the same state back.
+    pub fn snapshot(&self) -> World {
+        let base = self.world();
+        let s = self.lock();
+        let mut chats: Vec<WorldChat> = s
+            .chats
+            .values()
+            .map(|r| WorldChat {
+                chat: r.chat.clone(),
+                participants: r.participants.clone(),
+            })
+            .collect();
+        chats.sort_by(|a, b| a.chat.id.cmp(&b.chat.id));
+        let mut messages: Vec<Message> = s
+            .chats
+            .values()
+            .flat_map(|r| r.messages.iter().cloned())
+            .collect();
+        messages.sort_by(|a, b| (&a.created_at, &a.id).cmp(&(&b.created_at, &b.id)));
+        World {
+            comment: base.comment,
+            version: 1,
+            orgs: by_key(&s.orgs),
+            users: by_key(&s.users),
+            tokens: by_key(&s.tokens),
+            agents: by_key(&s.agents),
+            app_integrations: by_key(&s.app_integrations),
+            repositories: by_key(&s.repositories),
+            chats,
+            messages,
+        }
+    }
+
+    /// Makes `world` the one this store resets to (from the next reset).
+    pub fn set_world(&self, world: World) {
+        *self.world.lock().unwrap_or_else(|p| p.into_inner()) = world;
+    }
+
+    /// Seeds `chats` chats of `owner` with `participants`, each holding
+    /// `messages` messages alternating between the owner and the first
+    /// participant; returns the chat ids.
+    pub fn seed(
+        &self,
+        owner: &Caller,
+        participants: Vec<Participant>,
+        chats: usize,
+        messages: usize,
+    ) -> Result<Vec<Id>, Refusal> {
+        let mut ids = Vec::with_capacity(chats);
+        let other = participants.first().map(|p| p.id.clone());
+        for _ in 0..chats {
+            let (chat, _, _) = self.create_chat(
+                owner,
+                participants.clone(),
+                None,
+                Some("Seeded chat".into()),
+                None,
+            )?;
+            for i in 0..messages {
+                let sender = if i % 2 == 1 {
+                    other.as_deref().unwrap_or(&owner.entity.id)
+                } else {
+                    &owner.entity.id
+                };
+                let new = NewMessage {
+                    content: format!("Seeded message {}", i + 1),
+                    kind: "TEXT".into(),
+                    ..Default::default()
+                };
+                self.persist(&chat.id, Some(sender), new, None, None)?;
+            }
+            ids.push(chat.id);
+        }
+        Ok(ids)
     }
 
     /// A copy of the world this store resets to.

@@ -72,6 +72,22 @@ pub struct WorldError {
 }
 
 impl World {
+    /// The world as a file `--world` can load. Users' `orgIds` and agents'
+    /// `script` are mock bookkeeping the protocol never shows, so the
+    /// protocol serialization skips them; a world file needs them back.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        for (i, u) in self.users.iter().enumerate() {
+            v["users"][i]["orgIds"] = serde_json::json!(u.org_ids);
+        }
+        for (i, a) in self.agents.iter().enumerate() {
+            if let Some(script) = &a.script {
+                v["agents"][i]["script"] = serde_json::json!(script);
+            }
+        }
+        v
+    }
+
     /// The embedded default world.
     pub fn default_world() -> World {
         // The default world is tested; failing here is a build defect.

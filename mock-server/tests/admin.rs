@@ -359,3 +359,223 @@ async fn admin_token_guards_the_control_plane_and_no_admin_removes_it() {
     assert_eq!(r.status().as_u16(), 404);
     off.stop().await.expect("stop");
 }
+
+#[tokio::test]
+async fn world_dumps_load_back_to_the_same_state() {
+    let mock = start().await;
+    let (http, base) = (reqwest::Client::new(), mock.url());
+    let api = Http::new(&mock);
+    // Change the state, then dump it.
+    let chat = api
+        .post(
+            "/api/chats",
+            ADA,
+            json!({"participants": [{"id": STREAMER, "type": "AGENT"}], "key": "round-trip"}),
+        )
+        .await;
+    let chat_id = chat.body["data"]["id"].as_str().expect("id").to_string();
+    api.post(
+        "/api/messages",
+        ADA,
+        json!({"chatId": chat_id, "content": "keep me"}),
+    )
+    .await;
+    let (_, dump) = admin(&http, &base, reqwest::Method::GET, "/__admin/world", None).await;
+    let world = dump["data"].clone();
+    // The dump is a world file: --world would accept it.
+    World::parse("dump", &world.to_string()).expect("the dump is a valid world file");
+    // Load it into a fresh mock: same state, same dump.
+    let other = start().await;
+    let (s, _) = admin(
+        &http,
+        &other.url(),
+        reqwest::Method::PUT,
+        "/__admin/world",
+        Some(world.clone()),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (_, again) = admin(
+        &http,
+        &other.url(),
+        reqwest::Method::GET,
+        "/__admin/world",
+        None,
+    )
+    .await;
+    assert_eq!(again["data"], world, "a loaded dump dumps the same");
+    let page = Http::new(&other)
+        .get(&format!("/api/chats/{chat_id}/messages"), ADA)
+        .await;
+    assert_eq!(page.body["data"][0]["content"], "keep me");
+    // A broken world is refused with the path and the problem, and changes nothing.
+    let mut broken = world.clone();
+    broken["chats"][0]["participants"][0]["type"] = json!("BOT");
+    let (s, err) = admin(
+        &http,
+        &other.url(),
+        reqwest::Method::PUT,
+        "/__admin/world",
+        Some(broken),
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("chats[0].participants[0].type")),
+        "{err}"
+    );
+    mock.stop().await.expect("stop");
+    other.stop().await.expect("stop");
+}
+
+#[tokio::test]
+async fn seed_creates_chats_with_history_for_pagination_and_load() {
+    let mock = start().await;
+    let (http, base) = (reqwest::Client::new(), mock.url());
+    let (s, body) = admin(&http, &base, reqwest::Method::POST, "/__admin/seed",
+        Some(json!({"chats": 3, "messages": 250, "participants": [{"id": STREAMER, "type": "AGENT"}]}))).await;
+    assert_eq!(s, 201, "{body}");
+    let ids = body["data"]["chatIds"].as_array().expect("ids").clone();
+    assert_eq!(ids.len(), 3);
+    let page = Http::new(&mock)
+        .get(
+            &format!(
+                "/api/chats/{}/messages?@page=3&@limit=100",
+                ids[2].as_str().expect("id")
+            ),
+            ADA,
+        )
+        .await;
+    assert_eq!(page.body["meta"]["total"], 250);
+    assert_eq!(page.body["data"].as_array().expect("page").len(), 50);
+    let (s, _) = admin(
+        &http,
+        &base,
+        reqwest::Method::POST,
+        "/__admin/seed",
+        Some(json!({"chats": 0, "messages": 1})),
+    )
+    .await;
+    assert_eq!(s, 400);
+    mock.stop().await.expect("stop");
+}
+
+#[tokio::test]
+async fn the_journal_records_rest_sockets_and_emissions_in_order_and_verify_finds_misses() {
+    let mock = start().await;
+    let (http, base) = (reqwest::Client::new(), mock.url());
+    let mut ada = Sio::connect(&mock, ADA).await;
+    ada.next_named("success", 5).await;
+    ada.ack(
+        "message:send",
+        json!({"chatId": WELCOME, "content": "journal me", "streamResponse": true,
+        "state": {"mock": {"chunks": 4, "chunkDelayMs": 1}}}),
+    )
+    .await;
+    ada.next_named("message:done", 5).await;
+    Http::new(&mock)
+        .get(&format!("/api/chats/{WELCOME}"), ADA)
+        .await;
+    let (_, j) = admin(
+        &http,
+        &base,
+        reqwest::Method::GET,
+        &format!("/__admin/journal?chatId={WELCOME}"),
+        None,
+    )
+    .await;
+    let entries = j["data"].as_array().expect("entries").clone();
+    for e in &entries {
+        assert_schema("admin/journal-entry", e);
+    }
+    let kinds: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap_or(""),
+                e["event"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    let deltas: Vec<u64> = entries
+        .iter()
+        .filter(|e| e["event"] == "message:delta")
+        .filter_map(|e| e["delta"].as_u64())
+        .collect();
+    assert_eq!(
+        deltas,
+        [1, 2, 3, 4],
+        "each delta with its number, in order: {kinds:?}"
+    );
+    assert!(
+        kinds.contains(&("in", "message:send")) && kinds.contains(&("rest", "")),
+        "{kinds:?}"
+    );
+    let seqs: Vec<u64> = entries.iter().filter_map(|e| e["seq"].as_u64()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "ordered by seq");
+
+    let verify = |body: Value| {
+        admin(
+            &http,
+            &base,
+            reqwest::Method::POST,
+            "/__admin/verify",
+            Some(body),
+        )
+    };
+    let (_, yes) = verify(
+        json!({"chatId": WELCOME, "sequence": ["message", "message:delta", "message:done"]}),
+    )
+    .await;
+    assert_eq!(yes["data"]["matched"], true, "{yes}");
+    assert_schema("admin/verify-result", &yes["data"]);
+    let (_, count) =
+        verify(json!({"kind": "out", "event": "message:delta", "chatId": WELCOME, "count": 4}))
+            .await;
+    assert_eq!(count["data"]["matched"], true, "{count}");
+    let (_, no) =
+        verify(json!({"kind": "out", "event": "message:delta", "chatId": ECHO_CHAT})).await;
+    assert_eq!(no["data"]["matched"], false);
+    let miss = &no["data"]["nearMisses"][0];
+    assert_eq!(
+        miss["missed"],
+        json!(["chatId"]),
+        "the nearest miss says what differed: {no}"
+    );
+    assert_schema("admin/verify-result", &no["data"]);
+    mock.stop().await.expect("stop");
+}
+
+#[tokio::test]
+async fn the_live_journal_streams_entries_as_server_sent_events() {
+    let mock = start().await;
+    let http = reqwest::Client::new();
+    let mut live = http
+        .get(format!("{}/__admin/journal/live", mock.url()))
+        .send()
+        .await
+        .expect("live feed");
+    assert_eq!(live.headers()["content-type"], "text/event-stream");
+    Http::new(&mock)
+        .get(&format!("/api/chats/{WELCOME}"), ADA)
+        .await;
+    let mut text = String::new();
+    while !text.contains("\n\n") {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), live.chunk())
+            .await
+            .expect("an event within 5 s")
+            .expect("read")
+            .expect("open");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let data = text
+        .lines()
+        .find_map(|l| l.strip_prefix("data:"))
+        .expect("a data line");
+    let entry: Value = serde_json::from_str(data.trim()).expect("json entry");
+    assert_schema("admin/journal-entry", &entry);
+    assert!(text.contains("event: entry"), "{text}");
+    mock.stop().await.expect("stop");
+}

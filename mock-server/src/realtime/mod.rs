@@ -17,6 +17,7 @@ use socketioxide::socket::Socket;
 
 use crate::App;
 use crate::faults::FaultKind;
+use crate::journal::{Kind, Note};
 use crate::model::{Chat, Message, Participant, is_message_type, is_object_id};
 use crate::store::{Caller, Destination, NewMessage, Refusal};
 
@@ -35,15 +36,43 @@ impl FromMessageParts<socketioxide::adapter::LocalAdapter> for WantsAck {
     }
 }
 
+/// Journals a client event with the answer it got.
+fn journal_in(app: &App, socket: &SocketRef, event: &str, result: &Result<Value, String>) {
+    if !app.journal.enabled() {
+        return;
+    }
+    let chat_id = result
+        .as_ref()
+        .ok()
+        .and_then(|d| d.get("chatId"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let ack = match result {
+        Ok(_) => json!("data"),
+        Err(m) => json!({ "error": m }),
+    };
+    app.journal.record(
+        Kind::In,
+        Note {
+            event: Some(event.to_string()),
+            chat_id,
+            detail: json!({ "sid": socket.id.to_string(), "ack": ack }),
+            ..Note::default()
+        },
+    );
+}
+
 /// Answers a client event: `{data}` or `{error: {message}}` as its ack, or an
 /// `error` event when the client sent no ack callback.
 fn reply(
+    app: &App,
     socket: &SocketRef,
     ack: AckSender,
     wants_ack: WantsAck,
     event: &str,
     result: Result<Value, String>,
 ) {
+    journal_in(app, socket, event, &result);
     match (result, wants_ack.0) {
         (Ok(data), true) => {
             let _ = ack.send(&json!({ "data": data }));
@@ -86,6 +115,13 @@ pub async fn on_connect(
         Ok(caller) => caller,
         Err(message) => {
             tracing::info!(sid = %socket.id, %message, "socket refused");
+            app.journal.record(
+                Kind::Connect,
+                Note {
+                    detail: json!({ "sid": socket.id.to_string(), "refused": message }),
+                    ..Note::default()
+                },
+            );
             let _ = socket.emit("error", &json!({ "message": message }));
             let _ = socket.disconnect();
             return;
@@ -93,6 +129,13 @@ pub async fn on_connect(
     };
     tracing::debug!(sid = %socket.id, entity = %caller.entity.id, "socket authenticated");
     let entity = caller.entity.clone();
+    app.journal.record(
+        Kind::Connect,
+        Note {
+            detail: json!({ "sid": socket.id.to_string(), "entity": entity }),
+            ..Note::default()
+        },
+    );
     socket.extensions.insert(caller);
     socket.on("chat:join", on_join);
     socket.on("chat:leave", on_leave);
@@ -101,6 +144,13 @@ pub async fn on_connect(
     socket.on_disconnect(
         |socket: SocketRef, State(app): State<Arc<App>>| async move {
             app.rooms.remove_socket(socket.id);
+            app.journal.record(
+                Kind::Disconnect,
+                Note {
+                    detail: json!({ "sid": socket.id.to_string() }),
+                    ..Note::default()
+                },
+            );
         },
     );
     let greeting = if app.faults.on(None, FaultKind::SuccessWithoutEntity) {
@@ -165,7 +215,7 @@ async fn on_join(
         app.rooms.join(&chat_id, &socket);
         Ok(join_ack_data(&app, &chat_id))
     })();
-    reply(&socket, ack, wants, "chat:join", result);
+    reply(&app, &socket, ack, wants, "chat:join", result);
 }
 
 async fn on_leave(
@@ -180,7 +230,7 @@ async fn on_leave(
         app.rooms.leave(&chat_id, socket.id);
         join_ack_data(&app, &chat_id)
     });
-    reply(&socket, ack, wants, "chat:leave", result);
+    reply(&app, &socket, ack, wants, "chat:leave", result);
 }
 
 /// `{chatId}`, or `{}` under the `join-ack-without-chat-id` fault.
@@ -206,7 +256,7 @@ async fn on_unknown(
     let result = Err(format!(
         "unknown event {event:?}: this server handles chat:join, chat:leave and message:send"
     ));
-    reply(&socket, ack, wants, &event, result);
+    reply(&app, &socket, ack, wants, &event, result);
 }
 
 async fn on_send(
@@ -219,6 +269,7 @@ async fn on_send(
     let wants = honour_no_acks(&app, wants);
     let Some(caller) = caller_of(&socket) else {
         return reply(
+            &app,
             &socket,
             ack,
             wants,
@@ -237,7 +288,7 @@ async fn on_send(
     };
     let (mut to, new) = match parsed {
         Ok(p) => p,
-        Err(e) => return reply(&socket, ack, wants, "message:send", Err(e)),
+        Err(e) => return reply(&app, &socket, ack, wants, "message:send", Err(e)),
     };
     if app.faults.on(None, FaultKind::KeyNotReused)
         && let Destination::Key { recipients, .. } = to
@@ -248,6 +299,7 @@ async fn on_send(
         Ok(sent) => sent,
         Err(r) => {
             return reply(
+                &app,
                 &socket,
                 ack,
                 wants,
@@ -278,6 +330,12 @@ async fn on_send(
         start_replies(&app, &caller, &message);
         tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
     }
+    journal_in(
+        &app,
+        &socket,
+        "message:send",
+        &Ok(json!({ "chatId": chat.id, "messageId": message.id })),
+    );
     if wants.0 {
         let mut data = json!({ "message": message, "chatId": chat.id });
         if typeless && app.faults.on(chat_id, FaultKind::NoTypeDefault) {

@@ -20,7 +20,9 @@
 //! every socket of the room.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
+
+use crate::journal::{Journal, Kind, Note};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -49,6 +51,7 @@ struct Membership {
 /// Room membership and emission.
 pub struct Rooms {
     inner: RwLock<Membership>,
+    journal: Arc<Journal>,
     grace: Duration,
     pub stats: Stats,
 }
@@ -62,9 +65,10 @@ impl std::fmt::Debug for Rooms {
 }
 
 impl Rooms {
-    pub fn new(slow_consumer_grace: Duration) -> Self {
+    pub fn new(slow_consumer_grace: Duration, journal: Arc<Journal>) -> Self {
         Rooms {
             inner: RwLock::default(),
+            journal,
             grace: slow_consumer_grace,
             stats: Stats::default(),
         }
@@ -151,7 +155,7 @@ impl Rooms {
     /// Serializes `payload` once and hands it to every socket in the room,
     /// applying the slow-consumer policy.
     pub async fn emit<T: Serialize + ?Sized>(&self, chat_id: &str, event: &str, payload: &T) {
-        self.emit_except(chat_id, event, payload, None).await;
+        self.emit_tagged(chat_id, event, payload, None, None).await;
     }
 
     /// [`emit`](Self::emit) to every socket of the room but `except`.
@@ -162,6 +166,19 @@ impl Rooms {
         payload: &T,
         except: Option<Sid>,
     ) {
+        self.emit_tagged(chat_id, event, payload, except, None)
+            .await;
+    }
+
+    /// The one emission path: `stream` (stream id, delta number) goes to the journal.
+    pub async fn emit_tagged<T: Serialize + ?Sized>(
+        &self,
+        chat_id: &str,
+        event: &str,
+        payload: &T,
+        except: Option<Sid>,
+        stream: Option<(&str, Option<usize>)>,
+    ) {
         let raw = match serde_json::value::to_raw_value(payload) {
             Ok(raw) => raw,
             Err(e) => {
@@ -171,8 +188,27 @@ impl Rooms {
         };
         let members: Vec<SocketRef> = match self.read().rooms.get(chat_id) {
             Some(m) => m.iter().filter(|s| Some(s.id) != except).cloned().collect(),
-            None => return,
+            None => Vec::new(),
         };
+        if self.journal.enabled() {
+            let mut detail = serde_json::json!({ "sockets": members.len() });
+            if members.len() <= 16 {
+                detail["sids"] = members.iter().map(|s| s.id.to_string()).collect();
+            }
+            self.journal.record(
+                Kind::Out,
+                Note {
+                    event: Some(event.to_string()),
+                    chat_id: Some(chat_id.to_string()),
+                    stream_id: stream.map(|(s, _)| s.to_string()),
+                    delta: stream.and_then(|(_, n)| n),
+                    detail,
+                },
+            );
+        }
+        if members.is_empty() {
+            return;
+        }
         let mut full = self.offer(&members, event, &raw);
         let started = Instant::now();
         let mut pause = Duration::from_micros(200);

@@ -135,7 +135,15 @@ pub async fn play_reply(app: Arc<App>, responder: Responder, trigger: Message, p
                 content: &message.content,
                 message: &message,
             };
-            app.rooms.emit(&chat_id, "message:delta", &delta).await;
+            app.rooms
+                .emit_tagged(
+                    &chat_id,
+                    "message:delta",
+                    &delta,
+                    None,
+                    Some((&stream_id, Some(n))),
+                )
+                .await;
             continue;
         }
         let json = faulty_delta(
@@ -171,7 +179,7 @@ pub async fn play_reply(app: Arc<App>, responder: Responder, trigger: Message, p
         Some(&sender.id),
         reply,
         Some(message_id),
-        Some(stream_id),
+        Some(stream_id.clone()),
     ) {
         Ok((mut done, chat)) => {
             if faults.done_still_streaming {
@@ -184,7 +192,15 @@ pub async fn play_reply(app: Arc<App>, responder: Responder, trigger: Message, p
                 app.rooms.emit(&chat_id, "message", &done).await;
             }
             if !faults.omit_done {
-                app.rooms.emit(&chat_id, "message:done", &done).await;
+                app.rooms
+                    .emit_tagged(
+                        &chat_id,
+                        "message:done",
+                        &done,
+                        None,
+                        Some((&stream_id, None)),
+                    )
+                    .await;
             }
             if faults.double_done {
                 app.rooms.emit(&chat_id, "message:done", &done).await;

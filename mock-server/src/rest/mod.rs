@@ -206,6 +206,35 @@ async fn method_not_allowed(req: Request) -> ApiError {
     )
 }
 
+/// Journals every REST request with its status and duration.
+async fn journal_rest(
+    State(app): State<Arc<App>>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if !app.journal.enabled() {
+        return next.run(req).await;
+    }
+    let (method, path) = (req.method().to_string(), req.uri().to_string());
+    let started = std::time::Instant::now();
+    let response = next.run(req).await;
+    let chat_id = path.strip_prefix("/api/chats/").map(|rest| {
+        rest.split(['/', '?'])
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    });
+    app.journal.record(
+        crate::journal::Kind::Rest,
+        crate::journal::Note {
+            chat_id,
+            detail: serde_json::json!({ "method": method, "path": path, "status": response.status().as_u16(), "durationUs": started.elapsed().as_micros() as u64 }),
+            ..Default::default()
+        },
+    );
+    response
+}
+
 /// REST-side faults (`rest-latency`, `rest-status`, `missing-ok`); a no-op
 /// when no fault is active.
 async fn rest_faults(
@@ -295,7 +324,11 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(axum::middleware::from_fn_with_state(app, rest_faults))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            rest_faults,
+        ))
+        .layer(axum::middleware::from_fn_with_state(app, journal_rest))
 }
 
 /// For partial updates: a present field (even `null`) is `Some(value)`, an
