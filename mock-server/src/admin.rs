@@ -267,6 +267,8 @@ async fn journal_live(State(app): State<Arc<App>>) -> Response {
         };
         Some((Ok::<_, std::convert::Infallible>(event), rx))
     });
+    // End with the server: graceful shutdown waits for open connections.
+    let stream = futures_util::StreamExt::take_until(stream, app.hurry.clone().cancelled_owned());
     Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response()
