@@ -270,3 +270,69 @@ pub fn is_token_format(s: &str) -> bool {
                     .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         })
 }
+
+/// A registered plugin (management Plugins page).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Plugin {
+    pub id: Id,
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub events: Vec<String>,
+    #[serde(default)]
+    pub inputs_schema: Option<Value>,
+    #[serde(default)]
+    pub is_public: bool,
+    #[serde(default)]
+    pub org_id: Option<Id>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub webhook_url: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A plugin installed on an agent or an app integration (seed 004).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PluginInstance {
+    pub id: Id,
+    #[serde(default)]
+    pub agent_id: Option<Id>,
+    #[serde(default)]
+    pub app_integration_id: Option<Id>,
+    pub created_at: String,
+    pub entity_id: Id,
+    /// `AGENT` or `APP_INTEGRATION`.
+    pub entity_type: String,
+    #[serde(default)]
+    pub event_dispatch_condition: Option<Value>,
+    /// `SYNC` or `ASYNC`.
+    pub event_dispatch_mode: String,
+    #[serde(default)]
+    pub events: Vec<String>,
+    #[serde(default)]
+    pub inputs: Option<Value>,
+    pub name: String,
+    pub org_id: Id,
+    pub plugin_id: Id,
+    #[serde(default)]
+    pub repository_id: Option<Id>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    pub updated_at: String,
+}
+
+impl PluginInstance {
+    /// The participant this instance acts as.
+    pub fn acts_as(&self) -> Participant {
+        let kind = if self.entity_type == "APP_INTEGRATION" { ParticipantType::AppIntegration } else { ParticipantType::Agent };
+        Participant { id: self.entity_id.clone(), kind }
+    }
+}

@@ -43,10 +43,27 @@ impl Refusal {
 pub struct Caller {
     pub entity: Entity,
     pub org_ids: Vec<Id>,
+    /// For a plugin-instance token: the agent or app integration it acts as.
+    pub acts_as: Option<Participant>,
+    /// For a plugin-instance token: its scopes.
+    pub scopes: Vec<String>,
 }
 
 impl Caller {
+    pub fn user(entity: Entity, org_ids: Vec<Id>) -> Caller {
+        Caller { entity, org_ids, acts_as: None, scopes: Vec::new() }
+    }
+
+    /// Whether an instance token holds `scope` (other tokens need none).
+    pub fn may(&self, scope: &str) -> bool {
+        self.entity.kind != EntityType::PluginInstance || self.scopes.iter().any(|s| s == scope)
+    }
+
+    /// The participant this caller speaks as (an instance speaks as its entity).
     pub fn as_participant(&self) -> Option<Participant> {
+        if let Some(p) = &self.acts_as {
+            return Some(p.clone());
+        }
         let kind = match self.entity.kind {
             EntityType::User => ParticipantType::User,
             EntityType::Agent => ParticipantType::Agent,
@@ -123,6 +140,8 @@ struct State {
     chats: HashMap<Id, ChatRecord>,
     /// (key scope, key) → chat id; the scope is an org id or the caller's id.
     chat_keys: HashMap<(Id, String), Id>,
+    plugins: HashMap<Id, crate::model::Plugin>,
+    instances: HashMap<Id, crate::model::PluginInstance>,
     /// message id → chat id, for cursors.
     message_chat: HashMap<Id, Id>,
 }
@@ -249,6 +268,8 @@ impl Store {
                 .into_iter()
                 .map(|r| (r.id.clone(), r))
                 .collect(),
+            plugins: world.plugins.into_iter().map(|p| (p.id.clone(), p)).collect(),
+            instances: world.plugin_instances.into_iter().map(|p| (p.id.clone(), p)).collect(),
             ..State::default()
         };
         for WorldChat { chat, participants } in world.chats {
@@ -311,6 +332,8 @@ impl Store {
             agents: by_key(&s.agents),
             app_integrations: by_key(&s.app_integrations),
             repositories: by_key(&s.repositories),
+            plugins: by_key(&s.plugins),
+            plugin_instances: by_key(&s.instances),
             chats,
             messages,
         }
@@ -376,14 +399,7 @@ impl Store {
             .clone();
         let s = self.lock();
         let u = s.users.get(&id)?;
-        Some(Caller {
-            entity: Entity {
-                id: u.id.clone(),
-                kind: EntityType::User,
-                name: u.name.clone(),
-            },
-            org_ids: u.org_ids.clone(),
-        })
+        Some(Caller::user(Entity { id: u.id.clone(), kind: EntityType::User, name: u.name.clone() }, u.org_ids.clone()))
     }
 
     /// Resolves a bearer token; the error message says what is wrong with it.
@@ -397,6 +413,15 @@ impl Store {
         };
         if rec.revoked {
             return Err("Invalid token: this token was deleted".into());
+        }
+        if rec.entity_type == EntityType::PluginInstance {
+            let inst = s.instances.get(&rec.entity_id).ok_or("Invalid token: its plugin was uninstalled")?;
+            return Ok(Caller {
+                entity: Entity { id: inst.id.clone(), kind: EntityType::PluginInstance, name: inst.name.clone() },
+                org_ids: vec![inst.org_id.clone()],
+                acts_as: Some(inst.acts_as()),
+                scopes: rec.scopes.clone(),
+            });
         }
         let (name, org_ids) = match rec.entity_type {
             EntityType::User => s
@@ -414,14 +439,7 @@ impl Store {
             EntityType::PluginInstance => None,
         }
         .ok_or_else(|| "Invalid token: the entity it belonged to was deleted".to_string())?;
-        Ok(Caller {
-            entity: Entity {
-                id: rec.entity_id.clone(),
-                kind: rec.entity_type,
-                name,
-            },
-            org_ids,
-        })
+        Ok(Caller::user(Entity { id: rec.entity_id.clone(), kind: rec.entity_type, name }, org_ids))
     }
 
     // ---- agents ----
@@ -706,14 +724,7 @@ impl Store {
             .iter()
             .find(|p| p.kind == ParticipantType::User)?;
         let u = s.users.get(&p.id)?;
-        Some(Caller {
-            entity: Entity {
-                id: u.id.clone(),
-                kind: EntityType::User,
-                name: u.name.clone(),
-            },
-            org_ids: u.org_ids.clone(),
-        })
+        Some(Caller::user(Entity { id: u.id.clone(), kind: EntityType::User, name: u.name.clone() }, u.org_ids.clone()))
     }
 
     pub fn update_chat(

@@ -13,7 +13,7 @@ use crate::model::{
     Agent, AppIntegration, Chat, EntityType, Id, Message, Org, Participant, ParticipantType,
     Repository, User,
 };
-use crate::model::{is_object_id, is_token_format};
+use crate::model::{Plugin, PluginInstance, is_object_id, is_token_format};
 
 /// The default world, compiled into the binary.
 pub const DEFAULT_WORLD: &str = include_str!("../../fixtures/world.json");
@@ -28,6 +28,9 @@ pub struct TokenRecord {
     pub name: String,
     #[serde(default)]
     pub revoked: bool,
+    /// Scopes of a plugin-instance token.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -56,6 +59,10 @@ pub struct World {
     pub app_integrations: Vec<AppIntegration>,
     #[serde(default)]
     pub repositories: Vec<Repository>,
+    #[serde(default)]
+    pub plugins: Vec<Plugin>,
+    #[serde(default)]
+    pub plugin_instances: Vec<PluginInstance>,
     #[serde(default)]
     pub chats: Vec<WorldChat>,
     #[serde(default)]
@@ -208,7 +215,7 @@ impl World {
                 EntityType::User => users.contains(t.entity_id.as_str()),
                 EntityType::Agent => agents.contains(t.entity_id.as_str()),
                 EntityType::AppIntegration => apps.contains(t.entity_id.as_str()),
-                EntityType::PluginInstance => false,
+                EntityType::PluginInstance => self.plugin_instances.iter().any(|p| p.id == t.entity_id),
             };
             if !known {
                 return Err(missing(
