@@ -30,6 +30,8 @@ pub enum Kind {
     In,
     /// An event emitted to a room.
     Out,
+    /// A webhook delivery attempt.
+    Webhook,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -17,6 +17,7 @@ pub mod admin;
 pub mod faults;
 pub mod journal;
 pub mod model;
+pub mod plugins;
 pub mod realtime;
 pub mod rest;
 pub mod script;
@@ -55,6 +56,10 @@ pub struct Config {
     pub faults: Vec<String>,
     /// Journal ring size in entries; 0 turns the journal off.
     pub journal_size: usize,
+    /// Webhook timeout and ASYNC retries.
+    pub webhooks: plugins::dispatch::Settings,
+    /// Replaces the webhook URL of every plugin of the world (`--plugin-url`).
+    pub plugin_url: Option<String>,
 }
 
 impl Default for Config {
@@ -66,6 +71,8 @@ impl Default for Config {
             admin_token: None,
             faults: Vec::new(),
             journal_size: 10_000,
+            webhooks: plugins::dispatch::Settings::default(),
+            plugin_url: None,
         }
     }
 }
@@ -85,6 +92,10 @@ pub struct App {
     pub faults: faults::Faults,
     start_faults: Vec<String>,
     pub admin_token: Option<String>,
+    /// Webhook delivery (see [`plugins::dispatch`]).
+    pub dispatcher: Arc<plugins::dispatch::Dispatcher>,
+    /// Streamed replies posted by plugins.
+    pub plugin_streams: plugins::streams::PluginStreams,
     /// What the mock saw and did (see [`journal`]).
     pub journal: Arc<journal::Journal>,
     /// The socket.io handle, set once the layer is built.
@@ -131,6 +142,8 @@ impl App {
         self.rooms.clear();
         self.store.reset();
         self.journal.clear();
+        self.dispatcher.clear();
+        self.plugin_streams.clear();
         self.faults.clear();
         for spec in &self.start_faults {
             let _ = self.faults.add(
@@ -148,12 +161,22 @@ impl App {
 /// Builds the HTTP + socket.io service for a world.
 ///
 /// Fails when a start-up fault does not parse.
-pub fn build(world: World, config: &Config) -> Result<(axum::Router, Arc<App>, SocketIo), String> {
+pub fn build(
+    mut world: World,
+    config: &Config,
+) -> Result<(axum::Router, Arc<App>, SocketIo), String> {
+    if let Some(url) = &config.plugin_url {
+        for p in &mut world.plugins {
+            p.webhook_url.clone_from(url);
+        }
+    }
     let journal = Arc::new(journal::Journal::new(config.journal_size));
     let app = Arc::new(App {
         store: Store::new(world),
         rooms: Rooms::new(config.slow_consumer_grace, journal.clone()),
         journal,
+        dispatcher: Arc::new(plugins::dispatch::Dispatcher::new(config.webhooks.clone())),
+        plugin_streams: plugins::streams::PluginStreams::default(),
         tasks: TaskTracker::new(),
         hurry: CancellationToken::new(),
         epoch: std::sync::Mutex::new(CancellationToken::new()),

@@ -61,6 +61,15 @@ struct Args {
     /// Journal ring size in entries (0 turns the journal off, e.g. for load runs).
     #[arg(long, default_value_t = 10_000, value_name = "ENTRIES")]
     journal_size: usize,
+    /// Send the world's plugins' webhooks here instead (e.g. your own plugin on localhost).
+    #[arg(long, value_name = "URL")]
+    plugin_url: Option<String>,
+    /// Webhook timeout per attempt, in milliseconds.
+    #[arg(long, default_value_t = 5000, value_name = "MS")]
+    webhook_timeout_ms: u64,
+    /// ASYNC webhook attempts in all (first try included); retries back off exponentially from 200 ms.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    webhook_attempts: u32,
     /// Require this bearer token on /__admin (which then answers on any address, not only loopback).
     #[arg(long, value_name = "TOKEN")]
     admin_token: Option<String>,
@@ -221,6 +230,12 @@ async fn main() -> anyhow::Result<()> {
             admin_token: args.admin_token.clone(),
             faults: args.faults.clone(),
             journal_size: args.journal_size,
+            webhooks: mock_server::plugins::dispatch::Settings {
+                timeout: std::time::Duration::from_millis(args.webhook_timeout_ms),
+                attempts: args.webhook_attempts,
+                ..Default::default()
+            },
+            plugin_url: args.plugin_url.clone(),
         },
         shutdown_signal(),
     )

@@ -332,7 +332,14 @@ pub struct PluginInstance {
 impl PluginInstance {
     /// The participant this instance acts as.
     pub fn acts_as(&self) -> Participant {
-        let kind = if self.entity_type == "APP_INTEGRATION" { ParticipantType::AppIntegration } else { ParticipantType::Agent };
-        Participant { id: self.entity_id.clone(), kind }
+        let kind = if self.entity_type == "APP_INTEGRATION" {
+            ParticipantType::AppIntegration
+        } else {
+            ParticipantType::Agent
+        };
+        Participant {
+            id: self.entity_id.clone(),
+            kind,
+        }
     }
 }

@@ -215,7 +215,9 @@ impl World {
                 EntityType::User => users.contains(t.entity_id.as_str()),
                 EntityType::Agent => agents.contains(t.entity_id.as_str()),
                 EntityType::AppIntegration => apps.contains(t.entity_id.as_str()),
-                EntityType::PluginInstance => self.plugin_instances.iter().any(|p| p.id == t.entity_id),
+                EntityType::PluginInstance => {
+                    self.plugin_instances.iter().any(|p| p.id == t.entity_id)
+                }
             };
             if !known {
                 return Err(missing(

@@ -475,9 +475,33 @@ pub fn send(
     to: Destination,
     new: NewMessage,
 ) -> Result<(Message, Chat), Refusal> {
-    let (chat, _joined) = app.store.resolve_destination(caller, to)?;
-    app.store
-        .persist(&chat.id, Some(&caller.entity.id), new, None, None)
+    // A plugin instance speaks as its agent or app integration, within its scopes.
+    if let Some(me) = &caller.acts_as {
+        let prefix = if me.kind == crate::model::ParticipantType::Agent {
+            "AGENT"
+        } else {
+            "APP_INTEGRATION"
+        };
+        let needed = format!("{prefix}_MESSAGE_WRITE");
+        if !caller.may(&needed) {
+            return Err(Refusal::Forbidden(format!(
+                "This plugin instance lacks the {needed} scope: it cannot send messages as its {}",
+                prefix.to_lowercase().replace('_', " ")
+            )));
+        }
+        let chat_scope = format!("{prefix}_CHAT_WRITE");
+        if !matches!(to, Destination::Chat(_)) && !caller.may(&chat_scope) {
+            return Err(Refusal::Forbidden(format!(
+                "This plugin instance lacks the {chat_scope} scope: it cannot create chats"
+            )));
+        }
+    }
+    let (chat, joined) = app.store.resolve_destination(caller, to)?;
+    crate::plugins::joined(app, &chat, &joined);
+    let sender = caller
+        .as_participant()
+        .map_or_else(|| caller.entity.id.clone(), |p| p.id);
+    app.store.persist(&chat.id, Some(&sender), new, None, None)
 }
 
 /// Broadcasts a persisted message to its room: `message`, then the relayed
@@ -502,6 +526,7 @@ pub async fn announce_except(
 }
 
 pub async fn lifecycle_message_added(app: &App, chat: &Chat, message: &Message) {
+    crate::plugins::message_added(app, chat, message);
     app.rooms
         .emit(
             &chat.id,

@@ -15,12 +15,11 @@ pub async fn create(State(app): State<Arc<App>>, Auth(caller): Auth, body: JsonB
         .as_object()
         .ok_or_else(|| ApiError::bad_request("Request body must be a JSON object"))?;
     if obj.contains_key("streamId") {
-        return Err(ApiError::bad_request(
-            "Streamed chunks (streamId) are accepted from plugin instances only; this mock does not run plugins yet",
-        ));
+        let (status, message) = crate::plugins::streams::chunk(&app, &caller, obj).await?;
+        return ok(status, &message);
     }
     let (to, new) = crate::realtime::parse_send(obj).map_err(ApiError::bad_request)?;
-    let (message, chat) = crate::realtime::send(&app, &caller, to, new)?;
+    let (message, chat) = crate::realtime::send(&app, &caller, to, new).map_err(ApiError::from)?;
     crate::realtime::announce(&app, &chat, &message).await;
     crate::realtime::start_replies(&app, &caller, &message);
     ok(StatusCode::CREATED, &message)

@@ -7,6 +7,7 @@
 mod agents;
 mod chats;
 mod messages;
+mod plugins;
 mod repositories;
 
 use std::sync::Arc;
@@ -316,6 +317,24 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
             post(chats::attach_repository),
         )
         .route("/api/messages", post(messages::create))
+        .route("/api/plugins", get(plugins::list).post(plugins::register))
+        .route("/api/plugins/{id}", get(plugins::get))
+        .route(
+            "/api/agents/{id}/event-handlers",
+            get(plugins::list_on_agent).post(plugins::install_on_agent),
+        )
+        .route(
+            "/api/agents/{id}/event-handlers/{instance}",
+            axum::routing::delete(plugins::uninstall_from_agent),
+        )
+        .route(
+            "/api/app-integrations/{id}/apps",
+            get(plugins::list_on_app).post(plugins::install_on_app),
+        )
+        .route(
+            "/api/app-integrations/{id}/apps/{instance}",
+            axum::routing::delete(plugins::uninstall_from_app),
+        )
         .route(
             "/api/repositories",
             get(repositories::list).post(repositories::create),

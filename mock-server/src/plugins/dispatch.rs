@@ -1,0 +1,318 @@
+//! Webhook delivery: the challenge, SYNC and ASYNC dispatch, the delivery log.
+//!
+//! - **SYNC** (decisions.md 23): events for one instance in one chat go
+//!   through one queue, each awaited (bounded by the webhook timeout) before
+//!   the next, so the plugin sees them in order. One attempt each. Other
+//!   chats and other instances have their own queues: a slow webhook never
+//!   holds up anything but its own queue, and never the realtime path.
+//! - **ASYNC**: each event in the background, retried on failure (a non-2xx
+//!   answer, a timeout, a refused connection) with exponential backoff:
+//!   `retry_base`, then doubled, for `attempts` attempts in all.
+//!
+//! Every attempt is logged: event, URL, attempt number, status or error,
+//! latency, and the request and response bodies trimmed to
+//! [`BODY_LOG_LIMIT`] bytes (`GET /__admin/deliveries`, and the journal).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::journal::{Journal, Kind, Note};
+
+/// Request and response bodies are kept up to this many bytes in the log.
+pub const BODY_LOG_LIMIT: usize = 4096;
+/// Delivery log entries kept (the oldest go first).
+pub const LOG_CAPACITY: usize = 2000;
+
+/// Webhook delivery settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Per-attempt timeout (SYNC and ASYNC, and the challenge).
+    pub timeout: Duration,
+    /// ASYNC attempts in all (first try included).
+    pub attempts: u32,
+    /// ASYNC: the first retry waits this long; each next one twice as long.
+    pub retry_base: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            timeout: Duration::from_secs(5),
+            attempts: 4,
+            retry_base: Duration::from_millis(200),
+        }
+    }
+}
+
+/// One delivery attempt.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivery {
+    pub seq: u64,
+    pub event: String,
+    pub url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chat_id: Option<String>,
+    pub mode: &'static str,
+    pub attempt: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub latency_ms: u64,
+    pub request: String,
+    pub response: String,
+    pub ok: bool,
+}
+
+/// Where and how an event goes.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub url: String,
+    pub instance_id: Option<String>,
+    pub chat_id: Option<String>,
+    pub sync: bool,
+}
+
+struct Job {
+    target: Target,
+    body: Value,
+}
+
+fn trim(s: &str) -> String {
+    if s.len() <= BODY_LOG_LIMIT {
+        return s.to_string();
+    }
+    let cut = (0..=BODY_LOG_LIMIT)
+        .rev()
+        .find(|i| s.is_char_boundary(*i))
+        .unwrap_or(0);
+    format!("{}… ({} bytes)", &s[..cut], s.len())
+}
+
+/// Delivers plugin events.
+pub struct Dispatcher {
+    http: reqwest::Client,
+    pub settings: Settings,
+    log: Mutex<VecDeque<Delivery>>,
+    seq: AtomicU64,
+    /// SYNC queues, one per (instance, chat).
+    queues: Mutex<HashMap<(String, String), mpsc::UnboundedSender<Job>>>,
+}
+
+impl std::fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatcher")
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+impl Dispatcher {
+    pub fn new(settings: Settings) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .build()
+            .unwrap_or_default();
+        Dispatcher {
+            http,
+            settings,
+            log: Mutex::default(),
+            seq: AtomicU64::new(0),
+            queues: Mutex::default(),
+        }
+    }
+
+    /// The delivery log, oldest first.
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        self.log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    /// Forgets queues and the log (on reset; queued SYNC events are dropped).
+    pub fn clear(&self) {
+        self.queues
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// One POST, logged; `Ok(body)` on a 2xx answer.
+    async fn attempt(
+        &self,
+        journal: &Journal,
+        target: &Target,
+        body: &Value,
+        attempt: u32,
+    ) -> Result<Value, String> {
+        let event = body
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_string();
+        let request = body.to_string();
+        let started = Instant::now();
+        let result = self
+            .http
+            .post(&target.url)
+            .header("content-type", "application/json")
+            .body(request.clone())
+            .send()
+            .await;
+        let (status, error, text) = match result {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let text = resp.text().await.unwrap_or_default();
+                (
+                    Some(status),
+                    (!(200..300).contains(&status)).then(|| format!("answered {status}")),
+                    text,
+                )
+            }
+            Err(e) if e.is_timeout() => (
+                None,
+                Some(format!("timed out after {:?}", self.settings.timeout)),
+                String::new(),
+            ),
+            Err(e) if e.is_connect() => (None, Some(format!("unreachable: {e}")), String::new()),
+            Err(e) => (None, Some(format!("request failed: {e}")), String::new()),
+        };
+        let delivery = Delivery {
+            seq: self.seq.fetch_add(1, Ordering::Relaxed) + 1,
+            event: event.clone(),
+            url: target.url.clone(),
+            instance_id: target.instance_id.clone(),
+            chat_id: target.chat_id.clone(),
+            mode: if target.sync { "SYNC" } else { "ASYNC" },
+            attempt,
+            status,
+            error: error.clone(),
+            latency_ms: started.elapsed().as_millis() as u64,
+            request: trim(&request),
+            response: trim(&text),
+            ok: error.is_none(),
+        };
+        match &error {
+            None => tracing::debug!(%event, url = %target.url, attempt, "webhook delivered"),
+            Some(e) => {
+                tracing::warn!(%event, url = %target.url, attempt, error = %e, "webhook delivery failed")
+            }
+        }
+        journal.record(
+            Kind::Webhook,
+            Note {
+                event: Some(event),
+                chat_id: target.chat_id.clone(),
+                detail: serde_json::to_value(&delivery).unwrap_or_default(),
+                ..Note::default()
+            },
+        );
+        {
+            let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+            if log.len() == LOG_CAPACITY {
+                log.pop_front();
+            }
+            log.push_back(delivery);
+        }
+        match error {
+            None => Ok(serde_json::from_str(&text).unwrap_or(Value::String(text))),
+            Some(e) => Err(e),
+        }
+    }
+
+    /// Verifies a webhook (decisions.md 21): its 2xx JSON answer to
+    /// `WEBHOOK_CHALLENGE` must be an object holding the challenge as a string.
+    pub async fn challenge(
+        &self,
+        journal: &Journal,
+        url: &str,
+        challenge: &str,
+    ) -> Result<(), String> {
+        let target = Target {
+            url: url.to_string(),
+            instance_id: None,
+            chat_id: None,
+            sync: true,
+        };
+        let body = serde_json::json!({ "name": "WEBHOOK_CHALLENGE", "challenge": challenge });
+        let answer = self.attempt(journal, &target, &body, 1).await?;
+        match answer.as_object() {
+            Some(o) if o.values().any(|v| v.as_str() == Some(challenge)) => Ok(()),
+            Some(_) => Err(format!(
+                "wrong challenge: the answer does not hold {challenge:?} (answer {{\"challenge\": \"{challenge}\"}})"
+            )),
+            None => Err(format!(
+                "wrong challenge: the answer is not a JSON object ({})",
+                trim(&answer.to_string())
+            )),
+        }
+    }
+
+    /// Sends an event; returns at once (the realtime path never waits).
+    pub fn send(
+        self: &std::sync::Arc<Self>,
+        journal: std::sync::Arc<Journal>,
+        abort: CancellationToken,
+        target: Target,
+        body: Value,
+    ) {
+        if !target.sync {
+            let me = self.clone();
+            tokio::spawn(async move {
+                let mut wait = me.settings.retry_base;
+                for attempt in 1..=me.settings.attempts.max(1) {
+                    if me.attempt(&journal, &target, &body, attempt).await.is_ok() {
+                        return;
+                    }
+                    if attempt == me.settings.attempts {
+                        break;
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = abort.cancelled() => return,
+                    }
+                    wait *= 2;
+                }
+            });
+            return;
+        }
+        let key = (
+            target.instance_id.clone().unwrap_or_default(),
+            target.chat_id.clone().unwrap_or_default(),
+        );
+        let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+        let job = Job { target, body };
+        let job = match queues.get(&key) {
+            Some(tx) => match tx.send(job) {
+                Ok(()) => return,
+                Err(mpsc::error::SendError(job)) => job,
+            },
+            None => job,
+        };
+        let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
+        let _ = tx.send(job);
+        queues.insert(key, tx);
+        let me = self.clone();
+        tokio::spawn(async move {
+            while let Some(job) =
+                tokio::select! { j = rx.recv() => j, _ = abort.cancelled() => None }
+            {
+                let _ = me.attempt(&journal, &job.target, &job.body, 1).await;
+            }
+        });
+    }
+}

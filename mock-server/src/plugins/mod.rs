@@ -1,0 +1,130 @@
+//! Plugin events: which event goes to which instances, with the payloads of
+//! seed 004, and streamed replies posted by plugins.
+//!
+//! - `AGENT_MESSAGE_RECEIVED` / `APP_INTEGRATION_MESSAGE_RECEIVED`: a message
+//!   persisted in a chat goes to the instances of every agent / app
+//!   integration in it, except the sender's.
+//! - `AGENT_CHAT_JOINED` / `APP_INTEGRATION_CHAT_JOINED`: only to the entity
+//!   that joined. `CHAT_PARTICIPANT_JOINED`: to the instances of every other
+//!   agent and app integration in the chat (the one that joined gets its own
+//!   `*_CHAT_JOINED` instead; CHOSEN).
+//! - `WEBHOOK_MESSAGE_RECEIVED`: a reply to a message that carried a
+//!   `responseUrl` is POSTed there (ASYNC, with retries).
+//! - Only instances subscribed to an event (their `events`) receive it.
+
+pub mod dispatch;
+pub mod streams;
+
+use serde_json::{Value, json};
+
+use crate::App;
+use crate::model::{Chat, Message, Participant, ParticipantType, PluginInstance};
+
+/// Sends one event to one instance's webhook, in the instance's mode.
+pub fn deliver(
+    app: &App,
+    instance: &PluginInstance,
+    url: String,
+    chat_id: Option<&str>,
+    body: Value,
+) {
+    let target = dispatch::Target {
+        url,
+        instance_id: Some(instance.id.clone()),
+        chat_id: chat_id.map(str::to_string),
+        sync: instance.event_dispatch_mode == "SYNC",
+    };
+    app.dispatcher
+        .send(app.journal.clone(), app.epoch(), target, body);
+}
+
+/// The JSON of an entity for an event body (`agent`, `appIntegration`, `user`).
+fn entity(app: &App, p: &Participant) -> Option<(&'static str, Value)> {
+    match p.kind {
+        ParticipantType::Agent => app.store.agent_by_id(&p.id).map(|a| ("agent", json!(a))),
+        ParticipantType::AppIntegration => app
+            .store
+            .app_integration(&p.id)
+            .map(|a| ("appIntegration", json!(a))),
+        ParticipantType::User => app.store.user(&p.id).map(|u| ("user", json!(u))),
+    }
+}
+
+/// A message was persisted: tell the agents and app integrations in the chat,
+/// and the `responseUrl` of the message it answers.
+pub fn message_added(app: &App, chat: &Chat, message: &Message) {
+    for p in app.store.participants_of(&chat.id) {
+        if Some(&p.id) == message.sender_id.as_ref() {
+            continue;
+        }
+        let event = match p.kind {
+            ParticipantType::Agent => "AGENT_MESSAGE_RECEIVED",
+            ParticipantType::AppIntegration => "APP_INTEGRATION_MESSAGE_RECEIVED",
+            ParticipantType::User => continue,
+        };
+        for (inst, url) in app.store.subscribed(&p, event) {
+            let Some((key, value)) = entity(app, &p) else {
+                continue;
+            };
+            let body =
+                json!({ "name": event, key: value, "message": message, "pluginInstance": inst });
+            deliver(app, &inst, url, Some(&chat.id), body);
+        }
+    }
+    let original = message
+        .responded_to_id
+        .as_deref()
+        .and_then(|id| app.store.message(id));
+    if let Some(url) = original.and_then(|m| m.response_url) {
+        let target = dispatch::Target {
+            url,
+            instance_id: None,
+            chat_id: Some(chat.id.clone()),
+            sync: false,
+        };
+        app.dispatcher.send(
+            app.journal.clone(),
+            app.epoch(),
+            target,
+            json!({ "name": "WEBHOOK_MESSAGE_RECEIVED", "message": message }),
+        );
+    }
+}
+
+/// Participants joined a chat.
+pub fn joined(app: &App, chat: &Chat, joined: &[Participant]) {
+    if joined.is_empty() {
+        return;
+    }
+    let everyone = app.store.participants_of(&chat.id);
+    for j in joined {
+        let Some((key, value)) = entity(app, j) else {
+            continue;
+        };
+        let own = match j.kind {
+            ParticipantType::Agent => Some("AGENT_CHAT_JOINED"),
+            ParticipantType::AppIntegration => Some("APP_INTEGRATION_CHAT_JOINED"),
+            ParticipantType::User => None,
+        };
+        if let Some(event) = own {
+            for (inst, url) in app.store.subscribed(j, event) {
+                deliver(
+                    app,
+                    &inst,
+                    url,
+                    Some(&chat.id),
+                    json!({ "name": event, key: value.clone(), "chat": chat, "pluginInstance": inst }),
+                );
+            }
+        }
+        for other in everyone
+            .iter()
+            .filter(|o| *o != j && o.kind != ParticipantType::User)
+        {
+            for (inst, url) in app.store.subscribed(other, "CHAT_PARTICIPANT_JOINED") {
+                let body = json!({ "name": "CHAT_PARTICIPANT_JOINED", "chat": chat, "participant": j, key: value.clone(), "pluginInstance": inst });
+                deliver(app, &inst, url, Some(&chat.id), body);
+            }
+        }
+    }
+}
