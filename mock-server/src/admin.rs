@@ -36,6 +36,7 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
         .route("/__admin/verify", post(verify))
         .route("/__admin/world", get(get_world).put(put_world))
         .route("/__admin/seed", post(seed))
+        .route("/__admin/deliveries", get(deliveries))
         .layer(axum::middleware::from_fn_with_state(app, guard))
 }
 
@@ -333,4 +334,9 @@ async fn seed(State(app): State<Arc<App>>, body: JsonBody) -> ApiResult {
         .store
         .seed(&owner, b.participants, b.chats, b.messages)?;
     ok(StatusCode::CREATED, &json!({ "chatIds": ids }))
+}
+
+/// `GET /__admin/deliveries`: every webhook delivery attempt (last 2,000).
+async fn deliveries(State(app): State<Arc<App>>) -> ApiResult {
+    ok(StatusCode::OK, &app.dispatcher.deliveries())
 }

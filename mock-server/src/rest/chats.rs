@@ -62,9 +62,10 @@ pub async fn create(State(app): State<Arc<App>>, Auth(caller): Auth, body: JsonB
     } else {
         b.key
     };
-    let (chat, created, _) =
+    let (chat, created, joined) =
         app.store
             .create_chat(&caller, b.participants, key, b.title, b.state)?;
+    crate::plugins::joined(&app, &chat, &joined);
     if created
         && app.faults.on(None, FaultKind::CallerNotAdded)
         && let Some(me) = caller.as_participant()
@@ -150,6 +151,7 @@ pub async fn add_participant(
     }
     let (chat, added) = app.store.add_participant(&caller, &id, p.clone())?;
     if added {
+        crate::plugins::joined(&app, &chat, std::slice::from_ref(&p));
         let mut event =
             json!({ "name": "CHAT_PARTICIPANT_JOINED", "chat": chat, "participant": p });
         let member = match p.kind {
