@@ -218,7 +218,11 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let announce = config.plugin_url.is_some();
     let (router, app, io) = build(world, &config).map_err(std::io::Error::other)?;
+    if announce {
+        plugins::announce_installed(&app);
+    }
     let listener = listener.tap_io(|tcp| {
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::warn!(error = %e, "cannot set TCP_NODELAY");

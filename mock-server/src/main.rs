@@ -128,7 +128,10 @@ fn banner(world: &World, url: &str) -> serde_json::Value {
     let agents: Vec<_> = world
         .agents
         .iter()
-        .map(|a| json!({ "id": a.id, "name": a.name, "isPublic": a.is_public, "scripted": a.script.is_some() }))
+        .map(|a| {
+            let plugin = world.plugin_instances.iter().find(|i| i.entity_id == a.id).and_then(|i| world.plugins.iter().find(|p| p.id == i.plugin_id));
+            json!({ "id": a.id, "name": a.name, "isPublic": a.is_public, "scripted": a.script.is_some(), "pluginWebhook": plugin.map(|p| p.webhook_url.clone()) })
+        })
         .collect();
     let chats: Vec<_> = world
         .chats
@@ -205,6 +208,12 @@ async fn main() -> anyhow::Result<()> {
             World::parse(&path.display().to_string(), &text).context("world file refused")?
         }
     };
+    let mut world = world;
+    if let Some(url) = &args.plugin_url {
+        for p in &mut world.plugins {
+            p.webhook_url.clone_from(url);
+        }
+    }
     let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
         .await
         .with_context(|| {

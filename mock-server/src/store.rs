@@ -1235,6 +1235,30 @@ impl Store {
         v
     }
 
+    /// Every installed instance with its live token and plugin (start-up announcement).
+    pub fn installed(
+        &self,
+    ) -> Vec<(
+        crate::model::PluginInstance,
+        TokenRecord,
+        crate::model::Plugin,
+    )> {
+        let s = self.lock();
+        let mut v: Vec<_> = s
+            .instances
+            .values()
+            .filter_map(|i| {
+                let t = s
+                    .tokens
+                    .values()
+                    .find(|t| t.entity_id == i.id && !t.revoked)?;
+                Some((i.clone(), t.clone(), s.plugins.get(&i.plugin_id)?.clone()))
+            })
+            .collect();
+        v.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+        v
+    }
+
     /// A message by id (for `responseUrl` lookups).
     pub fn message(&self, id: &str) -> Option<Message> {
         let s = self.lock();

@@ -804,3 +804,81 @@ async fn the_app_integration_loop_delivers_replies_to_the_response_url() {
     assert_eq!(to_app["message"]["id"], reply["message"]["id"]);
     m.stop().await.expect("stop");
 }
+
+#[tokio::test]
+async fn the_example_plugin_streams_replies_for_the_default_worlds_plugin_agent() {
+    const PLUGIN_CHAT: &str = "682f4b313981b5f54e96ea4e";
+    // A free port for the plugin, known before either side starts.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let webhook = format!("http://127.0.0.1:{port}/webhook");
+    let config = Config {
+        plugin_url: Some(webhook),
+        ..Config::default()
+    };
+    let m = mock_server::start(World::default_world(), config)
+        .await
+        .expect("starts");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/plugin.py");
+    let mut plugin = std::process::Command::new("python3")
+        .args([script, "--port", &port.to_string(), "--api", &m.url()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python3 runs the example plugin");
+    // PLUGIN_INSTALLED is retried until the plugin is up and takes its token.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log: Value = reqwest::get(format!("{}/__admin/deliveries", m.url()))
+            .await
+            .expect("admin")
+            .json()
+            .await
+            .expect("json");
+        if log["data"]
+            .as_array()
+            .expect("log")
+            .iter()
+            .any(|d| d["event"] == "PLUGIN_INSTALLED" && d["ok"] == true)
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the plugin never took PLUGIN_INSTALLED: {log}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut ada = Sio::connect(&m, ADA).await;
+    ada.next_named("success", 5).await;
+    ada.ack(
+        "message:send",
+        json!({ "chatId": PLUGIN_CHAT, "content": "hello plugin", "streamResponse": true }),
+    )
+    .await;
+    let mut frames = Vec::new();
+    loop {
+        let (event, payload) = ada.next(10).await;
+        let done = event == "message:done";
+        frames.push((event, payload));
+        if done {
+            break;
+        }
+    }
+    let _ = plugin.kill();
+    let _ = plugin.wait();
+    let report = StreamChecker::check(frames.iter().map(|(e, p)| (e.as_str(), p)));
+    assert!(
+        report.is_ok() && report.completed == 1,
+        "{:?}",
+        report.violations
+    );
+    assert_eq!(
+        frames.last().expect("done").1["content"],
+        "You said: hello plugin"
+    );
+    m.stop().await.expect("stop");
+}

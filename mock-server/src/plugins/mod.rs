@@ -128,3 +128,25 @@ pub fn joined(app: &App, chat: &Chat, joined: &[Participant]) {
         }
     }
 }
+
+/// Sends `PLUGIN_INSTALLED` for every instance of the world, so a plugin
+/// running before the mock learns its token (used with `--plugin-url`).
+pub fn announce_installed(app: &App) {
+    for (inst, token, plugin) in app.store.installed() {
+        let token_object = json!({
+            "id": app.store.ids.next(), "createdAt": inst.created_at, "entityId": inst.id, "entityType": "PLUGIN_INSTANCE",
+            "expires": null, "name": token.name, "orgId": inst.org_id, "pluginInstanceId": inst.id, "scopes": token.scopes,
+            "updatedAt": inst.updated_at, "userId": null, "token": token.token
+        });
+        let mut event =
+            json!({ "name": "PLUGIN_INSTALLED", "pluginInstance": inst, "token": token_object });
+        if let Some(agent) = inst
+            .agent_id
+            .as_deref()
+            .and_then(|id| app.store.agent_by_id(id))
+        {
+            event["agent"] = json!(agent);
+        }
+        deliver(app, &inst, plugin.webhook_url, None, event);
+    }
+}
