@@ -170,8 +170,13 @@ fn print_banner(b: &serde_json::Value) {
         } else {
             "org-private"
         };
+        let how = match a["pluginWebhook"].as_str() {
+            Some(url) => format!("answered by the plugin at {url}"),
+            None if a["scripted"] == true => "scripted replies".to_string(),
+            None => "no replies".to_string(),
+        };
         println!(
-            "  {:<14} id {}  {vis}",
+            "  {:<14} id {}  {vis}, {how}",
             a["name"].as_str().unwrap_or("?"),
             a["id"].as_str().unwrap_or("?")
         );
