@@ -1,1 +1,280 @@
-fn main() {}
+//! `proteus-load`: streamed-delta throughput and latency for ProteusAI servers.
+
+mod gates;
+mod metrics;
+mod scenario;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use proteus_conformance::profile::Profile;
+use serde_json::{Value, json};
+
+use crate::gates::Gate;
+use crate::scenario::{Plan, RunError, Scenario};
+
+/// Measures what matters for a streaming chat backend: deltas delivered per
+/// second, time to first delta, gaps between deltas, and loss, duplication
+/// and reordering, under an open-model load.
+///
+/// Exit codes: 0 the run completed and every --ensure held; 1 the run failed
+/// (no stream completed); 2 usage error; 3 target unreachable or token
+/// refused; 99 an --ensure threshold was crossed.
+#[derive(Parser, Debug)]
+#[command(name = "proteus-load", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a scenario against a target.
+    #[command(
+        after_help = "Examples:\n  proteus-load run --target http://127.0.0.1:4000 --users 50 --rate 100 --duration 10s\n  proteus-load run --scenario fanout --subscribers 100 --rate 20 --ensure 'loss==0' --ensure 'ttfd.p99<50ms'\n  proteus-load run --scenario connect --connections 500 --rate 200 --json connect.json"
+    )]
+    Run(RunArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// Base URL of the server (default: a local proteus-mock).
+    #[arg(long, default_value = "http://127.0.0.1:4000")]
+    target: String,
+    /// Profile file (tokens, streaming agent) when the target has no /__admin/profile.
+    #[arg(long, value_name = "FILE")]
+    profile: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Scenario::Chat)]
+    scenario: Scenario,
+    /// chat: virtual users, each with its own chat.
+    #[arg(long, default_value_t = 10)]
+    users: usize,
+    /// fanout: sockets subscribed to the one room.
+    #[arg(long, default_value_t = 10)]
+    subscribers: usize,
+    /// connect: connections to open.
+    #[arg(long, default_value_t = 100)]
+    connections: usize,
+    /// Streams (connect: connections) started per second, on schedule whatever the server does.
+    #[arg(long, default_value_t = 10.0)]
+    rate: f64,
+    /// How long to keep starting streams (e.g. 10s, 500ms, 2m).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Stop after this many streams, even before --duration.
+    #[arg(long, value_name = "N")]
+    streams: Option<u64>,
+    /// Deltas per reply, when the target supports a stream override (proteus-mock does).
+    #[arg(long, default_value_t = 50)]
+    chunks: usize,
+    /// Pause between deltas of a reply, in ms (stream override).
+    #[arg(long, default_value_t = 0)]
+    chunk_delay_ms: u64,
+    /// Wait this long for streams in flight once sending stops.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    grace: Duration,
+    /// Fail with exit 99 unless this holds, e.g. 'ttfd.p99<50ms', 'loss==0' (repeatable).
+    #[arg(long = "ensure", value_name = "GATE")]
+    ensure: Vec<String>,
+    /// Write the JSON report (schemas/report/load.json) here.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Sample this process's CPU (the server's) and report deltas per server core.
+    #[arg(long, value_name = "PID")]
+    server_pid: Option<u32>,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (n, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map_or((s, "s"), |i| s.split_at(i));
+    let n: f64 = n
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (try 10s, 500ms, 2m)"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" | "" => n,
+        "m" => n * 60.0,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (ms, s, m)")),
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn fail(code: i32, message: &str) -> ! {
+    eprintln!("proteus-load: {message}");
+    std::process::exit(code)
+}
+
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    Some((fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?) / 100.0)
+}
+
+async fn run(a: RunArgs) -> i32 {
+    let gates: Vec<Gate> = a
+        .ensure
+        .iter()
+        .map(|g| Gate::parse(g).unwrap_or_else(|e| fail(2, &format!("--ensure {e}"))))
+        .collect();
+    if a.rate <= 0.0 || !a.rate.is_finite() {
+        fail(2, "--rate must be a positive number of streams per second");
+    }
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap_or_default();
+    let profile = match &a.profile {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).unwrap_or_else(|e| {
+                fail(2, &format!("cannot read profile {}: {e}", path.display()))
+            });
+            let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| {
+                fail(2, &format!("profile {} is not JSON: {e}", path.display()))
+            });
+            Profile::from_value(&a.target, &path.display().to_string(), v)
+                .unwrap_or_else(|e| fail(2, &e.to_string()))
+        }
+        None => match Profile::fetch(&http, &a.target).await {
+            Ok(Some(p)) => p,
+            Ok(None) => fail(
+                2,
+                &format!("{} has no /__admin/profile: give --profile FILE", a.target),
+            ),
+            Err(e) => fail(3, &e.to_string()),
+        },
+    };
+    let plan = Plan {
+        scenario: a.scenario,
+        users: a.users,
+        subscribers: a.subscribers,
+        connections: a.connections,
+        rate: a.rate,
+        duration: a.duration,
+        max_streams: a.streams,
+        chunks: a.chunks,
+        chunk_delay_ms: a.chunk_delay_ms,
+        grace: a.grace,
+    };
+    let terminal = std::io::stderr().is_terminal();
+    if terminal {
+        eprintln!(
+            "proteus-load: {:?} against {} for up to {:?} at {}/s …",
+            a.scenario, a.target, a.duration, a.rate
+        );
+    }
+    let server = a.server_pid.map(|p| p.to_string());
+    let (cpu0, srv0) = (cpu_seconds("self"), server.as_deref().and_then(cpu_seconds));
+    let started = Instant::now();
+    let m = match scenario::run(Arc::new(profile), plan).await {
+        Ok(m) => m,
+        Err(e @ (RunError::Unreachable(..) | RunError::Refused(_))) => fail(3, &e.to_string()),
+        Err(e) => fail(3, &format!("the run could not be set up: {e}")),
+    };
+    let elapsed = started.elapsed().as_secs_f64();
+    let (cpu1, srv1) = (cpu_seconds("self"), server.as_deref().and_then(cpu_seconds));
+    let own_cpu = cpu1.zip(cpu0).map(|(a, b)| a - b);
+    let server_cpu = srv1.zip(srv0).map(|(a, b)| a - b);
+    let deltas_per_s = m.deltas as f64 / elapsed;
+    let mut report = json!({
+        "version": 1,
+        "tool": "proteus-load",
+        "toolVersion": env!("CARGO_PKG_VERSION"),
+        "target": a.target,
+        "scenario": format!("{:?}", a.scenario).to_lowercase(),
+        "settings": { "users": a.users, "subscribers": a.subscribers, "connections": a.connections, "rate": a.rate,
+                      "durationS": a.duration.as_secs_f64(), "streams": a.streams, "chunks": a.chunks, "chunkDelayMs": a.chunk_delay_ms },
+        "seconds": elapsed,
+        "counters": {
+            "started": m.streams_started, "completed": m.streams_completed, "failed": m.streams_failed,
+            "deltas": m.deltas, "bytes": m.bytes, "deltas_per_s": deltas_per_s,
+            "loss": m.checks.lost, "duplicates": m.checks.duplicates, "out_of_order": m.checks.out_of_order,
+            "content_violations": m.checks.content_violations, "disconnects": m.disconnects, "errors": m.errors
+        },
+        "latencyMs": { "connect": m.summary("connect"), "ack": m.summary("ack"), "ttfd": m.summary("ttfd"), "gap": m.summary("gap"), "stream": m.summary("stream") },
+        "curvesMs": { "ttfd": m.curve("ttfd"), "gap": m.curve("gap") },
+        "perSecond": { "deltas": m.per_second },
+        "cpu": { "generatorSeconds": own_cpu, "serverSeconds": server_cpu,
+                 "deltasPerServerCore": server_cpu.filter(|s| *s > 0.0).map(|s| m.deltas as f64 / s) },
+    });
+    // The generator must not be the bottleneck: warn when it used most of a core.
+    if let Some(cpu) = own_cpu.filter(|c| *c / elapsed > 0.9) {
+        eprintln!(
+            "proteus-load: warning: the generator used {:.0}% of a core; it may be the bottleneck",
+            cpu / elapsed * 100.0
+        );
+    }
+    let results: Vec<Value> = gates
+        .iter()
+        .map(|g| {
+            let (actual, holds) = g.check(&report);
+            json!({ "gate": g.text, "actual": actual, "holds": holds })
+        })
+        .collect();
+    report["gates"] = json!(results);
+    let c = &report["counters"];
+    println!(
+        "{} streams started, {} completed, {} failed; {} deltas ({:.0}/s); loss {}, duplicates {}, out of order {}, content violations {}; disconnects {}",
+        c["started"],
+        c["completed"],
+        c["failed"],
+        c["deltas"],
+        deltas_per_s,
+        c["loss"],
+        c["duplicates"],
+        c["out_of_order"],
+        c["content_violations"],
+        c["disconnects"]
+    );
+    for name in ["connect", "ack", "ttfd", "gap", "stream"] {
+        let s = &report["latencyMs"][name];
+        if !s.is_null() {
+            println!(
+                "{name:<8} p50 {:>9.3} ms  p90 {:>9.3}  p99 {:>9.3}  max {:>9.3}  (n={})",
+                s["p50"].as_f64().unwrap_or(0.0),
+                s["p90"].as_f64().unwrap_or(0.0),
+                s["p99"].as_f64().unwrap_or(0.0),
+                s["max"].as_f64().unwrap_or(0.0),
+                s["count"]
+            );
+        }
+    }
+    let mut crossed = false;
+    for r in &results {
+        let holds = r["holds"].as_bool().unwrap_or(false);
+        crossed |= !holds;
+        println!(
+            "ensure {:<24} {} (actual {})",
+            r["gate"].as_str().unwrap_or(""),
+            if holds { "ok" } else { "CROSSED" },
+            r["actual"]
+        );
+    }
+    if let Some(path) = &a.json
+        && let Err(e) = std::fs::write(
+            path,
+            serde_json::to_string_pretty(&report).unwrap_or_default(),
+        )
+    {
+        fail(3, &format!("cannot write {}: {e}", path.display()));
+    }
+    let ran = a.scenario == Scenario::Connect || m.streams_completed > 0;
+    if !ran {
+        eprintln!("proteus-load: no stream completed");
+        return 1;
+    }
+    if crossed { 99 } else { 0 }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Runtime::new()
+        .unwrap_or_else(|e| fail(3, &format!("cannot start the runtime: {e}")));
+    let code = match cli.command {
+        Command::Run(a) => rt.block_on(run(a)),
+    };
+    std::process::exit(code);
+}

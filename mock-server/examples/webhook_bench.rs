@@ -37,23 +37,48 @@ async fn receiver(count: Arc<AtomicU64>) -> String {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, app).await });
     url
 }
 
-async fn api(http: &reqwest::Client, base: &str, method: reqwest::Method, path: &str, body: Value) -> Value {
-    http.request(method, format!("{base}{path}")).bearer_auth(ADA).json(&body).send().await.expect("request").json().await.expect("json")
+async fn api(
+    http: &reqwest::Client,
+    base: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Value,
+) -> Value {
+    http.request(method, format!("{base}{path}"))
+        .bearer_auth(ADA)
+        .json(&body)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json")
 }
 
 /// Send → first delta and send → done of a 50-delta scripted stream.
 async fn time_stream(base: &str) -> (Duration, Duration) {
-    let mut c = Client::connect(base, &json!({ "token": ADA })).await.expect("socket");
-    while !matches!(c.next_frame().await.expect("frame"), Frame::Event { ref name, .. } if name == "success") {}
+    let mut c = Client::connect(base, &json!({ "token": ADA }))
+        .await
+        .expect("socket");
+    while !matches!(c.next_frame().await.expect("frame"), Frame::Event { ref name, .. } if name == "success")
+    {
+    }
     let t0 = Instant::now();
-    c.emit("message:send", &json!({ "chatId": WELCOME, "content": "timing", "streamResponse": true,
-        "state": { "mock": { "chunks": 50, "chunkDelayMs": 0, "firstChunkDelayMs": 0 } } })).await.expect("emit");
+    c.emit(
+        "message:send",
+        &json!({ "chatId": WELCOME, "content": "timing", "streamResponse": true,
+        "state": { "mock": { "chunks": 50, "chunkDelayMs": 0, "firstChunkDelayMs": 0 } } }),
+    )
+    .await
+    .expect("emit");
     let mut first = None;
     loop {
         if let Frame::Event { name, .. } = c.next_frame().await.expect("frame") {
@@ -71,20 +96,41 @@ async fn time_stream(base: &str) -> (Duration, Duration) {
 async fn run(mode: &str, messages: usize, chats: usize) -> Value {
     let count = Arc::new(AtomicU64::new(0));
     let hook = receiver(count.clone()).await;
-    let config = Config { journal_size: 0, ..Config::default() };
-    let mock: Running = mock_server::start(World::default_world(), config).await.expect("mock");
+    let config = Config {
+        journal_size: 0,
+        ..Config::default()
+    };
+    let mock: Running = mock_server::start(World::default_world(), config)
+        .await
+        .expect("mock");
     let base = mock.url();
     let http = reqwest::Client::new();
     let idle = time_stream(&base).await;
     let events = ["AGENT_MESSAGE_RECEIVED"];
     let plugin = api(&http, &base, reqwest::Method::POST, "/api/plugins",
         json!({ "name": "bench", "events": events, "scopes": [], "type": "AGENT_EVENT_HANDLER", "webhookUrl": hook })).await;
-    let plugin_id = plugin["data"]["id"].as_str().expect("plugin id").to_string();
-    api(&http, &base, reqwest::Method::POST, &format!("/api/agents/{ECHO}/event-handlers"),
-        json!({ "pluginId": plugin_id, "events": events, "scopes": [], "eventDispatchMode": mode })).await;
+    let plugin_id = plugin["data"]["id"]
+        .as_str()
+        .expect("plugin id")
+        .to_string();
+    api(
+        &http,
+        &base,
+        reqwest::Method::POST,
+        &format!("/api/agents/{ECHO}/event-handlers"),
+        json!({ "pluginId": plugin_id, "events": events, "scopes": [], "eventDispatchMode": mode }),
+    )
+    .await;
     let mut chat_ids = Vec::new();
     for _ in 0..chats {
-        let c = api(&http, &base, reqwest::Method::POST, "/api/chats", json!({ "participants": [{ "id": ECHO, "type": "AGENT" }] })).await;
+        let c = api(
+            &http,
+            &base,
+            reqwest::Method::POST,
+            "/api/chats",
+            json!({ "participants": [{ "id": ECHO, "type": "AGENT" }] }),
+        )
+        .await;
         chat_ids.push(c["data"]["id"].as_str().expect("chat").to_string());
     }
     let chat_ids = Arc::new(chat_ids);
@@ -95,7 +141,14 @@ async fn run(mode: &str, messages: usize, chats: usize) -> Value {
         senders.push(tokio::spawn(async move {
             for i in (s..messages).step_by(100) {
                 let chat = &chat_ids[i % chat_ids.len()];
-                api(&http, &base, reqwest::Method::POST, "/api/messages", json!({ "chatId": chat, "content": "bench" })).await;
+                api(
+                    &http,
+                    &base,
+                    reqwest::Method::POST,
+                    "/api/messages",
+                    json!({ "chatId": chat, "content": "bench" }),
+                )
+                .await;
             }
         }));
     }
@@ -124,7 +177,10 @@ async fn run(mode: &str, messages: usize, chats: usize) -> Value {
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let messages = args.first().copied().unwrap_or(20_000);
     let chats = args.get(1).copied().unwrap_or(100);
     for mode in ["SYNC", "ASYNC"] {

@@ -1,0 +1,115 @@
+//! What a run measures: latency histograms (microseconds) and exact counters.
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+use proteus_conformance::stream::Counters;
+use serde_json::{Value, json};
+
+/// The latency histograms, by name.
+pub const HISTOGRAMS: &[&str] = &["connect", "ack", "ttfd", "gap", "stream"];
+
+fn histogram() -> Histogram<u64> {
+    // 1 µs to 10 minutes at 3 significant digits.
+    Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid bounds")
+}
+
+/// One worker's measurements; workers' are merged at the end.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    pub hist: BTreeMap<&'static str, Histogram<u64>>,
+    pub streams_started: u64,
+    pub streams_completed: u64,
+    pub streams_failed: u64,
+    pub deltas: u64,
+    pub bytes: u64,
+    pub disconnects: u64,
+    pub errors: u64,
+    /// Loss, duplicates, reordering and content-rule violations (stream checker).
+    pub checks: Counters,
+    /// Deltas received per second of the run.
+    pub per_second: Vec<u64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            hist: HISTOGRAMS.iter().map(|n| (*n, histogram())).collect(),
+            streams_started: 0,
+            streams_completed: 0,
+            streams_failed: 0,
+            deltas: 0,
+            bytes: 0,
+            disconnects: 0,
+            errors: 0,
+            checks: Counters::default(),
+            per_second: Vec::new(),
+        }
+    }
+}
+
+impl Metrics {
+    pub fn record(&mut self, name: &'static str, micros: u64) {
+        if let Some(h) = self.hist.get_mut(name) {
+            let _ = h.record(micros.clamp(1, 600_000_000));
+        }
+    }
+
+    pub fn tick(&mut self, second: usize) {
+        if self.per_second.len() <= second {
+            self.per_second.resize(second + 1, 0);
+        }
+        self.per_second[second] += 1;
+    }
+
+    pub fn merge(&mut self, other: &Metrics) {
+        for (name, h) in &other.hist {
+            if let Some(mine) = self.hist.get_mut(name) {
+                let _ = mine.add(h);
+            }
+        }
+        self.streams_started += other.streams_started;
+        self.streams_completed += other.streams_completed;
+        self.streams_failed += other.streams_failed;
+        self.deltas += other.deltas;
+        self.bytes += other.bytes;
+        self.disconnects += other.disconnects;
+        self.errors += other.errors;
+        self.checks.deltas += other.checks.deltas;
+        self.checks.duplicates += other.checks.duplicates;
+        self.checks.out_of_order += other.checks.out_of_order;
+        self.checks.lost += other.checks.lost;
+        self.checks.content_violations += other.checks.content_violations;
+        if self.per_second.len() < other.per_second.len() {
+            self.per_second.resize(other.per_second.len(), 0);
+        }
+        for (i, n) in other.per_second.iter().enumerate() {
+            self.per_second[i] += n;
+        }
+    }
+
+    /// Summary of one histogram in milliseconds.
+    pub fn summary(&self, name: &str) -> Value {
+        let Some(h) = self.hist.get(name).filter(|h| !h.is_empty()) else {
+            return Value::Null;
+        };
+        let ms = |v: u64| (v as f64 / 1000.0 * 1000.0).round() / 1000.0;
+        json!({
+            "count": h.len(), "min": ms(h.min()), "p50": ms(h.value_at_quantile(0.5)), "p90": ms(h.value_at_quantile(0.9)),
+            "p99": ms(h.value_at_quantile(0.99)), "p999": ms(h.value_at_quantile(0.999)), "max": ms(h.max()), "mean": (h.mean() / 1000.0 * 1000.0).round() / 1000.0
+        })
+    }
+
+    /// Percentile curve points (for plots): quantile → ms.
+    pub fn curve(&self, name: &str) -> Value {
+        let Some(h) = self.hist.get(name).filter(|h| !h.is_empty()) else {
+            return json!([]);
+        };
+        let qs = [0.0, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9999, 1.0];
+        json!(
+            qs.iter()
+                .map(|q| json!([q, h.value_at_quantile(*q) as f64 / 1000.0]))
+                .collect::<Vec<_>>()
+        )
+    }
+}

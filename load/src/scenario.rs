@@ -1,0 +1,499 @@
+//! The scenarios: `chat`, `fanout`, `connect`.
+//!
+//! Every run is bounded (a duration and/or a stream count, then a grace
+//! period for streams in flight) and talks only to the target it is given.
+//! Latencies are measured from the *intended* send time of an open-model
+//! schedule (`--rate` streams per second), so a slow server shows up as
+//! latency instead of silently lowering the rate (coordinated omission).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use proteus_conformance::client::{Client, ClientError, Frame};
+use proteus_conformance::profile::Profile;
+use proteus_conformance::stream::StreamChecker;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::metrics::Metrics;
+
+/// Why a run could not be carried out (exit 3).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot reach {0}: {1}")]
+    Unreachable(String, String),
+    #[error("the target refused the token: {0}")]
+    Refused(String),
+    #[error("{0}")]
+    Setup(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    /// V users, each in its own chat with the streaming agent; streams at --rate per second.
+    Chat,
+    /// S subscribers in one room; streams into it at --rate per second.
+    Fanout,
+    /// Open --connections sockets at --rate per second; measure the handshake.
+    Connect,
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub scenario: Scenario,
+    pub users: usize,
+    pub subscribers: usize,
+    pub connections: usize,
+    /// Streams (or connections) started per second.
+    pub rate: f64,
+    pub duration: Duration,
+    pub max_streams: Option<u64>,
+    pub chunks: usize,
+    pub chunk_delay_ms: u64,
+    /// How long to wait for streams in flight once sending stops.
+    pub grace: Duration,
+}
+
+/// Opens a socket and waits for `success`; the connect latency is recorded.
+pub async fn open(profile: &Profile, token: &str, m: &mut Metrics) -> Result<Client, RunError> {
+    let t0 = Instant::now();
+    // A server that accepts and then says nothing must not hang the run.
+    let auth = json!({ "token": token });
+    let connecting = tokio::time::timeout(
+        Duration::from_secs(10),
+        Client::connect(&profile.base_url, &auth),
+    );
+    let mut c = connecting
+        .await
+        .map_err(|_| {
+            RunError::Unreachable(
+                profile.base_url.clone(),
+                "no websocket handshake within 10 s (the server stalls)".into(),
+            )
+        })?
+        .map_err(|e| match e {
+            ClientError::Connect { url, source } => RunError::Unreachable(url, source.to_string()),
+            other => RunError::Unreachable(profile.base_url.clone(), other.to_string()),
+        })?;
+    loop {
+        match c
+            .next_frame_within(Duration::from_secs(10), "success")
+            .await
+        {
+            Ok(Frame::Event { name, .. }) if name == "success" => break,
+            Ok(Frame::Event { name, payload }) if name == "error" => {
+                return Err(RunError::Refused(payload.to_string()));
+            }
+            Ok(Frame::ConnectError(p)) => return Err(RunError::Refused(p.to_string())),
+            Ok(_) => {}
+            Err(e) => {
+                return Err(RunError::Unreachable(
+                    profile.base_url.clone(),
+                    e.to_string(),
+                ));
+            }
+        }
+    }
+    m.record("connect", t0.elapsed().as_micros() as u64);
+    Ok(c)
+}
+
+fn user_token(profile: &Profile) -> Result<String, RunError> {
+    profile
+        .user(0)
+        .map(|u| u.token.clone())
+        .ok_or_else(|| RunError::Setup("the profile has no user token".into()))
+}
+
+async fn create_chat(profile: &Profile, token: &str) -> Result<String, RunError> {
+    let agent = profile
+        .agents
+        .streaming
+        .clone()
+        .ok_or_else(|| RunError::Setup("the profile names no streaming agent".into()))?;
+    let body = json!({ "participants": [{ "id": agent, "type": "AGENT" }] });
+    let resp = reqwest::Client::new()
+        .post(format!("{}/api/chats", profile.base_url))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| RunError::Unreachable(profile.base_url.clone(), e.to_string()))?;
+    let status = resp.status();
+    let v: Value = resp.json().await.unwrap_or_default();
+    if status == reqwest::StatusCode::UNAUTHORIZED {
+        return Err(RunError::Refused(
+            v["error"]["message"].as_str().unwrap_or("401").to_string(),
+        ));
+    }
+    v["data"]["id"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| RunError::Setup(format!("creating a chat answered {status}: {v}")))
+}
+
+fn send_body(profile: &Profile, chat: &str, plan: &Plan, i: u64) -> Value {
+    let mut b = json!({ "chatId": chat, "content": format!("load #{i}"), "streamResponse": true });
+    if profile.capabilities.stream_override.as_deref() == Some("state.mock") {
+        b["state"] = json!({ "mock": { "chunks": plan.chunks, "chunkDelayMs": plan.chunk_delay_ms, "firstChunkDelayMs": 0 } });
+    }
+    b
+}
+
+/// The open-model schedule: (stream number, intended time) until the
+/// duration or the stream count runs out.
+fn schedule(plan: &Plan, start: Instant) -> impl Iterator<Item = (u64, Instant)> + '_ {
+    let step = Duration::from_secs_f64(1.0 / plan.rate.max(0.001));
+    (0u64..)
+        .map(move |i| (i, start + step * i as u32))
+        .take_while(move |(i, at)| {
+            plan.max_streams.is_none_or(|n| *i < n) && *at < start + plan.duration
+        })
+}
+
+/// Handles one frame of a stream reader: counts, checks, timings.
+struct Reader {
+    checker: StreamChecker,
+    /// Intended send times of streams not yet seen, oldest first.
+    pending: VecDeque<Instant>,
+    /// streamId → (intended time, last delta arrival).
+    open: HashMap<String, (Instant, Instant)>,
+    started: Instant,
+}
+
+impl Reader {
+    fn new(started: Instant) -> Self {
+        Reader {
+            checker: StreamChecker::new(),
+            pending: VecDeque::new(),
+            open: HashMap::new(),
+            started,
+        }
+    }
+
+    fn frame(&mut self, text: &str, m: &mut Metrics) {
+        m.bytes += text.len() as u64;
+        let now = Instant::now();
+        let is_delta = text.starts_with("2[\"message:delta\"");
+        let is_done = text.starts_with("2[\"message:done\"");
+        if !is_delta && !is_done {
+            return;
+        }
+        let Frame::Event { name, payload } = proteus_conformance::client::parse_packet(text) else {
+            return;
+        };
+        self.checker.observe(&name, &payload);
+        let sid = payload["streamId"].as_str().unwrap_or_default().to_string();
+        if is_delta {
+            m.deltas += 1;
+            m.tick((now - self.started).as_secs() as usize);
+            match self.open.get_mut(&sid) {
+                Some((_, last)) => {
+                    m.record("gap", (now - *last).as_micros() as u64);
+                    *last = now;
+                }
+                None => {
+                    let intended = self.pending.pop_front().unwrap_or(now);
+                    m.record("ttfd", (now - intended).as_micros() as u64);
+                    self.open.insert(sid, (intended, now));
+                }
+            }
+        } else if let Some((intended, _)) = self.open.remove(&sid) {
+            m.streams_completed += 1;
+            m.record("stream", (now - intended).as_micros() as u64);
+        }
+    }
+
+    fn finish(self, m: &mut Metrics) {
+        let report = self.checker.finish();
+        m.checks.duplicates += report.totals.duplicates;
+        m.checks.out_of_order += report.totals.out_of_order;
+        m.checks.lost += report.totals.lost;
+        m.checks.content_violations += report.totals.content_violations;
+        m.checks.deltas += report.totals.deltas;
+    }
+}
+
+/// `chat`: each user in its own chat; streams round-robin over users.
+async fn chat(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError> {
+    let token = user_token(&profile)?;
+    let mut setup = Metrics::default();
+    let mut users = Vec::new();
+    for _ in 0..plan.users.max(1) {
+        let chat = create_chat(&profile, &token).await?;
+        let client = open(&profile, &token, &mut setup).await?;
+        users.push((chat, client));
+    }
+    let start = Instant::now();
+    let mut senders = Vec::new();
+    let mut tasks = Vec::new();
+    for (chat, mut client) in users {
+        let (tx, mut rx) = mpsc::unbounded_channel::<(u64, Instant)>();
+        senders.push(tx);
+        let (profile, plan) = (profile.clone(), plan.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut m = Metrics::default();
+            let mut reader = Reader::new(start);
+            let mut acks: HashMap<u64, Instant> = HashMap::new();
+            let mut sent = 0u64;
+            let mut closed = false;
+            let mut deadline: Option<Instant> = None;
+            loop {
+                let finished = closed && reader.pending.is_empty() && reader.open.is_empty();
+                if finished || deadline.is_some_and(|d| Instant::now() >= d) {
+                    break;
+                }
+                tokio::select! {
+                    cmd = rx.recv(), if !closed => match cmd {
+                        Some((i, intended)) => {
+                            let body = send_body(&profile, &chat, &plan, i);
+                            match client.emit_with_ack("message:send", &body).await {
+                                Ok(id) => {
+                                    acks.insert(id, Instant::now());
+                                    reader.pending.push_back(intended);
+                                    m.streams_started += 1;
+                                    sent += 1;
+                                }
+                                Err(_) => m.errors += 1,
+                            }
+                        }
+                        None => {
+                            closed = true;
+                            deadline = Some(Instant::now() + plan.grace);
+                        }
+                    },
+                    text = client.next_text() => match text {
+                        Ok(t) => {
+                            if t.starts_with('3') {
+                                if let Frame::Ack { id, payload } = proteus_conformance::client::parse_packet(&t) {
+                                    if let Some(at) = acks.remove(&id) {
+                                        m.record("ack", at.elapsed().as_micros() as u64);
+                                    }
+                                    if payload.get("error").is_some() {
+                                        m.errors += 1;
+                                        reader.pending.pop_back();
+                                    }
+                                }
+                            } else {
+                                reader.frame(&t, &mut m);
+                            }
+                        }
+                        Err(_) => {
+                            m.disconnects += 1;
+                            break;
+                        }
+                    },
+                    _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                }
+            }
+            m.streams_failed = sent.saturating_sub(m.streams_completed);
+            reader.finish(&mut m);
+            client.close().await;
+            m
+        }));
+    }
+    for (i, at) in schedule(&plan, start) {
+        tokio::time::sleep_until(at).await;
+        let _ = senders[i as usize % senders.len()].send((i, at));
+    }
+    drop(senders);
+    let mut total = setup;
+    for t in tasks {
+        total.merge(
+            &t.await
+                .map_err(|e| RunError::Setup(format!("a user task failed: {e}")))?,
+        );
+    }
+    Ok(total)
+}
+
+/// `fanout`: one room, many subscribers, one driver.
+async fn fanout(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError> {
+    let token = user_token(&profile)?;
+    let chat = create_chat(&profile, &token).await?;
+    let mut setup = Metrics::default();
+    let intended: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let start = Instant::now();
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let mut subs = Vec::new();
+    for _ in 0..plan.subscribers.max(1) {
+        let mut c = open(&profile, &token, &mut setup).await?;
+        let id = c
+            .emit_with_ack("chat:join", &json!({ "chatId": chat }))
+            .await
+            .map_err(|e| RunError::Setup(e.to_string()))?;
+        loop {
+            match c
+                .next_frame_within(Duration::from_secs(10), "join ack")
+                .await
+                .map_err(|e| RunError::Setup(e.to_string()))?
+            {
+                Frame::Ack { id: got, .. } if got == id => break,
+                _ => {}
+            }
+        }
+        let (stop, grace) = (stop.clone(), plan.grace);
+        subs.push(tokio::spawn(async move {
+            let mut m = Metrics::default();
+            let mut reader = Reader::new(start);
+            let mut firsts: Vec<(String, Instant)> = Vec::new();
+            let mut seen = std::collections::HashSet::new();
+            let stopped = stop.notified();
+            tokio::pin!(stopped);
+            let mut deadline: Option<Instant> = None;
+            loop {
+                tokio::select! {
+                    _ = &mut stopped, if deadline.is_none() => deadline = Some(Instant::now() + grace),
+                    t = c.next_text() => match t {
+                        Ok(t) => {
+                            if t.starts_with("2[\"message:delta\"")
+                                && let Frame::Event { payload, .. } = proteus_conformance::client::parse_packet(&t) {
+                                    let sid = payload["streamId"].as_str().unwrap_or_default().to_string();
+                                    if seen.insert(sid) {
+                                        firsts.push((payload["message"]["respondedToId"].as_str().unwrap_or_default().to_string(), Instant::now()));
+                                        reader.pending.push_back(Instant::now());
+                                    }
+                                }
+                            reader.frame(&t, &mut m);
+                            if deadline.is_some() && reader.open.is_empty() {
+                                break;
+                            }
+                        }
+                        Err(_) => { m.disconnects += 1; break; }
+                    },
+                    _ = tokio::time::sleep(Duration::from_millis(50)) => {
+                        if deadline.is_some_and(|d| Instant::now() >= d) || (deadline.is_some() && reader.open.is_empty()) {
+                            break;
+                        }
+                    }
+                }
+            }
+            reader.finish(&mut m);
+            c.close().await;
+            (m, firsts)
+        }));
+    }
+    let mut driver = open(&profile, &token, &mut setup).await?;
+    let mut sent = 0u64;
+    let mut acks: HashMap<u64, Instant> = HashMap::new();
+    for (i, at) in schedule(&plan, start) {
+        tokio::time::sleep_until(at).await;
+        let id = driver
+            .emit_with_ack("message:send", &send_body(&profile, &chat, &plan, i))
+            .await
+            .map_err(|e| RunError::Setup(e.to_string()))?;
+        acks.insert(id, at);
+        sent += 1;
+        // Read what is already there without waiting.
+        while let Ok(Ok(t)) =
+            tokio::time::timeout(Duration::from_millis(0), driver.next_text()).await
+        {
+            note_ack(&t, &mut acks, &intended);
+        }
+    }
+    let until = Instant::now() + plan.grace;
+    while !acks.is_empty() && Instant::now() < until {
+        if let Ok(Ok(t)) =
+            tokio::time::timeout(Duration::from_millis(100), driver.next_text()).await
+        {
+            note_ack(&t, &mut acks, &intended);
+        }
+    }
+    stop.notify_waiters();
+    let mut total = setup;
+    total.streams_started = sent;
+    for s in subs {
+        let (mut m, firsts) = s
+            .await
+            .map_err(|e| RunError::Setup(format!("a subscriber failed: {e}")))?;
+        // Time to first delta from each stream's intended send time.
+        m.hist.insert(
+            "ttfd",
+            hdrhistogram::Histogram::new_with_bounds(1, 600_000_000, 3).expect("bounds"),
+        );
+        let table = intended.lock().unwrap_or_else(|p| p.into_inner());
+        for (trigger, at) in firsts {
+            if let Some(t0) = table.get(&trigger) {
+                m.record("ttfd", at.saturating_duration_since(*t0).as_micros() as u64);
+            }
+        }
+        drop(table);
+        m.streams_completed = m.streams_completed.min(sent);
+        total.merge(&m);
+    }
+    let subscribers = plan.subscribers.max(1) as u64;
+    total.streams_failed = (sent * subscribers).saturating_sub(total.streams_completed);
+    total.streams_started = sent * subscribers;
+    driver.close().await;
+    Ok(total)
+}
+
+/// Maps an ack's message id to the intended send time of its emit.
+fn note_ack(
+    text: &str,
+    acks: &mut HashMap<u64, Instant>,
+    intended: &Mutex<HashMap<String, Instant>>,
+) {
+    if let Frame::Ack { id, payload } = proteus_conformance::client::parse_packet(text)
+        && let (Some(at), Some(mid)) = (acks.remove(&id), payload["data"]["message"]["id"].as_str())
+    {
+        intended
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(mid.to_string(), at);
+    }
+}
+
+/// `connect`: connections at a rate; handshake latency.
+async fn connect(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError> {
+    let token = user_token(&profile)?;
+    let start = Instant::now();
+    let step = Duration::from_secs_f64(1.0 / plan.rate.max(0.001));
+    let mut tasks = Vec::new();
+    for i in 0..plan.connections.max(1) {
+        let at = start + step * i as u32;
+        if at > start + plan.duration {
+            break;
+        }
+        tokio::time::sleep_until(at).await;
+        let (profile, token) = (profile.clone(), token.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut m = Metrics::default();
+            match open(&profile, &token, &mut m).await {
+                Ok(c) => Ok((m, Some(c))),
+                Err(RunError::Refused(e)) => Err(RunError::Refused(e)),
+                Err(_) => {
+                    m.errors += 1;
+                    Ok((m, None))
+                }
+            }
+        }));
+    }
+    let mut total = Metrics::default();
+    let mut held = Vec::new();
+    for t in tasks {
+        let (m, c) = t.await.map_err(|e| RunError::Setup(e.to_string()))??;
+        total.merge(&m);
+        held.extend(c);
+    }
+    if total.errors as usize == held.len() + total.errors as usize && held.is_empty() {
+        return Err(RunError::Unreachable(
+            profile.base_url.clone(),
+            "no connection succeeded".into(),
+        ));
+    }
+    for c in held {
+        c.close().await;
+    }
+    Ok(total)
+}
+
+pub async fn run(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError> {
+    match plan.scenario {
+        Scenario::Chat => chat(profile, plan).await,
+        Scenario::Fanout => fanout(profile, plan).await,
+        Scenario::Connect => connect(profile, plan).await,
+    }
+}

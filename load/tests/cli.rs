@@ -1,0 +1,269 @@
+//! `proteus-load` against a spawned mock, with small bounded numbers: the
+//! counters are exact, faults show up as exactly the damage they do, gates
+//! exit 99, and bad targets end with exit 3, never a hang.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use proteus_conformance::schema::SchemaSet;
+use serde_json::Value;
+
+struct Mock(Child, String);
+
+impl Mock {
+    fn start(args: &[&str]) -> Mock {
+        static BUILT: std::sync::Once = std::sync::Once::new();
+        BUILT.call_once(|| {
+            let ok = Command::new(env!("CARGO"))
+                .args([
+                    "build",
+                    "--quiet",
+                    "-p",
+                    "mock-server",
+                    "--bin",
+                    "proteus-mock",
+                ])
+                .status()
+                .expect("cargo");
+            assert!(ok.success());
+        });
+        let bin = std::path::Path::new(env!("CARGO_BIN_EXE_proteus-load"))
+            .with_file_name(format!("proteus-mock{}", std::env::consts::EXE_SUFFIX));
+        let mut child = Command::new(bin)
+            .args(["--port", "0", "--json"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mock");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("line");
+        let url = serde_json::from_str::<Value>(&line).expect("json")["url"]
+            .as_str()
+            .expect("url")
+            .to_string();
+        Mock(child, url)
+    }
+}
+
+impl Drop for Mock {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn load(args: &[&str]) -> (Output, Value) {
+    let json = std::env::temp_dir().join(format!(
+        "proteus-load-{}-{}.json",
+        std::process::id(),
+        args.join("_").replace(['/', ':', '<', '>', '=', '\''], "")
+    ));
+    let out = Command::new(env!("CARGO_BIN_EXE_proteus-load"))
+        .arg("run")
+        .args(args)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .expect("runs");
+    let report = std::fs::read_to_string(&json)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null);
+    (out, report)
+}
+
+fn counters(r: &Value) -> (u64, u64, u64, u64, u64, u64, u64) {
+    let c = &r["counters"];
+    let n = |k: &str| c[k].as_f64().unwrap_or(-1.0) as u64;
+    (
+        n("started"),
+        n("completed"),
+        n("deltas"),
+        n("loss"),
+        n("duplicates"),
+        n("out_of_order"),
+        n("content_violations"),
+    )
+}
+
+const SMALL: &[&str] = &[
+    "--users",
+    "4",
+    "--rate",
+    "50",
+    "--streams",
+    "20",
+    "--chunks",
+    "10",
+    "--duration",
+    "5s",
+    "--grace",
+    "5s",
+];
+
+#[test]
+fn a_clean_chat_run_counts_exactly_and_its_report_matches_the_schema() {
+    let mock = Mock::start(&[]);
+    let mut args = vec![
+        "--target",
+        mock.1.as_str(),
+        "--ensure",
+        "loss==0",
+        "--ensure",
+        "ttfd.p99<2000ms",
+    ];
+    args.extend(SMALL);
+    let (out, report) = load(&args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    SchemaSet::embedded()
+        .check("report/load", &report)
+        .expect("report matches schemas/report/load.json");
+    assert_eq!(counters(&report), (20, 20, 200, 0, 0, 0, 0));
+    assert!(report["latencyMs"]["ttfd"]["count"].as_u64() == Some(20));
+}
+
+#[test]
+fn faults_are_counted_exactly_as_the_damage_they_do() {
+    for (fault, expect) in [
+        ("drop-delta:3", (20, 20, 180, 20, 0, 0, 0)),
+        ("duplicate-delta:2", (20, 20, 220, 0, 20, 0, 0)),
+        ("reorder-deltas:4", (20, 20, 200, 0, 0, 20, 0)),
+    ] {
+        let mock = Mock::start(&["--fault", fault]);
+        let mut args = vec![
+            "--target",
+            mock.1.as_str(),
+            "--ensure",
+            "loss==0",
+            "--ensure",
+            "duplicates==0",
+            "--ensure",
+            "out_of_order==0",
+        ];
+        args.extend(SMALL);
+        let (out, report) = load(&args);
+        let c = counters(&report);
+        assert_eq!(
+            c, expect,
+            "{fault}: (started, completed, deltas, loss, duplicates, out of order, content)"
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(99),
+            "{fault}: a crossed gate exits 99"
+        );
+    }
+}
+
+#[test]
+fn fanout_and_connect_scenarios_run_and_count() {
+    let mock = Mock::start(&[]);
+    let (out, report) = load(&[
+        "--target",
+        &mock.1,
+        "--scenario",
+        "fanout",
+        "--subscribers",
+        "5",
+        "--rate",
+        "20",
+        "--streams",
+        "10",
+        "--chunks",
+        "8",
+        "--duration",
+        "5s",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(
+        counters(&report),
+        (50, 50, 400, 0, 0, 0, 0),
+        "10 streams × 5 subscribers × 8 deltas"
+    );
+    let (out, report) = load(&[
+        "--target",
+        &mock.1,
+        "--scenario",
+        "connect",
+        "--connections",
+        "30",
+        "--rate",
+        "100",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(report["latencyMs"]["connect"]["count"], 30);
+}
+
+#[test]
+fn bad_targets_and_bad_usage_end_clearly_and_quickly() {
+    let started = Instant::now();
+    let (out, _) = load(&["--target", "http://127.0.0.1:9"]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "refused connection: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A server that accepts and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let profile =
+        std::env::temp_dir().join(format!("proteus-load-profile-{}.json", std::process::id()));
+    std::fs::write(&profile, r#"{"users": [{"id": "6466ae1b03fab9ddd1d67c40", "token": "user-3a4d80a9c3cca7ffd1bc341f.ede04d00e4b168bed35d9fcde8c2f92f.00d7fecf89201691f94b01e5b294da65.e7ea4c191b2c9a059ce5658deb7349c26a931ed8b7a04bf0"}], "agents": {"streaming": "6819a0e484df0fc342cea506"}}"#).expect("write");
+    let (out, _) = load(&[
+        "--target",
+        &url,
+        "--profile",
+        profile.to_str().expect("path"),
+        "--scenario",
+        "connect",
+        "--connections",
+        "1",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "a stalled server: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(listener);
+    // A refused token.
+    let mock = Mock::start(&[]);
+    let bad = std::env::temp_dir().join(format!("proteus-load-bad-{}.json", std::process::id()));
+    std::fs::write(&bad, r#"{"users": [{"id": "6466ae1b03fab9ddd1d67c40", "token": "user-000000000000000000000000.00000000000000000000000000000000.00000000000000000000000000000000.000000000000000000000000000000000000000000000000"}], "agents": {"streaming": "6819a0e484df0fc342cea506"}}"#).expect("write");
+    let (out, _) = load(&[
+        "--target",
+        &mock.1,
+        "--profile",
+        bad.to_str().expect("path"),
+        "--streams",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("refused"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (out, _) = load(&["--target", &mock.1, "--ensure", "ttfd.p98<1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        started.elapsed() < Duration::from_secs(40),
+        "no hang: {:?}",
+        started.elapsed()
+    );
+}
