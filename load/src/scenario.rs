@@ -316,7 +316,8 @@ async fn fanout(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError> 
     let mut setup = Metrics::default();
     let intended: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let start = Instant::now();
-    let stop = Arc::new(tokio::sync::Notify::new());
+    // None while the driver sends; then how many streams it sent.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel::<Option<u64>>(None);
     let mut subs = Vec::new();
     for _ in 0..plan.subscribers.max(1) {
         let mut c = open(&profile, &token, &mut setup).await?;
@@ -334,18 +335,20 @@ async fn fanout(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError> 
                 _ => {}
             }
         }
-        let (stop, grace) = (stop.clone(), plan.grace);
+        let (mut stop, grace) = (stop_rx.clone(), plan.grace);
         subs.push(tokio::spawn(async move {
             let mut m = Metrics::default();
             let mut reader = Reader::new(start);
             let mut firsts: Vec<(String, Instant)> = Vec::new();
             let mut seen = std::collections::HashSet::new();
-            let stopped = stop.notified();
-            tokio::pin!(stopped);
+            let mut total: Option<u64> = None;
             let mut deadline: Option<Instant> = None;
             loop {
                 tokio::select! {
-                    _ = &mut stopped, if deadline.is_none() => deadline = Some(Instant::now() + grace),
+                    changed = stop.changed(), if deadline.is_none() => {
+                        total = if changed.is_ok() { *stop.borrow() } else { Some(0) };
+                        deadline = Some(Instant::now() + grace);
+                    }
                     t = c.next_text() => match t {
                         Ok(t) => {
                             if t.starts_with("2[\"message:delta\"")
@@ -357,14 +360,14 @@ async fn fanout(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError> 
                                     }
                                 }
                             reader.frame(&t, &mut m);
-                            if deadline.is_some() && reader.open.is_empty() {
+                            if total.is_some_and(|n| m.streams_completed >= n) {
                                 break;
                             }
                         }
                         Err(_) => { m.disconnects += 1; break; }
                     },
                     _ = tokio::time::sleep(Duration::from_millis(50)) => {
-                        if deadline.is_some_and(|d| Instant::now() >= d) || (deadline.is_some() && reader.open.is_empty()) {
+                        if deadline.is_some_and(|d| Instant::now() >= d) || total.is_some_and(|n| m.streams_completed >= n) {
                             break;
                         }
                     }
@@ -401,7 +404,7 @@ async fn fanout(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError> 
             note_ack(&t, &mut acks, &intended);
         }
     }
-    stop.notify_waiters();
+    let _ = stop_tx.send(Some(sent));
     let mut total = setup;
     total.streams_started = sent;
     for s in subs {
