@@ -11,6 +11,8 @@
 //! - [`client`]: the workspace's one socket.io client (Engine.IO v4 over a
 //!   websocket), which shows every frame; the load generator reuses it.
 //!
+//! - [`testing`]: a `proteus-mock` process for tests (spawned, never linked).
+//!
 //! This crate never imports the mock server's types: a bug shared by the two
 //! would otherwise pass both.
 
@@ -22,3 +24,4 @@ pub mod report;
 pub mod runner;
 pub mod schema;
 pub mod stream;
+pub mod testing;

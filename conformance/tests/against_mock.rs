@@ -3,93 +3,31 @@
 //! control-plane fault makes exactly the cases that guard its rule fail, with
 //! the unrelated cases still passing. This table is docs/CONFORMANCE.md's.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use proteus_conformance::cases;
 use proteus_conformance::profile::Profile;
 use proteus_conformance::runner::{self, CaseResult, Settings, Status};
-use serde_json::{Value, json};
+use proteus_conformance::testing::MockProcess;
+use serde_json::json;
 
-/// The mock binary next to this test, rebuilt first if out of date (a
-/// `cargo test -p conformance` alone would otherwise run a stale one).
-fn mock_binary() -> std::path::PathBuf {
-    static BUILT: std::sync::Once = std::sync::Once::new();
-    BUILT.call_once(|| {
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "mock-server",
-                "--bin",
-                "proteus-mock",
-            ])
-            .status()
-            .expect("cargo build");
-        assert!(status.success(), "cannot build proteus-mock");
-    });
-    let exe = std::env::current_exe().expect("test exe");
-    let dir = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("target/<profile>");
-    dir.join(format!("proteus-mock{}", std::env::consts::EXE_SUFFIX))
+async fn set_fault(url: &str, spec: &str) {
+    let r = reqwest::Client::new()
+        .post(format!("{url}/__admin/faults"))
+        .json(&json!({ "fault": spec }))
+        .send()
+        .await
+        .expect("admin");
+    assert_eq!(r.status().as_u16(), 201, "fault {spec} accepted");
 }
 
-/// A mock process on a random port, killed on drop.
-struct Mock {
-    child: Child,
-    url: String,
-}
-
-impl Mock {
-    fn start(args: &[&str]) -> Mock {
-        let mut child = Command::new(mock_binary())
-            .args(["--port", "0", "--json"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("mock starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("start-up line");
-        let info: Value =
-            serde_json::from_str(&line).unwrap_or_else(|e| panic!("start-up JSON ({e}): {line}"));
-        Mock {
-            child,
-            url: info["url"].as_str().expect("url").to_string(),
-        }
-    }
-
-    async fn fault(&self, spec: &str) {
-        let r = reqwest::Client::new()
-            .post(format!("{}/__admin/faults", self.url))
-            .json(&json!({ "fault": spec }))
-            .send()
-            .await
-            .expect("admin");
-        assert_eq!(r.status().as_u16(), 201, "fault {spec} accepted");
-    }
-
-    async fn clear(&self) {
-        reqwest::Client::new()
-            .delete(format!("{}/__admin/faults", self.url))
-            .send()
-            .await
-            .expect("admin");
-    }
-}
-
-impl Drop for Mock {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+async fn clear_faults(url: &str) {
+    reqwest::Client::new()
+        .delete(format!("{url}/__admin/faults"))
+        .send()
+        .await
+        .expect("admin");
 }
 
 async fn run(url: &str, only: &[&str], timeout_ms: u64) -> Vec<CaseResult> {
@@ -120,7 +58,7 @@ fn failing(results: &[CaseResult]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_case_passes_against_a_clean_mock() {
-    let mock = Mock::start(&[]);
+    let mock = MockProcess::start(&[]);
     let results = run(&mock.url, &[], 3000).await;
     let not_passing: Vec<String> = results
         .iter()
@@ -369,10 +307,10 @@ async fn rest_faults_fail_exactly_the_cases_that_guard_their_rule() {
 }
 
 async fn check_rows(which: usize) {
-    let mock = Mock::start(&[]);
+    let mock = MockProcess::start(&[]);
     let mut problems = Vec::new();
     for (fault, selection, must_fail) in TABLE.iter().filter(|(_, sel, _)| part(sel) == which) {
-        mock.fault(fault).await;
+        set_fault(&mock.url, fault).await;
         let mut only: Vec<&str> = selection.to_vec();
         // Unrelated cases that must keep passing (REST-wide faults break them by design).
         let rest_wide = fault.starts_with("missing-ok") || fault.starts_with("rest-latency");
@@ -382,7 +320,7 @@ async fn check_rows(which: usize) {
             only.push("rest.envelope");
         }
         let results = run(&mock.url, &only, 1000).await;
-        mock.clear().await;
+        clear_faults(&mock.url).await;
         let mut failed = failing(&results);
         failed.retain(|id| !id.starts_with("schema."));
         let mut expected: Vec<String> = must_fail.iter().map(|s| s.to_string()).collect();

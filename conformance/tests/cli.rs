@@ -1,9 +1,9 @@
 //! The `proteus-conformance` binary: exit codes, reports, `list`, `validate`.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use proteus_conformance::schema::SchemaSet;
+use proteus_conformance::testing::MockProcess;
 use serde_json::Value;
 
 fn runner() -> Command {
@@ -12,53 +12,6 @@ fn runner() -> Command {
 
 fn root() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-struct Mock(Child, String);
-
-impl Mock {
-    fn start(args: &[&str]) -> Mock {
-        static BUILT: std::sync::Once = std::sync::Once::new();
-        BUILT.call_once(|| {
-            let ok = Command::new(env!("CARGO"))
-                .args([
-                    "build",
-                    "--quiet",
-                    "-p",
-                    "mock-server",
-                    "--bin",
-                    "proteus-mock",
-                ])
-                .status()
-                .expect("cargo");
-            assert!(ok.success());
-        });
-        let bin = std::path::Path::new(env!("CARGO_BIN_EXE_proteus-conformance"))
-            .with_file_name(format!("proteus-mock{}", std::env::consts::EXE_SUFFIX));
-        let mut child = Command::new(bin)
-            .args(["--port", "0", "--json"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("mock");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("line");
-        let url = serde_json::from_str::<Value>(&line).expect("json")["url"]
-            .as_str()
-            .expect("url")
-            .to_string();
-        Mock(child, url)
-    }
-}
-
-impl Drop for Mock {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn code(o: &Output) -> i32 {
@@ -71,11 +24,11 @@ fn tmp(name: &str) -> std::path::PathBuf {
 
 #[test]
 fn a_passing_run_exits_0_and_writes_valid_json_and_junit() {
-    let mock = Mock::start(&[]);
+    let mock = MockProcess::start(&[]);
     let (json, junit) = (tmp("ok.json"), tmp("ok.xml"));
     let out = runner()
         .args([
-            "run", "--target", &mock.1, "--only", "rt.join", "--only", "stream.1", "--json",
+            "run", "--target", &mock.url, "--only", "rt.join", "--only", "stream.1", "--json",
         ])
         .arg(&json)
         .arg("--junit")
@@ -100,10 +53,10 @@ fn a_passing_run_exits_0_and_writes_valid_json_and_junit() {
 
 #[test]
 fn a_must_failure_exits_1_with_requirement_expected_actual_and_reproducer() {
-    let mock = Mock::start(&["--fault", "drop-delta:2"]);
+    let mock = MockProcess::start(&["--fault", "drop-delta:2"]);
     let (json, junit) = (tmp("fail.json"), tmp("fail.xml"));
     let out = runner()
-        .args(["run", "--target", &mock.1, "--only", "stream.4", "--json"])
+        .args(["run", "--target", &mock.url, "--only", "stream.4", "--json"])
         .arg(&json)
         .arg("--junit")
         .arg(&junit)
@@ -148,7 +101,7 @@ fn a_must_failure_exits_1_with_requirement_expected_actual_and_reproducer() {
         .args([
             "run",
             "--target",
-            &mock.1,
+            &mock.url,
             "--only",
             "stream.4",
             "--expectations",
@@ -163,7 +116,7 @@ fn a_must_failure_exits_1_with_requirement_expected_actual_and_reproducer() {
         .args([
             "run",
             "--target",
-            &mock.1,
+            &mock.url,
             "--only",
             "stream.4",
             "--expectations",
@@ -180,10 +133,10 @@ fn a_must_failure_exits_1_with_requirement_expected_actual_and_reproducer() {
 
 #[test]
 fn should_failures_pass_unless_strict_and_xpass_fails_under_strict_expectations() {
-    let mock = Mock::start(&["--fault", "created-as-200"]);
+    let mock = MockProcess::start(&["--fault", "created-as-200"]);
     let run = |extra: &[&str]| {
         runner()
-            .args(["run", "--target", &mock.1, "--only", "chats.2"])
+            .args(["run", "--target", &mock.url, "--only", "chats.2"])
             .args(extra)
             .output()
             .expect("runs")
@@ -196,7 +149,7 @@ fn should_failures_pass_unless_strict_and_xpass_fails_under_strict_expectations(
         .args([
             "run",
             "--target",
-            &mock.1,
+            &mock.url,
             "--only",
             "rt.join.1",
             "--strict-expectations",
@@ -231,9 +184,9 @@ fn usage_and_profile_errors_exit_2_and_an_unreachable_target_exits_3() {
         .output()
         .expect("runs");
     assert_eq!(code(&out), 3, "{}", String::from_utf8_lossy(&out.stderr));
-    let mock = Mock::start(&["--no-admin"]);
+    let mock = MockProcess::start(&["--no-admin"]);
     let out = runner()
-        .args(["run", "--target", &mock.1])
+        .args(["run", "--target", &mock.url])
         .output()
         .expect("runs");
     assert_eq!(
@@ -249,7 +202,7 @@ fn usage_and_profile_errors_exit_2_and_an_unreachable_target_exits_3() {
 
 #[test]
 fn a_profile_file_drives_a_target_without_control_plane_and_missing_pieces_are_unsupported() {
-    let mock = Mock::start(&["--no-admin"]);
+    let mock = MockProcess::start(&["--no-admin"]);
     let profile = tmp("profile.json");
     let ada = "user-3a4d80a9c3cca7ffd1bc341f.ede04d00e4b168bed35d9fcde8c2f92f.00d7fecf89201691f94b01e5b294da65.e7ea4c191b2c9a059ce5658deb7349c26a931ed8b7a04bf0";
     std::fs::write(
@@ -262,7 +215,7 @@ fn a_profile_file_drives_a_target_without_control_plane_and_missing_pieces_are_u
         .args([
             "run",
             "--target",
-            &mock.1,
+            &mock.url,
             "--only",
             "rest.auth",
             "--only",

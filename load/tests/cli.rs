@@ -2,59 +2,12 @@
 //! counters are exact, faults show up as exactly the damage they do, gates
 //! exit 99, and bad targets end with exit 3, never a hang.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use proteus_conformance::schema::SchemaSet;
+use proteus_conformance::testing::MockProcess;
 use serde_json::Value;
-
-struct Mock(Child, String);
-
-impl Mock {
-    fn start(args: &[&str]) -> Mock {
-        static BUILT: std::sync::Once = std::sync::Once::new();
-        BUILT.call_once(|| {
-            let ok = Command::new(env!("CARGO"))
-                .args([
-                    "build",
-                    "--quiet",
-                    "-p",
-                    "mock-server",
-                    "--bin",
-                    "proteus-mock",
-                ])
-                .status()
-                .expect("cargo");
-            assert!(ok.success());
-        });
-        let bin = std::path::Path::new(env!("CARGO_BIN_EXE_proteus-load"))
-            .with_file_name(format!("proteus-mock{}", std::env::consts::EXE_SUFFIX));
-        let mut child = Command::new(bin)
-            .args(["--port", "0", "--json"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("mock");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("line");
-        let url = serde_json::from_str::<Value>(&line).expect("json")["url"]
-            .as_str()
-            .expect("url")
-            .to_string();
-        Mock(child, url)
-    }
-}
-
-impl Drop for Mock {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn load(args: &[&str]) -> (Output, Value) {
     let json = std::env::temp_dir().join(format!(
@@ -107,10 +60,10 @@ const SMALL: &[&str] = &[
 
 #[test]
 fn a_clean_chat_run_counts_exactly_and_its_report_matches_the_schema() {
-    let mock = Mock::start(&[]);
+    let mock = MockProcess::start(&[]);
     let mut args = vec![
         "--target",
-        mock.1.as_str(),
+        mock.url.as_str(),
         "--ensure",
         "loss==0",
         "--ensure",
@@ -138,10 +91,10 @@ fn faults_are_counted_exactly_as_the_damage_they_do() {
         ("duplicate-delta:2", (20, 20, 220, 0, 20, 0, 0)),
         ("reorder-deltas:4", (20, 20, 200, 0, 0, 20, 0)),
     ] {
-        let mock = Mock::start(&["--fault", fault]);
+        let mock = MockProcess::start(&["--fault", fault]);
         let mut args = vec![
             "--target",
-            mock.1.as_str(),
+            mock.url.as_str(),
             "--ensure",
             "loss==0",
             "--ensure",
@@ -166,10 +119,10 @@ fn faults_are_counted_exactly_as_the_damage_they_do() {
 
 #[test]
 fn fanout_and_connect_scenarios_run_and_count() {
-    let mock = Mock::start(&[]);
+    let mock = MockProcess::start(&[]);
     let (out, report) = load(&[
         "--target",
-        &mock.1,
+        &mock.url,
         "--scenario",
         "fanout",
         "--subscribers",
@@ -196,7 +149,7 @@ fn fanout_and_connect_scenarios_run_and_count() {
     );
     let (out, report) = load(&[
         "--target",
-        &mock.1,
+        &mock.url,
         "--scenario",
         "connect",
         "--connections",
@@ -242,12 +195,12 @@ fn bad_targets_and_bad_usage_end_clearly_and_quickly() {
     );
     drop(listener);
     // A refused token.
-    let mock = Mock::start(&[]);
+    let mock = MockProcess::start(&[]);
     let bad = std::env::temp_dir().join(format!("proteus-load-bad-{}.json", std::process::id()));
     std::fs::write(&bad, r#"{"users": [{"id": "6466ae1b03fab9ddd1d67c40", "token": "user-000000000000000000000000.00000000000000000000000000000000.00000000000000000000000000000000.000000000000000000000000000000000000000000000000"}], "agents": {"streaming": "6819a0e484df0fc342cea506"}}"#).expect("write");
     let (out, _) = load(&[
         "--target",
-        &mock.1,
+        &mock.url,
         "--profile",
         bad.to_str().expect("path"),
         "--streams",
@@ -259,7 +212,7 @@ fn bad_targets_and_bad_usage_end_clearly_and_quickly() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let (out, _) = load(&["--target", &mock.1, "--ensure", "ttfd.p98<1"]);
+    let (out, _) = load(&["--target", &mock.url, "--ensure", "ttfd.p98<1"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         started.elapsed() < Duration::from_secs(40),

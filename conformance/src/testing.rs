@@ -1,0 +1,75 @@
+//! Test support: a `proteus-mock` process on a random port.
+//!
+//! The runner and the load generator are tested against the mock as a
+//! separate process, never by importing its code (a bug shared by the two
+//! would pass both). The binary is the one `cargo` builds next to the
+//! calling test; it is (re)built once per test process, so a
+//! `cargo test -p conformance` alone never runs a stale mock.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+/// A running mock, killed on drop.
+pub struct MockProcess {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+}
+
+/// `target/<profile>/proteus-mock`, built if needed.
+pub fn mock_binary() -> PathBuf {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let ok = Command::new(cargo)
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "mock-server",
+                "--bin",
+                "proteus-mock",
+            ])
+            .status()
+            .expect("cargo runs");
+        assert!(ok.success(), "cannot build proteus-mock");
+    });
+    let exe = std::env::current_exe().expect("test executable");
+    // target/<profile>/deps/<test> → target/<profile>
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target/<profile>");
+    dir.join(format!("proteus-mock{}", std::env::consts::EXE_SUFFIX))
+}
+
+impl MockProcess {
+    /// Starts `proteus-mock --port 0 --json ARGS…` and reads its URL.
+    pub fn start(args: &[&str]) -> MockProcess {
+        let mut child = Command::new(mock_binary())
+            .args(["--port", "0", "--json"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("proteus-mock starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("start-up line");
+        let info: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("start-up JSON ({e}): {line}"));
+        MockProcess {
+            child,
+            url: info["url"].as_str().expect("url").to_string(),
+        }
+    }
+}
+
+impl Drop for MockProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
