@@ -184,6 +184,9 @@ async fn stats(State(app): State<Arc<App>>) -> ApiResult {
             "activeReplies": app.tasks.len(),
             "packetsSent": s.packets_sent.load(Ordering::Relaxed),
             "deltasSent": s.deltas_sent.load(Ordering::Relaxed),
+            "deltasPerSecond": s.deltas_last_second.load(Ordering::Relaxed),
+            "journalEntries": app.journal.len(),
+            "webhookDeliveries": app.dispatcher.delivery_count(),
             "slowConsumersDisconnected": s.slow_consumers_disconnected.load(Ordering::Relaxed),
         }),
     )

@@ -219,9 +219,31 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let announce = config.plugin_url.is_some();
+    let sampler_stop = CancellationToken::new();
     let (router, app, io) = build(world, &config).map_err(std::io::Error::other)?;
     if announce {
         plugins::announce_installed(&app);
+    }
+    {
+        // Once a second: deltas sent in the last second, for /__admin/stats.
+        let (app, stop) = (app.clone(), sampler_stop.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            let mut last = 0;
+            loop {
+                tokio::select! { _ = tick.tick() => {}, _ = stop.cancelled() => return }
+                let now = app
+                    .rooms
+                    .stats
+                    .deltas_sent
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                app.rooms
+                    .stats
+                    .deltas_last_second
+                    .store(now - last, std::sync::atomic::Ordering::Relaxed);
+                last = now;
+            }
+        });
     }
     let listener = listener.tap_io(|tcp| {
         if let Err(e) = tcp.set_nodelay(true) {
@@ -240,6 +262,7 @@ pub async fn serve(
             tracing::warn!("some replies did not finish within 10 s");
         }
         io.close().await;
+        sampler_stop.cancel();
     };
     axum::serve(
         listener,

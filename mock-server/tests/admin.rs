@@ -579,3 +579,27 @@ async fn the_live_journal_streams_entries_as_server_sent_events() {
     assert!(text.contains("event: entry"), "{text}");
     mock.stop().await.expect("stop");
 }
+
+#[tokio::test]
+async fn stats_report_the_delta_rate_while_a_stream_runs() {
+    let mock = start().await;
+    let (http, base) = (reqwest::Client::new(), mock.url());
+    let mut ada = Sio::connect(&mock, ADA).await;
+    ada.next_named("success", 5).await;
+    ada.ack(
+        "message:send",
+        json!({"chatId": WELCOME, "content": "rate", "streamResponse": true,
+        "state": {"mock": {"chunks": 100, "chunkDelayMs": 20}}}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let (_, stats) = admin(&http, &base, reqwest::Method::GET, "/__admin/stats", None).await;
+    let rate = stats["data"]["deltasPerSecond"].as_u64().expect("rate");
+    assert!(
+        (20..=60).contains(&rate),
+        "about 50 deltas/s at a 20 ms pace: {}",
+        stats["data"]
+    );
+    assert_eq!(stats["data"]["activeReplies"], 1);
+    mock.stop().await.expect("stop");
+}

@@ -142,6 +142,11 @@ impl Dispatcher {
             .collect()
     }
 
+    /// How many attempts the log holds.
+    pub fn delivery_count(&self) -> usize {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     /// Forgets queues and the log (on reset; queued SYNC events are dropped).
     pub fn clear(&self) {
         self.queues

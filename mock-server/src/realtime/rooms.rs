@@ -40,6 +40,8 @@ pub struct Stats {
     pub packets_sent: AtomicU64,
     pub deltas_sent: AtomicU64,
     pub slow_consumers_disconnected: AtomicU64,
+    /// Deltas sent during the last whole second (sampled once a second).
+    pub deltas_last_second: AtomicU64,
 }
 
 #[derive(Default)]
