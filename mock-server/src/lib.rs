@@ -130,6 +130,11 @@ impl App {
             CancellationToken::new(),
         );
         old.cancel();
+        // Wait (briefly) for the cancelled replies to stop, so none emits into the fresh state.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        while !self.tasks.is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
         if let Some(io) = self.io.get() {
             for socket in io.sockets() {
                 let _ = socket.emit(

@@ -603,3 +603,68 @@ async fn stats_report_the_delta_rate_while_a_stream_runs() {
     assert_eq!(stats["data"]["activeReplies"], 1);
     mock.stop().await.expect("stop");
 }
+
+#[tokio::test]
+async fn reset_under_load_leaves_no_reply_room_socket_or_journal_behind() {
+    let mock = start().await;
+    let (http, base) = (reqwest::Client::new(), mock.url());
+    let mut sockets = Vec::new();
+    for i in 0..20 {
+        let mut s = Sio::connect(&mock, if i % 2 == 0 { ADA } else { GRACE }).await;
+        s.next_named("success", 5).await;
+        let chat = if i % 2 == 0 { WELCOME } else { GRACE_CHAT };
+        s.ack(
+            "message:send",
+            json!({"chatId": chat, "content": format!("load {i}"), "streamResponse": true,
+            "state": {"mock": {"chunks": 1000, "chunkDelayMs": 10}}}),
+        )
+        .await;
+        sockets.push(s);
+    }
+    for s in &mut sockets {
+        s.next_named("message:delta", 5).await;
+    }
+    let (_, before) = admin(&http, &base, reqwest::Method::GET, "/__admin/stats", None).await;
+    assert_eq!(before["data"]["activeReplies"], 20, "{before}");
+    assert_eq!(before["data"]["slowConsumersDisconnected"], 0, "{before}");
+    admin(&http, &base, reqwest::Method::POST, "/__admin/reset", None).await;
+    for s in &mut sockets {
+        loop {
+            if s.next(5).await.0 == "close" {
+                break;
+            }
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (_, after) = admin(&http, &base, reqwest::Method::GET, "/__admin/stats", None).await;
+    let d = &after["data"];
+    assert_eq!(
+        (
+            d["activeReplies"].as_u64(),
+            d["rooms"].as_u64(),
+            d["sockets"].as_u64()
+        ),
+        (Some(0), Some(0), Some(0)),
+        "{after}"
+    );
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let (_, later) = admin(&http, &base, reqwest::Method::GET, "/__admin/stats", None).await;
+    assert_eq!(
+        later["data"]["deltasPerSecond"], 0,
+        "no stream still runs after the reset: {later}"
+    );
+    let (_, out) = admin(
+        &http,
+        &base,
+        reqwest::Method::GET,
+        "/__admin/journal?kind=out",
+        None,
+    )
+    .await;
+    assert_eq!(
+        out["data"],
+        json!([]),
+        "the journal was emptied and nothing was emitted since"
+    );
+    mock.stop().await.expect("stop");
+}

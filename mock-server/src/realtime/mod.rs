@@ -277,6 +277,16 @@ async fn on_send(
             Err("not authenticated".into()),
         );
     };
+    // A plugin's streamed reply, chunk by chunk, as over POST /api/messages.
+    if let Ok(Value::Object(o)) = &payload
+        && o.contains_key("streamId")
+    {
+        let result = match crate::plugins::streams::chunk(&app, &caller, o).await {
+            Ok((_, message)) => Ok(json!({ "message": message, "chatId": message["chatId"] })),
+            Err(e) => Err(e.message),
+        };
+        return reply(&app, &socket, ack, wants, "message:send", result);
+    }
     let typeless = matches!(&payload, Ok(Value::Object(o)) if !o.contains_key("type"));
     let parsed = match payload {
         Ok(Value::Object(o)) => parse_send(&o),

@@ -124,6 +124,9 @@ pub async fn play_reply(app: Arc<App>, responder: Responder, trigger: Message, p
             // Let socket writers drain between bursts of an unpaced stream.
             tokio::task::yield_now().await;
         }
+        if abort.is_cancelled() {
+            return;
+        }
         message.content.push_str(chunk);
         message.content_delta = Some(chunk.clone());
         if faults.is_clean() {
