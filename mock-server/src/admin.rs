@@ -114,7 +114,7 @@ async fn profile(State(app): State<Arc<App>>, req: Request) -> ApiResult {
                 "reset": true,
                 "deterministicStreams": true,
                 "streamOverride": "state.mock",
-                "plugins": false
+                "plugins": true
             },
             "faults": CATALOG.iter().map(|(name, doc)| json!({ "fault": name, "effect": doc })).collect::<Vec<_>>(),
         }),
