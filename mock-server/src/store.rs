@@ -186,6 +186,11 @@ impl Default for IdGen {
     }
 }
 
+/// A world list as a map by its key (the inverse of [`by_key`]).
+fn keyed<T>(items: Vec<T>, key: impl Fn(&T) -> &String) -> HashMap<String, T> {
+    items.into_iter().map(|t| (key(&t).clone(), t)).collect()
+}
+
 /// A map's values ordered by key (stable world dumps).
 fn by_key<T: Clone>(m: &HashMap<String, T>) -> Vec<T> {
     let mut v: Vec<(&String, &T)> = m.iter().collect();
@@ -251,38 +256,14 @@ impl Store {
     pub fn reset(&self) {
         let world = self.world.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let mut s = State {
-            orgs: world.orgs.into_iter().map(|o| (o.id.clone(), o)).collect(),
-            users: world.users.into_iter().map(|u| (u.id.clone(), u)).collect(),
-            tokens: world
-                .tokens
-                .into_iter()
-                .map(|t| (t.token.clone(), t))
-                .collect(),
-            agents: world
-                .agents
-                .into_iter()
-                .map(|a| (a.id.clone(), a))
-                .collect(),
-            app_integrations: world
-                .app_integrations
-                .into_iter()
-                .map(|a| (a.id.clone(), a))
-                .collect(),
-            repositories: world
-                .repositories
-                .into_iter()
-                .map(|r| (r.id.clone(), r))
-                .collect(),
-            plugins: world
-                .plugins
-                .into_iter()
-                .map(|p| (p.id.clone(), p))
-                .collect(),
-            instances: world
-                .plugin_instances
-                .into_iter()
-                .map(|p| (p.id.clone(), p))
-                .collect(),
+            orgs: keyed(world.orgs, |o| &o.id),
+            users: keyed(world.users, |u| &u.id),
+            tokens: keyed(world.tokens, |t| &t.token),
+            agents: keyed(world.agents, |a| &a.id),
+            app_integrations: keyed(world.app_integrations, |a| &a.id),
+            repositories: keyed(world.repositories, |r| &r.id),
+            plugins: keyed(world.plugins, |p| &p.id),
+            instances: keyed(world.plugin_instances, |p| &p.id),
             ..State::default()
         };
         for WorldChat { chat, participants } in world.chats {

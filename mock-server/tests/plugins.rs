@@ -426,15 +426,7 @@ async fn a_socket_client_gets_the_plugins_streamed_reply_as_deltas_and_done() {
         .json(&json!({ "chatId": ECHO_CHAT, "respondedToId": sent, "streamId": "plugin-stream-1", "isStreaming": false }))
         .send().await.expect("close");
     assert_eq!(r.status().as_u16(), 201);
-    let mut frames = Vec::new();
-    loop {
-        let (event, payload) = ada.next(5).await;
-        let done = event == "message:done";
-        frames.push((event, payload));
-        if done {
-            break;
-        }
-    }
+    let frames = ada.until_done(5).await;
     let report = StreamChecker::check(frames.iter().map(|(e, p)| (e.as_str(), p)));
     assert!(
         report.is_ok() && report.completed == 1 && report.totals.deltas == 3,
@@ -859,15 +851,7 @@ async fn the_example_plugin_streams_replies_for_the_default_worlds_plugin_agent(
         json!({ "chatId": PLUGIN_CHAT, "content": "hello plugin", "streamResponse": true }),
     )
     .await;
-    let mut frames = Vec::new();
-    loop {
-        let (event, payload) = ada.next(10).await;
-        let done = event == "message:done";
-        frames.push((event, payload));
-        if done {
-            break;
-        }
-    }
+    let frames = ada.until_done(10).await;
     let _ = plugin.kill();
     let _ = plugin.wait();
     let report = StreamChecker::check(frames.iter().map(|(e, p)| (e.as_str(), p)));

@@ -172,6 +172,22 @@ impl Sio {
         }
     }
 
+    /// The `message*` events until the first `message:done` (inclusive).
+    pub async fn until_done(&mut self, secs: u64) -> Vec<(String, Value)> {
+        let mut frames = Vec::new();
+        loop {
+            let (event, payload) = self.next(secs).await;
+            if !event.starts_with("message") {
+                continue;
+            }
+            let done = event == "message:done";
+            frames.push((event, payload));
+            if done {
+                return frames;
+            }
+        }
+    }
+
     /// Emits with an ack and returns the ack's first argument.
     pub async fn ack(&self, event: &str, payload: Value) -> Value {
         let (tx, rx) = tokio::sync::oneshot::channel();
