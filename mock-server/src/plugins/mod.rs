@@ -133,20 +133,37 @@ pub fn joined(app: &App, chat: &Chat, joined: &[Participant]) {
 /// running before the mock learns its token (used with `--plugin-url`).
 pub fn announce_installed(app: &App) {
     for (inst, token, plugin) in app.store.installed() {
-        let token_object = json!({
-            "id": app.store.ids.next(), "createdAt": inst.created_at, "entityId": inst.id, "entityType": "PLUGIN_INSTANCE",
-            "expires": null, "name": token.name, "orgId": inst.org_id, "pluginInstanceId": inst.id, "scopes": token.scopes,
-            "updatedAt": inst.updated_at, "userId": null, "token": token.token
-        });
-        let mut event =
-            json!({ "name": "PLUGIN_INSTALLED", "pluginInstance": inst, "token": token_object });
-        if let Some(agent) = inst
-            .agent_id
-            .as_deref()
-            .and_then(|id| app.store.agent_by_id(id))
-        {
-            event["agent"] = json!(agent);
-        }
+        let event = installed_event(app, &inst, &token);
         deliver(app, &inst, plugin.webhook_url, None, event);
     }
+}
+
+/// The `PLUGIN_INSTALLED` body (seed 004): the instance, its token record and
+/// the agent or app integration it was installed on.
+pub fn installed_event(
+    app: &App,
+    inst: &PluginInstance,
+    token: &crate::world::TokenRecord,
+) -> Value {
+    let token_object = json!({
+        "id": app.store.ids.next(), "createdAt": inst.created_at, "entityId": inst.id, "entityType": "PLUGIN_INSTANCE",
+        "expires": null, "name": token.name, "orgId": inst.org_id, "pluginInstanceId": inst.id, "scopes": token.scopes,
+        "updatedAt": inst.updated_at, "userId": null, "token": token.token
+    });
+    let mut event =
+        json!({ "name": "PLUGIN_INSTALLED", "pluginInstance": inst, "token": token_object });
+    let (key, entity) = match inst.acts_as().kind {
+        ParticipantType::Agent => (
+            "agent",
+            app.store.agent_by_id(&inst.entity_id).map(|a| json!(a)),
+        ),
+        _ => (
+            "appIntegration",
+            app.store.app_integration(&inst.entity_id).map(|a| json!(a)),
+        ),
+    };
+    if let Some(entity) = entity {
+        event[key] = entity;
+    }
+    event
 }

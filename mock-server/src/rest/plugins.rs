@@ -178,17 +178,7 @@ async fn install(
         b.event_dispatch_mode,
         b.inputs,
     )?;
-    let token_object = json!({
-        "id": app.store.ids.next(), "createdAt": instance.created_at, "entityId": instance.id, "entityType": "PLUGIN_INSTANCE",
-        "expires": null, "name": token.name, "orgId": instance.org_id, "pluginInstanceId": instance.id, "scopes": token.scopes,
-        "updatedAt": instance.created_at, "userId": null, "token": token.token
-    });
-    let mut event =
-        json!({ "name": "PLUGIN_INSTALLED", "pluginInstance": instance, "token": token_object });
-    match target.kind {
-        ParticipantType::Agent => event["agent"] = json!(app.store.agent_by_id(&target.id)),
-        _ => event["appIntegration"] = json!(app.store.app_integration(&target.id)),
-    }
+    let event = crate::plugins::installed_event(&app, &instance, &token);
     crate::plugins::deliver(&app, &instance, plugin.webhook_url, None, event);
     ok(StatusCode::CREATED, &instance)
 }
