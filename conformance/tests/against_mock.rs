@@ -86,6 +86,14 @@ const TABLE: &[(&str, &[&str], &[&str])] = &[
     ("drop-delta:2", &["stream"], &["stream.4", "stream.9"]),
     ("duplicate-delta:2", &["stream"], &["stream.4", "stream.9"]),
     ("reorder-deltas:2", &["stream"], &["stream.4", "stream.9"]),
+    ("drop-random:3:7", &["stream"], &["stream.4", "stream.9"]),
+    (
+        "duplicate-random:3:7",
+        &["stream"],
+        &["stream.4", "stream.9"],
+    ),
+    // Seed 7 swaps no delta of stream.4's short reply, only of stream.9's long ones.
+    ("reorder-random:3:7", &["stream"], &["stream.9"]),
     (
         "omit-done",
         &["stream"],

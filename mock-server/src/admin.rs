@@ -4,7 +4,6 @@
 //! `Authorization: Bearer <admin token>` from anywhere); `--no-admin` removes
 //! it. docs/ADMIN.md documents every endpoint with a curl example.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -44,7 +43,7 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
 async fn guard(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
     let peer = req
         .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
+        .get::<ConnectInfo<crate::net::Peer>>()
         .map(|c| c.0);
     let allowed = match &app.admin_token {
         Some(token) => req
@@ -53,7 +52,7 @@ async fn guard(State(app): State<Arc<App>>, req: Request, next: Next) -> Respons
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .is_some_and(|t| t == token),
-        None => peer.is_none_or(|p| p.ip().is_loopback()),
+        None => peer.is_none_or(|p| p.0.ip().is_loopback()),
     };
     if !allowed {
         let message = if app.admin_token.is_some() {
@@ -176,20 +175,44 @@ async fn remove_fault(State(app): State<Arc<App>>, Path(id): Path<u64>) -> ApiRe
 
 async fn stats(State(app): State<Arc<App>>) -> ApiResult {
     let s = &app.rooms.stats;
+    let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let (chats, messages, tokens) = app.store.sizes();
     ok(
         StatusCode::OK,
         &json!({
             "sockets": app.io.get().map_or(0, |io| io.sockets().len()),
             "rooms": app.rooms.room_count(),
             "activeReplies": app.tasks.len(),
-            "packetsSent": s.packets_sent.load(Ordering::Relaxed),
-            "deltasSent": s.deltas_sent.load(Ordering::Relaxed),
-            "deltasPerSecond": s.deltas_last_second.load(Ordering::Relaxed),
+            "packetsSent": n(&s.packets_sent),
+            "deltasSent": n(&s.deltas_sent),
+            "deltasPerSecond": n(&s.deltas_last_second),
             "journalEntries": app.journal.len(),
             "webhookDeliveries": app.dispatcher.delivery_count(),
-            "slowConsumersDisconnected": s.slow_consumers_disconnected.load(Ordering::Relaxed),
+            "slowConsumersDisconnected": n(&s.slow_consumers_disconnected),
+            // socketioxide does not expose how full a socket's queue is, so
+            // the high-water marks are those of back-pressure: how often a
+            // packet met a full buffer, how many sockets at once, how long the
+            // longest wait for them was.
+            "socketBuffer": {
+                "capacity": app.socket_buffer,
+                "fullEvents": n(&s.buffer_full_events),
+                "maxSocketsFullAtOnce": n(&s.max_sockets_full_at_once),
+                "longestWaitMs": n(&s.longest_buffer_wait_us) as f64 / 1000.0,
+            },
+            "store": { "chats": chats, "messages": messages, "tokens": tokens },
+            "process": {
+                "rssBytes": rss_bytes(),
+                "runtimeTasks": tokio::runtime::Handle::current().metrics().num_alive_tasks(),
+            },
         }),
     )
+}
+
+/// Resident memory of this process (Linux; null elsewhere).
+fn rss_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
 }
 
 #[derive(serde::Deserialize)]

@@ -4,15 +4,19 @@
 //! `rest-status:503:/api/chats`, and applies globally, to one chat or to one
 //! agent's replies. Faults are set with `--fault` at start or through
 //! `POST /__admin/faults` at run time. Positions are 1-based and exact, so a
-//! run with the same faults is the same run (the seed only matters for the
-//! faults documented as random).
+//! run with the same faults is the same run. The random faults
+//! (`drop-random`, `duplicate-random`, `reorder-random`) take a SEED: the
+//! deltas they hit are drawn from the seed and the stream's id (which the
+//! mock's seeded id generator makes the same on every run), so a failing run
+//! is replayed exactly by giving the same seed. Every fault counts how often
+//! it fired (`applied` in `GET /__admin/faults`).
 //!
 //! Each fault exists so the conformance runner can be shown to catch the rule
 //! it breaks (docs/CONFORMANCE.md has the table), and so client developers can
 //! see how their code copes with realistic trouble.
 
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -105,6 +109,21 @@ pub enum FaultKind {
     DoneContentWrong,
     /// New message ids are not 24-hex.
     BadMessageIds,
+    /// Each delta is dropped / duplicated / reordered with probability 1/`every`, drawn from `seed`.
+    RandomDelta {
+        action: RandomAction,
+        every: u64,
+        seed: u64,
+    },
+}
+
+/// What a random delta fault does to the deltas it draws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RandomAction {
+    Drop,
+    Duplicate,
+    Reorder,
 }
 
 /// Where a fault applies.
@@ -125,6 +144,13 @@ pub struct Fault {
     #[serde(flatten)]
     pub kind: FaultKind,
     pub scope: Scope,
+    /// How often the fault fired (random delta faults: deltas affected).
+    #[serde(serialize_with = "serialize_count")]
+    pub applied: Arc<AtomicU64>,
+}
+
+fn serialize_count<S: serde::Serializer>(n: &Arc<AtomicU64>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(n.load(Ordering::Relaxed))
 }
 
 /// The fault names with their arguments, for help texts and errors.
@@ -228,6 +254,18 @@ pub const CATALOG: &[(&str, &str)] = &[
         "message:done content is not the whole reply",
     ),
     ("bad-message-ids", "new message ids are not 24-hex"),
+    (
+        "drop-random:EVERY:SEED",
+        "drop each delta with probability 1/EVERY, drawn from SEED",
+    ),
+    (
+        "duplicate-random:EVERY:SEED",
+        "send each delta twice with probability 1/EVERY, drawn from SEED",
+    ),
+    (
+        "reorder-random:EVERY:SEED",
+        "swap a delta with the next with probability 1/EVERY, drawn from SEED",
+    ),
 ];
 
 /// Parses `NAME[:ARG…]`.
@@ -313,6 +351,23 @@ pub fn parse(spec: &str) -> Result<FaultKind, String> {
         "done-still-streaming" => none(FaultKind::DoneStillStreaming),
         "done-content-wrong" => none(FaultKind::DoneContentWrong),
         "bad-message-ids" => none(FaultKind::BadMessageIds),
+        "drop-random" | "duplicate-random" | "reorder-random" => {
+            let every = num(0, "EVERY (1 in EVERY deltas)")?;
+            if every == 0 {
+                return Err(format!("{name}: EVERY must be at least 1"));
+            }
+            let action = match name {
+                "drop-random" => RandomAction::Drop,
+                "duplicate-random" => RandomAction::Duplicate,
+                _ => RandomAction::Reorder,
+            };
+            let seed = if args.len() > 1 { num(1, "SEED")? } else { 0 };
+            Ok(FaultKind::RandomDelta {
+                action,
+                every,
+                seed,
+            })
+        }
         other => {
             let names: Vec<&str> = CATALOG.iter().map(|(n, _)| *n).collect();
             let similar: Vec<&str> = names
@@ -352,6 +407,7 @@ impl Faults {
             spec: spec.to_string(),
             kind,
             scope,
+            applied: Arc::default(),
         };
         self.active
             .write()
@@ -391,6 +447,18 @@ impl Faults {
 
     /// The active faults that apply to a chat (and, for replies, an agent).
     pub fn matching(&self, chat_id: Option<&str>, agent_id: Option<&str>) -> Vec<FaultKind> {
+        self.matching_counted(chat_id, agent_id)
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect()
+    }
+
+    /// [`matching`](Self::matching), with each fault's `applied` counter.
+    pub fn matching_counted(
+        &self,
+        chat_id: Option<&str>,
+        agent_id: Option<&str>,
+    ) -> Vec<(FaultKind, Arc<AtomicU64>)> {
         let a = self.active.read().unwrap_or_else(|p| p.into_inner());
         a.iter()
             .filter(|f| {
@@ -405,13 +473,27 @@ impl Faults {
                     .as_deref()
                     .is_none_or(|g| Some(g) == agent_id)
             })
-            .map(|f| f.kind.clone())
+            .map(|f| (f.kind.clone(), f.applied.clone()))
             .collect()
     }
 
-    /// Whether a global-or-matching fault of this shape is active.
+    /// Whether a global-or-matching fault of this shape is active; the first
+    /// one found counts as applied.
     pub fn has(&self, chat_id: Option<&str>, pred: impl Fn(&FaultKind) -> bool) -> bool {
-        !self.is_empty() && self.matching(chat_id, None).iter().any(pred)
+        if self.is_empty() {
+            return false;
+        }
+        match self
+            .matching_counted(chat_id, None)
+            .into_iter()
+            .find(|(k, _)| pred(k))
+        {
+            Some((_, applied)) => {
+                applied.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Whether this exact (argument-less) fault is active, globally or for the chat.
@@ -460,6 +542,63 @@ impl StreamFaults {
             && !self.done_content_wrong
     }
 
+    /// The faults one stream of `deltas` deltas with id `stream_id` must
+    /// show. Random faults draw their positions here, from their seed and the
+    /// stream id; each fault's `applied` counter is bumped when it touches
+    /// this stream (random faults: once per delta they hit).
+    pub fn for_stream(
+        faults: &[(FaultKind, Arc<AtomicU64>)],
+        stream_id: &str,
+        deltas: usize,
+    ) -> Self {
+        let kinds: Vec<FaultKind> = faults.iter().map(|(k, _)| k.clone()).collect();
+        let mut s = StreamFaults::from_kinds(&kinds);
+        for (kind, applied) in faults {
+            let hits = match kind {
+                FaultKind::RandomDelta {
+                    action,
+                    every,
+                    seed,
+                } => {
+                    let mut rng = SplitMix(*seed ^ fnv1a(stream_id));
+                    // The last delta has no successor to swap with.
+                    let last = if *action == RandomAction::Reorder {
+                        deltas.saturating_sub(1)
+                    } else {
+                        deltas
+                    };
+                    let mut hits = 0;
+                    let mut swapped_last = false;
+                    for n in 1..=last {
+                        // A delta just swapped forward is not swapped again.
+                        let skip = std::mem::take(&mut swapped_last);
+                        if rng.next().is_multiple_of(*every) && !skip {
+                            swapped_last = *action == RandomAction::Reorder;
+                            hits += 1;
+                            match action {
+                                RandomAction::Drop => s.drop.push(n),
+                                RandomAction::Duplicate => s.duplicate.push(n),
+                                RandomAction::Reorder => s.reorder.push(n),
+                            }
+                        }
+                    }
+                    hits
+                }
+                FaultKind::DropDelta { n }
+                | FaultKind::DuplicateDelta { n }
+                | FaultKind::ReorderDeltas { n }
+                | FaultKind::WrongContent { n }
+                | FaultKind::WrongStreamId { n }
+                | FaultKind::DisconnectMidStream { n } => u64::from(*n <= deltas),
+                FaultKind::StallStream { after, .. } => u64::from(*after < deltas),
+                k if StreamFaults::from_kinds(std::slice::from_ref(k)).is_clean() => 0,
+                _ => 1,
+            };
+            applied.fetch_add(hits, Ordering::Relaxed);
+        }
+        s
+    }
+
     pub fn from_kinds(kinds: &[FaultKind]) -> Self {
         let mut s = StreamFaults::default();
         for k in kinds {
@@ -490,6 +629,25 @@ impl StreamFaults {
     }
 }
 
+/// SplitMix64: small, seedable, the same everywhere.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+fn fnv1a(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -499,6 +657,8 @@ mod tests {
         for (spec, _) in CATALOG {
             let example = spec
                 .replace("AFTER", "2")
+                .replace("EVERY", "10")
+                .replace("SEED", "7")
                 .replace("MS", "5")
                 .replace("N", "3")
                 .replace("CODE", "503")
@@ -512,5 +672,25 @@ mod tests {
                 .contains("similar: drop-delta:N")
         );
         assert!(parse("rest-status:200").is_err());
+        assert!(parse("drop-random:0:1").unwrap_err().contains("at least 1"));
+    }
+
+    #[test]
+    fn random_faults_draw_the_same_deltas_from_the_same_seed_and_stream() {
+        let fault = |spec: &str| vec![(parse(spec).expect("parses"), Arc::default())];
+        let draw =
+            |spec: &str, stream: &str| StreamFaults::for_stream(&fault(spec), stream, 10_000).drop;
+        let a = draw("drop-random:100:42", "s1");
+        assert_eq!(a, draw("drop-random:100:42", "s1"), "same seed, same run");
+        assert_ne!(
+            a,
+            draw("drop-random:100:43", "s1"),
+            "another seed, another run"
+        );
+        assert_ne!(a, draw("drop-random:100:42", "s2"), "streams differ");
+        assert!((50..200).contains(&a.len()), "about 1 in 100: {}", a.len());
+        let counted = fault("drop-random:100:42");
+        StreamFaults::for_stream(&counted, "s1", 10_000);
+        assert_eq!(counted[0].1.load(Ordering::Relaxed), a.len() as u64);
     }
 }

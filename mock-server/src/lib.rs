@@ -17,6 +17,7 @@ pub mod admin;
 pub mod faults;
 pub mod journal;
 pub mod model;
+pub mod net;
 pub mod plugins;
 pub mod realtime;
 pub mod rest;
@@ -29,7 +30,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use socketioxide::SocketIo;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -92,12 +92,16 @@ pub struct App {
     pub faults: faults::Faults,
     start_faults: Vec<String>,
     pub admin_token: Option<String>,
+    /// Packets a socket may hold unsent (`Config::socket_buffer`), for stats.
+    pub socket_buffer: usize,
     /// Webhook delivery (see [`plugins::dispatch`]).
     pub dispatcher: Arc<plugins::dispatch::Dispatcher>,
     /// Streamed replies posted by plugins.
     pub plugin_streams: plugins::streams::PluginStreams,
     /// What the mock saw and did (see [`journal`]).
     pub journal: Arc<journal::Journal>,
+    /// Accepted TCP connections, so a socket with a full buffer can still be cut.
+    pub connections: Arc<net::Connections>,
     /// The socket.io handle, set once the layer is built.
     pub io: std::sync::OnceLock<SocketIo>,
 }
@@ -141,7 +145,7 @@ impl App {
                     "error",
                     &serde_json::json!({ "message": "The mock was reset: reconnect" }),
                 );
-                let _ = socket.disconnect();
+                net::disconnect(socket, &self.connections);
             }
         }
         self.rooms.clear();
@@ -176,9 +180,16 @@ pub fn build(
         }
     }
     let journal = Arc::new(journal::Journal::new(config.journal_size));
+    let connections = Arc::new(net::Connections::default());
     let app = Arc::new(App {
         store: Store::new(world),
-        rooms: Rooms::new(config.slow_consumer_grace, journal.clone()),
+        rooms: Rooms::new(
+            config.slow_consumer_grace,
+            journal.clone(),
+            connections.clone(),
+        ),
+        connections,
+        socket_buffer: config.socket_buffer,
         journal,
         dispatcher: Arc::new(plugins::dispatch::Dispatcher::new(config.webhooks.clone())),
         plugin_streams: plugins::streams::PluginStreams::default(),
@@ -250,11 +261,7 @@ pub async fn serve(
             }
         });
     }
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
+    let listener = net::CuttableListener::new(listener, app.connections.clone());
     let graceful = async move {
         shutdown.await;
         tracing::info!("shutting down: finishing streams, closing sockets");
@@ -271,7 +278,7 @@ pub async fn serve(
     };
     axum::serve(
         listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
+        router.into_make_service_with_connect_info::<net::Peer>(),
     )
     .with_graceful_shutdown(graceful)
     .await

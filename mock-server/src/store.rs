@@ -252,6 +252,14 @@ impl Store {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// How much the store holds: (chats, messages, tokens), for
+    /// `/__admin/stats` (a reset must bring these back to the world's).
+    pub fn sizes(&self) -> (usize, usize, usize) {
+        let s = self.lock();
+        let messages = s.chats.values().map(|c| c.messages.len()).sum();
+        (s.chats.len(), messages, s.tokens.len())
+    }
+
     /// Back to the loaded world, ids restarting from the same counter.
     pub fn reset(&self) {
         let world = self.world.lock().unwrap_or_else(|p| p.into_inner()).clone();

@@ -199,6 +199,47 @@ async fn stream_faults_appear_on_the_wire_and_clearing_them_restores_conformance
 }
 
 #[tokio::test]
+async fn seeded_random_faults_replay_exactly_and_count_what_they_did() {
+    let mock = start().await;
+    let (http, base) = (reqwest::Client::new(), mock.url());
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        admin(&http, &base, reqwest::Method::POST, "/__admin/reset", None).await;
+        let (s, f) = admin(
+            &http,
+            &base,
+            reqwest::Method::POST,
+            "/__admin/faults",
+            Some(json!({"fault": "drop-random:10:42"})),
+        )
+        .await;
+        assert_eq!(s, 201, "{f}");
+        let frames = raw_stream(&base, WELCOME, 200).await;
+        let deltas: Vec<String> = frames
+            .iter()
+            .filter(|(e, _)| e == "message:delta")
+            .map(|(_, p)| p["contentDelta"].as_str().unwrap_or_default().to_string())
+            .collect();
+        let (_, listed) = admin(&http, &base, reqwest::Method::GET, "/__admin/faults", None).await;
+        let applied = listed["data"][0]["applied"].as_u64().expect("applied");
+        assert_eq!(
+            deltas.len() as u64 + applied,
+            200,
+            "the fault counts exactly the deltas it dropped: {listed}"
+        );
+        assert!((5..=40).contains(&applied), "about 1 in 10: {applied}");
+        let report = StreamChecker::check(frames.iter().map(|(e, p)| (e.as_str(), p)));
+        assert!(report.rules().contains(&Rule::Gap), "{:?}", report.rules());
+        runs.push(deltas);
+    }
+    assert_eq!(
+        runs[0], runs[1],
+        "same seed after a reset: the same deltas are dropped"
+    );
+    mock.stop().await.expect("clean stop");
+}
+
+#[tokio::test]
 async fn faults_scoped_to_a_chat_leave_other_chats_alone() {
     let mock = start().await;
     let (http, base) = (reqwest::Client::new(), mock.url());
@@ -608,6 +649,7 @@ async fn stats_report_the_delta_rate_while_a_stream_runs() {
 async fn reset_under_load_leaves_no_reply_room_socket_or_journal_behind() {
     let mock = start().await;
     let (http, base) = (reqwest::Client::new(), mock.url());
+    let (_, idle) = admin(&http, &base, reqwest::Method::GET, "/__admin/stats", None).await;
     let mut sockets = Vec::new();
     for i in 0..20 {
         let mut s = Sio::connect(&mock, if i % 2 == 0 { ADA } else { GRACE }).await;
@@ -635,7 +677,9 @@ async fn reset_under_load_leaves_no_reply_room_socket_or_journal_behind() {
             }
         }
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The test's clients share this runtime: drop them before counting tasks.
+    drop(sockets);
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let (_, after) = admin(&http, &base, reqwest::Method::GET, "/__admin/stats", None).await;
     let d = &after["data"];
     assert_eq!(
@@ -647,6 +691,11 @@ async fn reset_under_load_leaves_no_reply_room_socket_or_journal_behind() {
         (Some(0), Some(0), Some(0)),
         "{after}"
     );
+    assert_eq!(
+        d["store"], idle["data"]["store"],
+        "the store holds the world again: no chat, message or token of the load run is left"
+    );
+
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let (_, later) = admin(&http, &base, reqwest::Method::GET, "/__admin/stats", None).await;
     assert_eq!(
@@ -667,4 +716,107 @@ async fn reset_under_load_leaves_no_reply_room_socket_or_journal_behind() {
         "the journal was emptied and nothing was emitted since"
     );
     mock.stop().await.expect("stop");
+}
+
+/// The mock as its own process (tasks and memory are then the server's
+/// alone), three rounds of: 20 raw sockets streaming, reset mid-stream.
+#[tokio::test]
+async fn reset_cycles_leave_no_task_or_memory_behind() {
+    let mock = proteus_conformance::testing::MockProcess::start(&[]);
+    let http = reqwest::Client::new();
+    let stats = || async {
+        admin(
+            &http,
+            &mock.url,
+            reqwest::Method::GET,
+            "/__admin/stats",
+            None,
+        )
+        .await
+        .1["data"]
+            .clone()
+    };
+    let idle = stats().await;
+    let mut rss = Vec::new();
+    for round in 0..3 {
+        let mut clients = Vec::new();
+        for i in 0..20 {
+            let mut c = Client::connect(&mock.url, &json!({"token": ADA}))
+                .await
+                .expect("connects");
+            while !matches!(c.next_frame().await.expect("frame"), Frame::Event { ref name, .. } if name == "success")
+            {
+            }
+            c.emit_with_ack(
+                "message:send",
+                &json!({"chatId": WELCOME, "content": format!("round {round} #{i}"), "streamResponse": true,
+                "state": {"mock": {"chunks": 2000, "chunkDelayMs": 2, "firstChunkDelayMs": 0}}}),
+            )
+            .await
+            .expect("emit");
+            clients.push(c);
+        }
+        let mut busy = stats().await;
+        for _ in 0..100 {
+            if busy["activeReplies"] == 20 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            busy = stats().await;
+        }
+        assert_eq!(busy["activeReplies"], 20, "{busy}");
+        admin(
+            &http,
+            &mock.url,
+            reqwest::Method::POST,
+            "/__admin/reset",
+            None,
+        )
+        .await;
+        for (ci, mut c) in clients.into_iter().enumerate() {
+            // Read until the server disconnects the socket (socket.io `41`).
+            let mut n = 0;
+            let mut last = String::new();
+            loop {
+                n += 1;
+                match tokio::time::timeout(Duration::from_secs(5), c.next_text())
+                    .await
+                    .unwrap_or_else(|_| panic!("the reset disconnects every socket: client {ci} after {n} frames, last {}", &last[..last.len().min(80)]))
+                {
+                    Ok(t) if { last = t.to_string(); false } => {}
+                    Ok(t) if t.starts_with('1') => break, // socket.io DISCONNECT
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+            c.close().await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let after = stats().await;
+        assert_eq!(
+            (
+                after["activeReplies"].as_u64(),
+                after["sockets"].as_u64(),
+                after["rooms"].as_u64()
+            ),
+            (Some(0), Some(0), Some(0)),
+            "round {round}: {after}"
+        );
+        assert_eq!(
+            after["store"], idle["store"],
+            "round {round}: the store is the world again"
+        );
+        assert!(
+            after["process"]["runtimeTasks"].as_u64() <= idle["process"]["runtimeTasks"].as_u64(),
+            "round {round}: no task outlives the reset: idle {} now {}",
+            idle["process"],
+            after["process"]
+        );
+        rss.push(after["process"]["rssBytes"].as_u64().expect("rss on Linux"));
+    }
+    // Allocators keep some memory; what must not happen is growth per round.
+    assert!(
+        rss[2] <= rss[0] + 16 * 1024 * 1024,
+        "memory grows with each reset: {rss:?}"
+    );
 }

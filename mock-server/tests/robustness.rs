@@ -296,7 +296,8 @@ async fn a_consumer_that_stops_reading_is_disconnected_not_silently_skipped() {
     );
     // The stalled socket was cut off: its TCP connection ends once we drain it.
     let mut total = 0usize;
-    let closed = tokio::time::timeout(Duration::from_secs(20), async {
+    // Cut at once (the grace period), not at the next heartbeat 25 s later.
+    let closed = tokio::time::timeout(Duration::from_secs(3), async {
         loop {
             match ws.read(&mut buf).await {
                 Ok(0) | Err(_) => return true,
@@ -309,6 +310,22 @@ async fn a_consumer_that_stops_reading_is_disconnected_not_silently_skipped() {
     assert!(
         closed,
         "the slow consumer was not disconnected (read {total} bytes)"
+    );
+    // The stats show the back-pressure and its outcome.
+    let stats: Value = reqwest::get(format!("{}/__admin/stats", mock.url()))
+        .await
+        .expect("stats")
+        .json()
+        .await
+        .expect("json");
+    let d = &stats["data"];
+    assert_eq!(d["slowConsumersDisconnected"], 1, "{stats}");
+    assert_eq!(d["socketBuffer"]["capacity"], 64, "{stats}");
+    assert!(
+        d["socketBuffer"]["fullEvents"].as_u64() >= Some(1)
+            && d["socketBuffer"]["maxSocketsFullAtOnce"] == 1
+            && d["socketBuffer"]["longestWaitMs"].as_f64() >= Some(450.0),
+        "one socket met a full buffer and was waited for about the grace period: {stats}"
     );
     mock.stop().await.expect("clean stop");
 }

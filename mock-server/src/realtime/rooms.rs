@@ -42,6 +42,12 @@ pub struct Stats {
     pub slow_consumers_disconnected: AtomicU64,
     /// Deltas sent during the last whole second (sampled once a second).
     pub deltas_last_second: AtomicU64,
+    /// Packets that met a full socket buffer on their first offer.
+    pub buffer_full_events: AtomicU64,
+    /// High-water mark: the most sockets found full by one emission.
+    pub max_sockets_full_at_once: AtomicU64,
+    /// High-water mark: the longest an emission waited for full sockets, in µs.
+    pub longest_buffer_wait_us: AtomicU64,
 }
 
 #[derive(Default)]
@@ -55,6 +61,7 @@ pub struct Rooms {
     inner: RwLock<Membership>,
     journal: Arc<Journal>,
     grace: Duration,
+    connections: Arc<crate::net::Connections>,
     pub stats: Stats,
 }
 
@@ -67,10 +74,15 @@ impl std::fmt::Debug for Rooms {
 }
 
 impl Rooms {
-    pub fn new(slow_consumer_grace: Duration, journal: Arc<Journal>) -> Self {
+    pub fn new(
+        slow_consumer_grace: Duration,
+        journal: Arc<Journal>,
+        connections: Arc<crate::net::Connections>,
+    ) -> Self {
         Rooms {
             inner: RwLock::default(),
             journal,
+            connections,
             grace: slow_consumer_grace,
             stats: Stats::default(),
         }
@@ -129,7 +141,7 @@ impl Rooms {
         let members: Vec<SocketRef> = self.read().rooms.get(chat_id).cloned().unwrap_or_default();
         for socket in members {
             self.remove_socket(socket.id);
-            let _ = socket.disconnect();
+            crate::net::disconnect(socket, &self.connections);
         }
     }
 
@@ -212,12 +224,23 @@ impl Rooms {
             return;
         }
         let mut full = self.offer(&members, event, &raw);
+        if !full.is_empty() {
+            self.stats
+                .buffer_full_events
+                .fetch_add(full.len() as u64, Ordering::Relaxed);
+            self.stats
+                .max_sockets_full_at_once
+                .fetch_max(full.len() as u64, Ordering::Relaxed);
+        }
         let started = Instant::now();
         let mut pause = Duration::from_micros(200);
         while !full.is_empty() && started.elapsed() < self.grace {
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_millis(20));
             full = self.offer(&full, event, &raw);
+            self.stats
+                .longest_buffer_wait_us
+                .fetch_max(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         }
         for socket in full {
             tracing::warn!(sid = %socket.id, chat_id, %event, grace_ms = self.grace.as_millis() as u64,
@@ -226,7 +249,7 @@ impl Rooms {
                 .slow_consumers_disconnected
                 .fetch_add(1, Ordering::Relaxed);
             self.remove_socket(socket.id);
-            let _ = socket.disconnect();
+            crate::net::disconnect(socket, &self.connections);
         }
     }
 

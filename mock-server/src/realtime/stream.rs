@@ -74,9 +74,11 @@ pub async fn play_reply(app: Arc<App>, responder: Responder, trigger: Message, p
     let stream_id = app.store.ids.next();
     let message_id = app.store.ids.next();
     // Faults are read once, at the start of the stream.
-    let faults = StreamFaults::from_kinds(
+    let faults = StreamFaults::for_stream(
         &app.faults
-            .matching(Some(&chat_id), Some(&responder.agent.id)),
+            .matching_counted(Some(&chat_id), Some(&responder.agent.id)),
+        &stream_id,
+        plan.chunks.len(),
     );
     let message_id = if app
         .faults
@@ -162,7 +164,7 @@ pub async fn play_reply(app: Arc<App>, responder: Responder, trigger: Message, p
         if faults.drop.contains(&n) {
             continue;
         }
-        if faults.reorder.contains(&n) && n < plan.chunks.len() {
+        if faults.reorder.contains(&n) && n < plan.chunks.len() && held.is_none() {
             held = Some(json);
             continue;
         }
