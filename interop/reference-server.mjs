@@ -98,9 +98,14 @@ function page(rec, query) {
 const send = (res, status, body) => { res.writeHead(status, { "content-type": "application/json" }); res.end(JSON.stringify(body)); };
 const ok = (res, status, data, meta) => send(res, status, meta ? { ok: true, data, meta } : { ok: true, data });
 const routes = [
-  ["/api/chats", ["POST"]], [/^\/api\/chats\/([^/]+)$/, ["GET"]], [/^\/api\/chats\/([^/]+)\/messages$/, ["GET"]],
+  ["/api/chats", ["POST"]], [/^\/api\/chats\/([^/]+)$/, ["GET", "PUT"]], [/^\/api\/chats\/([^/]+)\/messages$/, ["GET"]],
   ["/api/agents", ["POST"]], [/^\/api\/agents\/([^/]+)$/, ["GET", "PUT", "DELETE"]],
+  ["/api/messages", ["POST"]], ["/api/repositories", ["POST"]],
+  [/^\/api\/chats\/([^/]+)\/participants$/, ["POST"]], [/^\/api\/chats\/([^/]+)\/repositories$/, ["POST"]],
 ];
+const repositories = new Map();
+// R19: lifecycle events go to the room under their own names, as {name, chat, ...}.
+const relay = (chatId, event) => io.to(chatId).emit(event.name, event);
 
 async function handle(req, res) {
   const url = new URL(req.url, "http://x");
@@ -125,10 +130,53 @@ async function handle(req, res) {
     const { chat, created } = createChat(user, body.participants ?? [], body.key, body.title ?? null, body.state ?? null);
     return ok(res, created ? 201 : 200, chat);
   }
+  if (url.pathname === "/api/messages") {
+    const rec = chats.get(body.chatId);
+    if (!rec) throw new Refusal(404, "chat not found");
+    if (!isMember(user, rec)) throw new Refusal(403, "not a participant");
+    if (typeof body.content !== "string") throw new Refusal(400, "content (a string) is required");
+    const m = persist(rec.chat.id, user.id, body);
+    io.to(rec.chat.id).emit("message", m);
+    relay(rec.chat.id, { name: "CHAT_MESSAGE_ADDED", chat: rec.chat, message: m });
+    return ok(res, 201, m);
+  }
+  if (url.pathname === "/api/repositories") {
+    if (typeof body.name !== "string" || !body.name) throw new Refusal(400, "name is required");
+    const r = { id: newId(), name: body.name, description: body.description ?? null, orgId: user.orgs[0] ?? null, createdAt: now(), updatedAt: now() };
+    repositories.set(r.id, r);
+    return ok(res, 201, r);
+  }
   if (url.pathname.startsWith("/api/chats/")) {
     const rec = chats.get(param);
     if (!rec) throw new Refusal(404, "chat not found");
     if (!isMember(user, rec)) throw new Refusal(403, "not a participant");
+    if (req.method === "PUT") {
+      if (!("title" in body) && !("state" in body)) throw new Refusal(400, "send title and/or state");
+      if ("title" in body) rec.chat.title = body.title;
+      if ("state" in body) rec.chat.state = body.state;
+      rec.chat.updatedAt = now();
+      relay(rec.chat.id, { name: "CHAT_STATE_UPDATED", chat: rec.chat });
+      return ok(res, 200, rec.chat);
+    }
+    if (url.pathname.endsWith("/participants")) {
+      const p = body;
+      if (typeof p.id !== "string" || !HEX24.test(p.id) || !TYPES.has(p.type)) throw new Refusal(400, "send {id, type}");
+      const participant = { id: p.id, type: p.type };
+      if (!rec.members.has(`${p.type}:${p.id}`)) {
+        rec.members.add(`${p.type}:${p.id}`);
+        // The joined entity rides along under its kind: user, agent or appIntegration.
+        const who = p.type === "USER" ? { user: (({ id, name }) => ({ id, name }))(users.find((u) => u.id === p.id) ?? { id: p.id, name: null }) }
+          : p.type === "AGENT" && agents.has(p.id) ? { agent: agents.get(p.id) } : {};
+        relay(rec.chat.id, { name: "CHAT_PARTICIPANT_JOINED", chat: rec.chat, participant, ...who });
+      }
+      return ok(res, 200, participant);
+    }
+    if (url.pathname.endsWith("/repositories")) {
+      const r = repositories.get(body.repositoryId);
+      if (!r) throw new Refusal(404, "repository not found");
+      relay(rec.chat.id, { name: "CHAT_REPOSITORY_ATTACHED", chat: rec.chat, repository: r });
+      return ok(res, 200, rec.chat);
+    }
     if (url.pathname.endsWith("/messages")) {
       const { items, meta } = page(rec, url.searchParams);
       return ok(res, 200, items, meta);

@@ -29,7 +29,8 @@ pub enum Level {
 
 impl fmt::Display for Level {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        // `pad`, so `{:<6}` lines the levels up.
+        f.pad(match self {
             Level::Must => "MUST",
             Level::Should => "SHOULD",
             Level::Info => "INFO",

@@ -2,13 +2,13 @@
 //!
 //! Read from `GET {target}/__admin/profile` when the target has a control
 //! plane (proteus-mock does), else from `--profile FILE`, a JSON file of the
-//! same shape (see schemas/report/profile.json):
+//! same shape:
 //!
 //! ```json
 //! { "users": [ { "id": "…", "token": "user-…" }, { "id": "…", "token": "user-…" } ],
 //!   "revokedToken": "user-…",
 //!   "agents": { "streaming": "<agent id>", "echo": "<org-private agent id>" },
-//!   "capabilities": { "streamOverride": "state.mock" } }
+//!   "capabilities": { "streamOverride": "state.mock", "plugins": true } }
 //! ```
 //!
 //! A missing piece makes the cases that need it `unsupported`, not failures.
@@ -42,6 +42,11 @@ pub struct Capabilities {
     pub stream_override: Option<String>,
     #[serde(default)]
     pub admin: bool,
+    /// The plugin management API and webhooks (`plugins.*` cases). The runner
+    /// receives the webhooks on 127.0.0.1, so the target must run on the same
+    /// machine.
+    #[serde(default)]
+    pub plugins: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -134,7 +134,11 @@ fn schema_level(name: &str) -> Level {
         | "realtime/chat-join-ack"
         | "realtime/chat-leave-ack"
         | "realtime/success"
-        | "objects/entity" => Level::Should,
+        | "objects/entity"
+        | "realtime/chat-message-added"
+        | "realtime/chat-state-updated"
+        | "realtime/chat-participant-joined"
+        | "realtime/chat-repository-attached" => Level::Should,
         _ => Level::Must,
     }
 }

@@ -288,13 +288,58 @@ const TABLE: &[(&str, &[&str], &[&str])] = &[
             "rest.envelope.3",
         ],
     ),
+    (
+        "no-lifecycle-events",
+        &["rt.lifecycle"],
+        &[
+            "rt.lifecycle.1",
+            "rt.lifecycle.2",
+            "rt.lifecycle.3",
+            "rt.lifecycle.4",
+        ],
+    ),
+    (
+        "skip-webhook-challenge",
+        &["plugins"],
+        &["plugins.challenge.1", "plugins.challenge.2"],
+    ),
+    (
+        "installed-without-token",
+        &["plugins"],
+        &[
+            "plugins.install.1",
+            "plugins.dispatch.1",
+            "plugins.dispatch.2",
+            "plugins.reply.1",
+            "plugins.scopes.1",
+            "plugins.uninstall.1",
+        ],
+    ),
+    (
+        "no-message-dispatch",
+        &["plugins"],
+        &["plugins.dispatch.1", "plugins.dispatch.2"],
+    ),
+    (
+        "dispatch-out-of-order",
+        &["plugins"],
+        &["plugins.dispatch.1", "plugins.dispatch.2"],
+    ),
+    ("ignore-scopes", &["plugins"], &["plugins.scopes.1"]),
+    (
+        "token-survives-uninstall",
+        &["plugins"],
+        &["plugins.uninstall.1"],
+    ),
+    ("drop-plugin-replies", &["plugins"], &["plugins.reply.1"]),
 ];
 
-/// Which third of the table a row belongs to (three mocks run in parallel).
+/// Which part of the table a row belongs to (four mocks run in parallel).
 fn part(selection: &[&str]) -> usize {
     match selection[0].split('.').next().unwrap_or_default() {
         "stream" => 0,
         "rt" => 1,
+        "plugins" => 3,
         _ => 2,
     }
 }
@@ -312,6 +357,11 @@ async fn realtime_faults_fail_exactly_the_cases_that_guard_their_rule() {
 #[tokio::test(flavor = "multi_thread")]
 async fn rest_faults_fail_exactly_the_cases_that_guard_their_rule() {
     check_rows(2).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plugin_faults_fail_exactly_the_cases_that_guard_their_rule() {
+    check_rows(3).await;
 }
 
 async fn check_rows(which: usize) {

@@ -200,6 +200,13 @@ async fn stats(State(app): State<Arc<App>>) -> ApiResult {
                 "longestWaitMs": n(&s.longest_buffer_wait_us) as f64 / 1000.0,
             },
             "store": { "chats": chats, "messages": messages, "tokens": tokens },
+            // What would leak if a reset or a disconnect forgot something.
+            "internal": {
+                "tcpConnections": app.connections.len(),
+                "socketsTracked": app.rooms.tracked_sockets(),
+                "webhookQueues": app.dispatcher.queue_count(),
+                "pluginStreamsOpen": app.plugin_streams.open_count(),
+            },
             "process": {
                 "rssBytes": rss_bytes(),
                 "runtimeTasks": tokio::runtime::Handle::current().metrics().num_alive_tasks(),

@@ -109,6 +109,22 @@ pub enum FaultKind {
     DoneContentWrong,
     /// New message ids are not 24-hex.
     BadMessageIds,
+    /// `CHAT_*` lifecycle events are not relayed to rooms.
+    NoLifecycleEvents,
+    /// Plugins register without their webhook answering `WEBHOOK_CHALLENGE`.
+    SkipWebhookChallenge,
+    /// `PLUGIN_INSTALLED` carries no `token`.
+    InstalledWithoutToken,
+    /// `AGENT_MESSAGE_RECEIVED` / `APP_INTEGRATION_MESSAGE_RECEIVED` are never dispatched.
+    NoMessageDispatch,
+    /// Message events reach each instance in swapped pairs (the 2nd before the 1st).
+    DispatchOutOfOrder,
+    /// Instance tokens may write whatever their scopes say.
+    IgnoreScopes,
+    /// Uninstalling announces `PLUGIN_UNINSTALLED` but keeps the instance and its token.
+    TokenSurvivesUninstall,
+    /// Messages posted with an `inst-` token are answered 201 but never stored or relayed.
+    DropPluginReplies,
     /// Each delta is dropped / duplicated / reordered with probability 1/`every`, drawn from `seed`.
     RandomDelta {
         action: RandomAction,
@@ -255,6 +271,38 @@ pub const CATALOG: &[(&str, &str)] = &[
     ),
     ("bad-message-ids", "new message ids are not 24-hex"),
     (
+        "no-lifecycle-events",
+        "CHAT_* lifecycle events are not relayed to rooms",
+    ),
+    (
+        "skip-webhook-challenge",
+        "plugins register without their webhook answering the challenge",
+    ),
+    (
+        "installed-without-token",
+        "PLUGIN_INSTALLED carries no token",
+    ),
+    (
+        "no-message-dispatch",
+        "*_MESSAGE_RECEIVED plugin events are never sent",
+    ),
+    (
+        "dispatch-out-of-order",
+        "message events reach each instance in swapped pairs",
+    ),
+    (
+        "ignore-scopes",
+        "instance tokens may write whatever their scopes say",
+    ),
+    (
+        "token-survives-uninstall",
+        "uninstall announces PLUGIN_UNINSTALLED but the token keeps working",
+    ),
+    (
+        "drop-plugin-replies",
+        "messages posted with an inst- token are answered 201 but never stored or relayed",
+    ),
+    (
         "drop-random:EVERY:SEED",
         "drop each delta with probability 1/EVERY, drawn from SEED",
     ),
@@ -351,6 +399,14 @@ pub fn parse(spec: &str) -> Result<FaultKind, String> {
         "done-still-streaming" => none(FaultKind::DoneStillStreaming),
         "done-content-wrong" => none(FaultKind::DoneContentWrong),
         "bad-message-ids" => none(FaultKind::BadMessageIds),
+        "no-lifecycle-events" => none(FaultKind::NoLifecycleEvents),
+        "skip-webhook-challenge" => none(FaultKind::SkipWebhookChallenge),
+        "installed-without-token" => none(FaultKind::InstalledWithoutToken),
+        "no-message-dispatch" => none(FaultKind::NoMessageDispatch),
+        "dispatch-out-of-order" => none(FaultKind::DispatchOutOfOrder),
+        "ignore-scopes" => none(FaultKind::IgnoreScopes),
+        "token-survives-uninstall" => none(FaultKind::TokenSurvivesUninstall),
+        "drop-plugin-replies" => none(FaultKind::DropPluginReplies),
         "drop-random" | "duplicate-random" | "reorder-random" => {
             let every = num(0, "EVERY (1 in EVERY deltas)")?;
             if every == 0 {

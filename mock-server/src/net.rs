@@ -48,6 +48,15 @@ impl Connections {
         self.open.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Connections open now.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Ends the connection from `peer`; false when there is none.
     pub fn cut(&self, peer: SocketAddr) -> bool {
         match self.lock().remove(&peer) {

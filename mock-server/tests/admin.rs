@@ -719,7 +719,7 @@ async fn reset_under_load_leaves_no_reply_room_socket_or_journal_behind() {
 }
 
 /// The mock as its own process (tasks and memory are then the server's
-/// alone), three rounds of: 20 raw sockets streaming, reset mid-stream.
+/// alone), five rounds of: 20 raw sockets streaming, reset mid-stream.
 #[tokio::test]
 async fn reset_cycles_leave_no_task_or_memory_behind() {
     let mock = proteus_conformance::testing::MockProcess::start(&[]);
@@ -738,7 +738,7 @@ async fn reset_cycles_leave_no_task_or_memory_behind() {
     };
     let idle = stats().await;
     let mut rss = Vec::new();
-    for round in 0..3 {
+    for round in 0..5 {
         let mut clients = Vec::new();
         for i in 0..20 {
             let mut c = Client::connect(&mock.url, &json!({"token": ADA}))
@@ -812,11 +812,17 @@ async fn reset_cycles_leave_no_task_or_memory_behind() {
             idle["process"],
             after["process"]
         );
+        assert_eq!(
+            after["internal"], idle["internal"],
+            "round {round}: connections, socket tables, webhook queues and plugin streams are back to idle"
+        );
         rss.push(after["process"]["rssBytes"].as_u64().expect("rss on Linux"));
     }
-    // Allocators keep some memory; what must not happen is growth per round.
+    // RSS after a reset still holds what the allocator kept from that round's
+    // peak (50-110 MB here, depending on how far the streams got), so it is
+    // only a coarse guard against a gross leak; the exact checks are above.
     assert!(
-        rss[2] <= rss[0] + 16 * 1024 * 1024,
-        "memory grows with each reset: {rss:?}"
+        rss.iter().all(|r| *r < 256 * 1024 * 1024),
+        "memory after resets: {rss:?}"
     );
 }

@@ -1,7 +1,9 @@
 //! Every conformance case, in one table (the order is the run order).
 
 pub mod kit;
+mod lifecycle;
 mod pagination;
+mod plugins;
 mod realtime;
 mod rest;
 mod stream;
@@ -13,7 +15,9 @@ pub fn all() -> Vec<Case> {
     let mut v = rest::cases();
     v.extend(pagination::cases());
     v.extend(realtime::cases());
+    v.extend(lifecycle::cases());
     v.extend(stream::cases());
+    v.extend(plugins::cases());
     v
 }
 

@@ -107,6 +107,8 @@ pub struct Dispatcher {
     seq: AtomicU64,
     /// SYNC queues, one per (instance, chat).
     queues: Mutex<HashMap<(String, String), mpsc::UnboundedSender<Job>>>,
+    /// The `dispatch-out-of-order` fault: instance id → (url, chat id, event) held back.
+    pub held: Mutex<HashMap<String, (String, String, Value)>>,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -129,6 +131,7 @@ impl Dispatcher {
             log: Mutex::default(),
             seq: AtomicU64::new(0),
             queues: Mutex::default(),
+            held: Mutex::default(),
         }
     }
 
@@ -143,6 +146,11 @@ impl Dispatcher {
     }
 
     /// How many attempts the log holds.
+    /// SYNC queues alive, one per (instance, chat) that had an event.
+    pub fn queue_count(&self) -> usize {
+        self.queues.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     pub fn delivery_count(&self) -> usize {
         self.log.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
@@ -154,6 +162,7 @@ impl Dispatcher {
             .unwrap_or_else(|p| p.into_inner())
             .clear();
         self.log.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.held.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
     /// One POST, logged; `Ok(body)` on a 2xx answer.

@@ -53,7 +53,16 @@ fn entity(app: &App, p: &Participant) -> Option<(&'static str, Value)> {
 /// A message was persisted: tell the agents and app integrations in the chat,
 /// and the `responseUrl` of the message it answers.
 pub fn message_added(app: &App, chat: &Chat, message: &Message) {
+    let no_dispatch = app
+        .faults
+        .on(Some(&chat.id), crate::faults::FaultKind::NoMessageDispatch);
+    let swap = app
+        .faults
+        .on(Some(&chat.id), crate::faults::FaultKind::DispatchOutOfOrder);
     for p in app.store.participants_of(&chat.id) {
+        if no_dispatch {
+            break;
+        }
         if Some(&p.id) == message.sender_id.as_ref() {
             continue;
         }
@@ -68,6 +77,25 @@ pub fn message_added(app: &App, chat: &Chat, message: &Message) {
             };
             let body =
                 json!({ "name": event, key: value, "message": message, "pluginInstance": inst });
+            if swap {
+                // The fault: hold every first event of a pair until the second has gone.
+                let mut held = app
+                    .dispatcher
+                    .held
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                match held.remove(&inst.id) {
+                    None => {
+                        held.insert(inst.id.clone(), (url, chat.id.clone(), body));
+                    }
+                    Some((first_url, first_chat, first)) => {
+                        drop(held);
+                        deliver(app, &inst, url, Some(&chat.id), body);
+                        deliver(app, &inst, first_url, Some(&first_chat), first);
+                    }
+                }
+                continue;
+            }
             deliver(app, &inst, url, Some(&chat.id), body);
         }
     }

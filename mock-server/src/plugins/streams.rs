@@ -43,6 +43,11 @@ fn field<'a>(o: &'a Map<String, Value>, k: &str) -> Result<&'a str, ApiError> {
 }
 
 impl PluginStreams {
+    /// Streams opened by plugins and not closed yet.
+    pub fn open_count(&self) -> usize {
+        self.open.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     pub fn clear(&self) {
         self.open.lock().unwrap_or_else(|p| p.into_inner()).clear();
         self.closed

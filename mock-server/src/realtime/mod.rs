@@ -537,13 +537,22 @@ pub async fn announce_except(
 
 pub async fn lifecycle_message_added(app: &App, chat: &Chat, message: &Message) {
     crate::plugins::message_added(app, chat, message);
-    app.rooms
-        .emit(
-            &chat.id,
-            "CHAT_MESSAGE_ADDED",
-            &json!({ "name": "CHAT_MESSAGE_ADDED", "chat": chat, "message": message }),
-        )
-        .await;
+    relay_lifecycle(
+        app,
+        &chat.id,
+        &json!({ "name": "CHAT_MESSAGE_ADDED", "chat": chat, "message": message }),
+    )
+    .await;
+}
+
+/// Relays a `CHAT_*` lifecycle event (`{name, chat, …}`) to the chat's room
+/// under its own name (decisions.md 19).
+pub async fn relay_lifecycle(app: &App, chat_id: &str, event: &serde_json::Value) {
+    if app.faults.on(Some(chat_id), FaultKind::NoLifecycleEvents) {
+        return;
+    }
+    let name = event["name"].as_str().unwrap_or("CHAT_EVENT");
+    app.rooms.emit(chat_id, name, event).await;
 }
 
 /// Starts the scripted agents' replies to a message.

@@ -162,6 +162,11 @@ impl Rooms {
             .collect()
     }
 
+    /// Sockets the membership tables still know (0 once all are gone).
+    pub fn tracked_sockets(&self) -> usize {
+        self.read().of_socket.len()
+    }
+
     pub fn room_count(&self) -> usize {
         self.read().rooms.len()
     }

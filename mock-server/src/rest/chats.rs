@@ -119,13 +119,12 @@ pub async fn update(
         ));
     }
     let chat = app.store.update_chat(&caller, &id, b.title, b.state)?;
-    app.rooms
-        .emit(
-            &id,
-            "CHAT_STATE_UPDATED",
-            &json!({ "name": "CHAT_STATE_UPDATED", "chat": chat }),
-        )
-        .await;
+    crate::realtime::relay_lifecycle(
+        &app,
+        &id,
+        &json!({ "name": "CHAT_STATE_UPDATED", "chat": chat }),
+    )
+    .await;
     ok(StatusCode::OK, &chat)
 }
 
@@ -165,7 +164,7 @@ pub async fn add_participant(
         if let Some((key, value)) = member {
             event[key] = value;
         }
-        app.rooms.emit(&id, "CHAT_PARTICIPANT_JOINED", &event).await;
+        crate::realtime::relay_lifecycle(&app, &id, &event).await;
     }
     ok(
         if added {
@@ -194,13 +193,12 @@ pub async fn attach_repository(
     let (chat, repository) = app
         .store
         .attach_repository(&caller, &id, &b.repository_id)?;
-    app.rooms
-        .emit(
-            &id,
-            "CHAT_REPOSITORY_ATTACHED",
-            &json!({ "name": "CHAT_REPOSITORY_ATTACHED", "chat": chat, "repository": repository }),
-        )
-        .await;
+    crate::realtime::relay_lifecycle(
+        &app,
+        &id,
+        &json!({ "name": "CHAT_REPOSITORY_ATTACHED", "chat": chat, "repository": repository }),
+    )
+    .await;
     ok(StatusCode::OK, &chat)
 }
 

@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 
 use super::{ApiError, ApiResult, Auth, JsonBody, ok};
 use crate::App;
+use crate::faults::FaultKind;
 
 pub async fn create(State(app): State<Arc<App>>, Auth(caller): Auth, body: JsonBody) -> ApiResult {
     let obj = body
@@ -19,6 +20,23 @@ pub async fn create(State(app): State<Arc<App>>, Auth(caller): Auth, body: JsonB
         return ok(status, &message);
     }
     let (to, new) = crate::realtime::parse_send(obj).map_err(ApiError::bad_request)?;
+    let mut caller = caller;
+    if caller.acts_as.is_some() && app.faults.on(None, FaultKind::IgnoreScopes) {
+        caller.scopes = vec![
+            "AGENT_MESSAGE_WRITE".into(),
+            "AGENT_CHAT_WRITE".into(),
+            "APP_INTEGRATION_MESSAGE_WRITE".into(),
+            "APP_INTEGRATION_CHAT_WRITE".into(),
+        ];
+    }
+    let may_write =
+        caller.may("AGENT_MESSAGE_WRITE") || caller.may("APP_INTEGRATION_MESSAGE_WRITE");
+    if caller.acts_as.is_some() && may_write && app.faults.on(None, FaultKind::DropPluginReplies) {
+        // Answer as if stored; store and relay nothing.
+        let mut echo = body.0.clone();
+        echo["id"] = serde_json::Value::String(app.store.ids.next());
+        return ok(StatusCode::CREATED, &echo);
+    }
     let (message, chat) = crate::realtime::send(&app, &caller, to, new).map_err(ApiError::from)?;
     crate::realtime::announce(&app, &chat, &message).await;
     crate::realtime::start_replies(&app, &caller, &message);

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::{ApiError, ApiResult, Auth, JsonBody, ok, path_id};
 use crate::App;
+use crate::faults::FaultKind;
 use crate::model::{Participant, ParticipantType, Plugin};
 
 const SCOPES: &[&str] = &[
@@ -95,15 +96,17 @@ pub async fn register(
         })?;
     }
     let challenge = format!("challenge-{}", app.store.ids.next());
-    app.dispatcher
-        .challenge(&app.journal, &b.webhook_url, &challenge)
-        .await
-        .map_err(|reason| {
-            ApiError::bad_request(format!(
-                "Webhook verification failed for {}: {reason}",
-                b.webhook_url
-            ))
-        })?;
+    if !app.faults.on(None, FaultKind::SkipWebhookChallenge) {
+        app.dispatcher
+            .challenge(&app.journal, &b.webhook_url, &challenge)
+            .await
+            .map_err(|reason| {
+                ApiError::bad_request(format!(
+                    "Webhook verification failed for {}: {reason}",
+                    b.webhook_url
+                ))
+            })?;
+    }
     let plugin = Plugin {
         id: String::new(),
         name: b.name,
@@ -178,7 +181,12 @@ async fn install(
         b.event_dispatch_mode,
         b.inputs,
     )?;
-    let event = crate::plugins::installed_event(&app, &instance, &token);
+    let mut event = crate::plugins::installed_event(&app, &instance, &token);
+    if app.faults.on(None, FaultKind::InstalledWithoutToken)
+        && let Some(o) = event.as_object_mut()
+    {
+        o.remove("token");
+    }
     crate::plugins::deliver(&app, &instance, plugin.webhook_url, None, event);
     ok(StatusCode::CREATED, &instance)
 }
@@ -190,7 +198,18 @@ async fn uninstall(
     instance_id: String,
 ) -> ApiResult {
     path_id("Plugin instance", &instance_id)?;
-    let (instance, plugin) = app.store.uninstall(&caller, &target, &instance_id)?;
+    let (instance, plugin) = if app.faults.on(None, FaultKind::TokenSurvivesUninstall) {
+        let instance = app
+            .store
+            .instances_of(&caller, &target)?
+            .into_iter()
+            .find(|i| i.id == instance_id)
+            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "No such plugin instance"))?;
+        let plugin = app.store.plugin(&caller, &instance.plugin_id)?;
+        (instance, plugin)
+    } else {
+        app.store.uninstall(&caller, &target, &instance_id)?
+    };
     crate::plugins::deliver(
         &app,
         &instance,
