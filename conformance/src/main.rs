@@ -30,7 +30,7 @@ struct Cli {
 enum Command {
     /// Run the cases against a target.
     #[command(
-        after_help = "Examples:\n  proteus-conformance run --target http://127.0.0.1:4000\n  proteus-conformance run --target URL --only rt.join --only stream --junit report.xml\n  proteus-conformance run --target URL --profile profile.json --expectations known-failures.txt"
+        after_help = "Examples:\n  proteus-conformance run --target http://127.0.0.1:4000\n  proteus-conformance run --target URL --only rt.join --only stream --junit report.xml\n  proteus-conformance run --target URL --profile profile.json --expectations known-failures.txt\n  proteus-conformance run --target URL --junit junit.xml --report-html report.html"
     )]
     Run {
         /// Base URL of the implementation (REST under /api, socket.io on /socket.io/).
@@ -60,6 +60,9 @@ enum Command {
         /// Write a JUnit XML report here.
         #[arg(long, value_name = "FILE")]
         junit: Option<PathBuf>,
+        /// Write a self-contained HTML report here (failures open, with wire logs).
+        #[arg(long, value_name = "FILE")]
+        report_html: Option<PathBuf>,
         /// Per-step timeout in milliseconds.
         #[arg(long, default_value_t = 3000, value_name = "N")]
         timeout_ms: u64,
@@ -140,6 +143,7 @@ async fn run(cmd: Command) -> i32 {
             strict_expectations,
             json,
             junit,
+            report_html,
             timeout_ms,
         } => {
             unknown_selector_hint(&only);
@@ -198,17 +202,12 @@ async fn run(cmd: Command) -> i32 {
                 profile.source
             );
             let started = Instant::now();
-            let total = selected.len();
-            let mut done = 0;
+            let mut progress = Progress::new(selected.len(), terminal);
             let results = runner::run(&selected, Arc::new(profile.clone()), &settings, |r| {
-                done += 1;
-                if terminal {
-                    println!("[{done:>3}/{total}] {}", report::line(r));
-                } else {
-                    println!("{}", report::line(r));
-                }
+                progress.case(r)
             })
             .await;
+            progress.finish();
             let code = runner::exit_code(&results, strict, strict_expectations);
             print!("{}", report::summary(&results, strict));
             if let Some(path) = json {
@@ -226,6 +225,19 @@ async fn run(cmd: Command) -> i32 {
                     fail(3, &format!("cannot write {}: {e}", path.display()));
                 }
             }
+            if let Some(path) = report_html
+                && let Err(e) = std::fs::write(
+                    &path,
+                    report::html(
+                        &results,
+                        &target,
+                        started.elapsed().as_millis() as u64,
+                        code,
+                    ),
+                )
+            {
+                fail(3, &format!("cannot write {}: {e}", path.display()));
+            }
             if let Some(path) = junit
                 && let Err(e) =
                     std::fs::write(&path, report::junit(&results, strict, strict_expectations))
@@ -233,6 +245,59 @@ async fn run(cmd: Command) -> i32 {
                 fail(3, &format!("cannot write {}: {e}", path.display()));
             }
             code
+        }
+    }
+}
+
+/// One line per case; on a terminal, a progress bar under them that is
+/// redrawn after each case (and erased at the end).
+struct Progress {
+    total: usize,
+    done: usize,
+    failed: usize,
+    terminal: bool,
+    started: Instant,
+}
+
+impl Progress {
+    fn new(total: usize, terminal: bool) -> Self {
+        Progress {
+            total,
+            done: 0,
+            failed: 0,
+            terminal,
+            started: Instant::now(),
+        }
+    }
+
+    fn case(&mut self, r: &runner::CaseResult) {
+        self.done += 1;
+        if r.status == runner::Status::Fail {
+            self.failed += 1;
+        }
+        if !self.terminal {
+            println!("{}", report::line(r));
+            return;
+        }
+        let width = 30;
+        let filled = width * self.done / self.total.max(1);
+        // Erase the bar, print the case, draw the bar again.
+        print!(
+            "\r\x1b[2K{}\n[{}{}] {}/{} {} failed  {:.1} s",
+            report::line(r),
+            "#".repeat(filled),
+            "-".repeat(width - filled),
+            self.done,
+            self.total,
+            self.failed,
+            self.started.elapsed().as_secs_f64()
+        );
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+    }
+
+    fn finish(&self) {
+        if self.terminal {
+            print!("\r\x1b[2K");
         }
     }
 }

@@ -237,3 +237,144 @@ pub fn junit(results: &[CaseResult], strict: bool, strict_expectations: bool) ->
     out.push_str("</testsuites>\n");
     out
 }
+
+/// A single self-contained HTML page: the verdict, a table by group, every
+/// case (failures open, with requirement, Expected, Actual, reproducer and
+/// wire log), and the schema coverage rows. No script, no external asset.
+pub fn html(results: &[CaseResult], target: &str, duration_ms: u64, exit_code: i32) -> String {
+    let esc = xml;
+    let count = |s: Status| results.iter().filter(|r| r.status == s).count();
+    let verdict = if exit_code == 0 { "PASSED" } else { "FAILED" };
+    let mut out = String::new();
+    write!(
+        out,
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>proteus-conformance: {verdict} ({target})</title>
+<style>
+body{{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}}
+h1{{font-size:1.4em}} .v-PASSED{{color:#17803d}} .v-FAILED{{color:#b42318}}
+table{{border-collapse:collapse;width:100%;margin:1em 0}} td,th{{padding:.25em .6em;border-bottom:1px solid #eee;text-align:left;vertical-align:top}}
+th{{background:#f6f6f6}} .num{{text-align:right}}
+.s-pass{{color:#17803d}} .s-fail{{color:#b42318;font-weight:600}} .s-warn{{color:#b54708;font-weight:600}} .s-skip,.s-xfail{{color:#667}} .s-xpass{{color:#7a2e98;font-weight:600}}
+details{{margin:.2em 0 .6em}} summary{{cursor:pointer}} pre{{background:#f6f6f6;padding:.6em;overflow:auto;font-size:12px;white-space:pre-wrap}}
+.bar{{display:flex;height:10px;border-radius:5px;overflow:hidden;margin:.5em 0}} .bar span{{display:block}}
+</style></head><body>
+<h1>proteus-conformance: <span class="v-{verdict}">{verdict}</span></h1>
+<p>Target <code>{target}</code> · {total} cases in {secs:.1} s · exit code {exit_code} · proteus-conformance {version}</p>
+"#,
+        target = esc(target),
+        total = results.len(),
+        secs = duration_ms as f64 / 1000.0,
+        version = env!("CARGO_PKG_VERSION"),
+    )
+    .ok();
+    let total = results.len().max(1) as f64;
+    write!(out, r#"<div class="bar">"#).ok();
+    for (s, color) in [
+        (Status::Pass, "#3bb273"),
+        (Status::Fail, "#d64545"),
+        (Status::Xfail, "#9aa"),
+        (Status::Xpass, "#9b59b6"),
+        (Status::Unsupported, "#ccd"),
+    ] {
+        let pct = count(s) as f64 / total * 100.0;
+        write!(
+            out,
+            r#"<span style="width:{pct:.2}%;background:{color}"></span>"#
+        )
+        .ok();
+    }
+    writeln!(
+        out,
+        "</div><p>{} passed · {} failed · {} unsupported · {} xfail · {} xpass</p>",
+        count(Status::Pass),
+        count(Status::Fail),
+        count(Status::Unsupported),
+        count(Status::Xfail),
+        count(Status::Xpass)
+    )
+    .ok();
+    let mut groups: BTreeMap<&str, [usize; 5]> = BTreeMap::new();
+    for r in results {
+        let g = groups
+            .entry(r.group().split('.').next().unwrap_or("?"))
+            .or_default();
+        g[status_index(r.status)] += 1;
+    }
+    out.push_str("<h2>By group</h2><table><tr><th>group</th><th class=num>pass</th><th class=num>fail</th><th class=num>unsupported</th><th class=num>xfail</th><th class=num>xpass</th></tr>\n");
+    for (g, c) in &groups {
+        writeln!(
+            out,
+            "<tr><td>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td></tr>",
+            esc(g),
+            c[0],
+            c[1],
+            c[2],
+            c[3],
+            c[4]
+        )
+        .ok();
+    }
+    out.push_str("</table><h2>Cases</h2>\n");
+    for r in results {
+        let (class, label) = match r.status {
+            Status::Pass => ("pass", "PASS"),
+            Status::Fail if r.level == Level::Must => ("fail", "FAIL"),
+            Status::Fail => ("warn", "WARN"),
+            Status::Unsupported => ("skip", "SKIP"),
+            Status::Xfail => ("xfail", "XFAIL"),
+            Status::Xpass => ("xpass", "XPASS"),
+        };
+        let open = if matches!(r.status, Status::Fail | Status::Xpass) {
+            " open"
+        } else {
+            ""
+        };
+        write!(
+            out,
+            "<details{open}><summary><span class=\"s-{class}\">{label}</span> <code>{}</code> {} <small>({}, {} ms)</small></summary>",
+            esc(&r.id),
+            esc(&r.desc),
+            r.level,
+            r.duration_ms
+        )
+        .ok();
+        write!(out, "<p>{}</p>", esc(&r.requirement)).ok();
+        if let Some(reason) = &r.reason {
+            write!(out, "<p><em>{}</em></p>", esc(reason)).ok();
+        }
+        if let Some(f) = &r.failure {
+            write!(
+                out,
+                "<p><b>Expected</b></p><pre>{}</pre><p><b>Actual</b></p><pre>{}</pre>",
+                esc(&f.expected.join("\n")),
+                esc(&f.actual)
+            )
+            .ok();
+            if !f.reproducer.is_empty() {
+                write!(
+                    out,
+                    "<p><b>Reproduce</b></p><pre>{}</pre>",
+                    esc(&f.reproducer)
+                )
+                .ok();
+            }
+        }
+        if !r.wire.is_empty() && r.status != Status::Pass {
+            write!(out, "<p><b>Wire log</b></p><pre>{}</pre>", esc(&r.wire)).ok();
+        }
+        out.push_str("</details>\n");
+    }
+    out.push_str("</body></html>\n");
+    out
+}
+
+fn status_index(s: Status) -> usize {
+    match s {
+        Status::Pass => 0,
+        Status::Fail => 1,
+        Status::Unsupported => 2,
+        Status::Xfail => 3,
+        Status::Xpass => 4,
+    }
+}

@@ -142,12 +142,22 @@ const TABLE: &[(&str, &[&str], &[&str])] = &[
     (
         "page-overlap",
         &["pagination"],
-        &["pagination.5", "pagination.6", "pagination.10"],
+        &[
+            "pagination.5",
+            "pagination.6",
+            "pagination.10",
+            "pagination.12",
+        ],
     ),
     (
         "page-skip",
         &["pagination"],
-        &["pagination.5", "pagination.6", "pagination.10"],
+        &[
+            "pagination.5",
+            "pagination.6",
+            "pagination.10",
+            "pagination.12",
+        ],
     ),
     (
         "ignore-cursor",
@@ -157,6 +167,7 @@ const TABLE: &[(&str, &[&str], &[&str])] = &[
             "pagination.7",
             "pagination.8",
             "pagination.10",
+            "pagination.12",
         ],
     ),
     (
@@ -227,7 +238,11 @@ const TABLE: &[(&str, &[&str], &[&str])] = &[
         &["chats.2", "agents.3"],
     ),
     ("default-limit-50", &["pagination.1"], &["pagination.1"]),
-    ("past-end-404", &["pagination.4"], &["pagination.4"]),
+    (
+        "past-end-404",
+        &["pagination.4", "pagination.12"],
+        &["pagination.4", "pagination.12"],
+    ),
     (
         "ignore-encoded-params",
         &["pagination.9"],

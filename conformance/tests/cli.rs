@@ -54,12 +54,23 @@ fn a_passing_run_exits_0_and_writes_valid_json_and_junit() {
 #[test]
 fn a_must_failure_exits_1_with_requirement_expected_actual_and_reproducer() {
     let mock = MockProcess::start(&["--fault", "drop-delta:2"]);
-    let (json, junit) = (tmp("fail.json"), tmp("fail.xml"));
+    let (json, junit, html) = (tmp("fail.json"), tmp("fail.xml"), tmp("fail.html"));
     let out = runner()
-        .args(["run", "--target", &mock.url, "--only", "stream.4", "--json"])
+        .args([
+            "run",
+            "--target",
+            &mock.url,
+            "--only",
+            "stream.4",
+            "--only",
+            "rt.join.1",
+            "--json",
+        ])
         .arg(&json)
         .arg("--junit")
         .arg(&junit)
+        .arg("--report-html")
+        .arg(&html)
         .output()
         .expect("runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -88,6 +99,25 @@ fn a_must_failure_exits_1_with_requirement_expected_actual_and_reproducer() {
         std::fs::read_to_string(&junit)
             .expect("junit")
             .contains("<failure message=")
+    );
+
+    // The HTML page: the verdict, the failure open with its details, the
+    // passing case closed, and nothing loaded from elsewhere.
+    let page = std::fs::read_to_string(&html).expect("html written");
+    for needle in [
+        "<span class=\"v-FAILED\">FAILED</span>",
+        "<details open><summary><span class=\"s-fail\">FAIL</span> <code>stream.4</code>",
+        "<details><summary><span class=\"s-pass\">PASS</span> <code>rt.join.1</code>",
+        "<b>Expected</b>",
+        "<b>Reproduce</b>",
+        "<b>Wire log</b>",
+        "message:delta",
+    ] {
+        assert!(page.contains(needle), "the HTML report lacks {needle:?}");
+    }
+    assert!(
+        !page.contains("<script") && !page.contains("<link") && !page.contains("src="),
+        "the HTML report is self-contained"
     );
 
     // The same failure, listed as known: xfail, exit 0; a signature that does not match stays a failure.

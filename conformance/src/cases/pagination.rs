@@ -171,6 +171,166 @@ async fn walk_cursor(
     Ok((all, curl))
 }
 
+/// A generated pagination scenario: a fresh chat of `size` messages, walked
+/// with `@page` or `@cursor` at `limit`.
+#[derive(Debug, Clone)]
+struct Scenario {
+    size: usize,
+    limit: usize,
+    by_cursor: bool,
+}
+
+/// How many scenarios one run tries, and the fixed seed that makes every run
+/// try the same ones.
+const GENERATED: usize = 8;
+const SEED: [u8; 32] = *b"proteus-conformance-pagination!!";
+
+/// Seeds a fresh chat of user 1 with `size` messages; returns (chat, ids).
+async fn fresh_chat(cx: &Ctx, size: usize) -> Step<(String, Vec<String>)> {
+    let a = need(cx.profile.user(0), "first user")?;
+    let chat = super::kit::create_chat(cx, &a.token, json!([])).await?;
+    let mut s = Sock::authed(cx, &a.token, "seeder").await?;
+    let mut ids = Vec::with_capacity(size);
+    for i in 0..size {
+        let ack = s
+            .ack(
+                "message:send",
+                &json!({ "chatId": chat, "content": format!("generated {i}") }),
+            )
+            .await?;
+        let id = ack["data"]["message"]["id"].as_str().map(str::to_string);
+        ids.push(id.ok_or_else(|| {
+            Outcome::fail(["an ack with data.message.id"], short(&ack), s.frames())
+        })?);
+    }
+    s.close().await;
+    Ok((chat, ids))
+}
+
+/// One scenario: the walk is complete, without duplicates, in a consistent
+/// order, and no page holds more than `limit` items.
+async fn check_scenario(cx: &Ctx, sc: &Scenario) -> Step<()> {
+    let (chat, ids) = fresh_chat(cx, sc.size).await?;
+    let how = format!(
+        "{} walk at @limit={} over {} messages",
+        if sc.by_cursor { "@cursor" } else { "@page" },
+        sc.limit,
+        sc.size
+    );
+    let mut walk = Vec::new();
+    let mut last = String::new();
+    if sc.by_cursor {
+        let (mut ids_page, mut meta, curl) =
+            page(cx, &chat, &format!("@limit={}", sc.limit)).await?;
+        last = curl;
+        for _ in 0..=sc.size + 1 {
+            ensure(
+                ids_page.len() <= sc.limit,
+                &[&format!("at most @limit={} items", sc.limit)],
+                format!("{}: {} items", how, ids_page.len()),
+                &last,
+            )?;
+            if ids_page.is_empty() {
+                break;
+            }
+            walk.extend(ids_page.iter().cloned());
+            if meta.get("hasMore") == Some(&Value::Bool(false)) {
+                break;
+            }
+            let cursor = meta["nextCursor"]
+                .as_str()
+                .map(str::to_string)
+                .or_else(|| walk.last().cloned())
+                .unwrap_or_default();
+            let (p, m, c) =
+                page(cx, &chat, &format!("@cursor={cursor}&@limit={}", sc.limit)).await?;
+            (ids_page, meta, last) = (p, m, c);
+        }
+    } else {
+        for p in 1..=(sc.size / sc.limit + 2) {
+            let (ids_page, _, curl) =
+                page(cx, &chat, &format!("@page={p}&@limit={}", sc.limit)).await?;
+            ensure(
+                ids_page.len() <= sc.limit,
+                &[&format!("at most @limit={} items", sc.limit)],
+                format!("{}: {} items", how, ids_page.len()),
+                &curl,
+            )?;
+            last = curl;
+            if ids_page.is_empty() {
+                break;
+            }
+            walk.extend(ids_page);
+        }
+    }
+    complete(&walk, &ids, &how, &last)
+}
+
+/// Generated scenarios (proptest, fixed seed); on a failure, proptest's
+/// shrinking finds a smaller scenario that still fails, which is reported.
+async fn generated_walks(cx: &Ctx) -> Step<()> {
+    use proptest::strategy::{Strategy, ValueTree};
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    let strategy =
+        (0usize..=45, 1usize..=30, proptest::bool::ANY).prop_map(|(size, limit, by_cursor)| {
+            Scenario {
+                size,
+                limit,
+                by_cursor,
+            }
+        });
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &SEED),
+    );
+    for _ in 0..GENERATED {
+        let mut tree = strategy
+            .new_tree(&mut runner)
+            .map_err(|e| Outcome::fail(["a generated scenario"], e.to_string(), ""))?;
+        let Err(first) = check_scenario(cx, &tree.current()).await else {
+            continue;
+        };
+        // Shrink: simpler scenarios while they still fail (bounded).
+        let (mut smallest, mut failure) = (tree.current(), first);
+        let mut last_failed = true;
+        for _ in 0..24 {
+            let moved = if last_failed {
+                tree.simplify()
+            } else {
+                tree.complicate()
+            };
+            if !moved {
+                break;
+            }
+            last_failed = match check_scenario(cx, &tree.current()).await {
+                Err(f @ Outcome::Fail(_)) => {
+                    (smallest, failure) = (tree.current(), f);
+                    true
+                }
+                _ => false,
+            };
+        }
+        return Err(match failure {
+            Outcome::Fail(mut f) => {
+                f.actual = format!(
+                    "{} (smallest failing scenario: {} messages, @limit={}, {})",
+                    f.actual,
+                    smallest.size,
+                    smallest.limit,
+                    if smallest.by_cursor {
+                        "@cursor"
+                    } else {
+                        "@page"
+                    }
+                );
+                Outcome::Fail(f)
+            }
+            other => other,
+        });
+    }
+    Ok(())
+}
+
 pub fn cases() -> Vec<Case> {
     vec![
         Case {
@@ -398,6 +558,13 @@ pub fn cases() -> Vec<Case> {
                     complete(&seeded_only, &ids, "cursor walk with arrivals", &curl)
                 })
             },
+        },
+        Case {
+            id: "pagination.12",
+            level: Must,
+            desc: "Generated walks: fresh chats of 0-45 messages, @limit 1-30, by @page or @cursor (proptest, fixed seed, shrunk on failure)",
+            requirement: "R12: for any chat size and limit, a walk is complete, without duplicates, in a consistent order, never more than @limit items a page",
+            run: |cx| run(async move { generated_walks(&cx).await }),
         },
         Case {
             id: "pagination.11",
