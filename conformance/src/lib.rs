@@ -11,6 +11,9 @@
 //! - [`client`]: the workspace's one socket.io client (Engine.IO v4 over a
 //!   websocket), which shows every frame; the load generator reuses it.
 //!
+//! - [`walk`]: the pagination walker's judgement (complete, no duplicates,
+//!   one order), unit-tested on synthetic pages.
+//!
 //! - [`testing`]: a `proteus-mock` process for tests (spawned, never linked).
 //!
 //! This crate never imports the mock server's types: a bug shared by the two
@@ -25,3 +28,4 @@ pub mod runner;
 pub mod schema;
 pub mod stream;
 pub mod testing;
+pub mod walk;

@@ -1,8 +1,6 @@
 //! `pagination`: `GET /api/chats/:chatId/messages` with `@page`, `@limit`,
 //! `@cursor` (decisions.md 8–13) on a chat the runner seeds itself.
 
-use std::collections::HashSet;
-
 use serde_json::{Value, json};
 
 use super::kit::{Sock, Step, ensure, envelope, need, rest, run, schema, short};
@@ -75,39 +73,18 @@ async fn page(cx: &Ctx, chat: &str, query: &str) -> Step<(Vec<String>, Value, St
     Ok((ids, r.body["meta"].clone(), r.curl))
 }
 
-/// Checks that a walk returned every seeded id once, in a consistent order.
+/// Checks a walk with the library walker (`crate::walk`), as a case step.
 fn complete(walk: &[String], ids: &[String], how: &str, repro: &str) -> Step<()> {
-    let mut seen = HashSet::new();
-    if let Some(dup) = walk.iter().find(|id| !seen.insert(id.as_str())) {
-        return Err(Outcome::fail(
-            ["no message twice in one walk"],
-            format!("{how}: {dup} came twice"),
-            repro,
-        ));
-    }
-    let missing: Vec<&String> = ids
-        .iter()
-        .filter(|id| !seen.contains(id.as_str()))
-        .collect();
-    ensure(
-        missing.is_empty(),
-        &["every message of the chat, once"],
-        format!(
-            "{how}: {} of {} missing, e.g. {:?}",
-            missing.len(),
-            ids.len(),
-            missing.first()
-        ),
-        repro,
-    )?;
-    let reversed: Vec<String> = ids.iter().rev().cloned().collect();
-    let filtered: Vec<String> = walk.iter().filter(|id| ids.contains(id)).cloned().collect();
-    ensure(
-        filtered == ids || filtered == reversed,
-        &["a consistent order (oldest first, or newest first throughout)"],
-        format!("{how}: the order changes within the walk"),
-        repro,
-    )
+    crate::walk::check(walk, ids).map_err(|problem| {
+        let expected = match problem {
+            crate::walk::WalkProblem::Duplicate(_) => "no message twice in one walk",
+            crate::walk::WalkProblem::Missing { .. } => "every message of the chat, once",
+            crate::walk::WalkProblem::OrderChanged => {
+                "a consistent order (oldest first, or newest first throughout)"
+            }
+        };
+        Outcome::fail([expected], format!("{how}: {problem}"), repro)
+    })
 }
 
 async fn walk_pages(cx: &Ctx, chat: &str, limit: usize) -> Step<(Vec<String>, String)> {
