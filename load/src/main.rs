@@ -34,7 +34,7 @@ struct Cli {
 enum Command {
     /// Run a scenario against a target.
     #[command(
-        after_help = "Examples:\n  proteus-load run --target http://127.0.0.1:4000 --users 50 --rate 100 --duration 10s\n  proteus-load run --scenario fanout --subscribers 100 --rate 20 --ensure 'loss==0' --ensure 'ttfd.p99<50ms'\n  proteus-load run --scenario connect --connections 500 --rate 200 --json connect.json"
+        after_help = "Examples:\n  proteus-load run --target http://127.0.0.1:4000 --users 50 --rate 100 --duration 10s\n  proteus-load run --scenario fanout --subscribers 100 --rate 20 --ensure 'loss==0' --ensure 'ttfd.p99<50ms'\n  proteus-load run --scenario connect --connections 500 --rate 200 --json connect.json\n  proteus-load run --scenario firehose --subscribers 10 --streams 20 --chunks 1000 --size 16 --rate 0"
     )]
     Run(RunArgs),
 }
@@ -58,18 +58,21 @@ struct RunArgs {
     /// connect: connections to open.
     #[arg(long, default_value_t = 100)]
     connections: usize,
-    /// Streams (connect: connections) started per second, on schedule whatever the server does.
+    /// Streams (connect: connections; firehose: deltas) started per second, on schedule whatever the server does.
     #[arg(long, default_value_t = 10.0)]
     rate: f64,
     /// How long to keep starting streams (e.g. 10s, 500ms, 2m).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     duration: Duration,
-    /// Stop after this many streams, even before --duration.
+    /// Stop after this many streams, even before --duration (firehose: how many streams, default 1).
     #[arg(long, value_name = "N")]
     streams: Option<u64>,
-    /// Deltas per reply, when the target supports a stream override (proteus-mock does).
+    /// Deltas per reply, when the target supports a stream override (proteus-mock does); firehose: per stream.
     #[arg(long, default_value_t = 50)]
     chunks: usize,
+    /// firehose: bytes per delta.
+    #[arg(long, default_value_t = 16)]
+    size: usize,
     /// Pause between deltas of a reply, in ms (stream override).
     #[arg(long, default_value_t = 0)]
     chunk_delay_ms: u64,
@@ -120,8 +123,16 @@ async fn run(a: RunArgs) -> i32 {
         .iter()
         .map(|g| Gate::parse(g).unwrap_or_else(|e| fail(2, &format!("--ensure {e}"))))
         .collect();
-    if a.rate <= 0.0 || !a.rate.is_finite() {
-        fail(2, "--rate must be a positive number of streams per second");
+    let rate_ok = if a.scenario == Scenario::Firehose {
+        a.rate >= 0.0
+    } else {
+        a.rate > 0.0
+    };
+    if !rate_ok || !a.rate.is_finite() {
+        fail(
+            2,
+            "--rate must be a positive number of streams per second (firehose: deltas per second, 0 = unpaced)",
+        );
     }
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -157,6 +168,7 @@ async fn run(a: RunArgs) -> i32 {
         max_streams: a.streams,
         chunks: a.chunks,
         chunk_delay_ms: a.chunk_delay_ms,
+        size: a.size,
         grace: a.grace,
     };
     let terminal = std::io::stderr().is_terminal();
@@ -186,7 +198,7 @@ async fn run(a: RunArgs) -> i32 {
         "target": a.target,
         "scenario": format!("{:?}", a.scenario).to_lowercase(),
         "settings": { "users": a.users, "subscribers": a.subscribers, "connections": a.connections, "rate": a.rate,
-                      "durationS": a.duration.as_secs_f64(), "streams": a.streams, "chunks": a.chunks, "chunkDelayMs": a.chunk_delay_ms },
+                      "durationS": a.duration.as_secs_f64(), "streams": a.streams, "chunks": a.chunks, "chunkDelayMs": a.chunk_delay_ms, "size": a.size },
         "seconds": elapsed,
         "counters": {
             "started": m.streams_started, "completed": m.streams_completed, "failed": m.streams_failed,

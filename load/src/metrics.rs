@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 /// The latency histograms, by name.
 pub const HISTOGRAMS: &[&str] = &["connect", "ack", "ttfd", "gap", "stream"];
 
-fn histogram() -> Histogram<u64> {
+pub fn histogram() -> Histogram<u64> {
     // 1 µs to 10 minutes at 3 significant digits.
     Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid bounds")
 }

@@ -38,6 +38,11 @@ pub enum Scenario {
     Fanout,
     /// Open --connections sockets at --rate per second; measure the handshake.
     Connect,
+    /// --subscribers sockets in one room; the server's control plane
+    /// (POST /__admin/firehose) streams --streams × --chunks deltas of --size
+    /// bytes into it at --rate deltas per second (0 = unpaced): the pure
+    /// delivery path, no client send in the way.
+    Firehose,
 }
 
 #[derive(Debug, Clone)]
@@ -52,6 +57,8 @@ pub struct Plan {
     pub max_streams: Option<u64>,
     pub chunks: usize,
     pub chunk_delay_ms: u64,
+    /// firehose: bytes per delta.
+    pub size: usize,
     /// How long to wait for streams in flight once sending stops.
     pub grace: Duration,
 }
@@ -113,7 +120,15 @@ async fn create_chat(profile: &Profile, token: &str) -> Result<String, RunError>
         .streaming
         .clone()
         .ok_or_else(|| RunError::Setup("the profile names no streaming agent".into()))?;
-    let body = json!({ "participants": [{ "id": agent, "type": "AGENT" }] });
+    create_chat_with(profile, token, json!([{ "id": agent, "type": "AGENT" }])).await
+}
+
+async fn create_chat_with(
+    profile: &Profile,
+    token: &str,
+    participants: Value,
+) -> Result<String, RunError> {
+    let body = json!({ "participants": participants });
     let resp = reqwest::Client::new()
         .post(format!("{}/api/chats", profile.base_url))
         .bearer_auth(token)
@@ -335,48 +350,7 @@ async fn fanout(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError> 
                 _ => {}
             }
         }
-        let (mut stop, grace) = (stop_rx.clone(), plan.grace);
-        subs.push(tokio::spawn(async move {
-            let mut m = Metrics::default();
-            let mut reader = Reader::new(start);
-            let mut firsts: Vec<(String, Instant)> = Vec::new();
-            let mut seen = std::collections::HashSet::new();
-            let mut total: Option<u64> = None;
-            let mut deadline: Option<Instant> = None;
-            loop {
-                tokio::select! {
-                    changed = stop.changed(), if deadline.is_none() => {
-                        total = if changed.is_ok() { *stop.borrow() } else { Some(0) };
-                        deadline = Some(Instant::now() + grace);
-                    }
-                    t = c.next_text() => match t {
-                        Ok(t) => {
-                            if t.starts_with("2[\"message:delta\"")
-                                && let Frame::Event { payload, .. } = proteus_conformance::client::parse_packet(&t) {
-                                    let sid = payload["streamId"].as_str().unwrap_or_default().to_string();
-                                    if seen.insert(sid) {
-                                        firsts.push((payload["message"]["respondedToId"].as_str().unwrap_or_default().to_string(), Instant::now()));
-                                        reader.pending.push_back(Instant::now());
-                                    }
-                                }
-                            reader.frame(&t, &mut m);
-                            if total.is_some_and(|n| m.streams_completed >= n) {
-                                break;
-                            }
-                        }
-                        Err(_) => { m.disconnects += 1; break; }
-                    },
-                    _ = tokio::time::sleep(Duration::from_millis(50)) => {
-                        if deadline.is_some_and(|d| Instant::now() >= d) || total.is_some_and(|n| m.streams_completed >= n) {
-                            break;
-                        }
-                    }
-                }
-            }
-            reader.finish(&mut m);
-            c.close().await;
-            (m, firsts)
-        }));
+        subs.push(subscriber(c, start, stop_rx.clone(), plan.grace));
     }
     let mut driver = open(&profile, &token, &mut setup).await?;
     let mut sent = 0u64;
@@ -431,6 +405,59 @@ async fn fanout(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError> 
     total.streams_started = sent * subscribers;
     driver.close().await;
     Ok(total)
+}
+
+/// A socket in a room that checks every stream it sees until `stop` says how
+/// many streams were sent (then waits up to `grace` for them to complete).
+/// Returns its metrics and, per stream, (the id of the message it answers,
+/// when its first delta arrived).
+fn subscriber(
+    mut c: Client,
+    start: Instant,
+    mut stop: tokio::sync::watch::Receiver<Option<u64>>,
+    grace: Duration,
+) -> tokio::task::JoinHandle<(Metrics, Vec<(String, Instant)>)> {
+    tokio::spawn(async move {
+        let mut m = Metrics::default();
+        let mut reader = Reader::new(start);
+        let mut firsts: Vec<(String, Instant)> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut total: Option<u64> = None;
+        let mut deadline: Option<Instant> = None;
+        loop {
+            tokio::select! {
+                changed = stop.changed(), if deadline.is_none() => {
+                    total = if changed.is_ok() { *stop.borrow() } else { Some(0) };
+                    deadline = Some(Instant::now() + grace);
+                }
+                t = c.next_text() => match t {
+                    Ok(t) => {
+                        if t.starts_with("2[\"message:delta\"")
+                            && let Frame::Event { payload, .. } = proteus_conformance::client::parse_packet(&t) {
+                                let sid = payload["streamId"].as_str().unwrap_or_default().to_string();
+                                if seen.insert(sid) {
+                                    firsts.push((payload["message"]["respondedToId"].as_str().unwrap_or_default().to_string(), Instant::now()));
+                                    reader.pending.push_back(Instant::now());
+                                }
+                            }
+                        reader.frame(&t, &mut m);
+                        if total.is_some_and(|n| m.streams_completed >= n) {
+                            break;
+                        }
+                    }
+                    Err(_) => { m.disconnects += 1; break; }
+                },
+                _ = tokio::time::sleep(Duration::from_millis(50)) => {
+                    if deadline.is_some_and(|d| Instant::now() >= d) || total.is_some_and(|n| m.streams_completed >= n) {
+                        break;
+                    }
+                }
+            }
+        }
+        reader.finish(&mut m);
+        c.close().await;
+        (m, firsts)
+    })
 }
 
 /// Maps an ack's message id to the intended send time of its emit.
@@ -493,10 +520,98 @@ async fn connect(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError>
     Ok(total)
 }
 
+/// Opens a socket and joins `chat`, waiting for the ack.
+async fn joined(
+    profile: &Profile,
+    token: &str,
+    chat: &str,
+    m: &mut Metrics,
+) -> Result<Client, RunError> {
+    let mut c = open(profile, token, m).await?;
+    let id = c
+        .emit_with_ack("chat:join", &json!({ "chatId": chat }))
+        .await
+        .map_err(|e| RunError::Setup(e.to_string()))?;
+    loop {
+        match c
+            .next_frame_within(Duration::from_secs(10), "join ack")
+            .await
+            .map_err(|e| RunError::Setup(e.to_string()))?
+        {
+            Frame::Ack { id: got, payload } if got == id => {
+                if payload.get("error").is_some() {
+                    return Err(RunError::Setup(format!("chat:join refused: {payload}")));
+                }
+                return Ok(c);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// `firehose`: subscribers in one room; the server streams into it on request.
+async fn firehose(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError> {
+    let token = user_token(&profile)?;
+    let chat = create_chat_with(&profile, &token, json!([])).await?;
+    let mut setup = Metrics::default();
+    let start = Instant::now();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel::<Option<u64>>(None);
+    let mut subs = Vec::new();
+    for _ in 0..plan.subscribers.max(1) {
+        let c = joined(&profile, &token, &chat, &mut setup).await?;
+        subs.push(subscriber(c, start, stop_rx.clone(), plan.grace));
+    }
+    let streams = plan.max_streams.unwrap_or(1).max(1);
+    let body = json!({ "chatId": chat, "deltas": plan.chunks.max(1), "streams": streams,
+                       "size": plan.size.max(1), "rate": plan.rate });
+    let requested = Instant::now();
+    let resp = reqwest::Client::new()
+        .post(format!("{}/__admin/firehose", profile.base_url))
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| RunError::Unreachable(profile.base_url.clone(), e.to_string()))?;
+    if !resp.status().is_success() {
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        return Err(RunError::Setup(format!(
+            "POST /__admin/firehose answered {status} {text}: the firehose scenario needs a server with proteus-mock's control plane (or bench's blaster)"
+        )));
+    }
+    // Tell the subscribers how many streams to expect once the firehose
+    // should be over; they then wait up to --grace for the rest.
+    let total = streams as f64 * plan.chunks.max(1) as f64;
+    if plan.rate > 0.0 {
+        tokio::time::sleep(Duration::from_secs_f64(total / plan.rate)).await;
+    }
+    let _ = stop_tx.send(Some(streams));
+    let mut all = setup;
+    for s in subs {
+        let (mut m, firsts) = s
+            .await
+            .map_err(|e| RunError::Setup(format!("a subscriber failed: {e}")))?;
+        // Time to first delta: from the request to the first stream's first delta.
+        m.hist.insert("ttfd", crate::metrics::histogram());
+        if let Some((_, at)) = firsts.first() {
+            m.record(
+                "ttfd",
+                at.saturating_duration_since(requested).as_micros() as u64,
+            );
+        }
+        m.streams_completed = m.streams_completed.min(streams);
+        all.merge(&m);
+    }
+    let subscribers = plan.subscribers.max(1) as u64;
+    all.streams_started = streams * subscribers;
+    all.streams_failed = all.streams_started.saturating_sub(all.streams_completed);
+    Ok(all)
+}
+
 pub async fn run(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError> {
     match plan.scenario {
         Scenario::Chat => chat(profile, plan).await,
         Scenario::Fanout => fanout(profile, plan).await,
         Scenario::Connect => connect(profile, plan).await,
+        Scenario::Firehose => firehose(profile, plan).await,
     }
 }

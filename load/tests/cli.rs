@@ -161,6 +161,84 @@ fn fanout_and_connect_scenarios_run_and_count() {
     assert_eq!(report["latencyMs"]["connect"]["count"], 30);
 }
 
+/// The mock's `applied` count for its one active fault.
+fn applied(url: &str) -> u64 {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let v: Value = rt.block_on(async {
+        reqwest::get(format!("{url}/__admin/faults"))
+            .await
+            .expect("admin")
+            .json()
+            .await
+            .expect("json")
+    });
+    v["data"][0]["applied"].as_u64().expect("applied")
+}
+
+#[test]
+fn the_firehose_counts_exactly_and_a_one_in_10000_drop_is_exactly_that_loss() {
+    // Short streams keep each delta small (it carries the running content).
+    let firehose = |url: &str, subscribers: &str, streams: &str| {
+        load(&[
+            "--target",
+            url,
+            "--scenario",
+            "firehose",
+            "--subscribers",
+            subscribers,
+            "--streams",
+            streams,
+            "--chunks",
+            "50",
+            "--size",
+            "4",
+            "--rate",
+            "0",
+            "--grace",
+            "20s",
+        ])
+    };
+    let mock = MockProcess::start(&[]);
+    let (out, report) = firehose(&mock.url, "3", "40");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    SchemaSet::embedded()
+        .check("report/load", &report)
+        .expect("report matches schemas/report/load.json");
+    assert_eq!(
+        counters(&report),
+        (120, 120, 6_000, 0, 0, 0, 0),
+        "40 streams × 50 deltas × 3 subscribers"
+    );
+    // One delta in 10,000 dropped (seeded) over 100,000 deltas.
+    let mock = MockProcess::start(&["--fault", "drop-random:10000:11"]);
+    let (_, report) = firehose(&mock.url, "1", "2000");
+    let dropped = applied(&mock.url);
+    assert!(
+        (3..=30).contains(&dropped),
+        "about 10 of 100,000: {dropped}"
+    );
+    assert_eq!(
+        counters(&report),
+        (2000, 2000, 100_000 - dropped, dropped, 0, 0, 0),
+        "the loss is exactly the deltas the mock dropped"
+    );
+    // Duplicates and swaps, seeded the same way.
+    for (fault, which) in [("duplicate-random:1000:3", 4), ("reorder-random:1000:5", 5)] {
+        let mock = MockProcess::start(&["--fault", fault]);
+        let (_, report) = firehose(&mock.url, "1", "200");
+        let n = applied(&mock.url);
+        let c = counters(&report);
+        let got = if which == 4 { c.4 } else { c.5 };
+        assert!(n > 0, "{fault} hit something");
+        assert_eq!((got, c.3, c.6), (n, 0, 0), "{fault}: {c:?} for {n} applied");
+    }
+}
+
 #[test]
 fn bad_targets_and_bad_usage_end_clearly_and_quickly() {
     let started = Instant::now();

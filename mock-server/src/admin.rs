@@ -35,6 +35,7 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
         .route("/__admin/verify", post(verify))
         .route("/__admin/world", get(get_world).put(put_world))
         .route("/__admin/seed", post(seed))
+        .route("/__admin/firehose", post(firehose))
         .route("/__admin/deliveries", get(deliveries))
         .layer(axum::middleware::from_fn_with_state(app, guard))
 }
@@ -372,4 +373,130 @@ async fn seed(State(app): State<Arc<App>>, body: JsonBody) -> ApiResult {
 /// `GET /__admin/deliveries`: every webhook delivery attempt (last 2,000).
 async fn deliveries(State(app): State<Arc<App>>) -> ApiResult {
     ok(StatusCode::OK, &app.dispatcher.deliveries())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Firehose {
+    chat_id: String,
+    /// Deltas per stream.
+    #[serde(default = "Firehose::default_deltas")]
+    deltas: usize,
+    /// Streams, one after the other (the running `content` restarts with each).
+    #[serde(default = "Firehose::default_streams")]
+    streams: usize,
+    /// Bytes of `contentDelta` per delta.
+    #[serde(default = "Firehose::default_size")]
+    size: usize,
+    /// Deltas per second over the whole firehose; 0 = as fast as the server can.
+    #[serde(default)]
+    rate: f64,
+    /// The agent that speaks (default: the first scripted agent of the world).
+    #[serde(default)]
+    agent_id: Option<String>,
+}
+
+impl Firehose {
+    fn default_deltas() -> usize {
+        100
+    }
+    fn default_streams() -> usize {
+        1
+    }
+    fn default_size() -> usize {
+        16
+    }
+}
+
+/// `POST /__admin/firehose {chatId, deltas?, streams?, size?, rate?, agentId?}`:
+/// streams `streams × deltas` deltas of `size` bytes into a chat's room at
+/// `rate` deltas per second, with no client send and no script in the way:
+/// the pure delivery path, for load generators. Answers 202 at once.
+async fn firehose(State(app): State<Arc<App>>, body: JsonBody) -> ApiResult {
+    let b: Firehose = body.parse()?;
+    if b.deltas == 0 || b.streams == 0 || b.size == 0 {
+        return Err(ApiError::bad_request(
+            "deltas, streams and size must be at least 1",
+        ));
+    }
+    if b.deltas.saturating_mul(b.streams) > 100_000_000 || b.size > 65_536 {
+        return Err(ApiError::bad_request(
+            "at most 100,000,000 deltas in all and 65,536 bytes per delta",
+        ));
+    }
+    if !b.rate.is_finite() || b.rate < 0.0 {
+        return Err(ApiError::bad_request(
+            "rate is deltas per second: 0 (unpaced) or more",
+        ));
+    }
+    if app.store.participants_of(&b.chat_id).is_empty() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("No chat {}", b.chat_id),
+        ));
+    }
+    let agent = match &b.agent_id {
+        Some(id) => app.store.agent_by_id(id),
+        None => app
+            .store
+            .snapshot()
+            .agents
+            .into_iter()
+            .find(|a| a.script.is_some()),
+    }
+    .ok_or_else(|| ApiError::bad_request("no such agent (agentId) to speak"))?;
+    let script = agent.script.clone().unwrap_or(crate::model::Script {
+        text: String::new(),
+        chunk_size: b.size,
+        chunks: None,
+        first_chunk_delay_ms: 0,
+        chunk_delay_ms: 0,
+        seed: 0,
+    });
+    let delay = if b.rate > 0.0 {
+        std::time::Duration::from_secs_f64(1.0 / b.rate)
+    } else {
+        std::time::Duration::ZERO
+    };
+    // Deterministic text: the alphabet, cycled.
+    let chunk: String = (0..b.size)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let started = json!({
+        "chatId": b.chat_id, "streams": b.streams, "deltas": b.deltas, "size": b.size,
+        "rate": b.rate, "agentId": agent.id, "expectedDeltas": b.deltas * b.streams,
+    });
+    let app2 = app.clone();
+    let epoch = app.epoch();
+    app.tasks.spawn(async move {
+        for _ in 0..b.streams {
+            if epoch.is_cancelled() {
+                return; // a reset stopped the firehose
+            }
+            let trigger: crate::model::Message = match serde_json::from_value(json!({
+                "id": app2.store.ids.next(), "content": "firehose", "chatId": b.chat_id,
+                "streamResponse": true, "createdAt": crate::store::now_iso(), "updatedAt": crate::store::now_iso(),
+            })) {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::error!(error = %e, "firehose trigger (a bug)");
+                    return;
+                }
+            };
+            let plan = crate::script::Plan {
+                chunks: vec![chunk.clone(); b.deltas],
+                first_delay: std::time::Duration::ZERO,
+                delay,
+            };
+            let responder = crate::store::Responder {
+                agent: agent.clone(),
+                script: script.clone(),
+            };
+            crate::realtime::stream::play_reply(app2.clone(), responder, trigger, plan).await;
+            if app2.hurry.is_cancelled() {
+                return;
+            }
+        }
+    });
+    ok(StatusCode::ACCEPTED, &started)
 }
