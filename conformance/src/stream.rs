@@ -174,6 +174,82 @@ impl Counters {
     }
 }
 
+/// The fields of a `message:delta` the checker reads, borrowed.
+#[derive(Debug, Clone, Copy)]
+pub struct DeltaFields<'a> {
+    pub stream_id: &'a str,
+    pub message_id: &'a str,
+    pub chat_id: &'a str,
+    pub content_delta: &'a str,
+    pub content: &'a str,
+    /// `None`: no `message`; `Some(None)`: `message.isStreaming` missing or not a bool.
+    pub message_is_streaming: Option<Option<bool>>,
+    pub message_stream_id: Option<&'a str>,
+}
+
+/// A `message:delta` payload parsed without building a `Value`: what a load
+/// generator needs to check a million deltas a second. Strings are borrowed
+/// from the frame unless they hold escapes. Anything that does not fit (a
+/// missing field, a wrong type) fails to parse: fall back to
+/// [`StreamChecker::observe`], which names the problem.
+#[derive(Debug, serde::Deserialize)]
+pub struct RawDelta<'a> {
+    #[serde(rename = "streamId", borrow)]
+    pub stream_id: std::borrow::Cow<'a, str>,
+    #[serde(rename = "messageId", borrow)]
+    pub message_id: std::borrow::Cow<'a, str>,
+    #[serde(rename = "chatId", borrow)]
+    pub chat_id: std::borrow::Cow<'a, str>,
+    #[serde(rename = "contentDelta", borrow)]
+    pub content_delta: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    pub content: std::borrow::Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub message: Option<RawDeltaMessage<'a>>,
+}
+
+/// The part of a delta's `message` the checker reads.
+#[derive(Debug, serde::Deserialize)]
+pub struct RawDeltaMessage<'a> {
+    #[serde(rename = "isStreaming", default)]
+    pub is_streaming: Option<bool>,
+    #[serde(rename = "streamId", default, borrow)]
+    pub stream_id: Option<std::borrow::Cow<'a, str>>,
+}
+
+impl<'a> RawDelta<'a> {
+    /// Parses the JSON of a delta payload.
+    pub fn parse(json: &'a str) -> Option<RawDelta<'a>> {
+        serde_json::from_str(json).ok()
+    }
+
+    pub fn fields(&self) -> DeltaFields<'_> {
+        DeltaFields {
+            stream_id: &self.stream_id,
+            message_id: &self.message_id,
+            chat_id: &self.chat_id,
+            content_delta: &self.content_delta,
+            content: &self.content,
+            message_is_streaming: self.message.as_ref().map(|m| m.is_streaming),
+            message_stream_id: self.message.as_ref().and_then(|m| m.stream_id.as_deref()),
+        }
+    }
+}
+
+impl Stream {
+    fn new(message_id: &str, chat_id: &str) -> Self {
+        Stream {
+            message_id: message_id.to_string(),
+            chat_id: chat_id.to_string(),
+            text: String::new(),
+            boundaries: Vec::new(),
+            ahead: BTreeMap::new(),
+            done: false,
+            counters: Counters::default(),
+        }
+    }
+}
+
 /// A delta held back because it arrived ahead of a missing one.
 #[derive(Debug)]
 struct Ahead {
@@ -356,28 +432,46 @@ impl StreamChecker {
             return;
         };
         let message = d.get("message");
-        if message
-            .and_then(|m| m.get("isStreaming"))
-            .and_then(Value::as_bool)
-            != Some(true)
-        {
+        let fields = DeltaFields {
+            stream_id,
+            message_id,
+            chat_id,
+            content_delta: delta,
+            content,
+            message_is_streaming: message.map(|m| m.get("isStreaming").and_then(Value::as_bool)),
+            message_stream_id: message.and_then(|m| field(m, "streamId")),
+        };
+        self.delta_fields(frame, &fields);
+    }
+
+    /// A delta already parsed (the fast path: see [`RawDelta`]).
+    pub fn observe_delta(&mut self, d: &DeltaFields<'_>) {
+        let frame = self.frames;
+        self.frames += 1;
+        self.delta_fields(frame, d);
+    }
+
+    fn delta_fields(&mut self, frame: usize, d: &DeltaFields<'_>) {
+        let (stream_id, message_id, chat_id, delta, content) = (
+            d.stream_id,
+            d.message_id,
+            d.chat_id,
+            d.content_delta,
+            d.content,
+        );
+        if d.message_is_streaming.flatten() != Some(true) {
             self.violation(
                 Rule::DeltaNotStreaming,
                 stream_id,
                 frame,
                 "message.isStreaming = true".into(),
-                format!(
-                    "{}",
-                    message
-                        .and_then(|m| m.get("isStreaming"))
-                        .unwrap_or(&Value::Null)
-                ),
+                match d.message_is_streaming {
+                    Some(Some(b)) => b.to_string(),
+                    _ => "null".into(),
+                },
             );
         }
-        if let Some(inner) = message
-            .and_then(|m| field(m, "streamId"))
-            .filter(|s| *s != stream_id)
-        {
+        if let Some(inner) = d.message_stream_id.filter(|s| *s != stream_id) {
             self.violation(
                 Rule::StreamIdChanged,
                 stream_id,
@@ -401,22 +495,18 @@ impl StreamChecker {
             );
             return;
         }
-
-        let stream = self
-            .streams
-            .entry(stream_id.to_string())
-            .or_insert_with(|| Stream {
-                message_id: message_id.to_string(),
-                chat_id: chat_id.to_string(),
-                text: String::new(),
-                boundaries: Vec::new(),
-                ahead: BTreeMap::new(),
-                done: false,
-                counters: Counters::default(),
-            });
-        self.by_message
-            .entry(message_id.to_string())
-            .or_insert_with(|| stream_id.to_string());
+        if !self.streams.contains_key(stream_id) {
+            self.by_message
+                .entry(message_id.to_string())
+                .or_insert_with(|| stream_id.to_string());
+        }
+        if !self.streams.contains_key(stream_id) {
+            self.streams
+                .insert(stream_id.to_string(), Stream::new(message_id, chat_id));
+        }
+        let Some(stream) = self.streams.get_mut(stream_id) else {
+            return;
+        };
         let mut found = Vec::new();
         if stream.done {
             found.push((

@@ -540,3 +540,23 @@ fn stream_checker_counts_exactly_under_load_shaped_faults() {
     assert_eq!(report.totals.deltas, 990);
     assert_eq!(report.completed, 1);
 }
+
+#[test]
+fn the_fast_delta_path_judges_every_stream_fixture_like_the_value_path() {
+    use proteus_conformance::stream::RawDelta;
+    for (file, doc) in stream_fixtures() {
+        let frames = frames(&doc);
+        let slow = StreamChecker::check(frames.iter().map(|(e, d)| (e.as_str(), d)));
+        let mut fast = StreamChecker::new();
+        for (event, data) in &frames {
+            let json = data.to_string();
+            match (event.as_str(), RawDelta::parse(&json)) {
+                ("message:delta", Some(raw)) => fast.observe_delta(&raw.fields()),
+                _ => fast.observe(event, data),
+            }
+        }
+        let fast = fast.finish();
+        assert_eq!(fast.rules(), slow.rules(), "{file}: rules");
+        assert_eq!(fast.totals, slow.totals, "{file}: counters");
+    }
+}

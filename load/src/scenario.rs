@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use proteus_conformance::client::{Client, ClientError, Frame};
 use proteus_conformance::profile::Profile;
-use proteus_conformance::stream::StreamChecker;
+use proteus_conformance::stream::{RawDelta, StreamChecker};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -188,36 +188,57 @@ impl Reader {
         }
     }
 
-    fn frame(&mut self, text: &str, m: &mut Metrics) {
+    /// Handles one socket.io packet; true when it is the first delta of a
+    /// stream not seen before. Deltas take the fast path (a borrowed parse of
+    /// the fields the checker reads); anything else, or a delta that does not
+    /// fit it, is parsed in full so the checker can name the problem.
+    fn frame(&mut self, text: &str, m: &mut Metrics) -> bool {
+        const DELTA: &str = "2[\"message:delta\",";
         m.bytes += text.len() as u64;
         let now = Instant::now();
+        if let Some(rest) = text.strip_prefix(DELTA) {
+            let json = rest.strip_suffix(']').unwrap_or(rest);
+            if let Some(raw) = RawDelta::parse(json) {
+                self.checker.observe_delta(&raw.fields());
+                return self.delta(&raw.stream_id, now, m);
+            }
+        }
         let is_delta = text.starts_with("2[\"message:delta\"");
         let is_done = text.starts_with("2[\"message:done\"");
         if !is_delta && !is_done {
-            return;
+            return false;
         }
         let Frame::Event { name, payload } = proteus_conformance::client::parse_packet(text) else {
-            return;
+            return false;
         };
         self.checker.observe(&name, &payload);
-        let sid = payload["streamId"].as_str().unwrap_or_default().to_string();
+        let sid = payload["streamId"].as_str().unwrap_or_default();
         if is_delta {
-            m.deltas += 1;
-            m.tick((now - self.started).as_secs() as usize);
-            match self.open.get_mut(&sid) {
-                Some((_, last)) => {
-                    m.record("gap", (now - *last).as_micros() as u64);
-                    *last = now;
-                }
-                None => {
-                    let intended = self.pending.pop_front().unwrap_or(now);
-                    m.record("ttfd", (now - intended).as_micros() as u64);
-                    self.open.insert(sid, (intended, now));
-                }
-            }
-        } else if let Some((intended, _)) = self.open.remove(&sid) {
+            return self.delta(sid, now, m);
+        }
+        if let Some((intended, _)) = self.open.remove(sid) {
             m.streams_completed += 1;
             m.record("stream", (now - intended).as_micros() as u64);
+        }
+        false
+    }
+
+    /// Times one delta of stream `sid`; true when the stream is new.
+    fn delta(&mut self, sid: &str, now: Instant, m: &mut Metrics) -> bool {
+        m.deltas += 1;
+        m.tick((now - self.started).as_secs() as usize);
+        match self.open.get_mut(sid) {
+            Some((_, last)) => {
+                m.record("gap", (now - *last).as_micros() as u64);
+                *last = now;
+                false
+            }
+            None => {
+                let intended = self.pending.pop_front().unwrap_or(now);
+                m.record("ttfd", (now - intended).as_micros() as u64);
+                self.open.insert(sid.to_string(), (intended, now));
+                true
+            }
         }
     }
 
@@ -421,7 +442,6 @@ fn subscriber(
         let mut m = Metrics::default();
         let mut reader = Reader::new(start);
         let mut firsts: Vec<(String, Instant)> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
         let mut total: Option<u64> = None;
         let mut deadline: Option<Instant> = None;
         loop {
@@ -432,15 +452,13 @@ fn subscriber(
                 }
                 t = c.next_text() => match t {
                     Ok(t) => {
-                        if t.starts_with("2[\"message:delta\"")
-                            && let Frame::Event { payload, .. } = proteus_conformance::client::parse_packet(&t) {
-                                let sid = payload["streamId"].as_str().unwrap_or_default().to_string();
-                                if seen.insert(sid) {
-                                    firsts.push((payload["message"]["respondedToId"].as_str().unwrap_or_default().to_string(), Instant::now()));
-                                    reader.pending.push_back(Instant::now());
-                                }
-                            }
-                        reader.frame(&t, &mut m);
+                        let at = Instant::now();
+                        if reader.frame(&t, &mut m)
+                            && let Frame::Event { payload, .. } = proteus_conformance::client::parse_packet(&t)
+                        {
+                            // Once per stream: which message it answers (for the driver's send times).
+                            firsts.push((payload["message"]["respondedToId"].as_str().unwrap_or_default().to_string(), at));
+                        }
                         if total.is_some_and(|n| m.streams_completed >= n) {
                             break;
                         }
