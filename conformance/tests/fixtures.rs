@@ -543,15 +543,20 @@ fn stream_checker_counts_exactly_under_load_shaped_faults() {
 
 #[test]
 fn the_fast_delta_path_judges_every_stream_fixture_like_the_value_path() {
-    use proteus_conformance::stream::RawDelta;
+    use proteus_conformance::stream::{RawDelta, RawDone};
     for (file, doc) in stream_fixtures() {
         let frames = frames(&doc);
         let slow = StreamChecker::check(frames.iter().map(|(e, d)| (e.as_str(), d)));
         let mut fast = StreamChecker::new();
         for (event, data) in &frames {
             let json = data.to_string();
-            match (event.as_str(), RawDelta::parse(&json)) {
-                ("message:delta", Some(raw)) => fast.observe_delta(&raw.fields()),
+            match event.as_str() {
+                "message:delta" if RawDelta::parse(&json).is_some() => {
+                    fast.observe_delta(&RawDelta::parse(&json).expect("parsed").fields())
+                }
+                "message:done" if RawDone::parse(&json).is_some() => {
+                    fast.observe_done(&RawDone::parse(&json).expect("parsed").fields())
+                }
                 _ => fast.observe(event, data),
             }
         }

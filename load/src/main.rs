@@ -85,6 +85,10 @@ struct RunArgs {
     /// Write the JSON report (schemas/report/load.json) here.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Worker threads (1 = a single-threaded runtime, the cheapest for one
+    /// or a few connections). Default: one per CPU.
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
     /// Sample this process's CPU (the server's) and report deltas per server core.
     #[arg(long, value_name = "PID")]
     server_pid: Option<u32>,
@@ -190,7 +194,8 @@ async fn run(a: RunArgs) -> i32 {
     let (cpu1, srv1) = (cpu_seconds("self"), server.as_deref().and_then(cpu_seconds));
     let own_cpu = cpu1.zip(cpu0).map(|(a, b)| a - b);
     let server_cpu = srv1.zip(srv0).map(|(a, b)| a - b);
-    let deltas_per_s = m.deltas as f64 / elapsed;
+    // Over the active window (first to last delta), not the set-up.
+    let deltas_per_s = m.active_rate();
     let mut report = json!({
         "version": 1,
         "tool": "proteus-load",
@@ -283,8 +288,21 @@ async fn run(a: RunArgs) -> i32 {
 
 fn main() {
     let cli = Cli::parse();
-    let rt = tokio::runtime::Runtime::new()
-        .unwrap_or_else(|e| fail(3, &format!("cannot start the runtime: {e}")));
+    let threads = match &cli.command {
+        Command::Run(a) => a.threads,
+    }
+    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let rt = if threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+    }
+    .unwrap_or_else(|e| fail(3, &format!("cannot start the runtime: {e}")));
     let code = match cli.command {
         Command::Run(a) => rt.block_on(run(a)),
     };

@@ -29,6 +29,10 @@ pub struct Metrics {
     pub checks: Counters,
     /// Deltas received per second of the run.
     pub per_second: Vec<u64>,
+    /// When the first and the last delta arrived (the active window, over
+    /// which deltas per second are computed).
+    pub first_delta: Option<std::time::Instant>,
+    pub last_delta: Option<std::time::Instant>,
 }
 
 impl Default for Metrics {
@@ -44,6 +48,8 @@ impl Default for Metrics {
             errors: 0,
             checks: Counters::default(),
             per_second: Vec::new(),
+            first_delta: None,
+            last_delta: None,
         }
     }
 }
@@ -80,11 +86,24 @@ impl Metrics {
         self.checks.out_of_order += other.checks.out_of_order;
         self.checks.lost += other.checks.lost;
         self.checks.content_violations += other.checks.content_violations;
+        self.first_delta = match (self.first_delta, other.first_delta) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last_delta = self.last_delta.max(other.last_delta);
         if self.per_second.len() < other.per_second.len() {
             self.per_second.resize(other.per_second.len(), 0);
         }
         for (i, n) in other.per_second.iter().enumerate() {
             self.per_second[i] += n;
+        }
+    }
+
+    /// Deltas per second between the first and the last delta (0 with fewer than two).
+    pub fn active_rate(&self) -> f64 {
+        match (self.first_delta, self.last_delta) {
+            (Some(a), Some(b)) if b > a => self.deltas as f64 / (b - a).as_secs_f64(),
+            _ => 0.0,
         }
     }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use proteus_conformance::client::{Client, ClientError, Frame};
 use proteus_conformance::profile::Profile;
-use proteus_conformance::stream::{RawDelta, StreamChecker};
+use proteus_conformance::stream::{FastMap, RawDelta, RawDone, StreamChecker};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -174,7 +174,7 @@ struct Reader {
     /// Intended send times of streams not yet seen, oldest first.
     pending: VecDeque<Instant>,
     /// streamId → (intended time, last delta arrival).
-    open: HashMap<String, (Instant, Instant)>,
+    open: FastMap<String, (Instant, Instant)>,
     started: Instant,
 }
 
@@ -183,7 +183,7 @@ impl Reader {
         Reader {
             checker: StreamChecker::new(),
             pending: VecDeque::new(),
-            open: HashMap::new(),
+            open: FastMap::default(),
             started,
         }
     }
@@ -194,13 +194,22 @@ impl Reader {
     /// fit it, is parsed in full so the checker can name the problem.
     fn frame(&mut self, text: &str, m: &mut Metrics) -> bool {
         const DELTA: &str = "2[\"message:delta\",";
+        const DONE: &str = "2[\"message:done\",";
         m.bytes += text.len() as u64;
         let now = Instant::now();
         if let Some(rest) = text.strip_prefix(DELTA) {
             let json = rest.strip_suffix(']').unwrap_or(rest);
-            if let Some(raw) = RawDelta::parse(json) {
+            if let Some(raw) = RawDelta::parse_measured(json) {
                 self.checker.observe_delta(&raw.fields());
                 return self.delta(&raw.stream_id, now, m);
+            }
+        }
+        if let Some(rest) = text.strip_prefix(DONE) {
+            let json = rest.strip_suffix(']').unwrap_or(rest);
+            if let Some(raw) = RawDone::parse(json) {
+                self.checker.observe_done(&raw.fields());
+                self.done(&raw.stream_id, now, m);
+                return false;
             }
         }
         let is_delta = text.starts_with("2[\"message:delta\"");
@@ -216,16 +225,23 @@ impl Reader {
         if is_delta {
             return self.delta(sid, now, m);
         }
+        self.done(sid, now, m);
+        false
+    }
+
+    fn done(&mut self, sid: &str, now: Instant, m: &mut Metrics) {
         if let Some((intended, _)) = self.open.remove(sid) {
             m.streams_completed += 1;
             m.record("stream", (now - intended).as_micros() as u64);
         }
-        false
     }
 
     /// Times one delta of stream `sid`; true when the stream is new.
     fn delta(&mut self, sid: &str, now: Instant, m: &mut Metrics) -> bool {
         m.deltas += 1;
+        let std_now = now.into_std();
+        m.first_delta.get_or_insert(std_now);
+        m.last_delta = Some(std_now);
         m.tick((now - self.started).as_secs() as usize);
         match self.open.get_mut(sid) {
             Some((_, last)) => {
@@ -444,28 +460,36 @@ fn subscriber(
         let mut firsts: Vec<(String, Instant)> = Vec::new();
         let mut total: Option<u64> = None;
         let mut deadline: Option<Instant> = None;
-        loop {
+        // One timer for the whole loop (a fresh sleep per frame costs a timer
+        // registration per delta).
+        let mut tick = tokio::time::interval(Duration::from_millis(50));
+        'outer: loop {
             tokio::select! {
                 changed = stop.changed(), if deadline.is_none() => {
                     total = if changed.is_ok() { *stop.borrow() } else { Some(0) };
                     deadline = Some(Instant::now() + grace);
                 }
-                t = c.next_text() => match t {
-                    Ok(t) => {
-                        let at = Instant::now();
-                        if reader.frame(&t, &mut m)
-                            && let Frame::Event { payload, .. } = proteus_conformance::client::parse_packet(&t)
-                        {
-                            // Once per stream: which message it answers (for the driver's send times).
-                            firsts.push((payload["message"]["respondedToId"].as_str().unwrap_or_default().to_string(), at));
+                t = c.next_text() => {
+                    let mut next = Some(t);
+                    // Drain what is already buffered without going back to select.
+                    while let Some(t) = next.take() {
+                        match t {
+                            Ok(t) => {
+                                let at = Instant::now();
+                                if reader.frame(&t, &mut m) {
+                                    // Once per stream: which message it answers (for the driver's send times).
+                                    firsts.push((responded_to(&t), at));
+                                }
+                                if total.is_some_and(|n| m.streams_completed >= n) {
+                                    break 'outer;
+                                }
+                            }
+                            Err(_) => { m.disconnects += 1; break 'outer; }
                         }
-                        if total.is_some_and(|n| m.streams_completed >= n) {
-                            break;
-                        }
+                        next = futures_util::FutureExt::now_or_never(c.next_text());
                     }
-                    Err(_) => { m.disconnects += 1; break; }
-                },
-                _ = tokio::time::sleep(Duration::from_millis(50)) => {
+                }
+                _ = tick.tick() => {
                     if deadline.is_some_and(|d| Instant::now() >= d) || total.is_some_and(|n| m.streams_completed >= n) {
                         break;
                     }
@@ -476,6 +500,30 @@ fn subscriber(
         c.close().await;
         (m, firsts)
     })
+}
+
+/// `message.respondedToId` of a delta packet, read without building a `Value`.
+fn responded_to(packet: &str) -> String {
+    #[derive(serde::Deserialize)]
+    struct Delta<'a> {
+        #[serde(borrow)]
+        message: Option<Inner<'a>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Inner<'a> {
+        #[serde(rename = "respondedToId", borrow)]
+        responded_to_id: Option<std::borrow::Cow<'a, str>>,
+    }
+    let json = packet
+        .strip_prefix("2[\"message:delta\",")
+        .and_then(|r| r.strip_suffix(']'))
+        .unwrap_or_default();
+    serde_json::from_str::<Delta>(json)
+        .ok()
+        .and_then(|d| d.message)
+        .and_then(|m| m.responded_to_id)
+        .map(|c| c.into_owned())
+        .unwrap_or_default()
 }
 
 /// Maps an ack's message id to the intended send time of its emit.
