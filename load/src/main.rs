@@ -24,7 +24,13 @@ use crate::scenario::{Plan, RunError, Scenario};
 /// (no stream completed); 2 usage error; 3 target unreachable or token
 /// refused; 99 an --ensure threshold was crossed.
 #[derive(Parser, Debug)]
-#[command(name = "proteus-load", version, about, long_about)]
+#[command(
+    name = "proteus-load",
+    version,
+    about,
+    long_about,
+    args_override_self = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -34,13 +40,18 @@ struct Cli {
 enum Command {
     /// Run a scenario against a target.
     #[command(
-        after_help = "Examples:\n  proteus-load run --target http://127.0.0.1:4000 --users 50 --rate 100 --duration 10s\n  proteus-load run --scenario fanout --subscribers 100 --rate 20 --ensure 'loss==0' --ensure 'ttfd.p99<50ms'\n  proteus-load run --scenario connect --connections 500 --rate 200 --json connect.json\n  proteus-load run --scenario firehose --subscribers 10 --streams 20 --chunks 1000 --size 16 --rate 0"
+        after_help = "Examples:\n  proteus-load run --target http://127.0.0.1:4000 --users 50 --rate 100 --duration 10s\n  proteus-load run --scenario fanout --subscribers 100 --rate 20 --ensure 'loss==0' --ensure 'ttfd.p99<50ms'\n  proteus-load run --scenario connect --connections 500 --rate 200 --json connect.json\n  proteus-load run --scenario firehose --subscribers 10 --streams 20 --chunks 1000 --size 16 --rate 0\n  proteus-load run --file bench/scenarios/fanout.toml --duration 30s"
     )]
     Run(RunArgs),
 }
 
 #[derive(clap::Args, Debug)]
 struct RunArgs {
+    /// Read settings from a TOML file (keys are the flags' names, e.g.
+    /// `rate = 50`, `ramp_up = "5s"`, `ensure = ["loss==0"]`); flags given on
+    /// the command line win.
+    #[arg(long, value_name = "FILE")]
+    file: Option<PathBuf>,
     /// Base URL of the server (default: a local proteus-mock).
     #[arg(long, default_value = "http://127.0.0.1:4000")]
     target: String,
@@ -76,6 +87,9 @@ struct RunArgs {
     /// Pause between deltas of a reply, in ms (stream override).
     #[arg(long, default_value_t = 0)]
     chunk_delay_ms: u64,
+    /// Grow the rate linearly from 0 to --rate over this long (e.g. 5s).
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    ramp_up: Duration,
     /// Wait this long for streams in flight once sending stops.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     grace: Duration,
@@ -173,6 +187,7 @@ async fn run(a: RunArgs) -> i32 {
         chunks: a.chunks,
         chunk_delay_ms: a.chunk_delay_ms,
         size: a.size,
+        ramp_up: a.ramp_up,
         grace: a.grace,
     };
     let terminal = std::io::stderr().is_terminal();
@@ -203,7 +218,7 @@ async fn run(a: RunArgs) -> i32 {
         "target": a.target,
         "scenario": format!("{:?}", a.scenario).to_lowercase(),
         "settings": { "users": a.users, "subscribers": a.subscribers, "connections": a.connections, "rate": a.rate,
-                      "durationS": a.duration.as_secs_f64(), "streams": a.streams, "chunks": a.chunks, "chunkDelayMs": a.chunk_delay_ms, "size": a.size },
+                      "durationS": a.duration.as_secs_f64(), "streams": a.streams, "chunks": a.chunks, "chunkDelayMs": a.chunk_delay_ms, "size": a.size, "rampUpS": a.ramp_up.as_secs_f64() },
         "seconds": elapsed,
         "counters": {
             "started": m.streams_started, "completed": m.streams_completed, "failed": m.streams_failed,
@@ -286,8 +301,66 @@ async fn run(a: RunArgs) -> i32 {
     if crossed { 99 } else { 0 }
 }
 
+/// The command line with a `--file` TOML scenario expanded in front of the
+/// flags given (so the flags win: later values override).
+fn expand_scenario_file(args: Vec<String>) -> Result<Vec<String>, String> {
+    let Some(at) = args
+        .iter()
+        .position(|a| a == "--file" || a.starts_with("--file="))
+    else {
+        return Ok(args);
+    };
+    let path = match args[at].strip_prefix("--file=") {
+        Some(p) => p.to_string(),
+        None => args.get(at + 1).cloned().ok_or("--file needs a FILE")?,
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e| format!("{path} is not valid TOML: {e}"))?;
+    let command = <Cli as clap::CommandFactory>::command();
+    let run = command
+        .find_subcommand("run")
+        .ok_or("internal: no run subcommand")?;
+    let known: Vec<String> = run
+        .get_arguments()
+        .filter_map(|a| a.get_long().map(str::to_string))
+        .collect();
+    let mut expanded = Vec::new();
+    for (key, value) in &table {
+        let flag = key.replace('_', "-");
+        if flag == "file" || !known.contains(&flag) {
+            return Err(format!(
+                "{path}: unknown setting {key:?} (settings are the flags of `proteus-load run --help`, with _ or -)"
+            ));
+        }
+        let values = match value {
+            toml::Value::Array(items) => items.clone(),
+            other => vec![other.clone()],
+        };
+        for v in values {
+            let text = match v {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(n) => n.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                other => return Err(format!("{path}: {key} = {other} is not a plain value")),
+            };
+            expanded.push(format!("--{flag}={text}"));
+        }
+    }
+    // argv[0], then `run`, then the file's settings, then the given flags.
+    let mut out = Vec::with_capacity(args.len() + expanded.len());
+    let run_at = args.iter().position(|a| a == "run").unwrap_or(0);
+    out.extend(args[..=run_at].iter().cloned());
+    out.extend(expanded);
+    out.extend(args[run_at + 1..].iter().cloned());
+    Ok(out)
+}
+
 fn main() {
-    let cli = Cli::parse();
+    let args = expand_scenario_file(std::env::args().collect()).unwrap_or_else(|e| fail(2, &e));
+    let cli = Cli::parse_from(args);
     let threads = match &cli.command {
         Command::Run(a) => a.threads,
     }

@@ -59,6 +59,8 @@ pub struct Plan {
     pub chunk_delay_ms: u64,
     /// firehose: bytes per delta.
     pub size: usize,
+    /// The rate grows linearly from 0 to `rate` over this long.
+    pub ramp_up: Duration,
     /// How long to wait for streams in flight once sending stops.
     pub grace: Duration,
 }
@@ -160,12 +162,26 @@ fn send_body(profile: &Profile, chat: &str, plan: &Plan, i: u64) -> Value {
 /// The open-model schedule: (stream number, intended time) until the
 /// duration or the stream count runs out.
 fn schedule(plan: &Plan, start: Instant) -> impl Iterator<Item = (u64, Instant)> + '_ {
-    let step = Duration::from_secs_f64(1.0 / plan.rate.max(0.001));
     (0u64..)
-        .map(move |i| (i, start + step * i as u32))
+        .map(move |i| (i, start + offset(plan.rate, plan.ramp_up, i)))
         .take_while(move |(i, at)| {
             plan.max_streams.is_none_or(|n| *i < n) && *at < start + plan.duration
         })
+}
+
+/// When arrival `i` is due, for `rate` per second reached linearly over
+/// `ramp` (the rate at time t < ramp is rate·t/ramp, so the count due by t is
+/// rate·t²/(2·ramp); after the ramp, a steady rate).
+pub fn offset(rate: f64, ramp: Duration, i: u64) -> Duration {
+    let rate = rate.max(0.001);
+    let ramp_s = ramp.as_secs_f64();
+    let during_ramp = rate * ramp_s / 2.0;
+    let t = if (i as f64) < during_ramp {
+        (2.0 * ramp_s * i as f64 / rate).sqrt()
+    } else {
+        ramp_s + (i as f64 - during_ramp) / rate
+    };
+    Duration::from_secs_f64(t)
 }
 
 /// Handles one frame of a stream reader: counts, checks, timings.
@@ -546,10 +562,9 @@ fn note_ack(
 async fn connect(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError> {
     let token = user_token(&profile)?;
     let start = Instant::now();
-    let step = Duration::from_secs_f64(1.0 / plan.rate.max(0.001));
     let mut tasks = Vec::new();
     for i in 0..plan.connections.max(1) {
-        let at = start + step * i as u32;
+        let at = start + offset(plan.rate, plan.ramp_up, i as u64);
         if at > start + plan.duration {
             break;
         }
@@ -679,5 +694,31 @@ pub async fn run(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError>
         Scenario::Fanout => fanout(profile, plan).await,
         Scenario::Connect => connect(profile, plan).await,
         Scenario::Firehose => firehose(profile, plan).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::offset;
+    use std::time::Duration;
+
+    #[test]
+    fn the_schedule_ramps_linearly_then_holds_the_rate() {
+        let none = Duration::ZERO;
+        assert_eq!(offset(10.0, none, 0), Duration::ZERO);
+        assert_eq!(offset(10.0, none, 25), Duration::from_millis(2500));
+        // 100/s reached over 10 s: 500 arrivals during the ramp, 125 in its first half.
+        let ramp = Duration::from_secs(10);
+        let at = |i| offset(100.0, ramp, i).as_secs_f64();
+        assert!(
+            (at(500) - 10.0).abs() < 1e-9,
+            "the ramp ends with arrival 500"
+        );
+        assert!(
+            (at(125) - 5.0).abs() < 1e-9,
+            "a quarter of them by half-time"
+        );
+        assert!((at(600) - 11.0).abs() < 1e-9, "then 100 a second");
+        assert!((1..600).all(|i| at(i) > at(i - 1)), "in order");
     }
 }

@@ -161,6 +161,73 @@ fn fanout_and_connect_scenarios_run_and_count() {
     assert_eq!(report["latencyMs"]["connect"]["count"], 30);
 }
 
+#[test]
+fn ramp_up_starts_fewer_streams_on_the_open_schedule() {
+    let mock = MockProcess::start(&[]);
+    let run = |ramp: &str| {
+        let (out, report) = load(&[
+            "--target",
+            &mock.url,
+            "--users",
+            "4",
+            "--rate",
+            "40",
+            "--duration",
+            "2s",
+            "--ramp-up",
+            ramp,
+            "--chunks",
+            "5",
+            "--grace",
+            "5s",
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        counters(&report).0
+    };
+    // 40/s for 2 s: 80 streams; ramped over 1 s: 20 during the ramp, 40 after.
+    assert_eq!(run("0s"), 80);
+    assert_eq!(run("1s"), 60);
+}
+
+#[test]
+fn a_toml_scenario_file_sets_the_run_and_flags_override_it() {
+    let mock = MockProcess::start(&[]);
+    let file = std::env::temp_dir().join(format!("proteus-load-{}.toml", std::process::id()));
+    std::fs::write(
+        &file,
+        "scenario = \"fanout\"\nsubscribers = 3\nrate = 20\nstreams = 4\nchunks = 6\nensure = [\"loss==0\"]\n",
+    )
+    .expect("write");
+    let path = file.to_str().expect("path");
+    let (out, report) = load(&["--file", path, "--target", &mock.url]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(report["scenario"], "fanout");
+    assert_eq!(
+        counters(&report).2,
+        3 * 4 * 6,
+        "3 subscribers × 4 streams × 6 deltas"
+    );
+    // A flag wins over the file.
+    let (_, report) = load(&["--file", path, "--target", &mock.url, "--subscribers", "2"]);
+    assert_eq!(counters(&report).2, 2 * 4 * 6);
+    // An unknown key is refused, naming the file.
+    std::fs::write(&file, "subscriberz = 3\n").expect("write");
+    let (out, _) = load(&["--file", path, "--target", &mock.url]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("subscriberz") && err.contains(path), "{err}");
+}
+
 /// The mock's `applied` count for its one active fault.
 fn applied(url: &str) -> u64 {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
