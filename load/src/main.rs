@@ -1,6 +1,7 @@
 //! `proteus-load`: streamed-delta throughput and latency for ProteusAI servers.
 
 mod gates;
+mod hlog;
 mod metrics;
 mod scenario;
 
@@ -43,6 +44,21 @@ enum Command {
         after_help = "Examples:\n  proteus-load run --target http://127.0.0.1:4000 --users 50 --rate 100 --duration 10s\n  proteus-load run --scenario fanout --subscribers 100 --rate 20 --ensure 'loss==0' --ensure 'ttfd.p99<50ms'\n  proteus-load run --scenario connect --connections 500 --rate 200 --json connect.json\n  proteus-load run --scenario firehose --subscribers 10 --streams 20 --chunks 1000 --size 16 --rate 0\n  proteus-load run --file bench/scenarios/fanout.toml --duration 30s"
     )]
     Run(RunArgs),
+    /// Add up HdrHistogram logs written by several `run --hlog` processes
+    /// (a run spread over machines) and report them as one run.
+    #[command(
+        after_help = "Example:\n  proteus-load run --hlog a.hlog …   (on one machine)\n  proteus-load run --hlog b.hlog …   (on another)\n  proteus-load merge a.hlog b.hlog --ensure 'ttfd.p99<50ms'"
+    )]
+    Merge {
+        #[arg(required = true, value_name = "HLOG")]
+        files: Vec<PathBuf>,
+        /// Fail with exit 99 unless this holds (as for run).
+        #[arg(long = "ensure", value_name = "GATE")]
+        ensure: Vec<String>,
+        /// Write the merged JSON report here.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -99,6 +115,10 @@ struct RunArgs {
     /// Write the JSON report (schemas/report/load.json) here.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Write the latency histograms and counters as an HdrHistogram interval
+    /// log, for `proteus-load merge`.
+    #[arg(long, value_name = "FILE")]
+    hlog: Option<PathBuf>,
     /// Worker threads (1 = a single-threaded runtime, the cheapest for one
     /// or a few connections). Default: one per CPU.
     #[arg(long, value_name = "N")]
@@ -200,6 +220,7 @@ async fn run(a: RunArgs) -> i32 {
     let server = a.server_pid.map(|p| p.to_string());
     let (cpu0, srv0) = (cpu_seconds("self"), server.as_deref().and_then(cpu_seconds));
     let started = Instant::now();
+    let started_wall = std::time::SystemTime::now();
     let m = match scenario::run(Arc::new(profile), plan).await {
         Ok(m) => m,
         Err(e @ (RunError::Unreachable(..) | RunError::Refused(_))) => fail(3, &e.to_string()),
@@ -210,7 +231,7 @@ async fn run(a: RunArgs) -> i32 {
     let own_cpu = cpu1.zip(cpu0).map(|(a, b)| a - b);
     let server_cpu = srv1.zip(srv0).map(|(a, b)| a - b);
     // Over the active window (first to last delta), not the set-up.
-    let deltas_per_s = m.active_rate();
+    let (counters, latency, curves) = measured(&m, elapsed);
     let mut report = json!({
         "version": 1,
         "tool": "proteus-load",
@@ -220,14 +241,9 @@ async fn run(a: RunArgs) -> i32 {
         "settings": { "users": a.users, "subscribers": a.subscribers, "connections": a.connections, "rate": a.rate,
                       "durationS": a.duration.as_secs_f64(), "streams": a.streams, "chunks": a.chunks, "chunkDelayMs": a.chunk_delay_ms, "size": a.size, "rampUpS": a.ramp_up.as_secs_f64() },
         "seconds": elapsed,
-        "counters": {
-            "started": m.streams_started, "completed": m.streams_completed, "failed": m.streams_failed,
-            "deltas": m.deltas, "bytes": m.bytes, "deltas_per_s": deltas_per_s,
-            "loss": m.checks.lost, "duplicates": m.checks.duplicates, "out_of_order": m.checks.out_of_order,
-            "content_violations": m.checks.content_violations, "disconnects": m.disconnects, "errors": m.errors
-        },
-        "latencyMs": { "connect": m.summary("connect"), "ack": m.summary("ack"), "ttfd": m.summary("ttfd"), "gap": m.summary("gap"), "stream": m.summary("stream") },
-        "curvesMs": { "ttfd": m.curve("ttfd"), "gap": m.curve("gap") },
+        "counters": counters,
+        "latencyMs": latency,
+        "curvesMs": curves,
         "perSecond": { "deltas": m.per_second },
         "cpu": { "generatorSeconds": own_cpu, "serverSeconds": server_cpu,
                  "deltasPerServerCore": server_cpu.filter(|s| *s > 0.0).map(|s| m.deltas as f64 / s) },
@@ -239,10 +255,27 @@ async fn run(a: RunArgs) -> i32 {
             cpu / elapsed * 100.0
         );
     }
+    if let Some(path) = &a.hlog
+        && let Err(e) = hlog::write(path, &m, started_wall, started.elapsed())
+    {
+        fail(3, &e);
+    }
+    let crossed = finish_report(&mut report, &gates, a.json.as_deref());
+    let ran = a.scenario == Scenario::Connect || m.streams_completed > 0;
+    if !ran {
+        eprintln!("proteus-load: no stream completed");
+        return 1;
+    }
+    if crossed { 99 } else { 0 }
+}
+
+/// Checks the gates into `report`, prints the summary and writes the JSON;
+/// true when a gate was crossed.
+fn finish_report(report: &mut Value, gates: &[Gate], json_path: Option<&std::path::Path>) -> bool {
     let results: Vec<Value> = gates
         .iter()
         .map(|g| {
-            let (actual, holds) = g.check(&report);
+            let (actual, holds) = g.check(report);
             json!({ "gate": g.text, "actual": actual, "holds": holds })
         })
         .collect();
@@ -254,15 +287,15 @@ async fn run(a: RunArgs) -> i32 {
         c["completed"],
         c["failed"],
         c["deltas"],
-        deltas_per_s,
+        c["deltas_per_s"].as_f64().unwrap_or(0.0),
         c["loss"],
         c["duplicates"],
         c["out_of_order"],
         c["content_violations"],
         c["disconnects"]
     );
-    for name in ["connect", "ack", "ttfd", "gap", "stream"] {
-        let s = &report["latencyMs"][name];
+    for name in metrics::HISTOGRAMS {
+        let s = &report["latencyMs"][*name];
         if !s.is_null() {
             println!(
                 "{name:<8} p50 {:>9.3} ms  p90 {:>9.3}  p99 {:>9.3}  max {:>9.3}  (n={})",
@@ -285,20 +318,54 @@ async fn run(a: RunArgs) -> i32 {
             r["actual"]
         );
     }
-    if let Some(path) = &a.json
+    if let Some(path) = json_path
         && let Err(e) = std::fs::write(
             path,
-            serde_json::to_string_pretty(&report).unwrap_or_default(),
+            serde_json::to_string_pretty(report).unwrap_or_default(),
         )
     {
         fail(3, &format!("cannot write {}: {e}", path.display()));
     }
-    let ran = a.scenario == Scenario::Connect || m.streams_completed > 0;
-    if !ran {
-        eprintln!("proteus-load: no stream completed");
-        return 1;
+    crossed
+}
+
+/// The report's counters and latency summaries from merged metrics.
+fn measured(m: &metrics::Metrics, seconds: f64) -> (Value, Value, Value) {
+    let counters = json!({
+        "started": m.streams_started, "completed": m.streams_completed, "failed": m.streams_failed,
+        "deltas": m.deltas, "bytes": m.bytes,
+        "deltas_per_s": if m.first_delta.is_some() { m.active_rate() } else if seconds > 0.0 { m.deltas as f64 / seconds } else { 0.0 },
+        "loss": m.checks.lost, "duplicates": m.checks.duplicates, "out_of_order": m.checks.out_of_order,
+        "content_violations": m.checks.content_violations, "disconnects": m.disconnects, "errors": m.errors
+    });
+    let latency: serde_json::Map<String, Value> = metrics::HISTOGRAMS
+        .iter()
+        .map(|n| (n.to_string(), m.summary(n)))
+        .collect();
+    let curves = json!({ "ttfd": m.curve("ttfd"), "gap": m.curve("gap") });
+    (counters, Value::Object(latency), curves)
+}
+
+/// `proteus-load merge`: several --hlog files as one run.
+fn merge(files: &[PathBuf], ensure: &[String], json_path: Option<&std::path::Path>) -> i32 {
+    let gates: Vec<Gate> = ensure
+        .iter()
+        .map(|g| Gate::parse(g).unwrap_or_else(|e| fail(2, &format!("--ensure {e}"))))
+        .collect();
+    let (m, seconds) = hlog::merge(files).unwrap_or_else(|e| fail(2, &e));
+    let (counters, latency, curves) = measured(&m, seconds);
+    let mut report = json!({
+        "version": 1, "tool": "proteus-load", "toolVersion": env!("CARGO_PKG_VERSION"),
+        "target": "(merged)", "scenario": "merged",
+        "settings": { "files": files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>() },
+        "seconds": seconds, "counters": counters, "latencyMs": latency, "curvesMs": curves,
+        "perSecond": { "deltas": [] },
+    });
+    if finish_report(&mut report, &gates, json_path) {
+        99
+    } else {
+        0
     }
-    if crossed { 99 } else { 0 }
 }
 
 /// The command line with a `--file` TOML scenario expanded in front of the
@@ -363,6 +430,7 @@ fn main() {
     let cli = Cli::parse_from(args);
     let threads = match &cli.command {
         Command::Run(a) => a.threads,
+        Command::Merge { .. } => Some(1),
     }
     .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let rt = if threads <= 1 {
@@ -378,6 +446,11 @@ fn main() {
     .unwrap_or_else(|e| fail(3, &format!("cannot start the runtime: {e}")));
     let code = match cli.command {
         Command::Run(a) => rt.block_on(run(a)),
+        Command::Merge {
+            files,
+            ensure,
+            json,
+        } => merge(&files, &ensure, json.as_deref()),
     };
     std::process::exit(code);
 }

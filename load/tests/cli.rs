@@ -228,6 +228,72 @@ fn a_toml_scenario_file_sets_the_run_and_flags_override_it() {
     assert!(err.contains("subscriberz") && err.contains(path), "{err}");
 }
 
+#[test]
+fn hlogs_from_two_generators_merge_into_one_report() {
+    let mock = MockProcess::start(&[]);
+    let dir = std::env::temp_dir();
+    let (a, b) = (
+        dir.join(format!("proteus-load-a-{}.hlog", std::process::id())),
+        dir.join(format!("proteus-load-b-{}.hlog", std::process::id())),
+    );
+    let mut reports = Vec::new();
+    for (file, streams) in [(&a, "6"), (&b, "10")] {
+        let (out, report) = load(&[
+            "--target",
+            &mock.url,
+            "--users",
+            "2",
+            "--rate",
+            "50",
+            "--streams",
+            streams,
+            "--chunks",
+            "5",
+            "--hlog",
+            file.to_str().expect("path"),
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        reports.push(report);
+    }
+    let json = dir.join(format!("proteus-load-merged-{}.json", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_proteus-load"))
+        .arg("merge")
+        .args([&a, &b])
+        .arg("--json")
+        .arg(&json)
+        .args(["--ensure", "loss==0", "--ensure", "ttfd.p99<0.001ms"])
+        .output()
+        .expect("runs");
+    let merged: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("written")).expect("json");
+    SchemaSet::embedded()
+        .check("report/load", &merged)
+        .expect("the merged report matches schemas/report/load.json");
+    assert_eq!(
+        counters(&merged),
+        (16, 16, 80, 0, 0, 0, 0),
+        "6 + 10 streams of 5 deltas"
+    );
+    let ttfd = |r: &Value| r["latencyMs"]["ttfd"]["count"].as_u64().unwrap_or(0);
+    assert_eq!(ttfd(&merged), ttfd(&reports[0]) + ttfd(&reports[1]));
+    let max = |r: &Value| r["latencyMs"]["gap"]["max"].as_f64().unwrap_or(0.0);
+    assert_eq!(
+        max(&merged),
+        max(&reports[0]).max(max(&reports[1])),
+        "the histograms add up"
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(99),
+        "a crossed gate on the merge exits 99"
+    );
+}
+
 /// The mock's `applied` count for its one active fault.
 fn applied(url: &str) -> u64 {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
