@@ -43,7 +43,7 @@ enum Command {
     #[command(
         after_help = "Examples:\n  proteus-load run --target http://127.0.0.1:4000 --users 50 --rate 100 --duration 10s\n  proteus-load run --scenario fanout --subscribers 100 --rate 20 --ensure 'loss==0' --ensure 'ttfd.p99<50ms'\n  proteus-load run --scenario connect --connections 500 --rate 200 --json connect.json\n  proteus-load run --scenario firehose --subscribers 10 --streams 20 --chunks 1000 --size 16 --rate 0\n  proteus-load run --file bench/scenarios/fanout.toml --duration 30s"
     )]
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Add up HdrHistogram logs written by several `run --hlog` processes
     /// (a run spread over machines) and report them as one run.
     #[command(
@@ -445,7 +445,7 @@ fn main() {
     }
     .unwrap_or_else(|e| fail(3, &format!("cannot start the runtime: {e}")));
     let code = match cli.command {
-        Command::Run(a) => rt.block_on(run(a)),
+        Command::Run(a) => rt.block_on(run(*a)),
         Command::Merge {
             files,
             ensure,
