@@ -221,7 +221,14 @@ async fn run(a: RunArgs) -> i32 {
     let (cpu0, srv0) = (cpu_seconds("self"), server.as_deref().and_then(cpu_seconds));
     let started = Instant::now();
     let started_wall = std::time::SystemTime::now();
-    let m = match scenario::run(Arc::new(profile), plan).await {
+    let bar = (a.scenario != Scenario::Firehose).then_some(a.duration);
+    let view = tokio::spawn(live_view(terminal, bar, started));
+    let outcome = scenario::run(Arc::new(profile), plan).await;
+    view.abort();
+    if terminal {
+        eprint!("\r\x1b[2K");
+    }
+    let m = match outcome {
         Ok(m) => m,
         Err(e @ (RunError::Unreachable(..) | RunError::Refused(_))) => fail(3, &e.to_string()),
         Err(e) => fail(3, &format!("the run could not be set up: {e}")),
@@ -267,6 +274,40 @@ async fn run(a: RunArgs) -> i32 {
         return 1;
     }
     if crossed { 99 } else { 0 }
+}
+
+/// While a run goes: on a terminal, a progress bar and the current rates on
+/// one line of stderr, redrawn four times a second; otherwise a quiet line
+/// every 5 s (for CI logs).
+async fn live_view(terminal: bool, duration: Option<Duration>, started: Instant) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let every = Duration::from_millis(if terminal { 250 } else { 5000 });
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    let (mut last_deltas, mut last_at) = (0u64, Instant::now());
+    loop {
+        tick.tick().await;
+        let (deltas, done) = (
+            metrics::LIVE.deltas.load(Relaxed),
+            metrics::LIVE.completed.load(Relaxed),
+        );
+        let now = Instant::now();
+        let rate = (deltas - last_deltas) as f64 / (now - last_at).as_secs_f64().max(1e-3);
+        (last_deltas, last_at) = (deltas, now);
+        let elapsed = started.elapsed().as_secs_f64();
+        let bar = duration.map_or(String::new(), |d| {
+            let width = 24;
+            let filled = ((elapsed / d.as_secs_f64().max(1e-3)).min(1.0) * width as f64) as usize;
+            format!("[{}{}] ", "#".repeat(filled), "-".repeat(width - filled))
+        });
+        let line = format!(
+            "{bar}{elapsed:>6.1}s  {done} streams done  {deltas} deltas  {rate:>9.0} deltas/s now"
+        );
+        if terminal {
+            eprint!("\r\x1b[2K{line}");
+        } else {
+            eprintln!("proteus-load: {line}");
+        }
+    }
 }
 
 /// Checks the gates into `report`, prints the summary and writes the JSON;

@@ -1,10 +1,24 @@
 //! What a run measures: latency histograms (microseconds) and exact counters.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
 
 use hdrhistogram::Histogram;
 use proteus_conformance::stream::Counters;
 use serde_json::{Value, json};
+
+/// Live totals for the progress view, published by the readers in batches
+/// (one shared atomic per delta would make every reader contend for one
+/// cache line). One run per process, so one set.
+pub struct Live {
+    pub deltas: AtomicU64,
+    pub completed: AtomicU64,
+}
+
+pub static LIVE: Live = Live {
+    deltas: AtomicU64::new(0),
+    completed: AtomicU64::new(0),
+};
 
 /// The latency histograms, by name.
 pub const HISTOGRAMS: &[&str] = &["connect", "ack", "ttfd", "gap", "stream"];

@@ -17,7 +17,9 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::metrics::Metrics;
+use std::sync::atomic::Ordering;
+
+use crate::metrics::{LIVE, Metrics};
 
 /// Why a run could not be carried out (exit 3).
 #[derive(Debug, thiserror::Error)]
@@ -192,6 +194,8 @@ struct Reader {
     /// streamId → (intended time, last delta arrival).
     open: FastMap<String, (Instant, Instant)>,
     started: Instant,
+    /// Deltas not yet added to [`LIVE`].
+    unpublished: u64,
 }
 
 impl Reader {
@@ -201,7 +205,14 @@ impl Reader {
             pending: VecDeque::new(),
             open: FastMap::default(),
             started,
+            unpublished: 0,
         }
+    }
+
+    /// Adds the deltas counted since the last call to the live totals.
+    fn publish(&mut self) {
+        LIVE.deltas.fetch_add(self.unpublished, Ordering::Relaxed);
+        self.unpublished = 0;
     }
 
     /// Handles one socket.io packet; true when it is the first delta of a
@@ -248,6 +259,8 @@ impl Reader {
     fn done(&mut self, sid: &str, now: Instant, m: &mut Metrics) {
         if let Some((intended, _)) = self.open.remove(sid) {
             m.streams_completed += 1;
+            LIVE.completed.fetch_add(1, Ordering::Relaxed);
+            self.publish();
             m.record("stream", (now - intended).as_micros() as u64);
         }
     }
@@ -255,6 +268,10 @@ impl Reader {
     /// Times one delta of stream `sid`; true when the stream is new.
     fn delta(&mut self, sid: &str, now: Instant, m: &mut Metrics) -> bool {
         m.deltas += 1;
+        self.unpublished += 1;
+        if self.unpublished == 256 {
+            self.publish();
+        }
         let std_now = now.into_std();
         m.first_delta.get_or_insert(std_now);
         m.last_delta = Some(std_now);
@@ -274,7 +291,8 @@ impl Reader {
         }
     }
 
-    fn finish(self, m: &mut Metrics) {
+    fn finish(mut self, m: &mut Metrics) {
+        self.publish();
         let report = self.checker.finish();
         m.checks.duplicates += report.totals.duplicates;
         m.checks.out_of_order += report.totals.out_of_order;
