@@ -2,6 +2,7 @@
 
 mod gates;
 mod hlog;
+mod html;
 mod metrics;
 mod scenario;
 
@@ -115,6 +116,10 @@ struct RunArgs {
     /// Write the JSON report (schemas/report/load.json) here.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Write a self-contained HTML page with plots (throughput over time,
+    /// latency percentiles, time-to-first-delta histogram) here.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
     /// Write the latency histograms and counters as an HdrHistogram interval
     /// log, for `proteus-load merge`.
     #[arg(long, value_name = "FILE")]
@@ -268,6 +273,11 @@ async fn run(a: RunArgs) -> i32 {
         fail(3, &e);
     }
     let crossed = finish_report(&mut report, &gates, a.json.as_deref());
+    if let Some(path) = &a.html
+        && let Err(e) = std::fs::write(path, html::page(&report, &m))
+    {
+        fail(3, &format!("cannot write {}: {e}", path.display()));
+    }
     let ran = a.scenario == Scenario::Connect || m.streams_completed > 0;
     if !ran {
         eprintln!("proteus-load: no stream completed");

@@ -82,6 +82,35 @@ fn a_clean_chat_run_counts_exactly_and_its_report_matches_the_schema() {
         .expect("report matches schemas/report/load.json");
     assert_eq!(counters(&report), (20, 20, 200, 0, 0, 0, 0));
     assert!(report["latencyMs"]["ttfd"]["count"].as_u64() == Some(20));
+    // The HTML page: three plots, the numbers, nothing loaded from elsewhere.
+    let html = std::env::temp_dir().join(format!("proteus-load-{}.html", std::process::id()));
+    let mut args = vec![
+        "--target",
+        mock.url.as_str(),
+        "--html",
+        html.to_str().expect("path"),
+    ];
+    args.extend(SMALL);
+    let (out, _) = load(&args);
+    assert_eq!(out.status.code(), Some(0));
+    let page = std::fs::read_to_string(&html).expect("html written");
+    assert_eq!(
+        page.matches("<svg").count(),
+        3,
+        "throughput, percentiles, ttfd histogram"
+    );
+    for needle in [
+        "Deltas received per second",
+        "Latency by percentile",
+        "Time to first delta",
+        "200 deltas",
+    ] {
+        assert!(page.contains(needle), "the page lacks {needle:?}");
+    }
+    assert!(
+        !page.contains("<script") && !page.contains("src="),
+        "self-contained"
+    );
 }
 
 #[test]

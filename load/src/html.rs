@@ -1,0 +1,325 @@
+//! `--html FILE`: one self-contained page (inline SVG, no script, no
+//! external asset) with what people want to look at after a run: throughput
+//! over time, latency percentile curves, the histogram of time to first
+//! delta, and the numbers behind them.
+
+use std::fmt::Write;
+
+use serde_json::Value;
+
+use crate::metrics::Metrics;
+
+const W: f64 = 640.0;
+const H: f64 = 260.0;
+const PAD_L: f64 = 60.0;
+const PAD_B: f64 = 36.0;
+const PAD_T: f64 = 16.0;
+const PAD_R: f64 = 16.0;
+const COLORS: [&str; 3] = ["#2563eb", "#d97706", "#059669"];
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A "nice" upper bound for an axis.
+fn nice(max: f64) -> f64 {
+    if max <= 0.0 {
+        return 1.0;
+    }
+    let mag = 10f64.powf(max.log10().floor());
+    [1.0, 2.0, 2.5, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|v| *v >= max)
+        .unwrap_or(10.0 * mag)
+}
+
+fn fmt_num(v: f64) -> String {
+    if v >= 1e6 {
+        format!("{:.1}M", v / 1e6)
+    } else if v >= 1e4 {
+        format!("{:.0}k", v / 1e3)
+    } else if v >= 100.0 || v == v.trunc() {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// Axes, grid and labels; returns the SVG head and the plot's mapping.
+fn frame(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    y_max: f64,
+    x_ticks: &[(f64, String)],
+    x_max: f64,
+) -> String {
+    let (pw, ph) = (W - PAD_L - PAD_R, H - PAD_T - PAD_B);
+    let mut s = format!(
+        r#"<figure><figcaption>{}</figcaption><svg viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="{}">"#,
+        esc(title),
+        esc(title)
+    );
+    for i in 0..=4 {
+        let v = y_max * f64::from(i) / 4.0;
+        let y = PAD_T + ph - ph * f64::from(i) / 4.0;
+        let _ = write!(
+            s,
+            r##"<line x1="{PAD_L}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#e5e7eb"/><text x="{}" y="{:.1}" text-anchor="end" font-size="11">{}</text>"##,
+            PAD_L + pw,
+            PAD_L - 6.0,
+            y + 4.0,
+            fmt_num(v)
+        );
+    }
+    for (x, label) in x_ticks {
+        let px = PAD_L + pw * x / x_max.max(1e-9);
+        let _ = write!(
+            s,
+            r##"<line x1="{px:.1}" x2="{px:.1}" y1="{PAD_T}" y2="{}" stroke="#f1f5f9"/><text x="{px:.1}" y="{}" text-anchor="middle" font-size="11">{}</text>"##,
+            PAD_T + ph,
+            PAD_T + ph + 16.0,
+            esc(label)
+        );
+    }
+    let _ = write!(
+        s,
+        r##"<line x1="{PAD_L}" x2="{PAD_L}" y1="{PAD_T}" y2="{}" stroke="#94a3b8"/><line x1="{PAD_L}" x2="{}" y1="{}" y2="{}" stroke="#94a3b8"/><text x="{}" y="{}" text-anchor="middle" font-size="12">{}</text><text x="14" y="{}" font-size="12" transform="rotate(-90 14 {})" text-anchor="middle">{}</text>"##,
+        PAD_T + ph,
+        PAD_L + pw,
+        PAD_T + ph,
+        PAD_T + ph,
+        PAD_L + pw / 2.0,
+        H - 4.0,
+        esc(x_label),
+        PAD_T + ph / 2.0,
+        PAD_T + ph / 2.0,
+        esc(y_label)
+    );
+    s
+}
+
+fn point(x: f64, y: f64, x_max: f64, y_max: f64) -> (f64, f64) {
+    let (pw, ph) = (W - PAD_L - PAD_R, H - PAD_T - PAD_B);
+    (
+        PAD_L + pw * x / x_max.max(1e-9),
+        PAD_T + ph - ph * (y / y_max.max(1e-9)).min(1.0),
+    )
+}
+
+/// Deltas received in each second of the run, as bars.
+fn throughput(per_second: &[u64]) -> String {
+    if per_second.is_empty() {
+        return "<p>No deltas were received.</p>".into();
+    }
+    let n = per_second.len() as f64;
+    let y_max = nice(per_second.iter().copied().max().unwrap_or(0) as f64);
+    let step = (per_second.len() / 10).max(1);
+    let ticks: Vec<(f64, String)> = (0..per_second.len())
+        .step_by(step)
+        .map(|i| (i as f64 + 0.5, format!("{i}s")))
+        .collect();
+    let mut s = frame(
+        "Deltas received per second",
+        "second of the run",
+        "deltas",
+        y_max,
+        &ticks,
+        n,
+    );
+    let (pw, _) = (W - PAD_L - PAD_R, 0.0);
+    let bw = (pw / n * 0.8).max(1.0);
+    for (i, v) in per_second.iter().enumerate() {
+        let (x, y) = point(i as f64 + 0.1, *v as f64, n, y_max);
+        let (_, y0) = point(0.0, 0.0, n, y_max);
+        let _ = write!(
+            s,
+            r##"<rect x="{x:.1}" y="{y:.1}" width="{bw:.1}" height="{:.1}" fill="{}"><title>{i}s: {v}</title></rect>"##,
+            (y0 - y).max(0.0),
+            COLORS[0]
+        );
+    }
+    s.push_str("</svg></figure>");
+    s
+}
+
+/// Latency against percentile, on a "nines" axis (50%, 90%, 99%, 99.9%, …).
+fn percentiles(m: &Metrics, names: &[&str]) -> String {
+    let nines = |q: f64| -(1.0 - q).max(1e-6).log10();
+    let qs: Vec<f64> = (0..=60)
+        .map(|i| 1.0 - 10f64.powf(-(f64::from(i)) / 15.0))
+        .collect();
+    let mut curves = Vec::new();
+    let mut y_max: f64 = 0.0;
+    for name in names {
+        let Some(h) = m.hist.get(name).filter(|h| !h.is_empty()) else {
+            continue;
+        };
+        let top = nines(1.0 - 1.0 / h.len() as f64).min(4.0);
+        let points: Vec<(f64, f64)> = qs
+            .iter()
+            .filter(|q| nines(**q) <= top)
+            .map(|q| (nines(*q), h.value_at_quantile(*q) as f64 / 1000.0))
+            .collect();
+        y_max = y_max.max(points.iter().map(|p| p.1).fold(0.0, f64::max));
+        curves.push((name.to_string(), points));
+    }
+    if curves.is_empty() {
+        return String::new();
+    }
+    let y_max = nice(y_max);
+    let x_max = 4.0;
+    let ticks: Vec<(f64, String)> = [
+        (0.0, "0%"),
+        (1.0, "90%"),
+        (2.0, "99%"),
+        (3.0, "99.9%"),
+        (4.0, "99.99%"),
+    ]
+    .iter()
+    .map(|(x, l)| (*x, l.to_string()))
+    .collect();
+    let mut s = frame(
+        "Latency by percentile",
+        "percentile",
+        "ms",
+        y_max,
+        &ticks,
+        x_max,
+    );
+    for (i, (name, points)) in curves.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        let path: Vec<String> = points
+            .iter()
+            .map(|(x, y)| {
+                let (px, py) = point(*x, *y, x_max, y_max);
+                format!("{px:.1},{py:.1}")
+            })
+            .collect();
+        let _ = write!(
+            s,
+            r#"<polyline fill="none" stroke="{color}" stroke-width="2" points="{}"/><text x="{}" y="{}" font-size="12" fill="{color}">{}</text>"#,
+            path.join(" "),
+            PAD_L + 10.0,
+            PAD_T + 14.0 + 15.0 * i as f64,
+            esc(name)
+        );
+    }
+    s.push_str("</svg></figure>");
+    s
+}
+
+/// How many streams had each time to first delta (30 log-spaced buckets).
+fn ttfd_histogram(m: &Metrics) -> String {
+    let Some(h) = m.hist.get("ttfd").filter(|h| !h.is_empty()) else {
+        return String::new();
+    };
+    let (lo, hi) = (h.min().max(1) as f64, h.max().max(2) as f64);
+    let buckets = 30;
+    let ratio = (hi / lo).powf(1.0 / buckets as f64).max(1.000_001);
+    let mut counts = Vec::with_capacity(buckets);
+    let mut edge = lo;
+    for _ in 0..buckets {
+        let next = edge * ratio;
+        let c = h.count_between(edge as u64, (next as u64).max(edge as u64));
+        counts.push((edge / 1000.0, c));
+        edge = next;
+    }
+    let y_max = nice(counts.iter().map(|c| c.1).max().unwrap_or(0) as f64);
+    let ticks: Vec<(f64, String)> = (0..buckets)
+        .step_by(6)
+        .map(|i| (i as f64 + 0.5, format!("{:.2}", counts[i].0)))
+        .collect();
+    let mut s = frame(
+        "Time to first delta",
+        "ms (log scale)",
+        "streams",
+        y_max,
+        &ticks,
+        buckets as f64,
+    );
+    let pw = W - PAD_L - PAD_R;
+    for (i, (at, c)) in counts.iter().enumerate() {
+        let (x, y) = point(i as f64 + 0.05, *c as f64, buckets as f64, y_max);
+        let (_, y0) = point(0.0, 0.0, buckets as f64, y_max);
+        let _ = write!(
+            s,
+            r##"<rect x="{x:.1}" y="{y:.1}" width="{:.1}" height="{:.1}" fill="{}"><title>from {at:.3} ms: {c}</title></rect>"##,
+            pw / buckets as f64 * 0.9,
+            (y0 - y).max(0.0),
+            COLORS[1]
+        );
+    }
+    s.push_str("</svg></figure>");
+    s
+}
+
+/// The page.
+pub fn page(report: &Value, m: &Metrics) -> String {
+    let mut s = String::from(
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>proteus-load report</title>
+<style>body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1000px;color:#1f2937}
+table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{padding:.2em .7em;border-bottom:1px solid #eee;text-align:right}
+th:first-child,td:first-child{text-align:left}figure{margin:1em 0}figcaption{font-weight:600;margin-bottom:.3em}
+.ok{color:#15803d}.bad{color:#b91c1c;font-weight:600}code{background:#f3f4f6;padding:0 .3em}</style></head><body>
+"#,
+    );
+    let c = &report["counters"];
+    let _ = write!(
+        s,
+        "<h1>proteus-load: {} against <code>{}</code></h1><p>{:.1} s · {} deltas · <b>{:.0} deltas/s</b> · {} streams completed of {} · loss {} · duplicates {} · out of order {} · content violations {} · disconnects {}</p>",
+        esc(report["scenario"].as_str().unwrap_or("")),
+        esc(report["target"].as_str().unwrap_or("")),
+        report["seconds"].as_f64().unwrap_or(0.0),
+        c["deltas"],
+        c["deltas_per_s"].as_f64().unwrap_or(0.0),
+        c["completed"],
+        c["started"],
+        c["loss"],
+        c["duplicates"],
+        c["out_of_order"],
+        c["content_violations"],
+        c["disconnects"]
+    );
+    if let Some(gates) = report["gates"].as_array().filter(|g| !g.is_empty()) {
+        s.push_str("<table><tr><th>gate</th><th>actual</th><th>verdict</th></tr>");
+        for g in gates {
+            let holds = g["holds"].as_bool().unwrap_or(false);
+            let _ = write!(
+                s,
+                r#"<tr><td><code>{}</code></td><td>{}</td><td class="{}">{}</td></tr>"#,
+                esc(g["gate"].as_str().unwrap_or("")),
+                esc(&g["actual"].to_string()),
+                if holds { "ok" } else { "bad" },
+                if holds { "holds" } else { "CROSSED" }
+            );
+        }
+        s.push_str("</table>");
+    }
+    s.push_str(&throughput(&m.per_second));
+    s.push_str(&percentiles(m, &["ttfd", "gap", "ack"]));
+    s.push_str(&ttfd_histogram(m));
+    s.push_str("<h2>Latency (ms)</h2><table><tr><th>metric</th><th>count</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>");
+    for name in crate::metrics::HISTOGRAMS {
+        let l = &report["latencyMs"][*name];
+        if l.is_null() {
+            continue;
+        }
+        let _ = write!(
+            s,
+            "<tr><td>{name}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            l["count"], l["p50"], l["p90"], l["p99"], l["p999"], l["max"]
+        );
+    }
+    let _ = write!(
+        s,
+        "</table><h2>Settings</h2><pre>{}</pre><p><small>proteus-load {}</small></p></body></html>",
+        esc(&serde_json::to_string_pretty(&report["settings"]).unwrap_or_default()),
+        env!("CARGO_PKG_VERSION")
+    );
+    s
+}
