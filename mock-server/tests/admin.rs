@@ -719,7 +719,10 @@ async fn reset_under_load_leaves_no_reply_room_socket_or_journal_behind() {
 }
 
 /// The mock as its own process (tasks and memory are then the server's
-/// alone), five rounds of: 20 raw sockets streaming, reset mid-stream.
+/// alone), five rounds of: 20 raw sockets streaming, reset mid-stream. The
+/// sockets do not read until the reset, so the pace (20 streams × 50
+/// deltas/s into their shared room) keeps their buffers far from full even
+/// when a busy CI machine makes the set-up slow.
 #[tokio::test]
 async fn reset_cycles_leave_no_task_or_memory_behind() {
     let mock = proteus_conformance::testing::MockProcess::start(&[]);
@@ -750,7 +753,7 @@ async fn reset_cycles_leave_no_task_or_memory_behind() {
             c.emit_with_ack(
                 "message:send",
                 &json!({"chatId": WELCOME, "content": format!("round {round} #{i}"), "streamResponse": true,
-                "state": {"mock": {"chunks": 2000, "chunkDelayMs": 2, "firstChunkDelayMs": 0}}}),
+                "state": {"mock": {"chunks": 2000, "chunkDelayMs": 20, "firstChunkDelayMs": 0}}}),
             )
             .await
             .expect("emit");
@@ -825,4 +828,71 @@ async fn reset_cycles_leave_no_task_or_memory_behind() {
         rss.iter().all(|r| *r < 256 * 1024 * 1024),
         "memory after resets: {rss:?}"
     );
+}
+
+#[tokio::test]
+async fn the_firehose_streams_exactly_what_was_asked_and_refuses_nonsense() {
+    let mock = start().await;
+    let (http, base) = (reqwest::Client::new(), mock.url());
+    for (body, status) in [
+        (json!({"chatId": WELCOME, "deltas": 0}), 400),
+        (json!({"chatId": WELCOME, "rate": -1}), 400),
+        (json!({"chatId": "ffffffffffffffffffffffff"}), 404),
+        (json!({"chatId": WELCOME, "colour": "red"}), 400),
+    ] {
+        let (s, b) = admin(
+            &http,
+            &base,
+            reqwest::Method::POST,
+            "/__admin/firehose",
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(s, status, "{body} → {b}");
+        assert_eq!(b["ok"], false);
+    }
+    let mut c = Client::connect(&base, &json!({"token": ADA}))
+        .await
+        .expect("connects");
+    while !matches!(c.next_frame().await.expect("frame"), Frame::Event { ref name, .. } if name == "success")
+    {
+    }
+    let id = c
+        .emit_with_ack("chat:join", &json!({"chatId": WELCOME}))
+        .await
+        .expect("join");
+    while !matches!(c.next_frame().await.expect("frame"), Frame::Ack { id: got, .. } if got == id) {
+    }
+    let (s, b) = admin(
+        &http,
+        &base,
+        reqwest::Method::POST,
+        "/__admin/firehose",
+        Some(json!({"chatId": WELCOME, "streams": 3, "deltas": 40, "size": 5, "rate": 2000})),
+    )
+    .await;
+    assert_eq!((s, &b["data"]["expectedDeltas"]), (202, &json!(120)), "{b}");
+    let mut frames = Vec::new();
+    let mut dones = 0;
+    while dones < 3 {
+        match tokio::time::timeout(Duration::from_secs(5), c.next_frame()).await {
+            Ok(Ok(Frame::Event { name, payload })) => {
+                dones += usize::from(name == "message:done");
+                frames.push((name, payload));
+            }
+            Ok(Ok(_)) => {}
+            other => panic!("the firehose stopped early: {other:?}"),
+        }
+    }
+    let report = StreamChecker::check(frames.iter().map(|(e, p)| (e.as_str(), p)));
+    assert!(report.is_ok(), "{:?}", report.violations);
+    assert_eq!((report.completed, report.totals.deltas), (3, 120));
+    let sizes: Vec<usize> = frames
+        .iter()
+        .filter(|(e, _)| e == "message:delta")
+        .map(|(_, p)| p["contentDelta"].as_str().unwrap_or_default().len())
+        .collect();
+    assert!(sizes.iter().all(|n| *n == 5), "every delta is 5 bytes");
+    c.close().await;
+    mock.stop().await.expect("clean stop");
 }
