@@ -70,19 +70,7 @@ pub fn summary(results: &[CaseResult], strict: bool) -> String {
             .ok();
         }
     }
-    let mut groups: BTreeMap<&str, [usize; 5]> = BTreeMap::new();
-    for r in results {
-        let g = groups
-            .entry(r.group().split('.').next().unwrap_or("?"))
-            .or_default();
-        g[match r.status {
-            Status::Pass => 0,
-            Status::Fail => 1,
-            Status::Unsupported => 2,
-            Status::Xfail => 3,
-            Status::Xpass => 4,
-        }] += 1;
-    }
+    let groups = by_group(results);
     writeln!(
         out,
         "\n{:<14} {:>5} {:>5} {:>5} {:>6} {:>6}",
@@ -294,13 +282,7 @@ details{{margin:.2em 0 .6em}} summary{{cursor:pointer}} pre{{background:#f6f6f6;
         count(Status::Xpass)
     )
     .ok();
-    let mut groups: BTreeMap<&str, [usize; 5]> = BTreeMap::new();
-    for r in results {
-        let g = groups
-            .entry(r.group().split('.').next().unwrap_or("?"))
-            .or_default();
-        g[status_index(r.status)] += 1;
-    }
+    let groups = by_group(results);
     out.push_str("<h2>By group</h2><table><tr><th>group</th><th class=num>pass</th><th class=num>fail</th><th class=num>unsupported</th><th class=num>xfail</th><th class=num>xpass</th></tr>\n");
     for (g, c) in &groups {
         writeln!(
@@ -367,6 +349,18 @@ details{{margin:.2em 0 .6em}} summary{{cursor:pointer}} pre{{background:#f6f6f6;
     }
     out.push_str("</body></html>\n");
     out
+}
+
+/// Counts by top-level group: pass, fail, unsupported, xfail, xpass.
+fn by_group(results: &[CaseResult]) -> BTreeMap<&str, [usize; 5]> {
+    let mut groups: BTreeMap<&str, [usize; 5]> = BTreeMap::new();
+    for r in results {
+        let g = groups
+            .entry(r.group().split('.').next().unwrap_or("?"))
+            .or_default();
+        g[status_index(r.status)] += 1;
+    }
+    groups
 }
 
 fn status_index(s: Status) -> usize {

@@ -406,21 +406,7 @@ async fn fanout(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError> 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel::<Option<u64>>(None);
     let mut subs = Vec::new();
     for _ in 0..plan.subscribers.max(1) {
-        let mut c = open(&profile, &token, &mut setup).await?;
-        let id = c
-            .emit_with_ack("chat:join", &json!({ "chatId": chat }))
-            .await
-            .map_err(|e| RunError::Setup(e.to_string()))?;
-        loop {
-            match c
-                .next_frame_within(Duration::from_secs(10), "join ack")
-                .await
-                .map_err(|e| RunError::Setup(e.to_string()))?
-            {
-                Frame::Ack { id: got, .. } if got == id => break,
-                _ => {}
-            }
-        }
+        let c = joined(&profile, &token, &chat, &mut setup).await?;
         subs.push(subscriber(c, start, stop_rx.clone(), plan.grace));
     }
     let mut driver = open(&profile, &token, &mut setup).await?;

@@ -15,26 +15,7 @@ pub async fn seeded(cx: &Ctx) -> Step<(String, Vec<String>)> {
     let cx2 = cx.clone();
     cx.shared
         .seeded
-        .get_or_init(|| async move {
-            let a = need(cx2.profile.user(0), "first user")?;
-            let chat = super::kit::create_chat(&cx2, &a.token, json!([])).await?;
-            let mut s = Sock::authed(&cx2, &a.token, "seeder").await?;
-            let mut ids = Vec::with_capacity(SEEDED);
-            for i in 0..SEEDED {
-                let ack = s
-                    .ack(
-                        "message:send",
-                        &json!({ "chatId": chat, "content": format!("seed {i}") }),
-                    )
-                    .await?;
-                let id = ack["data"]["message"]["id"].as_str().map(str::to_string);
-                ids.push(id.ok_or_else(|| {
-                    Outcome::fail(["an ack with data.message.id"], short(&ack), s.frames())
-                })?);
-            }
-            s.close().await;
-            Ok((chat, ids))
-        })
+        .get_or_init(|| async move { fresh_chat(&cx2, SEEDED).await })
         .await
         .clone()
 }
@@ -162,7 +143,8 @@ struct Scenario {
 const GENERATED: usize = 8;
 const SEED: [u8; 32] = *b"proteus-conformance-pagination!!";
 
-/// Seeds a fresh chat of user 1 with `size` messages; returns (chat, ids).
+/// A fresh chat of user 1 (no other participant, so no agent adds replies)
+/// holding `size` messages sent over the socket; returns (chat, ids).
 async fn fresh_chat(cx: &Ctx, size: usize) -> Step<(String, Vec<String>)> {
     let a = need(cx.profile.user(0), "first user")?;
     let chat = super::kit::create_chat(cx, &a.token, json!([])).await?;
