@@ -216,7 +216,10 @@ pub fn build(
         .max_buffer_size(config.socket_buffer)
         .with_state(app.clone())
         .build_layer();
-    io.ns("/", realtime::on_connect);
+    io.ns(
+        "/",
+        socketioxide::handler::ConnectHandler::with(realtime::on_connect, realtime::authenticate),
+    );
     let _ = app.io.set(io.clone());
     let mut router = rest::router(app.clone());
     if config.admin {

@@ -403,3 +403,73 @@ async fn raw_frames_show_the_ack_before_any_reply_event() {
     c.close().await;
     mock.stop().await.expect("clean stop");
 }
+
+/// A client may emit the moment the CONNECT ack arrives, before `success`
+/// (socket.io clients flush their buffered emits then). socketioxide runs the
+/// connect handler as a task *after* sending that ack, so the mock registers
+/// its handlers in a connect middleware, which runs before it: no such event
+/// is ever dropped without an ack.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_sent_right_behind_the_connect_packet_is_acknowledged() {
+    use proteus_conformance::client::{Client, Frame};
+    let mock = start().await;
+    // Many at once, so the spawned connect handlers queue behind the packets.
+    let url = mock.url();
+    let mut tasks = Vec::new();
+    for i in 0..300 {
+        let (url, token) = (url.clone(), if i % 10 == 9 { "user-nope" } else { ADA });
+        tasks.push(tokio::spawn(async move {
+            let mut c = Client::connect(&url, &json!({ "token": token }))
+                .await
+                .expect("connects");
+            // The socket.io CONNECT ack, and not a moment later: emit.
+            loop {
+                match c.next_frame().await.expect("frame") {
+                    Frame::Connected(_) => break,
+                    other => panic!("expected the CONNECT ack first, got {other:?}"),
+                }
+            }
+            let id = c
+                .emit_with_ack(
+                    "message:send",
+                    &json!({ "chatId": GRACE_CHAT, "content": format!("early {i}") }),
+                )
+                .await
+                .expect("sent");
+            // Ada is not in Grace's chat: an error ack. The bad token: an error
+            // ack, or the `error` event and the disconnect; never silence.
+            let answer = tokio::time::timeout(Duration::from_secs(10), async {
+                loop {
+                    match c.next_frame().await {
+                        Ok(Frame::Ack { id: got, payload }) if got == id => {
+                            return format!("ack {}", payload["error"]["message"]);
+                        }
+                        Ok(Frame::Event { name, .. }) if name == "error" && token != ADA => {
+                            return "error event".into();
+                        }
+                        Ok(_) => {}
+                        Err(_) if token != ADA => return "disconnected".into(),
+                        Err(e) => return format!("connection ended: {e}"),
+                    }
+                }
+            })
+            .await
+            .unwrap_or_else(|_| "silence".into());
+            c.close().await;
+            (token == ADA, answer)
+        }));
+    }
+    let mut wrong = Vec::new();
+    for t in tasks {
+        let (ada, answer) = t.await.expect("task");
+        if answer == "silence" || (ada && !answer.starts_with("ack \"")) {
+            wrong.push(answer);
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of 300 early sends were not answered: {wrong:?}",
+        wrong.len()
+    );
+    mock.stop().await.expect("clean stop");
+}

@@ -264,6 +264,19 @@ async fn a_consumer_that_stops_reading_is_disconnected_not_silently_skipped() {
     ws.write_all(&frame(&format!("40{}", json!({"token": ADA}))))
         .await
         .expect("connect packet");
+    // Like any socket.io client, wait for the CONNECT ack before emitting: an
+    // event pipelined behind the CONNECT packet can reach socketioxide before
+    // the socket exists, and it then closes the connection.
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !seen.windows(7).any(|w| w == b"40{\"sid") {
+        let n = tokio::time::timeout(Duration::from_secs(5), ws.read(&mut chunk))
+            .await
+            .expect("the CONNECT ack within 5 s")
+            .expect("read");
+        assert!(n > 0, "closed before the CONNECT ack");
+        seen.extend_from_slice(&chunk[..n]);
+    }
     ws.write_all(&frame(&format!(
         "421{}",
         json!(["chat:join", {"chatId": WELCOME}])
