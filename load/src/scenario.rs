@@ -219,11 +219,10 @@ impl Reader {
     /// stream not seen before. Deltas take the fast path (a borrowed parse of
     /// the fields the checker reads); anything else, or a delta that does not
     /// fit it, is parsed in full so the checker can name the problem.
-    fn frame(&mut self, text: &str, m: &mut Metrics) -> bool {
+    fn frame(&mut self, text: &str, now: Instant, m: &mut Metrics) -> bool {
         const DELTA: &str = "2[\"message:delta\",";
         const DONE: &str = "2[\"message:done\",";
         m.bytes += text.len() as u64;
-        let now = Instant::now();
         if let Some(rest) = text.strip_prefix(DELTA) {
             let json = rest.strip_suffix(']').unwrap_or(rest);
             if let Some(raw) = RawDelta::parse_measured(json) {
@@ -363,7 +362,7 @@ async fn chat(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError> {
                                     }
                                 }
                             } else {
-                                reader.frame(&t, &mut m);
+                                reader.frame(&t, Instant::now(), &mut m);
                             }
                         }
                         Err(_) => {
@@ -496,7 +495,7 @@ fn subscriber(
                         match t {
                             Ok(t) => {
                                 let at = Instant::now();
-                                if reader.frame(&t, &mut m) {
+                                if reader.frame(&t, at, &mut m) {
                                     // Once per stream: which message it answers (for the driver's send times).
                                     firsts.push((responded_to(&t), at));
                                 }
