@@ -249,6 +249,12 @@ impl<'a> RawDelta<'a> {
     /// runner checks them. `None` when a field is missing or there is no
     /// `message` (parse in full then, so the checker can name the problem).
     pub fn parse_measured(json: &'a str) -> Option<RawDelta<'a>> {
+        scan_top(json).or_else(|| Self::parse_measured_serde(json))
+    }
+
+    /// [`parse_measured`](Self::parse_measured) through serde: handles
+    /// escapes, non-string fields before `message`, any order.
+    fn parse_measured_serde(json: &'a str) -> Option<RawDelta<'a>> {
         use serde::Deserializer as _;
         let mut top = Top::default();
         let mut de = serde_json::Deserializer::from_str(json);
@@ -269,6 +275,74 @@ impl<'a> RawDelta<'a> {
     }
 }
 
+/// The common shape, by hand: `{"key":"string",…,"message":…` with no escape
+/// in the strings read. Anything else is `None` (the serde path takes it).
+fn scan_top(json: &str) -> Option<RawDelta<'_>> {
+    let b = json.as_bytes();
+    let mut i = 0;
+    let skip_ws = |i: &mut usize| {
+        while *i < b.len() && b[*i].is_ascii_whitespace() {
+            *i += 1;
+        }
+    };
+    // A string starting at b[i] == '"', without escapes: its contents.
+    let string = |i: &mut usize| -> Option<&str> {
+        if b.get(*i) != Some(&b'"') {
+            return None;
+        }
+        let start = *i + 1;
+        let end = start + memchr::memchr2(b'"', b'\\', &b[start..])?;
+        if b[end] != b'"' {
+            return None;
+        }
+        *i = end + 1;
+        json.get(start..end)
+    };
+    skip_ws(&mut i);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    i += 1;
+    let mut top = Top::default();
+    loop {
+        skip_ws(&mut i);
+        let key = string(&mut i)?;
+        skip_ws(&mut i);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        i += 1;
+        skip_ws(&mut i);
+        if key == "message" {
+            break;
+        }
+        let value = string(&mut i)?;
+        let slot = match key {
+            "streamId" => &mut top.stream_id,
+            "messageId" => &mut top.message_id,
+            "chatId" => &mut top.chat_id,
+            "contentDelta" => &mut top.content_delta,
+            "content" => &mut top.content,
+            _ => &mut top.other,
+        };
+        *slot = Some(std::borrow::Cow::Borrowed(value));
+        skip_ws(&mut i);
+        match b.get(i) {
+            Some(b',') => i += 1,
+            _ => return None,
+        }
+    }
+    Some(RawDelta {
+        stream_id: top.stream_id?,
+        message_id: top.message_id?,
+        chat_id: top.chat_id?,
+        content_delta: top.content_delta?,
+        content: top.content?,
+        message: None,
+        message_skipped: true,
+    })
+}
+
 /// A string, borrowed from the frame unless it holds escapes.
 #[derive(serde::Deserialize)]
 struct Text<'a>(#[serde(borrow)] std::borrow::Cow<'a, str>);
@@ -280,6 +354,8 @@ struct Top<'a> {
     chat_id: Option<std::borrow::Cow<'a, str>>,
     content_delta: Option<std::borrow::Cow<'a, str>>,
     content: Option<std::borrow::Cow<'a, str>>,
+    /// Other string fields the hand scanner passes over.
+    other: Option<std::borrow::Cow<'a, str>>,
     reached_message: bool,
 }
 
@@ -915,5 +991,47 @@ impl StreamChecker {
                 "a message event for the streamed reply".into(),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RawDelta;
+
+    fn fields(d: &RawDelta<'_>) -> [String; 5] {
+        [
+            &d.stream_id,
+            &d.message_id,
+            &d.chat_id,
+            &d.content_delta,
+            &d.content,
+        ]
+        .map(|c| c.to_string())
+    }
+
+    #[test]
+    fn the_hand_scanner_reads_what_the_serde_path_reads_or_hands_over() {
+        let cases = [
+            r#"{"chatId":"c","streamId":"s","messageId":"m","contentDelta":"b","content":"ab","message":{"isStreaming":true}}"#,
+            r#"{ "streamId" : "s", "chatId":"c", "messageId":"m", "content":"ab", "contentDelta":"b", "message": {} }"#,
+            // Escapes, a number before message, no message: the scanner hands over.
+            r#"{"chatId":"c","streamId":"s","messageId":"m","contentDelta":"\"b","content":"a\"b","message":{}}"#,
+            r#"{"n":1,"chatId":"c","streamId":"s","messageId":"m","contentDelta":"b","content":"ab","message":{}}"#,
+            r#"{"chatId":"c","streamId":"s","messageId":"m","contentDelta":"b","content":"ab"}"#,
+        ];
+        for json in cases {
+            let scanned = super::scan_top(json);
+            let serde = RawDelta::parse_measured_serde(json);
+            if let Some(s) = &scanned {
+                let d = serde.as_ref().expect("serde reads what the scanner reads");
+                assert_eq!(fields(s), fields(d), "{json}");
+            }
+            assert_eq!(
+                RawDelta::parse_measured(json).map(|d| fields(&d)),
+                serde.map(|d| fields(&d)),
+                "{json}"
+            );
+        }
+        assert!(super::scan_top(r#"{"chatId":"c","streamId":"s","messageId":"m","contentDelta":"\"b","content":"a\"b","message":{}}"#).is_none());
     }
 }
