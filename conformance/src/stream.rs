@@ -680,13 +680,7 @@ impl StreamChecker {
     }
 
     fn delta_fields(&mut self, frame: usize, d: &DeltaFields<'_>) {
-        let (stream_id, message_id, chat_id, delta, content) = (
-            d.stream_id,
-            d.message_id,
-            d.chat_id,
-            d.content_delta,
-            d.content,
-        );
+        let (stream_id, message_id, chat_id) = (d.stream_id, d.message_id, d.chat_id);
         if d.message_read && d.message_is_streaming.flatten() != Some(true) {
             self.violation(
                 Rule::DeltaNotStreaming,
@@ -708,15 +702,19 @@ impl StreamChecker {
                 format!("{inner:?}"),
             );
         }
-        // The common case (a known stream, its own message id) needs no
-        // second lookup: only a new stream or a changed id can clash.
-        let known = self
+        // The common case (a known stream, its own message id) takes one
+        // lookup: only a new stream or a changed id can clash with another.
+        if let Some(stream) = self
             .streams
-            .get(stream_id)
-            .is_some_and(|s| s.message_id == message_id);
-        if let Some(owner) = (!known)
-            .then(|| self.by_message.get(message_id))
-            .flatten()
+            .get_mut(stream_id)
+            .filter(|s| s.message_id == message_id)
+        {
+            Self::apply(stream, &mut self.violations, stream_id, d, frame);
+            return;
+        }
+        if let Some(owner) = self
+            .by_message
+            .get(message_id)
             .filter(|o| o.as_str() != stream_id)
             .cloned()
         {
@@ -729,18 +727,28 @@ impl StreamChecker {
             );
             return;
         }
-        if !known && !self.streams.contains_key(stream_id) {
+        if !self.streams.contains_key(stream_id) {
             self.by_message
                 .entry(message_id.to_string())
                 .or_insert_with(|| stream_id.to_string());
-        }
-        if !known && !self.streams.contains_key(stream_id) {
             self.streams
                 .insert(stream_id.to_string(), Stream::new(message_id, chat_id));
         }
-        let Some(stream) = self.streams.get_mut(stream_id) else {
-            return;
-        };
+        if let Some(stream) = self.streams.get_mut(stream_id) {
+            Self::apply(stream, &mut self.violations, stream_id, d, frame);
+        }
+    }
+
+    /// The rules of one delta of a known stream.
+    fn apply(
+        stream: &mut Stream,
+        violations: &mut Vec<Violation>,
+        stream_id: &str,
+        d: &DeltaFields<'_>,
+        frame: usize,
+    ) {
+        let (message_id, chat_id, delta, content) =
+            (d.message_id, d.chat_id, d.content_delta, d.content);
         let mut found = Vec::new();
         if stream.done {
             found.push((
@@ -766,11 +774,17 @@ impl StreamChecker {
         if !stream.done {
             Self::advance(stream, delta, content, frame, &mut found);
             if stream.ahead.len() > REORDER_WINDOW {
-                Self::settle(stream, stream_id, &mut self.violations);
+                Self::settle(stream, stream_id, violations);
             }
         }
         for (rule, expected, actual) in found {
-            self.violation(rule, stream_id, frame, expected, actual);
+            violations.push(Violation {
+                rule,
+                stream_id: stream_id.to_string(),
+                frame,
+                expected,
+                actual,
+            });
         }
     }
 
