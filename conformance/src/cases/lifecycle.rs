@@ -7,6 +7,9 @@ use serde_json::{Value, json};
 use super::kit::{Rest, Sock, Step, create_chat, ensure, need, rest, run, schema, short};
 use crate::case::{Case, Ctx, Level::*, Outcome};
 
+/// The rule every case here checks.
+const R19: &str = "R19: relayed lifecycle events go to the room under their own names, as {name, chat, …} (names STATED, shapes CHOSEN)";
+
 /// A socket of user 1 in a fresh chat of its own: (socket, chat id, token).
 async fn watched_chat(cx: &Ctx) -> Step<(Sock, String, String)> {
     let a = need(cx.profile.user(0), "first user")?;
@@ -61,7 +64,7 @@ pub fn cases() -> Vec<Case> {
             id: "rt.lifecycle.1",
             level: Should,
             desc: "A message in a joined chat is relayed as CHAT_MESSAGE_ADDED",
-            requirement: "R19: relayed lifecycle events go to the room under their own names, as {name, chat, …} (names STATED, shapes CHOSEN)",
+            requirement: R19,
             run: |cx| {
                 run(async move {
                     let (mut s, chat, token) = watched_chat(&cx).await?;
@@ -97,7 +100,7 @@ pub fn cases() -> Vec<Case> {
             id: "rt.lifecycle.2",
             level: Should,
             desc: "Updating a chat's state is relayed as CHAT_STATE_UPDATED",
-            requirement: "R19: relayed lifecycle events go to the room under their own names, as {name, chat, …} (names STATED, shapes CHOSEN)",
+            requirement: R19,
             run: |cx| {
                 run(async move {
                     let (mut s, chat, token) = watched_chat(&cx).await?;
@@ -133,7 +136,7 @@ pub fn cases() -> Vec<Case> {
             id: "rt.lifecycle.3",
             level: Should,
             desc: "Adding a participant is relayed as CHAT_PARTICIPANT_JOINED",
-            requirement: "R19: relayed lifecycle events go to the room under their own names, as {name, chat, …} (names STATED, shapes CHOSEN)",
+            requirement: R19,
             run: |cx| {
                 run(async move {
                     let b = need(cx.profile.user(1), "second user")?;
@@ -170,7 +173,7 @@ pub fn cases() -> Vec<Case> {
             id: "rt.lifecycle.4",
             level: Should,
             desc: "Attaching a repository is relayed as CHAT_REPOSITORY_ATTACHED",
-            requirement: "R19: relayed lifecycle events go to the room under their own names, as {name, chat, …} (names STATED, shapes CHOSEN)",
+            requirement: R19,
             run: |cx| {
                 run(async move {
                     let (mut s, chat, token) = watched_chat(&cx).await?;
