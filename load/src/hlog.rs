@@ -102,13 +102,11 @@ pub fn merge(paths: &[std::path::PathBuf]) -> Result<(Metrics, f64), String> {
             let h: hdrhistogram::Histogram<u64> = deserializer
                 .deserialize(&mut raw.as_slice())
                 .map_err(|e| format!("{shown}: interval {name}: {e:?}"))?;
-            if let Some(mine) = part
-                .hist
-                .iter_mut()
-                .find(|(k, _)| **k == name)
-                .map(|(_, h)| h)
-            {
-                mine.add(&h)
+            if let Some(name) = crate::metrics::histogram_name(&name) {
+                part.hist
+                    .entry(name)
+                    .or_insert_with(crate::metrics::histogram)
+                    .add(&h)
                     .map_err(|e| format!("{shown}: {name}: {e:?}"))?;
             }
         }

@@ -19,7 +19,11 @@ use tokio::time::Instant;
 
 use std::sync::atomic::Ordering;
 
-use crate::metrics::{LIVE, Metrics};
+use crate::metrics::{LIVE, Metrics, SharedHistograms};
+
+/// Shared histogram shards per scenario (tasks are assigned round-robin;
+/// enough that two worker threads seldom wait for the same lock).
+const SHARDS: usize = 8;
 
 /// Why a run could not be carried out (exit 3).
 #[derive(Debug, thiserror::Error)]
@@ -67,14 +71,37 @@ pub struct Plan {
     pub grace: Duration,
 }
 
+impl Plan {
+    /// The websocket read buffer for this run's sockets: large when a few
+    /// connections drain many frames each, small when many connections each
+    /// receive a frame at a time (see `client::READ_BUFFER`).
+    fn read_buffer(&self) -> usize {
+        let sockets = match self.scenario {
+            Scenario::Chat => self.users,
+            Scenario::Fanout | Scenario::Firehose => self.subscribers,
+            Scenario::Connect => self.connections,
+        };
+        if sockets <= 8 {
+            proteus_conformance::client::LARGE_READ_BUFFER
+        } else {
+            proteus_conformance::client::READ_BUFFER
+        }
+    }
+}
+
 /// Opens a socket and waits for `success`; the connect latency is recorded.
-pub async fn open(profile: &Profile, token: &str, m: &mut Metrics) -> Result<Client, RunError> {
+pub async fn open(
+    profile: &Profile,
+    token: &str,
+    plan: &Plan,
+    m: &mut Metrics,
+) -> Result<Client, RunError> {
     let t0 = Instant::now();
     // A server that accepts and then says nothing must not hang the run.
     let auth = json!({ "token": token });
     let connecting = tokio::time::timeout(
         Duration::from_secs(10),
-        Client::connect(&profile.base_url, &auth),
+        Client::connect_with_read_buffer(&profile.base_url, &auth, plan.read_buffer()),
     );
     let mut c = connecting
         .await
@@ -118,6 +145,13 @@ fn user_token(profile: &Profile) -> Result<String, RunError> {
         .ok_or_else(|| RunError::Setup("the profile has no user token".into()))
 }
 
+/// One HTTP client for the run's REST calls: building a client loads the
+/// TLS roots, ~ms of CPU each, which made a 1,000-user setup CPU-bound.
+fn http() -> &'static reqwest::Client {
+    static HTTP: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    HTTP.get_or_init(reqwest::Client::new)
+}
+
 async fn create_chat(profile: &Profile, token: &str) -> Result<String, RunError> {
     let agent = profile
         .agents
@@ -133,7 +167,7 @@ async fn create_chat_with(
     participants: Value,
 ) -> Result<String, RunError> {
     let body = json!({ "participants": participants });
-    let resp = reqwest::Client::new()
+    let resp = http()
         .post(format!("{}/api/chats", profile.base_url))
         .bearer_auth(token)
         .json(&body)
@@ -282,9 +316,14 @@ impl Reader {
                 false
             }
             None => {
-                let intended = self.pending.pop_front().unwrap_or(now);
-                m.record("ttfd", (now - intended).as_micros() as u64);
-                self.open.insert(sid.to_string(), (intended, now));
+                // Subscribers that did not send have no intended time: their
+                // scenario times the first delta itself.
+                let intended = self.pending.pop_front();
+                if let Some(at) = intended {
+                    m.record("ttfd", (now - at).as_micros() as u64);
+                }
+                self.open
+                    .insert(sid.to_string(), (intended.unwrap_or(now), now));
                 true
             }
         }
@@ -308,18 +347,23 @@ async fn chat(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError> {
     let mut users = Vec::new();
     for _ in 0..plan.users.max(1) {
         let chat = create_chat(&profile, &token).await?;
-        let client = open(&profile, &token, &mut setup).await?;
+        let client = open(&profile, &token, &plan, &mut setup).await?;
         users.push((chat, client));
     }
     let start = Instant::now();
     let mut senders = Vec::new();
     let mut tasks = Vec::new();
-    for (chat, mut client) in users {
+    let shards = SharedHistograms::shards(SHARDS);
+    for (i, (chat, mut client)) in users.into_iter().enumerate() {
         let (tx, mut rx) = mpsc::unbounded_channel::<(u64, Instant)>();
         senders.push(tx);
         let (profile, plan) = (profile.clone(), plan.clone());
+        let shard = shards[i % shards.len()].clone();
         tasks.push(tokio::spawn(async move {
-            let mut m = Metrics::default();
+            let mut m = Metrics::sharing(shard);
+            // One timer for the whole loop (a fresh sleep per frame costs a
+            // timer registration per delta).
+            let mut tick = tokio::time::interval(Duration::from_millis(50));
             let mut reader = Reader::new(start);
             let mut acks: HashMap<u64, Instant> = HashMap::new();
             let mut sent = 0u64;
@@ -370,11 +414,12 @@ async fn chat(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError> {
                             break;
                         }
                     },
-                    _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                    _ = tick.tick() => {}
                 }
             }
             m.streams_failed = sent.saturating_sub(m.streams_completed);
             reader.finish(&mut m);
+            m.flush();
             client.close().await;
             m
         }));
@@ -391,6 +436,7 @@ async fn chat(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError> {
                 .map_err(|e| RunError::Setup(format!("a user task failed: {e}")))?,
         );
     }
+    total.absorb(&shards);
     Ok(total)
 }
 
@@ -404,11 +450,13 @@ async fn fanout(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError> 
     // None while the driver sends; then how many streams it sent.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel::<Option<u64>>(None);
     let mut subs = Vec::new();
-    for _ in 0..plan.subscribers.max(1) {
-        let c = joined(&profile, &token, &chat, &mut setup).await?;
-        subs.push(subscriber(c, start, stop_rx.clone(), plan.grace));
+    let shards = SharedHistograms::shards(SHARDS);
+    for i in 0..plan.subscribers.max(1) {
+        let c = joined(&profile, &token, &chat, &plan, &mut setup).await?;
+        let shard = shards[i % shards.len()].clone();
+        subs.push(subscriber(c, start, stop_rx.clone(), plan.grace, shard));
     }
-    let mut driver = open(&profile, &token, &mut setup).await?;
+    let mut driver = open(&profile, &token, &plan, &mut setup).await?;
     let mut sent = 0u64;
     let mut acks: HashMap<u64, Instant> = HashMap::new();
     for (i, at) in schedule(&plan, start) {
@@ -442,10 +490,6 @@ async fn fanout(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError> 
             .await
             .map_err(|e| RunError::Setup(format!("a subscriber failed: {e}")))?;
         // Time to first delta from each stream's intended send time.
-        m.hist.insert(
-            "ttfd",
-            hdrhistogram::Histogram::new_with_bounds(1, 600_000_000, 3).expect("bounds"),
-        );
         let table = intended.lock().unwrap_or_else(|p| p.into_inner());
         for (trigger, at) in firsts {
             if let Some(t0) = table.get(&trigger) {
@@ -456,6 +500,7 @@ async fn fanout(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError> 
         m.streams_completed = m.streams_completed.min(sent);
         total.merge(&m);
     }
+    total.absorb(&shards);
     let subscribers = plan.subscribers.max(1) as u64;
     total.streams_failed = (sent * subscribers).saturating_sub(total.streams_completed);
     total.streams_started = sent * subscribers;
@@ -472,9 +517,10 @@ fn subscriber(
     start: Instant,
     mut stop: tokio::sync::watch::Receiver<Option<u64>>,
     grace: Duration,
+    shard: SharedHistograms,
 ) -> tokio::task::JoinHandle<(Metrics, Vec<(String, Instant)>)> {
     tokio::spawn(async move {
-        let mut m = Metrics::default();
+        let mut m = Metrics::sharing(shard);
         let mut reader = Reader::new(start);
         let mut firsts: Vec<(String, Instant)> = Vec::new();
         let mut total: Option<u64> = None;
@@ -516,6 +562,7 @@ fn subscriber(
             }
         }
         reader.finish(&mut m);
+        m.flush();
         c.close().await;
         (m, firsts)
     })
@@ -566,16 +613,20 @@ async fn connect(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError>
     let token = user_token(&profile)?;
     let start = Instant::now();
     let mut tasks = Vec::new();
+    let shards = SharedHistograms::shards(SHARDS);
     for i in 0..plan.connections.max(1) {
         let at = start + offset(plan.rate, plan.ramp_up, i as u64);
         if at > start + plan.duration {
             break;
         }
         tokio::time::sleep_until(at).await;
-        let (profile, token) = (profile.clone(), token.clone());
+        let (profile, token, plan) = (profile.clone(), token.clone(), plan.clone());
+        let shard = shards[i % shards.len()].clone();
         tasks.push(tokio::spawn(async move {
-            let mut m = Metrics::default();
-            match open(&profile, &token, &mut m).await {
+            let mut m = Metrics::sharing(shard);
+            let opened = open(&profile, &token, &plan, &mut m).await;
+            m.flush();
+            match opened {
                 Ok(c) => Ok((m, Some(c))),
                 Err(RunError::Refused(e)) => Err(RunError::Refused(e)),
                 Err(_) => {
@@ -592,6 +643,7 @@ async fn connect(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError>
         total.merge(&m);
         held.extend(c);
     }
+    total.absorb(&shards);
     if total.errors as usize == held.len() + total.errors as usize && held.is_empty() {
         return Err(RunError::Unreachable(
             profile.base_url.clone(),
@@ -609,9 +661,10 @@ async fn joined(
     profile: &Profile,
     token: &str,
     chat: &str,
+    plan: &Plan,
     m: &mut Metrics,
 ) -> Result<Client, RunError> {
-    let mut c = open(profile, token, m).await?;
+    let mut c = open(profile, token, plan, m).await?;
     let id = c
         .emit_with_ack("chat:join", &json!({ "chatId": chat }))
         .await
@@ -641,15 +694,17 @@ async fn firehose(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError
     let start = Instant::now();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel::<Option<u64>>(None);
     let mut subs = Vec::new();
-    for _ in 0..plan.subscribers.max(1) {
-        let c = joined(&profile, &token, &chat, &mut setup).await?;
-        subs.push(subscriber(c, start, stop_rx.clone(), plan.grace));
+    let shards = SharedHistograms::shards(SHARDS);
+    for i in 0..plan.subscribers.max(1) {
+        let c = joined(&profile, &token, &chat, &plan, &mut setup).await?;
+        let shard = shards[i % shards.len()].clone();
+        subs.push(subscriber(c, start, stop_rx.clone(), plan.grace, shard));
     }
     let streams = plan.max_streams.unwrap_or(1).max(1);
     let body = json!({ "chatId": chat, "deltas": plan.chunks.max(1), "streams": streams,
                        "size": plan.size.max(1), "rate": plan.rate });
     let requested = Instant::now();
-    let resp = reqwest::Client::new()
+    let resp = http()
         .post(format!("{}/__admin/firehose", profile.base_url))
         .json(&body)
         .send()
@@ -675,7 +730,6 @@ async fn firehose(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError
             .await
             .map_err(|e| RunError::Setup(format!("a subscriber failed: {e}")))?;
         // Time to first delta: from the request to the first stream's first delta.
-        m.hist.insert("ttfd", crate::metrics::histogram());
         if let Some((_, at)) = firsts.first() {
             m.record(
                 "ttfd",
@@ -685,6 +739,7 @@ async fn firehose(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError
         m.streams_completed = m.streams_completed.min(streams);
         all.merge(&m);
     }
+    all.absorb(&shards);
     let subscribers = plan.subscribers.max(1) as u64;
     all.streams_started = streams * subscribers;
     all.streams_failed = all.streams_started.saturating_sub(all.streams_completed);

@@ -113,9 +113,11 @@ impl Journal {
         if ring.len() == self.capacity {
             ring.pop_front();
         }
-        ring.push_back(entry.clone());
-        drop(ring);
-        let _ = self.live.send(entry);
+        // Clone only for live readers: an entry per delta is on the hot path.
+        if self.live.receiver_count() > 0 {
+            let _ = self.live.send(entry.clone());
+        }
+        ring.push_back(entry);
     }
 
     /// Entries after `since` (a seq), oldest first, filtered, at most `limit`.

@@ -5,6 +5,7 @@
 //! a handler whose typed `Data<T>` fails to parse, and the protocol promises
 //! an error ack for every malformed payload (decisions.md 14).
 
+mod delta;
 pub mod rooms;
 pub mod stream;
 

@@ -189,7 +189,7 @@ impl Rooms {
             .await;
     }
 
-    /// The one emission path: `stream` (stream id, delta number) goes to the journal.
+    /// Serializes `payload` and emits it with [`emit_raw`](Self::emit_raw).
     pub async fn emit_tagged<T: Serialize + ?Sized>(
         &self,
         chat_id: &str,
@@ -198,13 +198,24 @@ impl Rooms {
         except: Option<Sid>,
         stream: Option<(&str, Option<usize>)>,
     ) {
-        let raw = match serde_json::value::to_raw_value(payload) {
-            Ok(raw) => raw,
+        match serde_json::value::to_raw_value(payload) {
+            Ok(raw) => self.emit_raw(chat_id, event, &raw, except, stream).await,
             Err(e) => {
                 tracing::error!(%event, chat_id, error = %e, "cannot serialize an outgoing event (a bug)");
-                return;
             }
-        };
+        }
+    }
+
+    /// The one emission path, for JSON already serialized: `stream` (stream
+    /// id, delta number) goes to the journal.
+    pub async fn emit_raw(
+        &self,
+        chat_id: &str,
+        event: &str,
+        raw: &RawValue,
+        except: Option<Sid>,
+        stream: Option<(&str, Option<usize>)>,
+    ) {
         let members: Vec<SocketRef> = match self.read().rooms.get(chat_id) {
             Some(m) => m.iter().filter(|s| Some(s.id) != except).cloned().collect(),
             None => Vec::new(),
@@ -228,7 +239,7 @@ impl Rooms {
         if members.is_empty() {
             return;
         }
-        let mut full = self.offer(&members, event, &raw);
+        let mut full = self.offer(&members, event, raw);
         if !full.is_empty() {
             self.stats
                 .buffer_full_events
@@ -242,7 +253,7 @@ impl Rooms {
         while !full.is_empty() && started.elapsed() < self.grace {
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_millis(20));
-            full = self.offer(&full, event, &raw);
+            full = self.offer(&full, event, raw);
             self.stats
                 .longest_buffer_wait_us
                 .fetch_max(started.elapsed().as_micros() as u64, Ordering::Relaxed);

@@ -7,27 +7,14 @@
 
 use std::sync::Arc;
 
-use serde::Serialize;
 use tokio::time::Instant;
 
+use super::delta::{Delta, DeltaWriter};
 use crate::App;
 use crate::faults::StreamFaults;
 use crate::model::{Message, Participant, ParticipantType};
 use crate::script::Plan;
 use crate::store::{NewMessage, Responder};
-
-/// `message:delta` as the docs list it: `{chatId, streamId, messageId,
-/// contentDelta, content, message}`.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Delta<'a> {
-    chat_id: &'a str,
-    stream_id: &'a str,
-    message_id: &'a str,
-    content_delta: &'a str,
-    content: &'a str,
-    message: &'a Message,
-}
 
 /// Plays `plan` as `responder`'s reply to `trigger`: one `message`, or a
 /// stream of deltas closed by `message:done` when the trigger asked for one.
@@ -44,6 +31,15 @@ pub async fn play_reply(app: Arc<App>, responder: Responder, trigger: Message, p
     let wait_until = |at: Instant| {
         let (hurry, abort) = (hurry.clone(), abort.clone());
         async move {
+            if abort.is_cancelled() {
+                return true;
+            }
+            // A deadline already passed (the first delta of an unpaced
+            // stream, a late tick) goes now: tokio's timer would round it up
+            // to the next millisecond tick.
+            if hurry.is_cancelled() || at <= Instant::now() {
+                return false;
+            }
             tokio::select! {
                 _ = abort.cancelled() => true,
                 _ = tokio::time::sleep_until(at) => false,
@@ -111,6 +107,7 @@ pub async fn play_reply(app: Arc<App>, responder: Responder, trigger: Message, p
         citations: Vec::new(),
     };
     let start = start + faults.first_delay.unwrap_or_default();
+    let mut writer = DeltaWriter::new(&chat_id, &stream_id, &message);
     let mut held: Option<String> = None;
     let mut last_delta = String::new();
     for (i, chunk) in plan.chunks.iter().enumerate() {
@@ -131,6 +128,22 @@ pub async fn play_reply(app: Arc<App>, responder: Responder, trigger: Message, p
         }
         message.content.push_str(chunk);
         message.content_delta = Some(chunk.clone());
+        if let Some(raw) = writer
+            .as_mut()
+            .filter(|_| faults.is_clean())
+            .and_then(|w| w.next(chunk))
+        {
+            app.rooms
+                .emit_raw(
+                    &chat_id,
+                    "message:delta",
+                    &raw,
+                    None,
+                    Some((&stream_id, Some(n))),
+                )
+                .await;
+            continue;
+        }
         if faults.is_clean() {
             let delta = Delta {
                 chat_id: &chat_id,
