@@ -64,7 +64,7 @@ impl SharedHistograms {
 const BATCH: usize = 256;
 
 /// One worker's measurements; workers' are merged at the end.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Metrics {
     /// Created on first use (see [`SharedHistograms`] for why that matters).
     pub hist: BTreeMap<&'static str, Histogram<u64>>,
@@ -88,25 +88,6 @@ pub struct Metrics {
     pub last_delta: Option<std::time::Instant>,
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
-        Metrics {
-            hist: BTreeMap::new(),
-            shared: None,
-            streams_started: 0,
-            streams_completed: 0,
-            streams_failed: 0,
-            deltas: 0,
-            bytes: 0,
-            disconnects: 0,
-            errors: 0,
-            checks: Counters::default(),
-            per_second: Vec::new(),
-            first_delta: None,
-            last_delta: None,
-        }
-    }
-}
 
 impl Metrics {
     /// Metrics of one connection's task whose latencies go to `shared`.
