@@ -88,7 +88,6 @@ pub struct Metrics {
     pub last_delta: Option<std::time::Instant>,
 }
 
-
 impl Metrics {
     /// Metrics of one connection's task whose latencies go to `shared`.
     pub fn sharing(shared: SharedHistograms) -> Metrics {

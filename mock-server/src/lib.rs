@@ -19,6 +19,7 @@ pub mod journal;
 pub mod model;
 pub mod net;
 pub mod plugins;
+pub mod priority;
 pub mod realtime;
 pub mod rest;
 pub mod script;
@@ -104,6 +105,9 @@ pub struct App {
     pub connections: Arc<net::Connections>,
     /// The socket.io handle, set once the layer is built.
     pub io: std::sync::OnceLock<SocketIo>,
+    /// The runtime the server was built on: scripted replies run here even
+    /// when a REST handler (on the background runtime) starts them.
+    pub realtime: tokio::runtime::Handle,
 }
 
 impl App {
@@ -200,6 +204,8 @@ pub fn build(
         start_faults: config.faults.clone(),
         admin_token: config.admin_token.clone(),
         io: std::sync::OnceLock::new(),
+        realtime: tokio::runtime::Handle::try_current()
+            .map_err(|_| "the server must be built inside a tokio runtime".to_string())?,
     });
     for spec in &config.faults {
         app.faults

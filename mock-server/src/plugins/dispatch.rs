@@ -9,6 +9,10 @@
 //!   answer, a timeout, a refused connection) with exponential backoff:
 //!   `retry_base`, then doubled, for `attempts` attempts in all.
 //!
+//! - **Priority**: deliveries run on the background runtime (see
+//!   [`crate::priority`]): the realtime path never waits for a webhook, and
+//!   when a flood of webhooks saturates the CPU the streams get it first.
+//!
 //! Every attempt is logged: event, URL, attempt number, status or error,
 //! latency, and the request and response bodies trimmed to
 //! [`BODY_LOG_LIMIT`] bytes (`GET /__admin/deliveries`, and the journal).
@@ -286,7 +290,7 @@ impl Dispatcher {
     ) {
         if !target.sync {
             let me = self.clone();
-            tokio::spawn(async move {
+            crate::priority::background().spawn(async move {
                 let mut wait = me.settings.retry_base;
                 for attempt in 1..=me.settings.attempts.max(1) {
                     if me.attempt(&journal, &target, &body, attempt).await.is_ok() {
@@ -321,7 +325,7 @@ impl Dispatcher {
         let _ = tx.send(job);
         queues.insert(key, tx);
         let me = self.clone();
-        tokio::spawn(async move {
+        crate::priority::background().spawn(async move {
             while let Some(job) =
                 tokio::select! { j = rx.recv() => j, _ = abort.cancelled() => None }
             {

@@ -587,11 +587,9 @@ pub fn start_replies(app: &Arc<App>, caller: &Caller, message: &Message) {
             }
         };
         let plan = crate::script::plan(&script, &message.content, &responder.agent.name);
-        app.tasks.spawn(stream::play_reply(
-            app.clone(),
-            responder,
-            message.clone(),
-            plan,
-        ));
+        app.tasks.spawn_on(
+            stream::play_reply(app.clone(), responder, message.clone(), plan),
+            &app.realtime,
+        );
     }
 }

@@ -348,6 +348,9 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
             rest_faults,
         ))
         .layer(axum::middleware::from_fn_with_state(app, journal_rest))
+        .layer(axum::middleware::from_fn(
+            crate::priority::rest_in_background,
+        ))
 }
 
 /// For partial updates: a present field (even `null`) is `Some(value)`, an
