@@ -128,40 +128,31 @@ pub async fn play_reply(app: Arc<App>, responder: Responder, trigger: Message, p
         }
         message.content.push_str(chunk);
         message.content_delta = Some(chunk.clone());
-        if let Some(raw) = writer
-            .as_mut()
-            .filter(|_| faults.is_clean())
-            .and_then(|w| w.next(chunk))
-        {
-            app.rooms
-                .emit_raw(
-                    &chat_id,
-                    "message:delta",
-                    &raw,
-                    None,
-                    Some((&stream_id, Some(n))),
-                )
-                .await;
-            continue;
-        }
         if faults.is_clean() {
-            let delta = Delta {
-                chat_id: &chat_id,
-                stream_id: &stream_id,
-                message_id: &message_id,
-                content_delta: chunk,
-                content: &message.content,
-                message: &message,
-            };
-            app.rooms
-                .emit_tagged(
-                    &chat_id,
-                    "message:delta",
-                    &delta,
-                    None,
-                    Some((&stream_id, Some(n))),
-                )
-                .await;
+            // The writer's bytes; serde's only if the writer could not be built.
+            let raw = writer.as_mut().and_then(|w| w.next(chunk)).or_else(|| {
+                serde_json::value::to_raw_value(&Delta {
+                    chat_id: &chat_id,
+                    stream_id: &stream_id,
+                    message_id: &message_id,
+                    content_delta: chunk,
+                    content: &message.content,
+                    message: &message,
+                })
+                .map_err(|e| tracing::error!(error = %e, "cannot serialize a delta (a bug)"))
+                .ok()
+            });
+            if let Some(raw) = raw {
+                app.rooms
+                    .emit_raw(
+                        &chat_id,
+                        "message:delta",
+                        &raw,
+                        None,
+                        Some((&stream_id, Some(n))),
+                    )
+                    .await;
+            }
             continue;
         }
         let json = faulty_delta(
