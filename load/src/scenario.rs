@@ -449,13 +449,8 @@ async fn fanout(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError> 
     let start = Instant::now();
     // None while the driver sends; then how many streams it sent.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel::<Option<u64>>(None);
-    let mut subs = Vec::new();
-    let shards = SharedHistograms::shards(SHARDS);
-    for i in 0..plan.subscribers.max(1) {
-        let c = joined(&profile, &token, &chat, &plan, &mut setup).await?;
-        let shard = shards[i % shards.len()].clone();
-        subs.push(subscriber(c, start, stop_rx.clone(), plan.grace, shard));
-    }
+    let (subs, shards) =
+        subscribers(&profile, &token, &chat, &plan, start, &stop_rx, &mut setup).await?;
     let mut driver = open(&profile, &token, &plan, &mut setup).await?;
     let mut sent = 0u64;
     let mut acks: HashMap<u64, Instant> = HashMap::new();
@@ -508,6 +503,31 @@ async fn fanout(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError> 
     Ok(total)
 }
 
+/// Joins `plan.subscribers` sockets to `chat`, each checking streams in a
+/// [`subscriber`] task; their latencies go to the returned shards.
+async fn subscribers(
+    profile: &Profile,
+    token: &str,
+    chat: &str,
+    plan: &Plan,
+    start: Instant,
+    stop: &tokio::sync::watch::Receiver<Option<u64>>,
+    setup: &mut Metrics,
+) -> Result<(Vec<Subscriber>, Vec<SharedHistograms>), RunError> {
+    let shards = SharedHistograms::shards(SHARDS);
+    let mut subs = Vec::new();
+    for i in 0..plan.subscribers.max(1) {
+        let c = joined(profile, token, chat, plan, setup).await?;
+        let shard = shards[i % shards.len()].clone();
+        subs.push(subscriber(c, start, stop.clone(), plan.grace, shard));
+    }
+    Ok((subs, shards))
+}
+
+/// A subscriber's task: its metrics and, per stream, (the id of the message
+/// it answers, when its first delta arrived).
+type Subscriber = tokio::task::JoinHandle<(Metrics, Vec<(String, Instant)>)>;
+
 /// A socket in a room that checks every stream it sees until `stop` says how
 /// many streams were sent (then waits up to `grace` for them to complete).
 /// Returns its metrics and, per stream, (the id of the message it answers,
@@ -518,7 +538,7 @@ fn subscriber(
     mut stop: tokio::sync::watch::Receiver<Option<u64>>,
     grace: Duration,
     shard: SharedHistograms,
-) -> tokio::task::JoinHandle<(Metrics, Vec<(String, Instant)>)> {
+) -> Subscriber {
     tokio::spawn(async move {
         let mut m = Metrics::sharing(shard);
         let mut reader = Reader::new(start);
@@ -693,13 +713,8 @@ async fn firehose(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError
     let mut setup = Metrics::default();
     let start = Instant::now();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel::<Option<u64>>(None);
-    let mut subs = Vec::new();
-    let shards = SharedHistograms::shards(SHARDS);
-    for i in 0..plan.subscribers.max(1) {
-        let c = joined(&profile, &token, &chat, &plan, &mut setup).await?;
-        let shard = shards[i % shards.len()].clone();
-        subs.push(subscriber(c, start, stop_rx.clone(), plan.grace, shard));
-    }
+    let (subs, shards) =
+        subscribers(&profile, &token, &chat, &plan, start, &stop_rx, &mut setup).await?;
     let streams = plan.max_streams.unwrap_or(1).max(1);
     let body = json!({ "chatId": chat, "deltas": plan.chunks.max(1), "streams": streams,
                        "size": plan.size.max(1), "rate": plan.rate });

@@ -120,11 +120,12 @@ pub async fn play_reply(app: Arc<App>, responder: Responder, trigger: Message, p
             return;
         }
         if plan.delay.is_zero() && i % 64 == 63 {
-            // Let socket writers drain between bursts of an unpaced stream.
+            // Let socket writers drain between bursts of an unpaced stream
+            // (a reset may come meanwhile; `wait_until` checked before).
             tokio::task::yield_now().await;
-        }
-        if abort.is_cancelled() {
-            return;
+            if abort.is_cancelled() {
+                return;
+            }
         }
         message.content.push_str(chunk);
         message.content_delta = Some(chunk.clone());
