@@ -180,7 +180,11 @@ async fn fanout(
 }
 
 async fn many_chats(url: &str, sockets: usize, server_pid: Option<&str>) -> anyhow::Result<()> {
-    const CHUNKS: u64 = 200;
+    // BENCH_CHUNKS shortens the streams, to profile the burst of sends alone.
+    let chunks: u64 = std::env::var("BENCH_CHUNKS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
     const PACE_MS: u64 = 20;
     let mut clients = Vec::new();
     for _ in 0..sockets {
@@ -196,13 +200,15 @@ async fn many_chats(url: &str, sockets: usize, server_pid: Option<&str>) -> anyh
         tasks.push(tokio::spawn(async move {
             // Raw samples (µs): one histogram per task would cost ~0.5 MB each.
             let mut ttfd: Vec<u64> = Vec::with_capacity(1);
-            let mut gaps: Vec<u64> = Vec::with_capacity(CHUNKS as usize);
-            barrier.wait().await;
-            let send = json!({ "chatKey": format!("bench-{run}-{i}"), "recipients": [{ "id": STREAMER, "type": "AGENT" }],
+            let mut gaps: Vec<u64> = Vec::with_capacity(chunks as usize);
+            // Encoded before the barrier: after it, a send is one write.
+            let send = json!(["message:send", { "chatKey": format!("bench-{run}-{i}"), "recipients": [{ "id": STREAMER, "type": "AGENT" }],
                 "content": "go", "streamResponse": true,
-                "state": { "mock": { "chunks": CHUNKS, "chunkDelayMs": PACE_MS, "firstChunkDelayMs": 0 } } });
+                "state": { "mock": { "chunks": chunks, "chunkDelayMs": PACE_MS, "firstChunkDelayMs": 0 } } }]);
+            let packet = format!("2{send}");
+            barrier.wait().await;
             let t0 = Instant::now();
-            c.emit("message:send", &send).await?;
+            c.send_raw_packet(&packet).await?;
             let mut last: Option<Instant> = None;
             let mut deltas = 0u64;
             loop {
@@ -239,9 +245,9 @@ async fn many_chats(url: &str, sockets: usize, server_pid: Option<&str>) -> anyh
     let (cpu1, srv1) = (cpu_seconds("self"), server_pid.and_then(cpu_seconds));
     let elapsed = started.elapsed().as_secs_f64();
     let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
-    let expected = CHUNKS * sockets as u64;
+    let expected = chunks * sockets as u64;
     let report = json!({
-        "workload": "many-chats", "sockets": sockets, "deltasPerStream": CHUNKS, "paceMs": PACE_MS,
+        "workload": "many-chats", "sockets": sockets, "deltasPerStream": chunks, "paceMs": PACE_MS,
         "deltasDelivered": delivered, "lost": expected.saturating_sub(delivered),
         "ttfdMs": { "p50": ms(&ttfd, 0.5), "p99": ms(&ttfd, 0.99), "max": ttfd.max() as f64 / 1000.0 },
         "gapMs": { "p50": ms(&gaps, 0.5), "p99": ms(&gaps, 0.99), "max": gaps.max() as f64 / 1000.0 },

@@ -12,6 +12,9 @@
 //! `streams` streams of `deltas` deltas (and their `message:done`) to every
 //! socket in the chat, unpaced. Each stream's frames are encoded once as a
 //! template; only the stream and message ids are patched in per stream.
+//! A `message:send` is answered at once with one delta and its done (and the
+//! ack, if asked), one write: the floor of "time to first delta" for a
+//! consumer on this machine (docs/BENCHMARKS.md, "Many chats").
 //! Listens on 127.0.0.1 only; prints `{"url": …}` once ready.
 
 use std::collections::HashMap;
@@ -213,6 +216,12 @@ async fn socket(tcp: TcpStream, rooms: Rooms) -> anyhow::Result<()> {
     .await?;
     let (tx, mut rx) = mpsc::unbounded_channel::<Firehose>();
     let mut serial = 0u64;
+    let reply = template(&Firehose {
+        chat_id: "b1a57e700000000000000001".into(),
+        deltas: 1,
+        streams: 1,
+        size: 1,
+    });
     loop {
         tokio::select! {
             msg = ws.next() => {
@@ -236,6 +245,16 @@ async fn socket(tcp: TcpStream, rooms: Rooms) -> anyhow::Result<()> {
                             r.entry(chat.clone()).or_default().push(tx.clone());
                         }
                         ws.send(Message::text(format!(r#"43{digits}[{{"data":{{"chatId":"{chat}"}}}}]"#))).await?;
+                    } else if packet.first().and_then(Value::as_str) == Some("message:send") {
+                        // The floor of a reply: one pre-encoded delta and its
+                        // done (and the ack, if asked), in one flush.
+                        if !digits.is_empty() {
+                            ws.feed(Message::text(format!(r#"43{digits}[{{"data":{{"id":"{MESSAGE_SLOT}"}}}}]"#))).await?;
+                        }
+                        for frame in &reply.frames {
+                            ws.feed(Message::text(frame.clone())).await?;
+                        }
+                        ws.flush().await?;
                     }
                 }
             }
