@@ -1,5 +1,6 @@
 //! `proteus-load`: streamed-delta throughput and latency for ProteusAI servers.
 
+mod cpu;
 mod gates;
 mod hlog;
 mod html;
@@ -234,7 +235,9 @@ async fn run(a: RunArgs) -> i32 {
     let started_wall = std::time::SystemTime::now();
     let bar = (a.scenario != Scenario::Firehose).then_some(a.duration);
     let view = tokio::spawn(live_view(terminal, bar, started));
+    let watch = cpu::Watch::start(Duration::from_secs(1));
     let outcome = scenario::run(Arc::new(profile), plan).await;
+    let own_threads = watch.stop();
     view.abort();
     if terminal {
         eprint!("\r\x1b[2K");
@@ -264,14 +267,13 @@ async fn run(a: RunArgs) -> i32 {
         "curvesMs": curves,
         "perSecond": { "deltas": m.per_second },
         "cpu": { "generatorSeconds": own_cpu, "serverSeconds": server_cpu,
-                 "deltasPerServerCore": server_cpu.filter(|s| *s > 0.0).map(|s| m.deltas as f64 / s) },
+                 "deltasPerServerCore": server_cpu.filter(|s| *s > 0.0).map(|s| m.deltas as f64 / s),
+                 "generator": own_threads.to_json() },
     });
-    // The generator must not be the bottleneck: warn when it used most of a core.
-    if let Some(cpu) = own_cpu.filter(|c| *c / elapsed > 0.9) {
-        eprintln!(
-            "proteus-load: warning: the generator used {:.0}% of a core; it may be the bottleneck",
-            cpu / elapsed * 100.0
-        );
+    // The generator must not be the bottleneck it measures: say so when a
+    // thread of it was saturated or it took the machine's cores.
+    for warning in own_threads.warnings() {
+        eprintln!("proteus-load: warning: {warning}");
     }
     if let Some(path) = &a.hlog
         && let Err(e) = hlog::write(path, &m, started_wall, started.elapsed())

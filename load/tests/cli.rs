@@ -82,6 +82,11 @@ fn a_clean_chat_run_counts_exactly_and_its_report_matches_the_schema() {
         .expect("report matches schemas/report/load.json");
     assert_eq!(counters(&report), (20, 20, 200, 0, 0, 0, 0));
     assert!(report["latencyMs"]["ttfd"]["count"].as_u64() == Some(20));
+    // The generator watched its own threads while it ran.
+    let watch = &report["cpu"]["generator"];
+    assert!(watch["sampledSeconds"].as_u64() >= Some(1), "{watch}");
+    let share = watch["busiestThread"]["share"].as_f64();
+    assert!(share.is_some_and(|s| (0.0..=1.0).contains(&s)), "{watch}");
     // The HTML page: three plots, the numbers, nothing loaded from elsewhere.
     let html = std::env::temp_dir().join(format!("proteus-load-{}.html", std::process::id()));
     let mut args = vec![
