@@ -431,8 +431,9 @@ impl<'a> RawDone<'a> {
 }
 
 impl Stream {
-    fn new(message_id: &str, chat_id: &str) -> Self {
+    fn new(stream_id: &str, message_id: &str, chat_id: &str) -> Self {
         Stream {
+            id: stream_id.to_string(),
             message_id: message_id.to_string(),
             chat_id: chat_id.to_string(),
             text: String::new(),
@@ -454,9 +455,11 @@ struct Ahead {
 
 #[derive(Debug)]
 struct Stream {
+    id: String,
     message_id: String,
     chat_id: String,
-    /// The text accepted so far (the contiguous prefix).
+    /// The text accepted so far (the contiguous prefix); freed at the done,
+    /// after which only the ids and counters matter.
     text: String,
     /// Lengths of `text` after each accepted delta: a repeated delta's
     /// `content` has one of these lengths.
@@ -503,7 +506,14 @@ pub type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
 /// Checks every stream seen in a sequence of realtime frames.
 #[derive(Debug, Default)]
 pub struct StreamChecker {
-    streams: FastMap<String, Stream>,
+    /// Every stream seen, in order of its first delta.
+    streams: Vec<Stream>,
+    /// streamId → its place in `streams`.
+    index: FastMap<String, usize>,
+    /// The stream of the last delta: consecutive deltas of one stream (the
+    /// common case on one connection) find it with one comparison instead
+    /// of a hash and a probe.
+    last: Option<usize>,
     /// messageId → streamId, to catch a delta carrying a foreign streamId.
     by_message: FastMap<String, String>,
     violations: Vec<Violation>,
@@ -586,21 +596,26 @@ impl StreamChecker {
 
     /// Counters of one stream, if it was seen.
     pub fn counters(&self, stream_id: &str) -> Option<&Counters> {
-        self.streams.get(stream_id).map(|s| &s.counters)
+        self.find(stream_id).map(|i| &self.streams[i].counters)
+    }
+
+    /// Where stream `stream_id` is in `streams`.
+    fn find(&self, stream_id: &str) -> Option<usize> {
+        self.last
+            .filter(|&i| self.streams[i].id == stream_id)
+            .or_else(|| self.index.get(stream_id).copied())
     }
 
     /// Ends the capture: open streams are reported as missing their done.
     pub fn finish(mut self) -> StreamReport {
-        let mut ids: Vec<String> = self.streams.keys().cloned().collect();
-        ids.sort();
+        let mut streams = std::mem::take(&mut self.streams);
+        streams.sort_by(|a, b| a.id.cmp(&b.id));
         let mut report = StreamReport {
-            streams: ids.len(),
+            streams: streams.len(),
             ..Default::default()
         };
-        for id in ids {
-            let Some(mut stream) = self.streams.remove(&id) else {
-                continue;
-            };
+        for mut stream in streams {
+            let id = std::mem::take(&mut stream.id);
             if stream.done {
                 report.completed += 1;
             } else {
@@ -704,12 +719,16 @@ impl StreamChecker {
         }
         // The common case (a known stream, its own message id) takes one
         // lookup: only a new stream or a changed id can clash with another.
-        if let Some(stream) = self
-            .streams
-            .get_mut(stream_id)
-            .filter(|s| s.message_id == message_id)
-        {
-            Self::apply(stream, &mut self.violations, stream_id, d, frame);
+        let found = self.find(stream_id);
+        if let Some(i) = found.filter(|&i| self.streams[i].message_id == message_id) {
+            self.last = Some(i);
+            Self::apply(
+                &mut self.streams[i],
+                &mut self.violations,
+                stream_id,
+                d,
+                frame,
+            );
             return;
         }
         if let Some(owner) = self
@@ -727,16 +746,23 @@ impl StreamChecker {
             );
             return;
         }
-        if !self.streams.contains_key(stream_id) {
+        let i = found.unwrap_or_else(|| {
             self.by_message
                 .entry(message_id.to_string())
                 .or_insert_with(|| stream_id.to_string());
+            self.index.insert(stream_id.to_string(), self.streams.len());
             self.streams
-                .insert(stream_id.to_string(), Stream::new(message_id, chat_id));
-        }
-        if let Some(stream) = self.streams.get_mut(stream_id) {
-            Self::apply(stream, &mut self.violations, stream_id, d, frame);
-        }
+                .push(Stream::new(stream_id, message_id, chat_id));
+            self.streams.len() - 1
+        });
+        self.last = Some(i);
+        Self::apply(
+            &mut self.streams[i],
+            &mut self.violations,
+            stream_id,
+            d,
+            frame,
+        );
     }
 
     /// The rules of one delta of a known stream.
@@ -928,7 +954,7 @@ impl StreamChecker {
             );
             return;
         };
-        let Some(stream) = self.streams.get_mut(stream_id) else {
+        let Some(stream) = self.find(stream_id).map(|i| &mut self.streams[i]) else {
             self.violation(
                 Rule::DoneWithoutDeltas,
                 stream_id,
@@ -988,13 +1014,17 @@ impl StreamChecker {
                 m.is_streaming.map_or("not false".into(), |b| b.to_string()),
             ));
         }
+        // A done stream only checks ids from now on: memory stays flat over
+        // a long run of streams.
+        stream.text = String::new();
+        stream.boundaries = Vec::new();
         for (rule, expected, actual) in found {
             self.violation(rule, stream_id, frame, expected, actual);
         }
     }
 
     fn plain(&mut self, frame: usize, m: &Value) {
-        let by_stream = field(m, "streamId").filter(|s| self.streams.contains_key(*s));
+        let by_stream = field(m, "streamId").filter(|s| self.find(s).is_some());
         let by_id = field(m, "id").and_then(|id| self.by_message.get(id));
         if let Some(sid) = by_stream.map(str::to_string).or_else(|| by_id.cloned()) {
             self.violation(

@@ -225,8 +225,12 @@ struct Reader {
     checker: StreamChecker,
     /// Intended send times of streams not yet seen, oldest first.
     pending: VecDeque<Instant>,
-    /// streamId → (intended time, last delta arrival).
+    /// streamId → (intended time, last delta arrival), for open streams
+    /// other than `hot`.
     open: FastMap<String, (Instant, Instant)>,
+    /// The open stream of the last delta, kept out of `open`: consecutive
+    /// deltas of one stream (the common case) skip the hash lookup.
+    hot: Option<(String, (Instant, Instant))>,
     started: Instant,
     /// Deltas not yet added to [`LIVE`].
     unpublished: u64,
@@ -238,6 +242,7 @@ impl Reader {
             checker: StreamChecker::new(),
             pending: VecDeque::new(),
             open: FastMap::default(),
+            hot: None,
             started,
             unpublished: 0,
         }
@@ -289,8 +294,24 @@ impl Reader {
         false
     }
 
+    /// Whether no stream is open.
+    fn idle(&self) -> bool {
+        self.open.is_empty() && self.hot.is_none()
+    }
+
+    /// Takes stream `sid` out of the open ones.
+    fn close(&mut self, sid: &str) -> Option<(Instant, Instant)> {
+        match self.hot.take() {
+            Some((id, times)) if id == sid => Some(times),
+            other => {
+                self.hot = other;
+                self.open.remove(sid)
+            }
+        }
+    }
+
     fn done(&mut self, sid: &str, now: Instant, m: &mut Metrics) {
-        if let Some((intended, _)) = self.open.remove(sid) {
+        if let Some((intended, _)) = self.close(sid) {
             m.streams_completed += 1;
             LIVE.completed.fetch_add(1, Ordering::Relaxed);
             self.publish();
@@ -309,11 +330,20 @@ impl Reader {
         m.first_delta.get_or_insert(std_now);
         m.last_delta = Some(std_now);
         m.tick((now - self.started).as_secs() as usize);
-        match self.open.get_mut(sid) {
-            Some((_, last)) => {
-                m.record("gap", (now - *last).as_micros() as u64);
-                *last = now;
-                false
+        if let Some((id, (_, last))) = &mut self.hot
+            && id == sid
+        {
+            m.record("gap", (now - *last).as_micros() as u64);
+            *last = now;
+            return false;
+        }
+        if let Some((id, times)) = self.hot.take() {
+            self.open.insert(id, times);
+        }
+        let (hot, new) = match self.open.remove_entry(sid) {
+            Some((id, (intended, last))) => {
+                m.record("gap", (now - last).as_micros() as u64);
+                ((id, (intended, now)), false)
             }
             None => {
                 // Subscribers that did not send have no intended time: their
@@ -322,11 +352,11 @@ impl Reader {
                 if let Some(at) = intended {
                     m.record("ttfd", (now - at).as_micros() as u64);
                 }
-                self.open
-                    .insert(sid.to_string(), (intended.unwrap_or(now), now));
-                true
+                ((sid.to_string(), (intended.unwrap_or(now), now)), true)
             }
-        }
+        };
+        self.hot = Some(hot);
+        new
     }
 
     fn finish(mut self, m: &mut Metrics) {
@@ -370,7 +400,7 @@ async fn chat(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError> {
             let mut closed = false;
             let mut deadline: Option<Instant> = None;
             loop {
-                let finished = closed && reader.pending.is_empty() && reader.open.is_empty();
+                let finished = closed && reader.pending.is_empty() && reader.idle();
                 if finished || deadline.is_some_and(|d| Instant::now() >= d) {
                     break;
                 }
