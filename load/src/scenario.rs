@@ -400,7 +400,10 @@ async fn chat(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError> {
             let mut closed = false;
             let mut deadline: Option<Instant> = None;
             loop {
-                let finished = closed && reader.pending.is_empty() && reader.idle();
+                // A reply may end before its ack (a server that acks late):
+                // the user is done when both are in.
+                let finished =
+                    closed && reader.pending.is_empty() && reader.idle() && acks.is_empty();
                 if finished || deadline.is_some_and(|d| Instant::now() >= d) {
                     break;
                 }
@@ -408,9 +411,12 @@ async fn chat(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError> {
                     cmd = rx.recv(), if !closed => match cmd {
                         Some((i, intended)) => {
                             let body = send_body(&profile, &chat, &plan, i);
+                            // From before the write, as Artillery and a client's
+                            // own timer see it.
+                            let emitted = Instant::now();
                             match client.emit_with_ack("message:send", &body).await {
                                 Ok(id) => {
-                                    acks.insert(id, Instant::now());
+                                    acks.insert(id, emitted);
                                     reader.pending.push_back(intended);
                                     m.streams_started += 1;
                                     sent += 1;
@@ -448,6 +454,8 @@ async fn chat(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError> {
                 }
             }
             m.streams_failed = sent.saturating_sub(m.streams_completed);
+            // Emits never acked by the end of the grace period.
+            m.errors += acks.len() as u64;
             reader.finish(&mut m);
             m.flush();
             client.close().await;

@@ -119,6 +119,40 @@ fn a_clean_chat_run_counts_exactly_and_its_report_matches_the_schema() {
 }
 
 #[test]
+fn acks_that_arrive_after_their_reply_are_all_timed() {
+    // ack-late: the server sends the reply (one delta and its done) first and
+    // the ack 30 ms later; the run must wait for every ack, not end with the
+    // last stream.
+    let mock = MockProcess::start(&["--fault", "ack-late:30"]);
+    let (out, report) = load(&[
+        "--target",
+        mock.url.as_str(),
+        "--users",
+        "2",
+        "--rate",
+        "20",
+        "--streams",
+        "6",
+        "--chunks",
+        "1",
+        "--duration",
+        "5s",
+        "--grace",
+        "5s",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ack = &report["latencyMs"]["ack"];
+    assert_eq!(ack["count"], 6, "every emit's ack timed: {ack}");
+    assert!(ack["min"].as_f64() >= Some(30.0), "held 30 ms: {ack}");
+    assert_eq!(report["counters"]["errors"], 0, "{}", report["counters"]);
+}
+
+#[test]
 fn faults_are_counted_exactly_as_the_damage_they_do() {
     for (fault, expect) in [
         ("drop-delta:3", (20, 20, 180, 20, 0, 0, 0)),
