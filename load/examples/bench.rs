@@ -73,6 +73,22 @@ async fn join(c: &mut Client, chat: &str) -> anyhow::Result<()> {
     }
 }
 
+/// A chat of Ada's with the Streamer agent, made before the timed part.
+async fn create_chat(http: &reqwest::Client, url: &str) -> anyhow::Result<String> {
+    let answer: serde_json::Value = http
+        .post(format!("{url}/api/chats"))
+        .bearer_auth(ADA)
+        .json(&json!({ "participants": [{ "id": STREAMER, "type": "AGENT" }] }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    answer["data"]["id"]
+        .as_str()
+        .map(str::to_string)
+        .with_context(|| format!("POST /api/chats answered {answer}"))
+}
+
 #[derive(Default)]
 struct Counts {
     deltas: AtomicU64,
@@ -180,29 +196,37 @@ async fn fanout(
 }
 
 async fn many_chats(url: &str, sockets: usize, server_pid: Option<&str>) -> anyhow::Result<()> {
-    // BENCH_CHUNKS shortens the streams, to profile the burst of sends alone.
+    // BENCH_CHUNKS shortens the streams and BENCH_PAUSE_MS waits before the
+    // burst, to profile the burst of sends alone.
     let chunks: u64 = std::env::var("BENCH_CHUNKS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(200);
     const PACE_MS: u64 = 20;
     let mut clients = Vec::new();
+    let http = reqwest::Client::new();
     for _ in 0..sockets {
-        clients.push(open(url).await?);
+        // Each socket's own chat exists before the burst (as in
+        // proteus-load's chat scenario): the burst is the sends alone.
+        clients.push((open(url).await?, create_chat(&http, url).await?));
     }
-    let run = std::process::id();
+    if let Some(pause) = std::env::var("BENCH_PAUSE_MS").ok().and_then(|v| v.parse().ok()) {
+        // Lets a profiler attach to the server for the burst alone.
+        eprintln!("burst in {pause} ms");
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+    }
     let barrier = Arc::new(tokio::sync::Barrier::new(sockets));
     let (cpu0, srv0) = (cpu_seconds("self"), server_pid.and_then(cpu_seconds));
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for (i, mut c) in clients.into_iter().enumerate() {
+    for (mut c, chat) in clients {
         let barrier = barrier.clone();
         tasks.push(tokio::spawn(async move {
             // Raw samples (µs): one histogram per task would cost ~0.5 MB each.
             let mut ttfd: Vec<u64> = Vec::with_capacity(1);
             let mut gaps: Vec<u64> = Vec::with_capacity(chunks as usize);
             // Encoded before the barrier: after it, a send is one write.
-            let send = json!(["message:send", { "chatKey": format!("bench-{run}-{i}"), "recipients": [{ "id": STREAMER, "type": "AGENT" }],
+            let send = json!(["message:send", { "chatId": chat,
                 "content": "go", "streamResponse": true,
                 "state": { "mock": { "chunks": chunks, "chunkDelayMs": PACE_MS, "firstChunkDelayMs": 0 } } }]);
             let packet = format!("2{send}");
