@@ -65,6 +65,11 @@ impl MockProcess {
             url: info["url"].as_str().expect("url").to_string(),
         }
     }
+
+    /// The mock's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
 }
 
 impl Drop for MockProcess {

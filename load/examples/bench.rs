@@ -210,7 +210,10 @@ async fn many_chats(url: &str, sockets: usize, server_pid: Option<&str>) -> anyh
         // proteus-load's chat scenario): the burst is the sends alone.
         clients.push((open(url).await?, create_chat(&http, url).await?));
     }
-    if let Some(pause) = std::env::var("BENCH_PAUSE_MS").ok().and_then(|v| v.parse().ok()) {
+    if let Some(pause) = std::env::var("BENCH_PAUSE_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         // Lets a profiler attach to the server for the burst alone.
         eprintln!("burst in {pause} ms");
         tokio::time::sleep(Duration::from_millis(pause)).await;

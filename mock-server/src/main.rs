@@ -70,6 +70,11 @@ struct Args {
     /// ASYNC webhook attempts in all (first try included); retries back off exponentially from 200 ms.
     #[arg(long, default_value_t = 4, value_name = "N")]
     webhook_attempts: u32,
+    /// Nice value (0-19) of the threads that run REST handlers and webhook
+    /// deliveries, so a flood of them cannot delay the streams; 0 runs them at
+    /// the streams' priority.
+    #[arg(long, default_value_t = 10, value_name = "NICE", value_parser = clap::value_parser!(i32).range(0..=19))]
+    rest_nice: i32,
     /// Require this bearer token on /__admin (which then answers on any address, not only loopback).
     #[arg(long, value_name = "TOKEN")]
     admin_token: Option<String>,
@@ -234,6 +239,7 @@ async fn main() -> anyhow::Result<()> {
     } else {
         print_banner(&b);
     }
+    mock_server::priority::set_background_nice(args.rest_nice);
     serve(
         listener,
         world,

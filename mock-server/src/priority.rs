@@ -9,15 +9,27 @@
 //! gives each thread its own nice value, and raising it needs no privilege):
 //! when both want the CPU, the kernel gives it to the realtime runtime
 //! (socket.io, scripted streams) about nine times in ten. When the realtime
-//! side is idle, background work gets the whole machine as before.
+//! side is idle, background work gets the whole machine as before. The nice
+//! value is `--rest-nice` (0 turns the demotion off).
 //!
 //! Scripted replies are always spawned on the realtime runtime, whoever
 //! started them (see [`crate::App::realtime`]). A plugin's streamed reply
 //! arrives as REST calls, so its chunks are relayed at REST priority.
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use tokio::runtime::Runtime;
+
+/// The nice value of background threads (`--rest-nice`); 0 keeps them at
+/// the streams' priority.
+static BACKGROUND_NICE: AtomicI32 = AtomicI32::new(10);
+
+/// Sets the nice value (0-19) background threads take when they start: call
+/// it before the first REST request or webhook (the threads start then).
+pub fn set_background_nice(nice: i32) {
+    BACKGROUND_NICE.store(nice.clamp(0, 19), Ordering::Relaxed);
+}
 
 /// The background runtime: one per process, never dropped, so an app can be
 /// built and dropped inside any async context (each test's runtime included).
@@ -35,14 +47,20 @@ pub fn background() -> &'static Runtime {
     })
 }
 
-/// Nice +10 for the calling thread; a no-op off Linux.
+/// The background nice value (+10 unless set) for the calling thread; a
+/// no-op off Linux.
 fn lower_this_threads_priority() {
+    let nice = BACKGROUND_NICE.load(Ordering::Relaxed);
     #[cfg(target_os = "linux")]
-    // SAFETY: setpriority only reads its integer arguments; `who = 0` is the
-    // calling thread.
-    unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+    if nice > 0 {
+        // SAFETY: setpriority only reads its integer arguments; `who = 0` is
+        // the calling thread.
+        unsafe {
+            libc::setpriority(libc::PRIO_PROCESS, 0, nice);
+        }
     }
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
 }
 
 /// Runs the rest of a REST request (handler and inner middleware) on the

@@ -519,3 +519,58 @@ async fn pagination_walks_are_complete_ordered_and_agree() {
     }
     mock.stop().await.expect("clean stop");
 }
+
+/// Nice values of the mock's background threads (REST handlers, webhooks),
+/// from /proc.
+#[cfg(target_os = "linux")]
+fn background_nice(pid: u32) -> Vec<i64> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| {
+            let stat = std::fs::read_to_string(t.path().join("stat")).ok()?;
+            let (head, rest) = stat.rsplit_once(')')?;
+            // The kernel keeps 15 bytes of a thread's name.
+            if !head.contains("proteus-backgro") {
+                return None;
+            }
+            // Field 19 of stat (the 17th after the name) is the nice value.
+            rest.split_whitespace().nth(16)?.parse().ok()
+        })
+        .collect()
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn rest_handlers_run_at_the_nice_value_given() {
+    use proteus_conformance::testing::MockProcess;
+    for (args, want) in [
+        (&[][..], 10),
+        (&["--rest-nice", "0"][..], 0),
+        (&["--rest-nice", "19"][..], 19),
+    ] {
+        let mock = MockProcess::start(args);
+        // The background threads start with the first REST request.
+        let answer = reqwest::get(format!("{}/api/agents/{STREAMER}", mock.url))
+            .await
+            .expect("answers");
+        assert_eq!(answer.status(), 401, "no token");
+        let nice = background_nice(mock.pid());
+        assert!(
+            !nice.is_empty() && nice.iter().all(|n| *n == want),
+            "{args:?}: background threads at nice {nice:?}, expected all {want}"
+        );
+    }
+    let refused = std::process::Command::new(proteus_conformance::testing::mock_binary())
+        .args(["--rest-nice", "25"])
+        .output()
+        .expect("runs");
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("25 is not in 0..=19"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}
