@@ -85,11 +85,17 @@ pub struct App {
     pub rooms: Rooms,
     /// Scripted replies in flight; waited for on shutdown.
     pub tasks: TaskTracker,
-    /// Fired on shutdown: streams stop pacing and finish at once.
+    /// Fired on shutdown (by [`App::hurry_up`]): streams stop pacing and
+    /// finish at once.
     pub hurry: CancellationToken,
     /// Replaced on each reset; the old one is cancelled, which stops the
     /// replies started before the reset.
     epoch: std::sync::Mutex<CancellationToken>,
+    /// Atomic mirrors of the two tokens, for the checks a stream makes before
+    /// every delta (`CancellationToken::is_cancelled` takes a lock): the
+    /// number of resets so far, and whether shutdown began.
+    generation: std::sync::atomic::AtomicU64,
+    hurried: std::sync::atomic::AtomicBool,
     pub faults: faults::Faults,
     start_faults: Vec<String>,
     pub admin_token: Option<String>,
@@ -116,6 +122,23 @@ impl App {
         self.epoch.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// Resets so far: a reply started in generation `g` stops once this moves on.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Whether shutdown began (streams then finish without pacing).
+    pub fn hurried(&self) -> bool {
+        self.hurried.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Begins shutdown: streams stop pacing.
+    pub fn hurry_up(&self) {
+        self.hurried
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.hurry.cancel();
+    }
+
     /// Resolves a token, honouring the `accept-bad-token` fault.
     pub fn authenticate(&self, token: &str) -> Result<store::Caller, String> {
         self.store.authenticate(token).or_else(|e| {
@@ -137,6 +160,9 @@ impl App {
             &mut *self.epoch.lock().unwrap_or_else(|p| p.into_inner()),
             CancellationToken::new(),
         );
+        // The count first: a stream woken by the cancel sees it moved.
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         old.cancel();
         // Wait (briefly) for the cancelled replies to stop, so none emits into the fresh state.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
@@ -200,6 +226,8 @@ pub fn build(
         tasks: TaskTracker::new(),
         hurry: CancellationToken::new(),
         epoch: std::sync::Mutex::new(CancellationToken::new()),
+        generation: std::sync::atomic::AtomicU64::new(0),
+        hurried: std::sync::atomic::AtomicBool::new(false),
         faults: faults::Faults::default(),
         start_faults: config.faults.clone(),
         admin_token: config.admin_token.clone(),
@@ -274,7 +302,7 @@ pub async fn serve(
     let graceful = async move {
         shutdown.await;
         tracing::info!("shutting down: finishing streams, closing sockets");
-        app.hurry.cancel();
+        app.hurry_up();
         app.tasks.close();
         if tokio::time::timeout(Duration::from_secs(10), app.tasks.wait())
             .await

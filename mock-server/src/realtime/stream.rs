@@ -16,6 +16,9 @@ use crate::model::{Message, Participant, ParticipantType};
 use crate::script::Plan;
 use crate::store::{NewMessage, Responder};
 
+/// Waits up to this long are plain sleeps (see `wait_until` in [`play_reply`]).
+const SHORT_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Plays `plan` as `responder`'s reply to `trigger`: one `message`, or a
 /// stream of deltas closed by `message:done` when the trigger asked for one.
 pub async fn play_reply(app: Arc<App>, responder: Responder, trigger: Message, plan: Plan) {
@@ -24,22 +27,34 @@ pub async fn play_reply(app: Arc<App>, responder: Responder, trigger: Message, p
         id: responder.agent.id.clone(),
         kind: ParticipantType::Agent,
     };
+    // Read before the token: a reset in between then stops this reply
+    // rather than letting it run on into the fresh state.
+    let generation = app.generation();
     let hurry = app.hurry.clone();
     let abort = app.epoch();
     let start = Instant::now();
+    let reset_since = || app.generation() != generation;
     // Waits for a deadline; true when a reset stopped this reply.
     let wait_until = |at: Instant| {
-        let (hurry, abort) = (hurry.clone(), abort.clone());
+        let (app, hurry, abort) = (&app, &hurry, &abort);
         async move {
-            if abort.is_cancelled() {
+            if reset_since() {
                 return true;
             }
             // A deadline already passed (the first delta of an unpaced
             // stream, a late tick) goes now: tokio's timer would round it up
             // to the next millisecond tick.
-            if hurry.is_cancelled() || at <= Instant::now() {
+            if app.hurried() || at <= Instant::now() {
                 return false;
             }
+            // A paced delta's short wait is a plain sleep with the atomic
+            // checks after it (waiting on the tokens costs locks each time);
+            // a reset or shutdown then takes effect within SHORT_WAIT.
+            if at.saturating_duration_since(Instant::now()) <= SHORT_WAIT {
+                tokio::time::sleep_until(at).await;
+                return reset_since();
+            }
+            // A long wait (a first-delta delay, a stall) wakes on either.
             tokio::select! {
                 _ = abort.cancelled() => true,
                 _ = tokio::time::sleep_until(at) => false,
@@ -123,7 +138,7 @@ pub async fn play_reply(app: Arc<App>, responder: Responder, trigger: Message, p
             // Let socket writers drain between bursts of an unpaced stream
             // (a reset may come meanwhile; `wait_until` checked before).
             tokio::task::yield_now().await;
-            if abort.is_cancelled() {
+            if reset_since() {
                 return;
             }
         }
