@@ -17,6 +17,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use socketioxide::socket::Sid;
 use tokio::sync::broadcast;
 
 /// What an entry records.
@@ -51,7 +52,52 @@ pub struct Entry {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delta: Option<usize>,
     /// Kind-specific details (method, path, status, socket ids, ack…).
-    pub detail: Value,
+    pub detail: Detail,
+}
+
+/// An entry's details, serialized as one JSON object.
+#[derive(Debug, Clone)]
+pub enum Detail {
+    Json(Value),
+    /// An emission: `{"sockets": n, "sids": [...]}`, the ids only when it
+    /// reached 16 sockets or fewer. Kept as ids and rendered when read: one
+    /// entry per delta is on the hot path, and building a JSON object for
+    /// each cost up to a tenth of the mock's CPU in a many-chats run.
+    Reached {
+        sockets: usize,
+        sids: Vec<Sid>,
+    },
+}
+
+impl Default for Detail {
+    fn default() -> Self {
+        Detail::Json(Value::Null)
+    }
+}
+
+impl From<Value> for Detail {
+    fn from(v: Value) -> Self {
+        Detail::Json(v)
+    }
+}
+
+impl Serialize for Detail {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            Detail::Json(v) => v.serialize(s),
+            Detail::Reached { sockets, sids } => {
+                let listed = *sockets <= 16;
+                let mut map = s.serialize_map(Some(1 + usize::from(listed)))?;
+                map.serialize_entry("sockets", sockets)?;
+                if listed {
+                    let ids: Vec<String> = sids.iter().map(Sid::to_string).collect();
+                    map.serialize_entry("sids", &ids)?;
+                }
+                map.end()
+            }
+        }
+    }
 }
 
 /// A new entry before it gets its place in the timeline.
@@ -61,7 +107,7 @@ pub struct Note {
     pub chat_id: Option<String>,
     pub stream_id: Option<String>,
     pub delta: Option<usize>,
-    pub detail: Value,
+    pub detail: Detail,
 }
 
 #[derive(Debug)]
@@ -293,6 +339,27 @@ impl Pattern {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_emission_lists_the_sockets_it_reached_up_to_sixteen() {
+        let sid = Sid::new();
+        let few = Detail::Reached {
+            sockets: 2,
+            sids: vec![sid, sid],
+        };
+        assert_eq!(
+            serde_json::to_value(&few).ok(),
+            Some(serde_json::json!({ "sockets": 2, "sids": [sid.to_string(), sid.to_string()] }))
+        );
+        let many = Detail::Reached {
+            sockets: 17,
+            sids: Vec::new(),
+        };
+        assert_eq!(
+            serde_json::to_value(&many).ok(),
+            Some(serde_json::json!({ "sockets": 17 }))
+        );
+    }
 
     #[test]
     fn the_ring_keeps_the_newest_entries_in_order() {

@@ -235,7 +235,7 @@ impl Dispatcher {
             Note {
                 event: Some(event),
                 chat_id: target.chat_id.clone(),
-                detail: serde_json::to_value(&delivery).unwrap_or_default(),
+                detail: serde_json::to_value(&delivery).unwrap_or_default().into(),
                 ..Note::default()
             },
         );

@@ -57,7 +57,7 @@ fn journal_in(app: &App, socket: &SocketRef, event: &str, result: &Result<Value,
         Note {
             event: Some(event.to_string()),
             chat_id,
-            detail: json!({ "sid": socket.id.to_string(), "ack": ack }),
+            detail: json!({ "sid": socket.id.to_string(), "ack": ack }).into(),
             ..Note::default()
         },
     );
@@ -128,7 +128,7 @@ pub async fn authenticate(
     app.journal.record(
         Kind::Connect,
         Note {
-            detail,
+            detail: detail.into(),
             ..Note::default()
         },
     );
@@ -150,7 +150,7 @@ pub async fn authenticate(
             app.journal.record(
                 Kind::Disconnect,
                 Note {
-                    detail: json!({ "sid": socket.id.to_string() }),
+                    detail: json!({ "sid": socket.id.to_string() }).into(),
                     ..Note::default()
                 },
             );

@@ -22,7 +22,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use crate::journal::{Journal, Kind, Note};
+use crate::journal::{Detail, Journal, Kind, Note};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -221,10 +221,15 @@ impl Rooms {
             None => Vec::new(),
         };
         if self.journal.enabled() {
-            let mut detail = serde_json::json!({ "sockets": members.len() });
-            if members.len() <= 16 {
-                detail["sids"] = members.iter().map(|s| s.id.to_string()).collect();
-            }
+            let sids = if members.len() <= 16 {
+                members.iter().map(|s| s.id).collect()
+            } else {
+                Vec::new()
+            };
+            let detail = Detail::Reached {
+                sockets: members.len(),
+                sids,
+            };
             self.journal.record(
                 Kind::Out,
                 Note {

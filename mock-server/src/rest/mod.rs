@@ -229,7 +229,7 @@ async fn journal_rest(
         crate::journal::Kind::Rest,
         crate::journal::Note {
             chat_id,
-            detail: serde_json::json!({ "method": method, "path": path, "status": response.status().as_u16(), "durationUs": started.elapsed().as_micros() as u64 }),
+            detail: serde_json::json!({ "method": method, "path": path, "status": response.status().as_u16(), "durationUs": started.elapsed().as_micros() as u64 }).into(),
             ..Default::default()
         },
     );
