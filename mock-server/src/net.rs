@@ -13,6 +13,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
@@ -37,14 +38,34 @@ impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Cutt
     }
 }
 
+/// Whether a connection was cut: a flag for the checks before every read
+/// and write (a token check takes a lock; this is on the path of every
+/// delta), and the token that wakes a read or write waiting on the socket.
+#[derive(Debug, Default)]
+struct Cut {
+    flag: AtomicBool,
+    token: CancellationToken,
+}
+
+impl Cut {
+    fn cut(&self) {
+        self.flag.store(true, Ordering::Release);
+        self.token.cancel();
+    }
+
+    fn is_cut(&self) -> bool {
+        self.flag.load(Ordering::Acquire)
+    }
+}
+
 /// Open connections by peer address.
 #[derive(Debug, Default)]
 pub struct Connections {
-    open: Mutex<HashMap<SocketAddr, CancellationToken>>,
+    open: Mutex<HashMap<SocketAddr, Arc<Cut>>>,
 }
 
 impl Connections {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, CancellationToken>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, Arc<Cut>>> {
         self.open.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -60,8 +81,8 @@ impl Connections {
     /// Ends the connection from `peer`; false when there is none.
     pub fn cut(&self, peer: SocketAddr) -> bool {
         match self.lock().remove(&peer) {
-            Some(token) => {
-                token.cancel();
+            Some(cut) => {
+                cut.cut();
                 true
             }
             None => false,
@@ -107,13 +128,14 @@ impl axum::serve::Listener for CuttableListener {
                     if let Err(e) = tcp.set_nodelay(true) {
                         tracing::warn!(error = %e, "cannot set TCP_NODELAY");
                     }
-                    let token = CancellationToken::new();
-                    self.connections.lock().insert(peer, token.clone());
+                    let cut = Arc::new(Cut::default());
+                    self.connections.lock().insert(peer, cut.clone());
                     let stream = CuttableStream {
                         tcp,
                         peer,
-                        read_cut: Box::pin(token.clone().cancelled_owned()),
-                        write_cut: Box::pin(token.cancelled_owned()),
+                        read_cut: Box::pin(cut.token.clone().cancelled_owned()),
+                        write_cut: Box::pin(cut.token.clone().cancelled_owned()),
+                        cut,
                         connections: self.connections.clone(),
                     };
                     return (stream, peer);
@@ -134,13 +156,35 @@ impl axum::serve::Listener for CuttableListener {
 }
 
 /// One accepted connection; reads and writes fail once it is cut.
+///
+/// Each read or write checks the cut flag first; only one that has to wait
+/// on the socket also waits on the cut (a stalled writer, the slow consumer
+/// the cut is for, is woken by it).
 pub struct CuttableStream {
     tcp: TcpStream,
     peer: SocketAddr,
+    cut: Arc<Cut>,
     // Separate futures, so a reader and a writer in different tasks are both woken.
     read_cut: Pin<Box<WaitForCancellationFutureOwned>>,
     write_cut: Pin<Box<WaitForCancellationFutureOwned>>,
     connections: Arc<Connections>,
+}
+
+/// `io` unless the connection is cut: checked before, and when `io` has to
+/// wait, `cut` is polled too so that a cut wakes the waiting task.
+fn unless_cut<T>(
+    flag: &Cut,
+    cut: Pin<&mut WaitForCancellationFutureOwned>,
+    cx: &mut Context<'_>,
+    io: impl FnOnce(&mut Context<'_>) -> Poll<io::Result<T>>,
+) -> Poll<io::Result<T>> {
+    if flag.is_cut() {
+        return Poll::Ready(Err(cut_error()));
+    }
+    match io(cx) {
+        Poll::Pending if cut.poll(cx).is_ready() => Poll::Ready(Err(cut_error())),
+        other => other,
+    }
 }
 
 fn cut_error() -> io::Error {
@@ -156,10 +200,10 @@ impl AsyncRead for CuttableStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        if self.read_cut.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(Err(cut_error()));
-        }
-        Pin::new(&mut self.tcp).poll_read(cx, buf)
+        let this = &mut *self;
+        unless_cut(&this.cut, this.read_cut.as_mut(), cx, |cx| {
+            Pin::new(&mut this.tcp).poll_read(cx, buf)
+        })
     }
 }
 
@@ -169,10 +213,10 @@ impl AsyncWrite for CuttableStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        if self.write_cut.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(Err(cut_error()));
-        }
-        Pin::new(&mut self.tcp).poll_write(cx, buf)
+        let this = &mut *self;
+        unless_cut(&this.cut, this.write_cut.as_mut(), cx, |cx| {
+            Pin::new(&mut this.tcp).poll_write(cx, buf)
+        })
     }
 
     fn poll_write_vectored(
@@ -180,10 +224,10 @@ impl AsyncWrite for CuttableStream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        if self.write_cut.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(Err(cut_error()));
-        }
-        Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs)
+        let this = &mut *self;
+        unless_cut(&this.cut, this.write_cut.as_mut(), cx, |cx| {
+            Pin::new(&mut this.tcp).poll_write_vectored(cx, bufs)
+        })
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -191,10 +235,10 @@ impl AsyncWrite for CuttableStream {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if self.write_cut.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(Err(cut_error()));
-        }
-        Pin::new(&mut self.tcp).poll_flush(cx)
+        let this = &mut *self;
+        unless_cut(&this.cut, this.write_cut.as_mut(), cx, |cx| {
+            Pin::new(&mut this.tcp).poll_flush(cx)
+        })
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
