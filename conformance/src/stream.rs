@@ -721,15 +721,7 @@ impl StreamChecker {
         // lookup: only a new stream or a changed id can clash with another.
         let found = self.find(stream_id);
         if let Some(i) = found.filter(|&i| self.streams[i].message_id == message_id) {
-            self.last = Some(i);
-            Self::apply(
-                &mut self.streams[i],
-                &mut self.violations,
-                stream_id,
-                d,
-                frame,
-            );
-            return;
+            return self.apply_at(i, d, frame);
         }
         if let Some(owner) = self
             .by_message
@@ -755,11 +747,16 @@ impl StreamChecker {
                 .push(Stream::new(stream_id, message_id, chat_id));
             self.streams.len() - 1
         });
+        self.apply_at(i, d, frame);
+    }
+
+    /// Applies a delta to the stream at `i`, which becomes the last one seen.
+    fn apply_at(&mut self, i: usize, d: &DeltaFields<'_>, frame: usize) {
         self.last = Some(i);
         Self::apply(
             &mut self.streams[i],
             &mut self.violations,
-            stream_id,
+            d.stream_id,
             d,
             frame,
         );
