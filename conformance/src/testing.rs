@@ -19,9 +19,17 @@ pub struct MockProcess {
 
 /// `target/<profile>/proteus-mock`, built if needed.
 pub fn mock_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    // target/<profile>/deps/<test> → target/<profile>
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target/<profile>");
     static BUILT: std::sync::Once = std::sync::Once::new();
     BUILT.call_once(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        // The tests' own profile: the binary below is the one they run.
+        let release = dir.ends_with("release").then_some("--release");
         let ok = Command::new(cargo)
             .args([
                 "build",
@@ -31,16 +39,11 @@ pub fn mock_binary() -> PathBuf {
                 "--bin",
                 "proteus-mock",
             ])
+            .args(release)
             .status()
             .expect("cargo runs");
         assert!(ok.success(), "cannot build proteus-mock");
     });
-    let exe = std::env::current_exe().expect("test executable");
-    // target/<profile>/deps/<test> → target/<profile>
-    let dir = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("target/<profile>");
     dir.join(format!("proteus-mock{}", std::env::consts::EXE_SUFFIX))
 }
 
