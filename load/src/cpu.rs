@@ -7,7 +7,9 @@
 //! wait is reported as the server's latency. So a plain thread (not a task:
 //! a saturated runtime would delay the very task that should notice) reads
 //! every thread's CPU time from `/proc/self/task` once a second and keeps
-//! the busiest thread per interval.
+//! the busiest thread per interval. The same watch on `--server-pid` tells
+//! whether the server is bound by one thread (a Node server at 100% of one
+//! core falls behind with the machine's other cores idle).
 
 use std::collections::HashMap;
 use std::sync::mpsc;
@@ -53,10 +55,12 @@ pub struct Watch {
 }
 
 impl Watch {
-    /// Starts sampling every `every` on a thread of its own.
-    pub fn start(every: Duration) -> Watch {
+    /// Starts sampling process `pid` ("self" for this one) every `every`
+    /// on a thread of its own.
+    pub fn start(pid: String, every: Duration) -> Watch {
         let (stop, stopped) = mpsc::channel::<()>();
         let handle = std::thread::spawn(move || {
+            let sample = || sample(&pid);
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
             let mut verdict = Verdict {
                 cores,
@@ -112,6 +116,24 @@ impl Verdict {
                 at_second,
             });
         }
+    }
+
+    /// For a watched server: a note when one of its threads was saturated.
+    pub fn server_note(&self) -> Option<String> {
+        let b = self
+            .busiest
+            .as_ref()
+            .filter(|_| self.saturated_intervals > 0)?;
+        Some(format!(
+            "server thread {:?} was {:.0}% busy (at {:.0} s), a thread over {:.0}% in {} of {} seconds: \
+             the server is bound by one thread there, whatever its other cores do",
+            b.thread,
+            b.share * 100.0,
+            b.at_second,
+            SATURATED * 100.0,
+            self.saturated_intervals,
+            self.intervals
+        ))
     }
 
     /// The warnings a user should read, if any.
@@ -180,9 +202,10 @@ fn ticks_per_second() -> f64 {
     if hz > 0 { hz as f64 } else { 100.0 }
 }
 
-/// Every thread of this process, from /proc/self/task (empty elsewhere).
-pub fn sample() -> Sample {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+/// Every thread of process `pid` ("self" for this one), from
+/// /proc/PID/task (empty elsewhere, or once the process is gone).
+pub fn sample(pid: &str) -> Sample {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return Sample::new();
     };
     tasks
@@ -272,7 +295,7 @@ mod tests {
 
     #[test]
     fn this_process_is_sampled_with_names() {
-        let s = sample();
+        let s = sample("self");
         assert!(!s.is_empty(), "no threads read from /proc/self/task");
         assert!(s.values().all(|(name, _)| !name.is_empty()));
     }

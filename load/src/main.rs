@@ -235,9 +235,13 @@ async fn run(a: RunArgs) -> i32 {
     let started_wall = std::time::SystemTime::now();
     let bar = (a.scenario != Scenario::Firehose).then_some(a.duration);
     let view = tokio::spawn(live_view(terminal, bar, started));
-    let watch = cpu::Watch::start(Duration::from_secs(1));
+    let watch = cpu::Watch::start("self".into(), Duration::from_secs(1));
+    let server_watch = server
+        .clone()
+        .map(|pid| cpu::Watch::start(pid, Duration::from_secs(1)));
     let outcome = scenario::run(Arc::new(profile), plan).await;
     let own_threads = watch.stop();
+    let server_threads = server_watch.map(cpu::Watch::stop);
     view.abort();
     if terminal {
         eprint!("\r\x1b[2K");
@@ -268,12 +272,16 @@ async fn run(a: RunArgs) -> i32 {
         "perSecond": { "deltas": m.per_second },
         "cpu": { "generatorSeconds": own_cpu, "serverSeconds": server_cpu,
                  "deltasPerServerCore": server_cpu.filter(|s| *s > 0.0).map(|s| m.deltas as f64 / s),
-                 "generator": own_threads.to_json() },
+                 "generator": own_threads.to_json(),
+                 "server": server_threads.as_ref().map(cpu::Verdict::to_json) },
     });
     // The generator must not be the bottleneck it measures: say so when a
     // thread of it was saturated or it took the machine's cores.
     for warning in own_threads.warnings() {
         eprintln!("proteus-load: warning: {warning}");
+    }
+    if let Some(note) = server_threads.as_ref().and_then(cpu::Verdict::server_note) {
+        eprintln!("proteus-load: note: {note}");
     }
     if let Some(path) = &a.hlog
         && let Err(e) = hlog::write(path, &m, started_wall, started.elapsed())

@@ -61,9 +61,12 @@ const SMALL: &[&str] = &[
 #[test]
 fn a_clean_chat_run_counts_exactly_and_its_report_matches_the_schema() {
     let mock = MockProcess::start(&[]);
+    let pid = mock.pid().to_string();
     let mut args = vec![
         "--target",
         mock.url.as_str(),
+        "--server-pid",
+        pid.as_str(),
         "--ensure",
         "loss==0",
         "--ensure",
@@ -87,6 +90,14 @@ fn a_clean_chat_run_counts_exactly_and_its_report_matches_the_schema() {
     assert!(watch["sampledSeconds"].as_u64() >= Some(1), "{watch}");
     let share = watch["busiestThread"]["share"].as_f64();
     assert!(share.is_some_and(|s| (0.0..=1.0).contains(&s)), "{watch}");
+    // And the server's, with --server-pid: its threads are the mock's.
+    let server = &report["cpu"]["server"];
+    assert!(server["sampledSeconds"].as_u64() >= Some(1), "{server}");
+    let name = server["busiestThread"]["name"].as_str().unwrap_or_default();
+    assert!(
+        name.starts_with("proteus-") || name.starts_with("tokio-"),
+        "a thread of the mock: {server}"
+    );
     // The HTML page: three plots, the numbers, nothing loaded from elsewhere.
     let html = std::env::temp_dir().join(format!("proteus-load-{}.html", std::process::id()));
     let mut args = vec![
