@@ -101,10 +101,13 @@ pub fn parse_packet(text: &str) -> Frame {
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Bytes asked of the kernel per websocket read, by default. tungstenite
-/// zero-fills this much before every read, so its own default (128 KiB) cost
-/// ~33% of the load generator's CPU with 1,000 connections each receiving
-/// one small frame per read.
-pub const READ_BUFFER: usize = 16 * 1024;
+/// zero-fills this much before every read (including the one that finds
+/// nothing more), so its own default (128 KiB) cost ~33% of the load
+/// generator's CPU with 1,000 connections each receiving one small frame per
+/// read, and 16 KiB still ~9%. 4 KiB holds a delta frame (about 1 KB) and
+/// the few frames that come with a send; a larger frame still arrives whole,
+/// over several reads.
+pub const READ_BUFFER: usize = 4 * 1024;
 
 /// The read buffer for one connection that must drain a torrent of frames
 /// (tungstenite's default; more frames per read).
