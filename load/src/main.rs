@@ -135,7 +135,8 @@ struct RunArgs {
     /// or a few connections). Default: one per CPU.
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
-    /// Sample this process's CPU (the server's) and report deltas per server core.
+    /// Sample this process's CPU (the server's), thread by thread: deltas per
+    /// server core, and a note when one server thread was saturated.
     #[arg(long, value_name = "PID")]
     server_pid: Option<u32>,
 }
