@@ -263,15 +263,7 @@ impl<'a> RawDelta<'a> {
         if !top.reached_message {
             return None;
         }
-        Some(RawDelta {
-            stream_id: top.stream_id?,
-            message_id: top.message_id?,
-            chat_id: top.chat_id?,
-            content_delta: top.content_delta?,
-            content: top.content?,
-            message: None,
-            message_skipped: true,
-        })
+        top.into_delta()
     }
 }
 
@@ -332,15 +324,7 @@ fn scan_top(json: &str) -> Option<RawDelta<'_>> {
             _ => return None,
         }
     }
-    Some(RawDelta {
-        stream_id: top.stream_id?,
-        message_id: top.message_id?,
-        chat_id: top.chat_id?,
-        content_delta: top.content_delta?,
-        content: top.content?,
-        message: None,
-        message_skipped: true,
-    })
+    top.into_delta()
 }
 
 /// A string, borrowed from the frame unless it holds escapes.
@@ -357,6 +341,22 @@ struct Top<'a> {
     /// Other string fields the hand scanner passes over.
     other: Option<std::borrow::Cow<'a, str>>,
     reached_message: bool,
+}
+
+impl<'a> Top<'a> {
+    /// The delta, when every field the checker reads was found (its
+    /// `message` passed over).
+    fn into_delta(self) -> Option<RawDelta<'a>> {
+        Some(RawDelta {
+            stream_id: self.stream_id?,
+            message_id: self.message_id?,
+            chat_id: self.chat_id?,
+            content_delta: self.content_delta?,
+            content: self.content?,
+            message: None,
+            message_skipped: true,
+        })
+    }
 }
 
 struct TopVisitor<'s, 'a> {

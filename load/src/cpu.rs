@@ -118,15 +118,15 @@ impl Verdict {
         }
     }
 
-    /// For a watched server: a note when one of its threads was saturated.
-    pub fn server_note(&self) -> Option<String> {
+    /// `thread "NAME" was P% busy (at S s); a thread was over 90% in N of M
+    /// seconds`, when some thread was saturated.
+    fn saturation(&self) -> Option<String> {
         let b = self
             .busiest
             .as_ref()
             .filter(|_| self.saturated_intervals > 0)?;
         Some(format!(
-            "server thread {:?} was {:.0}% busy (at {:.0} s), a thread over {:.0}% in {} of {} seconds: \
-             the server is bound by one thread there, whatever its other cores do",
+            "thread {:?} was {:.0}% busy (at {:.0} s); a thread was over {:.0}% in {} of {} seconds",
             b.thread,
             b.share * 100.0,
             b.at_second,
@@ -136,22 +136,22 @@ impl Verdict {
         ))
     }
 
+    /// For a watched server: a note when one of its threads was saturated.
+    pub fn server_note(&self) -> Option<String> {
+        self.saturation().map(|s| {
+            format!(
+                "server {s}: the server is bound by one thread there, whatever its other cores do"
+            )
+        })
+    }
+
     /// The warnings a user should read, if any.
     pub fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
-        if self.saturated_intervals > 0
-            && let Some(b) = &self.busiest
-        {
+        if let Some(s) = self.saturation() {
             out.push(format!(
-                "thread {:?} of the generator was {:.0}% busy (at {:.0} s); a thread was over {:.0}% in {} of {} seconds: \
-                 the connections on it wait for it, so latency and throughput may be the generator's. \
-                 Give --threads more workers, or spread the run over several processes and `proteus-load merge` their --hlog files",
-                b.thread,
-                b.share * 100.0,
-                b.at_second,
-                SATURATED * 100.0,
-                self.saturated_intervals,
-                self.intervals
+                "generator {s}: the connections on it wait for it, so latency and throughput may be the generator's. \
+                 Give --threads more workers, or spread the run over several processes and `proteus-load merge` their --hlog files"
             ));
         }
         if self.process_peak_cores >= SATURATED * self.cores as f64 {
@@ -228,6 +228,16 @@ pub fn sample(pid: &str) -> Sample {
 mod tests {
     use super::*;
 
+    /// A watch of `cores` cores after one interval of `seconds` from `before` to `after`.
+    fn watched(cores: usize, before: &Sample, after: &Sample, seconds: f64) -> Verdict {
+        let mut v = Verdict {
+            cores,
+            ..Verdict::default()
+        };
+        v.record(&shares(before, after, seconds, 100.0), seconds);
+        v
+    }
+
     fn at(threads: &[(u32, &str, u64)]) -> Sample {
         threads
             .iter()
@@ -240,11 +250,7 @@ mod tests {
         // Four workers: one at 95%, three idle. The process uses under one of four cores.
         let before = at(&[(1, "w", 0), (2, "w", 0), (3, "w", 0), (4, "w", 0)]);
         let after = at(&[(1, "w", 95), (2, "w", 2), (3, "w", 1), (4, "w", 0)]);
-        let mut v = Verdict {
-            cores: 4,
-            ..Verdict::default()
-        };
-        v.record(&shares(&before, &after, 1.0, 100.0), 1.0);
+        let v = watched(4, &before, &after, 1.0);
         assert_eq!(v.saturated_intervals, 1);
         assert_eq!(v.busiest.as_ref().map(|b| b.thread.as_str()), Some("w (1)"));
         let warnings = v.warnings();
@@ -257,11 +263,7 @@ mod tests {
         // Four workers at 60% each: 2.4 cores of 4, none saturated.
         let before = at(&[(1, "w", 0), (2, "w", 0), (3, "w", 0), (4, "w", 0)]);
         let after = at(&[(1, "w", 60), (2, "w", 60), (3, "w", 60), (4, "w", 60)]);
-        let mut v = Verdict {
-            cores: 4,
-            ..Verdict::default()
-        };
-        v.record(&shares(&before, &after, 1.0, 100.0), 1.0);
+        let v = watched(4, &before, &after, 1.0);
         assert!(v.warnings().is_empty(), "{:?}", v.warnings());
         assert!((v.process_peak_cores - 2.4).abs() < 1e-9);
     }
