@@ -7,7 +7,7 @@
 //! latency instead of silently lowering the rate (coordinated omission).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use proteus_conformance::client::{Client, ClientError, Frame};
@@ -220,6 +220,24 @@ pub fn offset(rate: f64, ramp: Duration, i: u64) -> Duration {
     Duration::from_secs_f64(t)
 }
 
+/// The run's time zero: the first intended send. Tasks set up before it is
+/// known (subscribers, users) share it, and the schedule starts only once
+/// they are ready, so neither their setup nor their first polls are counted
+/// as the server's latency.
+#[derive(Clone, Default)]
+struct Zero(Arc<OnceLock<Instant>>);
+
+impl Zero {
+    /// Starts the clock now; returns the instant.
+    fn start_now(&self) -> Instant {
+        *self.0.get_or_init(Instant::now)
+    }
+
+    fn get(&self) -> Option<Instant> {
+        self.0.get().copied()
+    }
+}
+
 /// Handles one frame of a stream reader: counts, checks, timings.
 struct Reader {
     checker: StreamChecker,
@@ -231,19 +249,22 @@ struct Reader {
     /// The open stream of the last delta, kept out of `open`: consecutive
     /// deltas of one stream (the common case) skip the hash lookup.
     hot: Option<(String, (Instant, Instant))>,
-    started: Instant,
+    /// The run's zero, for the per-second counts; copied from `zero` once set.
+    started: Option<Instant>,
+    zero: Zero,
     /// Deltas not yet added to [`LIVE`].
     unpublished: u64,
 }
 
 impl Reader {
-    fn new(started: Instant) -> Self {
+    fn new(zero: Zero) -> Self {
         Reader {
             checker: StreamChecker::new(),
             pending: VecDeque::new(),
             open: FastMap::default(),
             hot: None,
-            started,
+            started: None,
+            zero,
             unpublished: 0,
         }
     }
@@ -329,7 +350,13 @@ impl Reader {
         let std_now = now.into_std();
         m.first_delta.get_or_insert(std_now);
         m.last_delta = Some(std_now);
-        m.tick((now - self.started).as_secs() as usize);
+        if self.started.is_none() {
+            self.started = self.zero.get();
+        }
+        let second = self
+            .started
+            .map_or(0, |z| now.saturating_duration_since(z).as_secs());
+        m.tick(second as usize);
         if let Some((id, (_, last))) = &mut self.hot
             && id == sid
         {
@@ -380,7 +407,11 @@ async fn chat(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError> {
         let client = open(&profile, &token, &plan, &mut setup).await?;
         users.push((chat, client));
     }
-    let start = Instant::now();
+    let zero = Zero::default();
+    // Each user task says when it is running; the schedule starts after all
+    // are (spawning 1,000 tasks takes the runtime tens of milliseconds, which
+    // the first sends would otherwise count as the server's latency).
+    let ready = Arc::new(tokio::sync::Semaphore::new(0));
     let mut senders = Vec::new();
     let mut tasks = Vec::new();
     let shards = SharedHistograms::shards(SHARDS);
@@ -389,12 +420,14 @@ async fn chat(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError> {
         senders.push(tx);
         let (profile, plan) = (profile.clone(), plan.clone());
         let shard = shards[i % shards.len()].clone();
+        let (zero, ready) = (zero.clone(), ready.clone());
         tasks.push(tokio::spawn(async move {
             let mut m = Metrics::sharing(shard);
             // One timer for the whole loop (a fresh sleep per frame costs a
             // timer registration per delta).
             let mut tick = tokio::time::interval(Duration::from_millis(50));
-            let mut reader = Reader::new(start);
+            let mut reader = Reader::new(zero);
+            ready.add_permits(1);
             let mut acks: HashMap<u64, Instant> = HashMap::new();
             let mut sent = 0u64;
             let mut closed = false;
@@ -462,6 +495,10 @@ async fn chat(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError> {
             m
         }));
     }
+    let users = u32::try_from(senders.len()).unwrap_or(u32::MAX);
+    let _ = ready.acquire_many(users).await;
+    tokio::task::yield_now().await;
+    let start = zero.start_now();
     for (i, at) in schedule(&plan, start) {
         tokio::time::sleep_until(at).await;
         let _ = senders[i as usize % senders.len()].send((i, at));
@@ -484,12 +521,15 @@ async fn fanout(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError> 
     let chat = create_chat(&profile, &token).await?;
     let mut setup = Metrics::default();
     let intended: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
-    let start = Instant::now();
+    let zero = Zero::default();
     // None while the driver sends; then how many streams it sent.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel::<Option<u64>>(None);
     let (subs, shards) =
-        subscribers(&profile, &token, &chat, &plan, start, &stop_rx, &mut setup).await?;
+        subscribers(&profile, &token, &chat, &plan, &zero, &stop_rx, &mut setup).await?;
     let mut driver = open(&profile, &token, &plan, &mut setup).await?;
+    // The schedule starts once every socket is in: joining takes time that
+    // is not the server's answer to a send.
+    let start = zero.start_now();
     let mut sent = 0u64;
     let mut acks: HashMap<u64, Instant> = HashMap::new();
     for (i, at) in schedule(&plan, start) {
@@ -548,7 +588,7 @@ async fn subscribers(
     token: &str,
     chat: &str,
     plan: &Plan,
-    start: Instant,
+    zero: &Zero,
     stop: &tokio::sync::watch::Receiver<Option<u64>>,
     setup: &mut Metrics,
 ) -> Result<(Vec<Subscriber>, Vec<SharedHistograms>), RunError> {
@@ -557,7 +597,7 @@ async fn subscribers(
     for i in 0..plan.subscribers.max(1) {
         let c = joined(profile, token, chat, plan, setup).await?;
         let shard = shards[i % shards.len()].clone();
-        subs.push(subscriber(c, start, stop.clone(), plan.grace, shard));
+        subs.push(subscriber(c, zero.clone(), stop.clone(), plan.grace, shard));
     }
     Ok((subs, shards))
 }
@@ -572,14 +612,14 @@ type Subscriber = tokio::task::JoinHandle<(Metrics, Vec<(String, Instant)>)>;
 /// when its first delta arrived).
 fn subscriber(
     mut c: Client,
-    start: Instant,
+    zero: Zero,
     mut stop: tokio::sync::watch::Receiver<Option<u64>>,
     grace: Duration,
     shard: SharedHistograms,
 ) -> Subscriber {
     tokio::spawn(async move {
         let mut m = Metrics::sharing(shard);
-        let mut reader = Reader::new(start);
+        let mut reader = Reader::new(zero);
         let mut firsts: Vec<(String, Instant)> = Vec::new();
         let mut total: Option<u64> = None;
         let mut deadline: Option<Instant> = None;
@@ -749,14 +789,14 @@ async fn firehose(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError
     let token = user_token(&profile)?;
     let chat = create_chat_with(&profile, &token, json!([])).await?;
     let mut setup = Metrics::default();
-    let start = Instant::now();
+    let zero = Zero::default();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel::<Option<u64>>(None);
     let (subs, shards) =
-        subscribers(&profile, &token, &chat, &plan, start, &stop_rx, &mut setup).await?;
+        subscribers(&profile, &token, &chat, &plan, &zero, &stop_rx, &mut setup).await?;
     let streams = plan.max_streams.unwrap_or(1).max(1);
     let body = json!({ "chatId": chat, "deltas": plan.chunks.max(1), "streams": streams,
                        "size": plan.size.max(1), "rate": plan.rate });
-    let requested = Instant::now();
+    let requested = zero.start_now();
     let resp = http()
         .post(format!("{}/__admin/firehose", profile.base_url))
         .json(&body)

@@ -241,6 +241,46 @@ fn fanout_and_connect_scenarios_run_and_count() {
 }
 
 #[test]
+fn fanout_times_first_deltas_from_sends_scheduled_after_the_subscribers_joined() {
+    // Joining 40 sockets one after another takes at least the sum of their
+    // connect latencies. The schedule's clock starts once they are in; a
+    // clock started before them (the old code) made the first stream's time
+    // to first delta include the whole setup.
+    let mock = MockProcess::start(&[]);
+    let (out, report) = load(&[
+        "--target",
+        &mock.url,
+        "--scenario",
+        "fanout",
+        "--subscribers",
+        "40",
+        "--rate",
+        "4",
+        "--streams",
+        "2",
+        "--chunks",
+        "2",
+        "--duration",
+        "5s",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let l = &report["latencyMs"];
+    let setup_ms = l["connect"]["count"].as_f64().unwrap_or(0.0)
+        * l["connect"]["mean"].as_f64().unwrap_or(0.0);
+    let ttfd_max = l["ttfd"]["max"].as_f64().unwrap_or(f64::MAX);
+    assert_eq!(l["ttfd"]["count"], 80, "2 streams x 40 subscribers");
+    assert!(
+        ttfd_max < setup_ms,
+        "time to first delta max {ttfd_max} ms includes the subscribers' setup ({setup_ms} ms of connects)"
+    );
+}
+
+#[test]
 fn ramp_up_starts_fewer_streams_on_the_open_schedule() {
     let mock = MockProcess::start(&[]);
     let run = |ramp: &str| {
