@@ -5,6 +5,7 @@ mod gates;
 mod hlog;
 mod html;
 mod metrics;
+mod metronome;
 mod scenario;
 
 /// Every frame read allocates (the websocket message, the stream checker's

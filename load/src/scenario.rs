@@ -20,6 +20,7 @@ use tokio::time::Instant;
 use std::sync::atomic::Ordering;
 
 use crate::metrics::{LIVE, Metrics, SharedHistograms};
+use crate::metronome;
 
 /// Shared histogram shards per scenario (tasks are assigned round-robin;
 /// enough that two worker threads seldom wait for the same lock).
@@ -197,12 +198,28 @@ fn send_body(profile: &Profile, chat: &str, plan: &Plan, i: u64) -> Value {
 
 /// The open-model schedule: (stream number, intended time) until the
 /// duration or the stream count runs out.
-fn schedule(plan: &Plan, start: Instant) -> impl Iterator<Item = (u64, Instant)> + '_ {
+fn schedule(plan: &Plan, start: Instant) -> impl Iterator<Item = (u64, Instant)> + Send + 'static {
+    let (rate, ramp_up, max_streams, end) = (
+        plan.rate,
+        plan.ramp_up,
+        plan.max_streams,
+        start + plan.duration,
+    );
     (0u64..)
-        .map(move |i| (i, start + offset(plan.rate, plan.ramp_up, i)))
-        .take_while(move |(i, at)| {
-            plan.max_streams.is_none_or(|n| *i < n) && *at < start + plan.duration
-        })
+        .map(move |i| (i, start + offset(rate, ramp_up, i)))
+        .take_while(move |(i, at)| max_streams.is_none_or(|n| *i < n) && *at < end)
+}
+
+/// Starts [`schedule`] on the metronome; the arrivals come out of the
+/// returned channel on time, and it closes after the last.
+fn arrivals(
+    plan: &Plan,
+    start: Instant,
+) -> Result<mpsc::UnboundedReceiver<(u64, Instant)>, RunError> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    metronome::start(schedule(plan, start), move |i, at| tx.send((i, at)).is_ok())
+        .map_err(|e| RunError::Setup(format!("cannot start the schedule's thread: {e}")))?;
+    Ok(rx)
 }
 
 /// When arrival `i` is due, for `rate` per second reached linearly over
@@ -498,12 +515,16 @@ async fn chat(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError> {
     let users = u32::try_from(senders.len()).unwrap_or(u32::MAX);
     let _ = ready.acquire_many(users).await;
     tokio::task::yield_now().await;
+    // The metronome hands each send straight to its user's task; the users'
+    // channels close when it is done.
     let start = zero.start_now();
-    for (i, at) in schedule(&plan, start) {
-        tokio::time::sleep_until(at).await;
-        let _ = senders[i as usize % senders.len()].send((i, at));
-    }
-    drop(senders);
+    let users = senders.len();
+    let _metronome = metronome::start(schedule(&plan, start), move |i, at| {
+        // A user gone (its socket closed) misses its sends; the others go on.
+        let _ = senders[i as usize % users].send((i, at));
+        true
+    })
+    .map_err(|e| RunError::Setup(format!("cannot start the schedule's thread: {e}")))?;
     let mut total = setup;
     for t in tasks {
         total.merge(
@@ -532,8 +553,8 @@ async fn fanout(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError> 
     let start = zero.start_now();
     let mut sent = 0u64;
     let mut acks: HashMap<u64, Instant> = HashMap::new();
-    for (i, at) in schedule(&plan, start) {
-        tokio::time::sleep_until(at).await;
+    let mut due = arrivals(&plan, start)?;
+    while let Some((i, at)) = due.recv().await {
         let id = driver
             .emit_with_ack("message:send", &send_body(&profile, &chat, &plan, i))
             .await
@@ -712,12 +733,14 @@ async fn connect(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError>
     let start = Instant::now();
     let mut tasks = Vec::new();
     let shards = SharedHistograms::shards(SHARDS);
-    for i in 0..plan.connections.max(1) {
-        let at = start + offset(plan.rate, plan.ramp_up, i as u64);
-        if at > start + plan.duration {
-            break;
-        }
-        tokio::time::sleep_until(at).await;
+    let (rate, ramp_up, end) = (plan.rate, plan.ramp_up, start + plan.duration);
+    let times = (0..plan.connections.max(1) as u64)
+        .map(move |i| (i, start + offset(rate, ramp_up, i)))
+        .take_while(move |(_, at)| *at <= end);
+    let (tx, mut due) = mpsc::unbounded_channel();
+    metronome::start(times, move |i, _| tx.send(i as usize).is_ok())
+        .map_err(|e| RunError::Setup(format!("cannot start the schedule's thread: {e}")))?;
+    while let Some(i) = due.recv().await {
         let (profile, token, plan) = (profile.clone(), token.clone(), plan.clone());
         let shard = shards[i % shards.len()].clone();
         tasks.push(tokio::spawn(async move {
