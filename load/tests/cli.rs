@@ -196,22 +196,28 @@ fn faults_are_counted_exactly_as_the_damage_they_do() {
     }
 }
 
-#[test]
-fn fanout_and_connect_scenarios_run_and_count() {
-    let mock = MockProcess::start(&[]);
+/// A `fanout` run of `streams` streams of `chunks` deltas into
+/// `subscribers` sockets at `rate` streams/s; asserts it ran (exit 0).
+fn fanout(url: &str, subscribers: u32, rate: u32, streams: u32, chunks: u32) -> Value {
+    let (subscribers, rate, streams, chunks) = (
+        subscribers.to_string(),
+        rate.to_string(),
+        streams.to_string(),
+        chunks.to_string(),
+    );
     let (out, report) = load(&[
         "--target",
-        &mock.url,
+        url,
         "--scenario",
         "fanout",
         "--subscribers",
-        "5",
+        &subscribers,
         "--rate",
-        "20",
+        &rate,
         "--streams",
-        "10",
+        &streams,
         "--chunks",
-        "8",
+        &chunks,
         "--duration",
         "5s",
     ]);
@@ -221,6 +227,13 @@ fn fanout_and_connect_scenarios_run_and_count() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+    report
+}
+
+#[test]
+fn fanout_and_connect_scenarios_run_and_count() {
+    let mock = MockProcess::start(&[]);
+    let report = fanout(&mock.url, 5, 20, 10, 8);
     assert_eq!(
         counters(&report),
         (50, 50, 400, 0, 0, 0, 0),
@@ -247,28 +260,7 @@ fn fanout_times_first_deltas_from_sends_scheduled_after_the_subscribers_joined()
     // clock started before them (the old code) made the first stream's time
     // to first delta include the whole setup.
     let mock = MockProcess::start(&[]);
-    let (out, report) = load(&[
-        "--target",
-        &mock.url,
-        "--scenario",
-        "fanout",
-        "--subscribers",
-        "40",
-        "--rate",
-        "4",
-        "--streams",
-        "2",
-        "--chunks",
-        "2",
-        "--duration",
-        "5s",
-    ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    let report = fanout(&mock.url, 40, 4, 2, 2);
     let l = &report["latencyMs"];
     let setup_ms = l["connect"]["count"].as_f64().unwrap_or(0.0)
         * l["connect"]["mean"].as_f64().unwrap_or(0.0);
