@@ -266,8 +266,7 @@ struct Reader {
     /// The open stream of the last delta, kept out of `open`: consecutive
     /// deltas of one stream (the common case) skip the hash lookup.
     hot: Option<(String, (Instant, Instant))>,
-    /// The run's zero, for the per-second counts; copied from `zero` once set.
-    started: Option<Instant>,
+    /// The run's zero, for the per-second counts.
     zero: Zero,
     /// Deltas not yet added to [`LIVE`].
     unpublished: u64,
@@ -280,7 +279,6 @@ impl Reader {
             pending: VecDeque::new(),
             open: FastMap::default(),
             hot: None,
-            started: None,
             zero,
             unpublished: 0,
         }
@@ -367,11 +365,9 @@ impl Reader {
         let std_now = now.into_std();
         m.first_delta.get_or_insert(std_now);
         m.last_delta = Some(std_now);
-        if self.started.is_none() {
-            self.started = self.zero.get();
-        }
         let second = self
-            .started
+            .zero
+            .get()
             .map_or(0, |z| now.saturating_duration_since(z).as_secs());
         m.tick(second as usize);
         if let Some((id, (_, last))) = &mut self.hot
