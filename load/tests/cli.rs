@@ -29,6 +29,17 @@ fn load(args: &[&str]) -> (Output, Value) {
     (out, report)
 }
 
+/// Asserts the run exited 0, showing what it printed if not.
+fn assert_ran(out: &Output) {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn counters(r: &Value) -> (u64, u64, u64, u64, u64, u64, u64) {
     let c = &r["counters"];
     let n = |k: &str| c[k].as_f64().unwrap_or(-1.0) as u64;
@@ -74,12 +85,7 @@ fn a_clean_chat_run_counts_exactly_and_its_report_matches_the_schema() {
     ];
     args.extend(SMALL);
     let (out, report) = load(&args);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert_ran(&out);
     SchemaSet::embedded()
         .check("report/load", &report)
         .expect("report matches schemas/report/load.json");
@@ -151,12 +157,7 @@ fn acks_that_arrive_after_their_reply_are_all_timed() {
         "--grace",
         "5s",
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ran(&out);
     let ack = &report["latencyMs"]["ack"];
     assert_eq!(ack["count"], 6, "every emit's ack timed: {ack}");
     assert!(ack["min"].as_f64() >= Some(30.0), "held 30 ms: {ack}");
@@ -221,12 +222,7 @@ fn fanout(url: &str, subscribers: u32, rate: u32, streams: u32, chunks: u32) -> 
         "--duration",
         "5s",
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert_ran(&out);
     report
 }
 
@@ -292,12 +288,7 @@ fn ramp_up_starts_fewer_streams_on_the_open_schedule() {
             "--grace",
             "5s",
         ]);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_ran(&out);
         counters(&report).0
     };
     // 40/s for 2 s: 80 streams; ramped over 1 s: 20 during the ramp, 40 after.
@@ -316,12 +307,7 @@ fn a_toml_scenario_file_sets_the_run_and_flags_override_it() {
     .expect("write");
     let path = file.to_str().expect("path");
     let (out, report) = load(&["--file", path, "--target", &mock.url]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ran(&out);
     assert_eq!(report["scenario"], "fanout");
     assert_eq!(
         counters(&report).2,
@@ -363,12 +349,7 @@ fn hlogs_from_two_generators_merge_into_one_report() {
             "--hlog",
             file.to_str().expect("path"),
         ]);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_ran(&out);
         reports.push(report);
     }
     let json = dir.join(format!("proteus-load-merged-{}.json", std::process::id()));
@@ -444,12 +425,7 @@ fn the_firehose_counts_exactly_and_a_one_in_10000_drop_is_exactly_that_loss() {
     };
     let mock = MockProcess::start(&[]);
     let (out, report) = firehose(&mock.url, "3", "40");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ran(&out);
     SchemaSet::embedded()
         .check("report/load", &report)
         .expect("report matches schemas/report/load.json");
