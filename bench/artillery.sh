@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
 PORT=4341
 LATE_PORT=4342
-cargo build --release -p mock-server -p load --bins >&2
+cargo build --release -p proteus-mock -p proteus-load --bins >&2
 [ -d bench/artillery/node_modules ] || (cd bench/artillery && npm install --ignore-scripts --no-audit --no-fund >&2)
 ./target/release/proteus-mock --port $PORT --journal-size 0 > /dev/null 2>&1 &
 MOCK=$!

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
 PORT=4311
 TOKEN="user-3a4d80a9c3cca7ffd1bc341f.ede04d00e4b168bed35d9fcde8c2f92f.00d7fecf89201691f94b01e5b294da65.e7ea4c191b2c9a059ce5658deb7349c26a931ed8b7a04bf0"
-cargo build --release -p load --bins --examples >&2
+cargo build --release -p proteus-load --bins --examples >&2
 (cd interop && npm ci --no-audit --no-fund >&2)
 ./target/release/examples/blaster $PORT > /dev/null 2>&1 &
 BLASTER=$!

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 ROUNDS=${1:-2}
 MOCK_PORT=4321
 NODE_PORT=4322
-cargo build --release -p mock-server -p load --bins >&2
+cargo build --release -p proteus-mock -p proteus-load --bins >&2
 (cd bench/node-reference && npm ci --no-audit --no-fund >&2)
 ./target/release/proteus-mock --port $MOCK_PORT --journal-size 0 > /dev/null 2>&1 &
 MOCK=$!

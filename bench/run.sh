@@ -13,7 +13,7 @@ MOCK_PORT=4301
 NODE_PORT=4302
 FLOOR_PORT=4303
 
-cargo build --release -p mock-server -p load --bins --examples >&2
+cargo build --release -p proteus-mock -p proteus-load --bins --examples >&2
 (cd bench/node-reference && npm ci --no-audit --no-fund >&2)
 
 ./target/release/proteus-mock --port $MOCK_PORT > /dev/null 2>&1 &

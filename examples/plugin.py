@@ -10,7 +10,7 @@ isStreaming: false (docs/PROTOCOL.md, R20-R25).
 
 With the mock:
     python3 examples/plugin.py &
-    cargo run --release -p mock-server -- --plugin-url http://127.0.0.1:4010/webhook
+    cargo run --release -p proteus-mock -- --plugin-url http://127.0.0.1:4010/webhook
     then message the "Plugin Agent" (chat 682f4b313981b5f54e96ea4e) and watch the reply stream.
 """
 import argparse

@@ -4,7 +4,7 @@
 //! separate process, never by importing its code (a bug shared by the two
 //! would pass both). The binary is the one `cargo` builds next to the
 //! calling test; it is (re)built once per test process, so a
-//! `cargo test -p conformance` alone never runs a stale mock.
+//! `cargo test -p proteus-conformance` alone never runs a stale mock.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -35,7 +35,7 @@ pub fn mock_binary() -> PathBuf {
                 "build",
                 "--quiet",
                 "-p",
-                "mock-server",
+                "proteus-mock",
                 "--bin",
                 "proteus-mock",
             ])

@@ -2,8 +2,8 @@
 //! until `proteus-load` has its scenarios. Raw websocket client from the
 //! conformance crate; counts frames by prefix and parses only what it times.
 //!
-//!   cargo run --release -p load --example bench -- fanout URL [SOCKETS] [SECS] [SERVER_PID]
-//!   cargo run --release -p load --example bench -- many-chats URL [SOCKETS] [SERVER_PID]
+//!   cargo run --release -p proteus-load --example bench -- fanout URL [SOCKETS] [SECS] [SERVER_PID]
+//!   cargo run --release -p proteus-load --example bench -- many-chats URL [SOCKETS] [SERVER_PID]
 //!
 //! Talks only to the URL given (use 127.0.0.1) and stops by itself.
 

@@ -3,7 +3,7 @@
 //! can be measured without a real server's cost in the way
 //! (docs/BENCHMARKS.md, "the generator's own ceiling").
 //!
-//!   cargo run --release -p load --example blaster -- [PORT]
+//!   cargo run --release -p proteus-load --example blaster -- [PORT]
 //!
 //! It speaks just enough of the protocol for `proteus-load --scenario
 //! firehose`: `GET /__admin/profile`, `POST /api/chats`, the Engine.IO v4 /

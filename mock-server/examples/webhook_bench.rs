@@ -1,6 +1,6 @@
 //! Webhook dispatch throughput (docs/BENCHMARKS.md).
 //!
-//!   cargo run --release -p mock-server --example webhook_bench -- [MESSAGES] [CHATS] [--nice-load]
+//!   cargo run --release -p proteus-mock --example webhook_bench -- [MESSAGES] [CHATS] [--nice-load]
 //!
 //! Starts a mock and a counting webhook receiver on 127.0.0.1, installs a
 //! plugin on the Echo agent (SYNC, then ASYNC), posts MESSAGES messages
@@ -22,8 +22,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::routing::post;
-use mock_server::world::World;
-use mock_server::{Config, Running};
+use proteus_mock::world::World;
+use proteus_mock::{Config, Running};
 use proteus_conformance::client::{Client, Frame};
 use serde_json::{Value, json};
 
@@ -224,7 +224,7 @@ fn main() {
             ..Config::default()
         };
         let mock: Running = mock_rt
-            .block_on(mock_server::start(World::default_world(), config))
+            .block_on(proteus_mock::start(World::default_world(), config))
             .expect("mock");
         let mut result = load_rt.block_on(run(mode, mock.url(), messages, chats));
         result["loadNiced"] = json!(nice_load);

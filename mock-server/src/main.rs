@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
-use mock_server::world::World;
-use mock_server::{Config, serve};
+use proteus_mock::world::World;
+use proteus_mock::{Config, serve};
 use serde_json::json;
 
 /// The emission path allocates one packet per socket per event; mimalloc
@@ -201,13 +201,13 @@ fn print_banner(b: &serde_json::Value) {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if args.list_faults {
-        for (name, effect) in mock_server::faults::CATALOG {
+        for (name, effect) in proteus_mock::faults::CATALOG {
             println!("{name:<28} {effect}");
         }
         return Ok(());
     }
     for spec in &args.faults {
-        mock_server::faults::parse(spec).map_err(|e| anyhow::anyhow!("--fault {spec}: {e}"))?;
+        proteus_mock::faults::parse(spec).map_err(|e| anyhow::anyhow!("--fault {spec}: {e}"))?;
     }
     init_logging(args.log_format);
     let world = match &args.world {
@@ -239,7 +239,7 @@ async fn main() -> anyhow::Result<()> {
     } else {
         print_banner(&b);
     }
-    mock_server::priority::set_background_nice(args.rest_nice);
+    proteus_mock::priority::set_background_nice(args.rest_nice);
     serve(
         listener,
         world,
@@ -250,7 +250,7 @@ async fn main() -> anyhow::Result<()> {
             admin_token: args.admin_token.clone(),
             faults: args.faults.clone(),
             journal_size: args.journal_size,
-            webhooks: mock_server::plugins::dispatch::Settings {
+            webhooks: proteus_mock::plugins::dispatch::Settings {
                 timeout: std::time::Duration::from_millis(args.webhook_timeout_ms),
                 attempts: args.webhook_attempts,
                 ..Default::default()

@@ -6,8 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use mock_server::Config;
-use mock_server::world::World;
+use proteus_mock::Config;
+use proteus_mock::world::World;
 use proteus_conformance::client::{Client, Frame};
 use proteus_conformance::stream::{Rule, StreamChecker};
 use serde_json::{Value, json};
@@ -274,7 +274,7 @@ async fn faults_scoped_to_a_chat_leave_other_chats_alone() {
 
 #[tokio::test]
 async fn reset_restores_the_world_closes_sockets_and_stops_replies() {
-    let mock = mock_server::start(
+    let mock = proteus_mock::start(
         World::default_world(),
         Config {
             faults: vec!["no-meta".into()],
@@ -359,7 +359,7 @@ async fn reset_restores_the_world_closes_sockets_and_stops_replies() {
 
 #[tokio::test]
 async fn admin_token_guards_the_control_plane_and_no_admin_removes_it() {
-    let guarded = mock_server::start(
+    let guarded = proteus_mock::start(
         World::default_world(),
         Config {
             admin_token: Some("s3cret".into()),
@@ -383,7 +383,7 @@ async fn admin_token_guards_the_control_plane_and_no_admin_removes_it() {
         .expect("reachable");
     assert_eq!(r.status().as_u16(), 200);
     guarded.stop().await.expect("stop");
-    let off = mock_server::start(
+    let off = proteus_mock::start(
         World::default_world(),
         Config {
             admin: false,

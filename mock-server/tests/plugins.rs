@@ -13,8 +13,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::routing::post;
 use common::*;
-use mock_server::world::World;
-use mock_server::{Config, Running};
+use proteus_mock::world::World;
+use proteus_mock::{Config, Running};
 use proteus_conformance::stream::StreamChecker;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -139,14 +139,14 @@ impl Hook {
 
 async fn mock(webhook_timeout_ms: u64) -> Running {
     let config = Config {
-        webhooks: mock_server::plugins::dispatch::Settings {
+        webhooks: proteus_mock::plugins::dispatch::Settings {
             timeout: Duration::from_millis(webhook_timeout_ms),
             attempts: 4,
             retry_base: Duration::from_millis(100),
         },
         ..Config::default()
     };
-    mock_server::start(World::default_world(), config)
+    proteus_mock::start(World::default_world(), config)
         .await
         .expect("starts")
 }
@@ -811,7 +811,7 @@ async fn the_example_plugin_streams_replies_for_the_default_worlds_plugin_agent(
         plugin_url: Some(webhook),
         ..Config::default()
     };
-    let m = mock_server::start(World::default_world(), config)
+    let m = proteus_mock::start(World::default_world(), config)
         .await
         .expect("starts");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/plugin.py");

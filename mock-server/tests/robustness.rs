@@ -119,7 +119,7 @@ async fn npm_socket_io_client_interoperates() {
 fn a_malformed_world_file_is_refused_with_file_path_and_problem() {
     let dir = std::env::temp_dir().join(format!("proteus-world-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("tmp dir");
-    let mut world: Value = serde_json::from_str(mock_server::world::DEFAULT_WORLD).expect("json");
+    let mut world: Value = serde_json::from_str(proteus_mock::world::DEFAULT_WORLD).expect("json");
     world["chats"][0]["participants"][1]["type"] = json!("BOT");
     let file = dir.join("broken-world.json");
     std::fs::write(&file, serde_json::to_string_pretty(&world).expect("json")).expect("write");
@@ -249,12 +249,12 @@ async fn shutdown_finishes_in_flight_streams_before_closing() {
 #[tokio::test]
 async fn a_consumer_that_stops_reading_is_disconnected_not_silently_skipped() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mock = mock_server::start(
-        mock_server::world::World::default_world(),
-        mock_server::Config {
+    let mock = proteus_mock::start(
+        proteus_mock::world::World::default_world(),
+        proteus_mock::Config {
             socket_buffer: 64,
             slow_consumer_grace: Duration::from_millis(500),
-            ..mock_server::Config::default()
+            ..proteus_mock::Config::default()
         },
     )
     .await

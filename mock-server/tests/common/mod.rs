@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use mock_server::world::World;
-use mock_server::{Config, Running};
+use proteus_mock::world::World;
+use proteus_mock::{Config, Running};
 use proteus_conformance::schema::SchemaSet;
 use rust_socketio::Payload;
 use rust_socketio::asynchronous::{Client, ClientBuilder};
@@ -37,7 +37,7 @@ pub fn revoked_token() -> String {
 }
 
 pub async fn start() -> Running {
-    mock_server::start(World::default_world(), Config::default())
+    proteus_mock::start(World::default_world(), Config::default())
         .await
         .expect("mock starts")
 }
