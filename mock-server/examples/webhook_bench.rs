@@ -22,9 +22,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::routing::post;
+use proteus_conformance::client::{Client, Frame};
 use proteus_mock::world::World;
 use proteus_mock::{Config, Running};
-use proteus_conformance::client::{Client, Frame};
 use serde_json::{Value, json};
 
 const ADA: &str = "user-3a4d80a9c3cca7ffd1bc341f.ede04d00e4b168bed35d9fcde8c2f92f.00d7fecf89201691f94b01e5b294da65.e7ea4c191b2c9a059ce5658deb7349c26a931ed8b7a04bf0";

@@ -6,10 +6,10 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use proteus_mock::Config;
-use proteus_mock::world::World;
 use proteus_conformance::client::{Client, Frame};
 use proteus_conformance::stream::{Rule, StreamChecker};
+use proteus_mock::Config;
+use proteus_mock::world::World;
 use serde_json::{Value, json};
 
 async fn admin(

@@ -13,9 +13,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::routing::post;
 use common::*;
+use proteus_conformance::stream::StreamChecker;
 use proteus_mock::world::World;
 use proteus_mock::{Config, Running};
-use proteus_conformance::stream::StreamChecker;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 

@@ -6,9 +6,9 @@
 use std::time::Duration;
 
 use futures_util::FutureExt;
+use proteus_conformance::schema::SchemaSet;
 use proteus_mock::world::World;
 use proteus_mock::{Config, Running};
-use proteus_conformance::schema::SchemaSet;
 use rust_socketio::Payload;
 use rust_socketio::asynchronous::{Client, ClientBuilder};
 use serde_json::{Value, json};
