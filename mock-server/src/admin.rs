@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use crate::App;
 use crate::faults::{CATALOG, Scope};
-use crate::rest::{ApiError, ApiResult, JsonBody, ok};
+use crate::proteus::rest::{ApiError, ApiResult, JsonBody, ok};
 
 /// The `/__admin` routes.
 pub fn router(app: Arc<App>) -> Router<Arc<App>> {
@@ -279,7 +279,7 @@ async fn journal(
         q.limit.unwrap_or(1000).min(100_000),
     );
     let last = entries.last().map_or(q.since, |e| e.seq);
-    crate::rest::ok_with_meta(
+    crate::proteus::rest::ok_with_meta(
         &entries,
         json!({ "count": entries.len(), "nextSince": last, "capacity": app.journal.capacity() }),
     )
@@ -475,7 +475,7 @@ async fn firehose(State(app): State<Arc<App>>, body: JsonBody) -> ApiResult {
             }
             let trigger: crate::model::Message = match serde_json::from_value(json!({
                 "id": app2.store.ids.next(), "content": "firehose", "chatId": b.chat_id,
-                "streamResponse": true, "createdAt": crate::store::now_iso(), "updatedAt": crate::store::now_iso(),
+                "streamResponse": true, "createdAt": crate::core::store::now_iso(), "updatedAt": crate::core::store::now_iso(),
             })) {
                 Ok(m) => m,
                 Err(e) => {
@@ -483,16 +483,16 @@ async fn firehose(State(app): State<Arc<App>>, body: JsonBody) -> ApiResult {
                     return;
                 }
             };
-            let plan = crate::script::Plan {
+            let plan = crate::core::replies::script::Plan {
                 chunks: vec![chunk.clone(); b.deltas],
                 first_delay: std::time::Duration::ZERO,
                 delay,
             };
-            let responder = crate::store::Responder {
+            let responder = crate::core::store::Responder {
                 agent: agent.clone(),
                 script: script.clone(),
             };
-            crate::realtime::stream::play_reply(app2.clone(), responder, trigger, plan).await;
+            crate::core::replies::play::play_reply(app2.core.clone(), responder, trigger, plan).await;
             if app2.hurry.is_cancelled() {
                 return;
             }

@@ -143,7 +143,7 @@ pub enum RandomAction {
 }
 
 /// Where a fault applies.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Scope {
     #[serde(skip_serializing_if = "Option::is_none")]

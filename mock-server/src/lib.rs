@@ -1,29 +1,31 @@
 //! proteus-mock: a faithful, fast, stateful ProteusAI server to run locally.
 //!
 //! # Layout
-//! - [`model`]: the protocol's objects, serialized exactly as documented.
-//! - [`world`]: world files (the default one is embedded) and their checks.
-//! - [`store`]: all state and every protocol rule that reads or changes it;
-//!   REST and socket.io handlers only translate to and from it.
-//! - [`rest`]: `/api` routes, the envelope, auth and body handling.
-//! - [`realtime`]: socket.io auth and client events, rooms, the emission path
-//!   and its slow-consumer policy, and the task that plays scripted streams.
-//! - [`script`]: what a scripted agent says and how it is cut into deltas.
-//!
-//! [`serve`] runs the server on a listener until a shutdown future resolves;
-//! [`start`] runs one on a random loopback port for tests.
+//! Layers, lowest first; a module imports only from its own layer or below
+//! (the `layering` test enforces it):
+//! 1. Foundations: [`model`] (the protocol's objects, serialized exactly as
+//!    documented), [`world`] (world files and their checks), [`journal`]
+//!    (what the mock saw and did), [`faults`] (the fault registry and the
+//!    per-site views the code reads), [`priority`] (threads at a lower
+//!    priority for REST and webhooks).
+//! 2. [`core`]: protocol-neutral state and rules: the store, "a message
+//!    enters", scripted replies, plugin events, and the [`core::Outbox`]
+//!    through which events leave.
+//! 3. Transports: [`proteus`] (ProteusAI: REST under `/api`, socket.io
+//!    realtime), translating to and from core calls; [`net`] (the TCP
+//!    listener whose connections can be cut).
+//! 4. [`admin`]: the control plane under `/__admin`.
+//! 5. This file: [`App`] (the core plus the transports' state), [`build`],
+//!    [`serve`], [`start`].
 
 pub mod admin;
+pub mod core;
 pub mod faults;
 pub mod journal;
 pub mod model;
 pub mod net;
-pub mod plugins;
 pub mod priority;
-pub mod realtime;
-pub mod rest;
-pub mod script;
-pub mod store;
+pub mod proteus;
 pub mod world;
 
 use std::future::Future;
@@ -34,10 +36,10 @@ use std::time::Duration;
 use socketioxide::SocketIo;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
-use crate::realtime::rooms::Rooms;
-use crate::store::Store;
+use crate::core::Core;
+use crate::core::plugins;
+use crate::proteus::realtime::rooms::Rooms;
 use crate::world::World;
 
 /// Tunables that are not part of the world.
@@ -78,97 +80,36 @@ impl Default for Config {
     }
 }
 
-/// Everything a handler needs, shared by REST and socket.io.
+/// Everything a handler needs: the core, and the transports' own state.
+///
+/// Dereferences to [`Core`], so `app.store` and `app.faults` read as before.
 #[derive(Debug)]
 pub struct App {
-    pub store: Store,
-    pub rooms: Rooms,
-    /// Scripted replies in flight; waited for on shutdown.
-    pub tasks: TaskTracker,
-    /// Fired on shutdown (by [`App::hurry_up`]): streams stop pacing and
-    /// finish at once.
-    pub hurry: CancellationToken,
-    /// Replaced on each reset; the old one is cancelled, which stops the
-    /// replies started before the reset.
-    epoch: std::sync::Mutex<CancellationToken>,
-    /// Atomic mirrors of the two tokens, for the checks a stream makes before
-    /// every delta (`CancellationToken::is_cancelled` takes a lock): the
-    /// number of resets so far, and whether shutdown began.
-    generation: std::sync::atomic::AtomicU64,
-    hurried: std::sync::atomic::AtomicBool,
-    pub faults: faults::Faults,
+    pub core: Arc<Core>,
+    /// socket.io room membership and emission (the core's outbox for it).
+    pub rooms: Arc<Rooms>,
     start_faults: Vec<String>,
     pub admin_token: Option<String>,
     /// Packets a socket may hold unsent (`Config::socket_buffer`), for stats.
     pub socket_buffer: usize,
-    /// Webhook delivery (see [`plugins::dispatch`]).
-    pub dispatcher: Arc<plugins::dispatch::Dispatcher>,
-    /// Streamed replies posted by plugins.
-    pub plugin_streams: plugins::streams::PluginStreams,
-    /// What the mock saw and did (see [`journal`]).
-    pub journal: Arc<journal::Journal>,
     /// Accepted TCP connections, so a socket with a full buffer can still be cut.
     pub connections: Arc<net::Connections>,
     /// The socket.io handle, set once the layer is built.
     pub io: std::sync::OnceLock<SocketIo>,
-    /// The runtime the server was built on: scripted replies run here even
-    /// when a REST handler (on the background runtime) starts them.
-    pub realtime: tokio::runtime::Handle,
+}
+
+impl std::ops::Deref for App {
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        &self.core
+    }
 }
 
 impl App {
-    /// The token that stops replies at the next reset.
-    pub fn epoch(&self) -> CancellationToken {
-        self.epoch.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    /// Resets so far: a reply started in generation `g` stops once this moves on.
-    pub fn generation(&self) -> u64 {
-        self.generation.load(std::sync::atomic::Ordering::Acquire)
-    }
-
-    /// Whether shutdown began (streams then finish without pacing).
-    pub fn hurried(&self) -> bool {
-        self.hurried.load(std::sync::atomic::Ordering::Acquire)
-    }
-
-    /// Begins shutdown: streams stop pacing.
-    pub fn hurry_up(&self) {
-        self.hurried
-            .store(true, std::sync::atomic::Ordering::Release);
-        self.hurry.cancel();
-    }
-
-    /// Resolves a token, honouring the `accept-bad-token` fault.
-    pub fn authenticate(&self, token: &str) -> Result<store::Caller, String> {
-        self.store.authenticate(token).or_else(|e| {
-            if self
-                .faults
-                .has(None, |k| matches!(k, faults::FaultKind::AcceptBadToken))
-            {
-                self.store.first_user().ok_or(e)
-            } else {
-                Err(e)
-            }
-        })
-    }
-
     /// Back to the loaded world: replies stopped, sockets told and closed,
     /// faults back to the start-up ones.
     pub async fn reset(&self) {
-        let old = std::mem::replace(
-            &mut *self.epoch.lock().unwrap_or_else(|p| p.into_inner()),
-            CancellationToken::new(),
-        );
-        // The count first: a stream woken by the cancel sees it moved.
-        self.generation
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        old.cancel();
-        // Wait (briefly) for the cancelled replies to stop, so none emits into the fresh state.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-        while !self.tasks.is_empty() && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+        self.core.stop_replies().await;
         if let Some(io) = self.io.get() {
             for socket in io.sockets() {
                 let _ = socket.emit(
@@ -179,20 +120,7 @@ impl App {
             }
         }
         self.rooms.clear();
-        self.store.reset();
-        self.journal.clear();
-        self.dispatcher.clear();
-        self.plugin_streams.clear();
-        self.faults.clear();
-        for spec in &self.start_faults {
-            let _ = self.faults.add(
-                spec,
-                faults::Scope {
-                    chat_id: None,
-                    agent_id: None,
-                },
-            );
-        }
+        self.core.reset_state(&self.start_faults);
         tracing::info!("reset to the loaded world");
     }
 }
@@ -211,39 +139,29 @@ pub fn build(
     }
     let journal = Arc::new(journal::Journal::new(config.journal_size));
     let connections = Arc::new(net::Connections::default());
+    let rooms = Arc::new(Rooms::new(
+        config.slow_consumer_grace,
+        journal.clone(),
+        connections.clone(),
+    ));
+    let core = Core::new(
+        world,
+        journal,
+        vec![rooms.clone() as Arc<dyn core::Outbox>],
+        config.webhooks.clone(),
+    )?;
     let app = Arc::new(App {
-        store: Store::new(world),
-        rooms: Rooms::new(
-            config.slow_consumer_grace,
-            journal.clone(),
-            connections.clone(),
-        ),
+        core: Arc::new(core),
+        rooms,
         connections,
         socket_buffer: config.socket_buffer,
-        journal,
-        dispatcher: Arc::new(plugins::dispatch::Dispatcher::new(config.webhooks.clone())),
-        plugin_streams: plugins::streams::PluginStreams::default(),
-        tasks: TaskTracker::new(),
-        hurry: CancellationToken::new(),
-        epoch: std::sync::Mutex::new(CancellationToken::new()),
-        generation: std::sync::atomic::AtomicU64::new(0),
-        hurried: std::sync::atomic::AtomicBool::new(false),
-        faults: faults::Faults::default(),
         start_faults: config.faults.clone(),
         admin_token: config.admin_token.clone(),
         io: std::sync::OnceLock::new(),
-        realtime: tokio::runtime::Handle::try_current()
-            .map_err(|_| "the server must be built inside a tokio runtime".to_string())?,
     });
     for spec in &config.faults {
         app.faults
-            .add(
-                spec,
-                faults::Scope {
-                    chat_id: None,
-                    agent_id: None,
-                },
-            )
+            .add(spec, faults::Scope::default())
             .map_err(|e| format!("--fault {spec}: {e}"))?;
     }
     let (layer, io) = SocketIo::builder()
@@ -252,10 +170,13 @@ pub fn build(
         .build_layer();
     io.ns(
         "/",
-        socketioxide::handler::ConnectHandler::with(realtime::on_connect, realtime::authenticate),
+        socketioxide::handler::ConnectHandler::with(
+            proteus::realtime::on_connect,
+            proteus::realtime::authenticate,
+        ),
     );
     let _ = app.io.set(io.clone());
-    let mut router = rest::router(app.clone());
+    let mut router = proteus::rest::router(app.clone());
     if config.admin {
         router = router.merge(admin::router(app.clone()));
     }

@@ -250,7 +250,7 @@ async fn main() -> anyhow::Result<()> {
             admin_token: args.admin_token.clone(),
             faults: args.faults.clone(),
             journal_size: args.journal_size,
-            webhooks: proteus_mock::plugins::dispatch::Settings {
+            webhooks: proteus_mock::core::plugins::dispatch::Settings {
                 timeout: std::time::Duration::from_millis(args.webhook_timeout_ms),
                 attempts: args.webhook_attempts,
                 ..Default::default()

@@ -74,7 +74,7 @@ pub async fn rest_in_background(
         Err(e) => {
             tracing::error!(error = %e, "a REST handler panicked (a bug)");
             use axum::response::IntoResponse;
-            crate::rest::ApiError::new(
+            crate::proteus::rest::ApiError::new(
                 axum::http::StatusCode::INTERNAL_SERVER_ERROR,
                 "the request handler failed (a bug in the mock; see its log)",
             )

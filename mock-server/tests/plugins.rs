@@ -139,7 +139,7 @@ impl Hook {
 
 async fn mock(webhook_timeout_ms: u64) -> Running {
     let config = Config {
-        webhooks: proteus_mock::plugins::dispatch::Settings {
+        webhooks: proteus_mock::core::plugins::dispatch::Settings {
             timeout: Duration::from_millis(webhook_timeout_ms),
             attempts: 4,
             retry_base: Duration::from_millis(100),

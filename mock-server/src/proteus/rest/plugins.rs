@@ -140,7 +140,7 @@ pub async fn list(State(app): State<Arc<App>>, Auth(caller): Auth) -> ApiResult 
 
 async fn install(
     app: Arc<App>,
-    caller: crate::store::Caller,
+    caller: crate::core::store::Caller,
     target: Participant,
     body: JsonBody,
 ) -> ApiResult {
@@ -181,19 +181,19 @@ async fn install(
         b.event_dispatch_mode,
         b.inputs,
     )?;
-    let mut event = crate::plugins::installed_event(&app, &instance, &token);
+    let mut event = crate::core::plugins::installed_event(&app, &instance, &token);
     if app.faults.on(None, FaultKind::InstalledWithoutToken)
         && let Some(o) = event.as_object_mut()
     {
         o.remove("token");
     }
-    crate::plugins::deliver(&app, &instance, plugin.webhook_url, None, event);
+    crate::core::plugins::deliver(&app, &instance, plugin.webhook_url, None, event);
     ok(StatusCode::CREATED, &instance)
 }
 
 async fn uninstall(
     app: Arc<App>,
-    caller: crate::store::Caller,
+    caller: crate::core::store::Caller,
     target: Participant,
     instance_id: String,
 ) -> ApiResult {
@@ -210,7 +210,7 @@ async fn uninstall(
     } else {
         app.store.uninstall(&caller, &target, &instance_id)?
     };
-    crate::plugins::deliver(
+    crate::core::plugins::deliver(
         &app,
         &instance,
         plugin.webhook_url,

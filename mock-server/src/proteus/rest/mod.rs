@@ -22,7 +22,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::App;
-use crate::store::{Caller, Refusal};
+use crate::core::store::{Caller, Refusal};
 
 /// Request bodies above this size are refused with 413.
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -52,6 +52,8 @@ impl From<Refusal> for ApiError {
             Refusal::Invalid(m) => ApiError::new(StatusCode::BAD_REQUEST, m),
             Refusal::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, m),
             Refusal::NotFound(m) => ApiError::new(StatusCode::NOT_FOUND, m),
+            Refusal::Conflict(m) => ApiError::new(StatusCode::CONFLICT, m),
+            Refusal::TooMany(m) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, m),
         }
     }
 }

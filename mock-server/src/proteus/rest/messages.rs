@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 
 use super::{ApiError, ApiResult, Auth, JsonBody, ok};
 use crate::App;
+use crate::core::messaging;
 use crate::faults::FaultKind;
 
 pub async fn create(State(app): State<Arc<App>>, Auth(caller): Auth, body: JsonBody) -> ApiResult {
@@ -16,10 +17,13 @@ pub async fn create(State(app): State<Arc<App>>, Auth(caller): Auth, body: JsonB
         .as_object()
         .ok_or_else(|| ApiError::bad_request("Request body must be a JSON object"))?;
     if obj.contains_key("streamId") {
-        let (status, message) = crate::plugins::streams::chunk(&app, &caller, obj).await?;
-        return ok(status, &message);
+        use crate::core::plugins::streams::{Chunked, chunk};
+        return match chunk(&app.core, &caller, obj).await? {
+            Chunked::Delta(message) => ok(StatusCode::OK, &message),
+            Chunked::Closed(message) => ok(StatusCode::CREATED, &message),
+        };
     }
-    let (to, new) = crate::realtime::parse_send(obj).map_err(ApiError::bad_request)?;
+    let (to, new) = messaging::parse_send(obj).map_err(ApiError::bad_request)?;
     let mut caller = caller;
     if caller.acts_as.is_some() && app.faults.on(None, FaultKind::IgnoreScopes) {
         caller.scopes = vec![
@@ -37,8 +41,7 @@ pub async fn create(State(app): State<Arc<App>>, Auth(caller): Auth, body: JsonB
         echo["id"] = serde_json::Value::String(app.store.ids.next());
         return ok(StatusCode::CREATED, &echo);
     }
-    let (message, chat) = crate::realtime::send(&app, &caller, to, new).map_err(ApiError::from)?;
-    crate::realtime::announce(&app, &chat, &message).await;
-    crate::realtime::start_replies(&app, &caller, &message);
+    let (message, chat) = messaging::send(&app.core, &caller, to, new)?;
+    messaging::deliver(&app.core, &caller, &chat, &message, None).await;
     ok(StatusCode::CREATED, &message)
 }

@@ -3,7 +3,7 @@
 //! Everything here is a pure function of the script, the per-message override
 //! (`state.mock`) and the triggering content, so the same seed gives the same
 //! stream byte for byte. The task that emits the plan lives in
-//! [`crate::realtime::stream`].
+//! [`crate::proteus::realtime::stream`].
 
 use std::time::Duration;
 

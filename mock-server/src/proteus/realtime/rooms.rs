@@ -32,6 +32,7 @@ use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
 use socketioxide::{SendError, SocketError};
 
+use crate::core::outbox::{self, Emission, Outbox, Payload, Sending};
 use crate::model::Id;
 
 /// Counters for `/__admin/stats` and benchmarks.
@@ -295,5 +296,36 @@ impl Rooms {
             self.stats.deltas_sent.fetch_add(sent, Ordering::Relaxed);
         }
         full
+    }
+}
+
+/// The socket.io way out: the core's events under the ProteusAI event names,
+/// to the chat's room.
+impl Outbox for Rooms {
+    fn emit<'a>(&'a self, e: &'a Emission<'a>) -> Sending<'a> {
+        Box::pin(async move {
+            let event = match e.kind {
+                outbox::Kind::Message => "message",
+                outbox::Kind::Delta => "message:delta",
+                outbox::Kind::Done => "message:done",
+                outbox::Kind::Lifecycle(name) => name,
+            };
+            let except = e.except.and_then(|s| s.parse::<Sid>().ok());
+            match e.payload {
+                Payload::Raw(raw) => self.emit_raw(e.chat_id, event, raw, except, e.stream).await,
+                Payload::Message(m) => {
+                    self.emit_tagged(e.chat_id, event, m, except, e.stream)
+                        .await
+                }
+                Payload::Value(v) => {
+                    self.emit_tagged(e.chat_id, event, v, except, e.stream)
+                        .await
+                }
+            }
+        })
+    }
+
+    fn disconnect_room(&self, chat_id: &str) {
+        Rooms::disconnect_room(self, chat_id);
     }
 }

@@ -12,13 +12,15 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
-use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 
-use crate::App;
+use crate::core::Core;
+use crate::core::Refusal;
+use crate::core::outbox::{Emission, Kind, Payload};
+use crate::core::replies::{self, Ending};
+use crate::core::store::Caller;
+use crate::faults::StreamFaults;
 use crate::model::{Message, is_object_id};
-use crate::rest::ApiError;
-use crate::store::{Caller, NewMessage};
 
 /// Open streams kept at most (and as many recently closed ones, to refuse late chunks).
 const MAX_STREAMS: usize = 10_000;
@@ -36,10 +38,19 @@ pub struct PluginStreams {
     closed: Mutex<VecDeque<String>>,
 }
 
-fn field<'a>(o: &'a Map<String, Value>, k: &str) -> Result<&'a str, ApiError> {
-    o.get(k).and_then(Value::as_str).ok_or_else(|| {
-        ApiError::bad_request(format!("{k} is required (a string) in a streamed chunk"))
-    })
+fn field<'a>(o: &'a Map<String, Value>, k: &str) -> Result<&'a str, Refusal> {
+    o.get(k)
+        .and_then(Value::as_str)
+        .ok_or_else(|| Refusal::Invalid(format!("{k} is required (a string) in a streamed chunk")))
+}
+
+/// What a chunk did.
+#[derive(Debug)]
+pub enum Chunked {
+    /// A delta went out; the message as it stands (REST 200).
+    Delta(Value),
+    /// The stream closed; the stored message (REST 201).
+    Closed(Message),
 }
 
 impl PluginStreams {
@@ -73,92 +84,87 @@ impl PluginStreams {
     }
 }
 
-/// Handles one chunk; returns the status and the message as it stands.
+/// Handles one chunk.
 pub async fn chunk(
-    app: &App,
+    core: &Core,
     caller: &Caller,
     o: &Map<String, Value>,
-) -> Result<(StatusCode, Value), ApiError> {
+) -> Result<Chunked, Refusal> {
     let me = caller.acts_as.clone().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::FORBIDDEN,
-            "Streamed chunks come from plugin instances: use the inst- token from PLUGIN_INSTALLED",
+        Refusal::Forbidden(
+            "Streamed chunks come from plugin instances: use the inst- token from PLUGIN_INSTALLED"
+                .into(),
         )
     })?;
     let chat_id = field(o, "chatId")?.to_string();
     let responded_to = field(o, "respondedToId")?.to_string();
     let stream_id = field(o, "streamId")?.to_string();
     if !is_object_id(&chat_id) || !is_object_id(&responded_to) {
-        return Err(ApiError::bad_request(
-            "chatId and respondedToId must be ids (24 lowercase hex characters)",
+        return Err(Refusal::Invalid(
+            "chatId and respondedToId must be ids (24 lowercase hex characters)".into(),
         ));
     }
     if stream_id.is_empty() || stream_id.len() > 128 {
-        return Err(ApiError::bad_request(
-            "streamId must be 1 to 128 characters",
+        return Err(Refusal::Invalid(
+            "streamId must be 1 to 128 characters".into(),
         ));
     }
     let streaming = o
         .get("isStreaming")
         .and_then(Value::as_bool)
-        .ok_or_else(|| ApiError::bad_request("isStreaming is required (a boolean)"))?;
+        .ok_or_else(|| Refusal::Invalid("isStreaming is required (a boolean)".into()))?;
     let delta = match o.get("contentDelta") {
         Some(Value::String(d)) => Some(d.clone()),
         None | Some(Value::Null) if !streaming => None,
         _ => {
-            return Err(ApiError::bad_request(
-                "contentDelta is required (a string) while isStreaming is true",
+            return Err(Refusal::Invalid(
+                "contentDelta is required (a string) while isStreaming is true".into(),
             ));
         }
     };
-    let chat = app.store.chat(caller, &chat_id)?;
-    if app
+    let chat = core.store.chat(caller, &chat_id)?;
+    if core
         .store
         .message(&responded_to)
         .is_none_or(|m| m.chat_id != chat_id)
     {
-        return Err(ApiError::bad_request(format!(
+        return Err(Refusal::Invalid(format!(
             "respondedToId {responded_to} is not a message of chat {chat_id}"
         )));
     }
-    let streams = &app.plugin_streams;
+    let streams = &core.plugin_streams;
     if streams.was_closed(&stream_id) {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!(
-                "Stream {stream_id} is already finished: no chunk after the one with isStreaming: false"
-            ),
-        ));
+        return Err(Refusal::Conflict(format!(
+            "Stream {stream_id} is already finished: no chunk after the one with isStreaming: false"
+        )));
     }
     // Every lock is taken and released in this block: nothing is held across an await.
     let step = {
         let mut open = streams.open.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(s) = open.get(&stream_id) {
             if s.owner != caller.entity.id {
-                return Err(ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    format!("Stream {stream_id} belongs to another plugin instance"),
-                ));
+                return Err(Refusal::Forbidden(format!(
+                    "Stream {stream_id} belongs to another plugin instance"
+                )));
             }
             if s.message.chat_id != chat_id {
-                return Err(ApiError::bad_request(format!(
+                return Err(Refusal::Invalid(format!(
                     "Stream {stream_id} belongs to chat {}, not {chat_id}",
                     s.message.chat_id
                 )));
             }
         } else if !streaming {
-            return Err(ApiError::bad_request(format!(
+            return Err(Refusal::Invalid(format!(
                 "Stream {stream_id} has no chunk: send chunks with isStreaming: true before closing it"
             )));
         } else if open.len() >= MAX_STREAMS {
-            return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many open streams: close some first",
+            return Err(Refusal::TooMany(
+                "Too many open streams: close some first".into(),
             ));
         } else {
-            let now = crate::store::now_iso();
+            let now = crate::core::store::now_iso();
             let message = Message {
-                id: app.store.ids.next(),
+                id: core.store.ids.next(),
                 content: String::new(),
                 content_delta: None,
                 chat_id: chat_id.clone(),
@@ -207,42 +213,35 @@ pub async fn chunk(
     };
     let s = match step {
         Ok((n, payload)) => {
-            app.rooms
-                .emit_tagged(
-                    &chat_id,
-                    "message:delta",
-                    &payload,
-                    None,
-                    Some((&stream_id, Some(n))),
-                )
-                .await;
-            return Ok((StatusCode::OK, payload["message"].clone()));
+            match serde_json::value::to_raw_value(&payload) {
+                Ok(raw) => {
+                    core.emit(
+                        Emission::new(&chat_id, Kind::Delta, Payload::Raw(&raw))
+                            .stream(&stream_id, Some(n)),
+                    )
+                    .await
+                }
+                Err(e) => tracing::error!(error = %e, "cannot serialize a plugin delta (a bug)"),
+            }
+            return Ok(Chunked::Delta(payload["message"].clone()));
         }
         Err(closing) => closing,
     };
     streams.close(stream_id.clone());
-    let new = NewMessage {
-        content: s.message.content.clone(),
-        kind: s.message.kind.clone(),
-        responded_to_id: Some(responded_to),
-        ..Default::default()
-    };
-    let (done, chat) = app.store.persist(
+    let done = replies::end_stream(
+        core,
         &chat_id,
-        Some(&me.id),
-        new,
-        Some(s.message.id.clone()),
-        Some(stream_id.clone()),
-    )?;
-    app.rooms
-        .emit_tagged(
-            &chat_id,
-            "message:done",
-            &done,
-            None,
-            Some((&stream_id, None)),
-        )
-        .await;
-    crate::realtime::lifecycle_message_added(app, &chat, &done).await;
-    Ok((StatusCode::CREATED, json!(done)))
+        &me.id,
+        Ending {
+            content: s.message.content.clone(),
+            kind: s.message.kind.clone(),
+            responded_to_id: responded_to,
+            message_id: s.message.id.clone(),
+            stream_id: stream_id.clone(),
+        },
+        &StreamFaults::default(),
+        None,
+    )
+    .await?;
+    Ok(Chunked::Closed(done))
 }

@@ -10,18 +10,20 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use super::delta::{Delta, DeltaWriter};
-use crate::App;
+use super::script::Plan;
+use super::{Ending, emit_json, end_stream};
+use crate::core::outbox::{Emission, Kind, Payload};
+use crate::core::store::{NewMessage, Responder};
+use crate::core::{Core, messaging};
 use crate::faults::StreamFaults;
 use crate::model::{Message, Participant, ParticipantType};
-use crate::script::Plan;
-use crate::store::{NewMessage, Responder};
 
 /// Waits up to this long are plain sleeps (see `wait_until` in [`play_reply`]).
 const SHORT_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Plays `plan` as `responder`'s reply to `trigger`: one `message`, or a
 /// stream of deltas closed by `message:done` when the trigger asked for one.
-pub async fn play_reply(app: Arc<App>, responder: Responder, trigger: Message, plan: Plan) {
+pub async fn play_reply(core: Arc<Core>, responder: Responder, trigger: Message, plan: Plan) {
     let chat_id = trigger.chat_id.clone();
     let sender = Participant {
         id: responder.agent.id.clone(),
@@ -29,14 +31,14 @@ pub async fn play_reply(app: Arc<App>, responder: Responder, trigger: Message, p
     };
     // Read before the token: a reset in between then stops this reply
     // rather than letting it run on into the fresh state.
-    let generation = app.generation();
-    let hurry = app.hurry.clone();
-    let abort = app.epoch();
+    let generation = core.generation();
+    let hurry = core.hurry.clone();
+    let abort = core.epoch();
     let start = Instant::now();
-    let reset_since = || app.generation() != generation;
+    let reset_since = || core.generation() != generation;
     // Waits for a deadline; true when a reset stopped this reply.
     let wait_until = |at: Instant| {
-        let (app, hurry, abort) = (&app, &hurry, &abort);
+        let (core, hurry, abort) = (&core, &hurry, &abort);
         async move {
             if reset_since() {
                 return true;
@@ -44,7 +46,7 @@ pub async fn play_reply(app: Arc<App>, responder: Responder, trigger: Message, p
             // A deadline already passed (the first delta of an unpaced
             // stream, a late tick) goes now: tokio's timer would round it up
             // to the next millisecond tick.
-            if app.hurried() || at <= Instant::now() {
+            if core.hurried() || at <= Instant::now() {
                 return false;
             }
             // A paced delta's short wait is a plain sleep with the atomic
@@ -72,26 +74,27 @@ pub async fn play_reply(app: Arc<App>, responder: Responder, trigger: Message, p
         if wait_until(start + plan.first_delay).await {
             return;
         }
-        match app
+        match core
             .store
             .persist(&chat_id, Some(&sender.id), reply, None, None)
         {
-            Ok((message, chat)) => crate::realtime::announce(&app, &chat, &message).await,
+            Ok((message, chat)) => messaging::announce(&core, &chat, &message, None).await,
             Err(e) => tracing::debug!(chat_id, reason = e.message(), "reply dropped: chat is gone"),
         }
         return;
     }
 
-    let stream_id = app.store.ids.next();
-    let message_id = app.store.ids.next();
+    let stream_id = core.store.ids.next();
+    let message_id = core.store.ids.next();
     // Faults are read once, at the start of the stream.
     let faults = StreamFaults::for_stream(
-        &app.faults
+        &core
+            .faults
             .matching_counted(Some(&chat_id), Some(&responder.agent.id)),
         &stream_id,
         plan.chunks.len(),
     );
-    let message_id = if app
+    let message_id = if core
         .faults
         .on(Some(&chat_id), crate::faults::FaultKind::BadMessageIds)
     {
@@ -99,7 +102,7 @@ pub async fn play_reply(app: Arc<App>, responder: Responder, trigger: Message, p
     } else {
         message_id
     };
-    let now = crate::store::now_iso();
+    let now = crate::core::store::now_iso();
     let mut message = Message {
         id: message_id.clone(),
         content: String::new(),
@@ -159,15 +162,11 @@ pub async fn play_reply(app: Arc<App>, responder: Responder, trigger: Message, p
                 .ok()
             });
             if let Some(raw) = raw {
-                app.rooms
-                    .emit_raw(
-                        &chat_id,
-                        "message:delta",
-                        &raw,
-                        None,
-                        Some((&stream_id, Some(n))),
-                    )
-                    .await;
+                core.emit(
+                    Emission::new(&chat_id, Kind::Delta, Payload::Raw(&raw))
+                        .stream(&stream_id, Some(n)),
+                )
+                .await;
             }
             continue;
         }
@@ -188,58 +187,31 @@ pub async fn play_reply(app: Arc<App>, responder: Responder, trigger: Message, p
             held = Some(json);
             continue;
         }
-        emit_json(&app, &chat_id, "message:delta", &json).await;
+        emit_json(&core, &chat_id, Kind::Delta, &json).await;
         if faults.duplicate.contains(&n) {
-            emit_json(&app, &chat_id, "message:delta", &json).await;
+            emit_json(&core, &chat_id, Kind::Delta, &json).await;
         }
         if let Some(previous) = held.take() {
-            emit_json(&app, &chat_id, "message:delta", &previous).await;
+            emit_json(&core, &chat_id, Kind::Delta, &previous).await;
         }
         if faults.disconnect_after == Some(n) {
-            app.rooms.disconnect_room(&chat_id);
+            core.disconnect_room(&chat_id);
         }
     }
-    match app.store.persist(
-        &chat_id,
-        Some(&sender.id),
-        reply,
-        Some(message_id),
-        Some(stream_id.clone()),
-    ) {
-        Ok((mut done, chat)) => {
-            if faults.done_still_streaming {
-                done.is_streaming = true;
-            }
-            if faults.done_content_wrong {
-                done.content.push_str(" (and more)");
-            }
-            if faults.plain_message {
-                app.rooms.emit(&chat_id, "message", &done).await;
-            }
-            if !faults.omit_done {
-                app.rooms
-                    .emit_tagged(
-                        &chat_id,
-                        "message:done",
-                        &done,
-                        None,
-                        Some((&stream_id, None)),
-                    )
-                    .await;
-            }
-            if faults.double_done {
-                app.rooms.emit(&chat_id, "message:done", &done).await;
-            }
-            if faults.delta_after_done && !last_delta.is_empty() {
-                emit_json(&app, &chat_id, "message:delta", &last_delta).await;
-            }
-            crate::realtime::lifecycle_message_added(&app, &chat, &done).await;
-        }
-        Err(e) => tracing::debug!(
+    let ending = Ending {
+        content: reply.content,
+        kind: reply.kind,
+        responded_to_id: trigger.id.clone(),
+        message_id,
+        stream_id,
+    };
+    let late = (!last_delta.is_empty()).then_some(last_delta.as_str());
+    if let Err(e) = end_stream(&core, &chat_id, &sender.id, ending, &faults, late).await {
+        tracing::debug!(
             chat_id,
             reason = e.message(),
             "stream end dropped: chat is gone"
-        ),
+        );
     }
 }
 
@@ -277,12 +249,4 @@ fn faulty_delta(
     let json = serde_json::to_string(&delta).unwrap_or_default();
     message.stream_id = Some(stream_id.to_string());
     json
-}
-
-/// Emits pre-serialized JSON (the fault path keeps deltas to replay them).
-async fn emit_json(app: &App, chat_id: &str, event: &str, json: &str) {
-    match serde_json::value::RawValue::from_string(json.to_string()) {
-        Ok(raw) => app.rooms.emit(chat_id, event, &*raw).await,
-        Err(e) => tracing::error!(error = %e, "fault path produced invalid JSON (a bug)"),
-    }
 }

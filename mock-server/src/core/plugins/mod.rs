@@ -17,12 +17,12 @@ pub mod streams;
 
 use serde_json::{Value, json};
 
-use crate::App;
+use crate::core::Core;
 use crate::model::{Chat, Message, Participant, ParticipantType, PluginInstance};
 
 /// Sends one event to one instance's webhook, in the instance's mode.
 pub fn deliver(
-    app: &App,
+    core: &Core,
     instance: &PluginInstance,
     url: String,
     chat_id: Option<&str>,
@@ -34,32 +34,32 @@ pub fn deliver(
         chat_id: chat_id.map(str::to_string),
         sync: instance.event_dispatch_mode == "SYNC",
     };
-    app.dispatcher
-        .send(app.journal.clone(), app.epoch(), target, body);
+    core.dispatcher
+        .send(core.journal.clone(), core.epoch(), target, body);
 }
 
 /// The JSON of an entity for an event body (`agent`, `appIntegration`, `user`).
-fn entity(app: &App, p: &Participant) -> Option<(&'static str, Value)> {
+fn entity(core: &Core, p: &Participant) -> Option<(&'static str, Value)> {
     match p.kind {
-        ParticipantType::Agent => app.store.agent_by_id(&p.id).map(|a| ("agent", json!(a))),
-        ParticipantType::AppIntegration => app
+        ParticipantType::Agent => core.store.agent_by_id(&p.id).map(|a| ("agent", json!(a))),
+        ParticipantType::AppIntegration => core
             .store
             .app_integration(&p.id)
             .map(|a| ("appIntegration", json!(a))),
-        ParticipantType::User => app.store.user(&p.id).map(|u| ("user", json!(u))),
+        ParticipantType::User => core.store.user(&p.id).map(|u| ("user", json!(u))),
     }
 }
 
 /// A message was persisted: tell the agents and app integrations in the chat,
 /// and the `responseUrl` of the message it answers.
-pub fn message_added(app: &App, chat: &Chat, message: &Message) {
-    let no_dispatch = app
+pub fn message_added(core: &Core, chat: &Chat, message: &Message) {
+    let no_dispatch = core
         .faults
         .on(Some(&chat.id), crate::faults::FaultKind::NoMessageDispatch);
-    let swap = app
+    let swap = core
         .faults
         .on(Some(&chat.id), crate::faults::FaultKind::DispatchOutOfOrder);
-    for p in app.store.participants_of(&chat.id) {
+    for p in core.store.participants_of(&chat.id) {
         if no_dispatch {
             break;
         }
@@ -71,15 +71,15 @@ pub fn message_added(app: &App, chat: &Chat, message: &Message) {
             ParticipantType::AppIntegration => "APP_INTEGRATION_MESSAGE_RECEIVED",
             ParticipantType::User => continue,
         };
-        for (inst, url) in app.store.subscribed(&p, event) {
-            let Some((key, value)) = entity(app, &p) else {
+        for (inst, url) in core.store.subscribed(&p, event) {
+            let Some((key, value)) = entity(core, &p) else {
                 continue;
             };
             let body =
                 json!({ "name": event, key: value, "message": message, "pluginInstance": inst });
             if swap {
                 // The fault: hold every first event of a pair until the second has gone.
-                let mut held = app
+                let mut held = core
                     .dispatcher
                     .held
                     .lock()
@@ -90,19 +90,19 @@ pub fn message_added(app: &App, chat: &Chat, message: &Message) {
                     }
                     Some((first_url, first_chat, first)) => {
                         drop(held);
-                        deliver(app, &inst, url, Some(&chat.id), body);
-                        deliver(app, &inst, first_url, Some(&first_chat), first);
+                        deliver(core, &inst, url, Some(&chat.id), body);
+                        deliver(core, &inst, first_url, Some(&first_chat), first);
                     }
                 }
                 continue;
             }
-            deliver(app, &inst, url, Some(&chat.id), body);
+            deliver(core, &inst, url, Some(&chat.id), body);
         }
     }
     let original = message
         .responded_to_id
         .as_deref()
-        .and_then(|id| app.store.message(id));
+        .and_then(|id| core.store.message(id));
     if let Some(url) = original.and_then(|m| m.response_url) {
         let target = dispatch::Target {
             url,
@@ -110,9 +110,9 @@ pub fn message_added(app: &App, chat: &Chat, message: &Message) {
             chat_id: Some(chat.id.clone()),
             sync: false,
         };
-        app.dispatcher.send(
-            app.journal.clone(),
-            app.epoch(),
+        core.dispatcher.send(
+            core.journal.clone(),
+            core.epoch(),
             target,
             json!({ "name": "WEBHOOK_MESSAGE_RECEIVED", "message": message }),
         );
@@ -120,13 +120,13 @@ pub fn message_added(app: &App, chat: &Chat, message: &Message) {
 }
 
 /// Participants joined a chat.
-pub fn joined(app: &App, chat: &Chat, joined: &[Participant]) {
+pub fn joined(core: &Core, chat: &Chat, joined: &[Participant]) {
     if joined.is_empty() {
         return;
     }
-    let everyone = app.store.participants_of(&chat.id);
+    let everyone = core.store.participants_of(&chat.id);
     for j in joined {
-        let Some((key, value)) = entity(app, j) else {
+        let Some((key, value)) = entity(core, j) else {
             continue;
         };
         let own = match j.kind {
@@ -135,9 +135,9 @@ pub fn joined(app: &App, chat: &Chat, joined: &[Participant]) {
             ParticipantType::User => None,
         };
         if let Some(event) = own {
-            for (inst, url) in app.store.subscribed(j, event) {
+            for (inst, url) in core.store.subscribed(j, event) {
                 deliver(
-                    app,
+                    core,
                     &inst,
                     url,
                     Some(&chat.id),
@@ -149,9 +149,9 @@ pub fn joined(app: &App, chat: &Chat, joined: &[Participant]) {
             .iter()
             .filter(|o| *o != j && o.kind != ParticipantType::User)
         {
-            for (inst, url) in app.store.subscribed(other, "CHAT_PARTICIPANT_JOINED") {
+            for (inst, url) in core.store.subscribed(other, "CHAT_PARTICIPANT_JOINED") {
                 let body = json!({ "name": "CHAT_PARTICIPANT_JOINED", "chat": chat, "participant": j, key: value.clone(), "pluginInstance": inst });
-                deliver(app, &inst, url, Some(&chat.id), body);
+                deliver(core, &inst, url, Some(&chat.id), body);
             }
         }
     }
@@ -159,22 +159,22 @@ pub fn joined(app: &App, chat: &Chat, joined: &[Participant]) {
 
 /// Sends `PLUGIN_INSTALLED` for every instance of the world, so a plugin
 /// running before the mock learns its token (used with `--plugin-url`).
-pub fn announce_installed(app: &App) {
-    for (inst, token, plugin) in app.store.installed() {
-        let event = installed_event(app, &inst, &token);
-        deliver(app, &inst, plugin.webhook_url, None, event);
+pub fn announce_installed(core: &Core) {
+    for (inst, token, plugin) in core.store.installed() {
+        let event = installed_event(core, &inst, &token);
+        deliver(core, &inst, plugin.webhook_url, None, event);
     }
 }
 
 /// The `PLUGIN_INSTALLED` body (seed 004): the instance, its token record and
 /// the agent or app integration it was installed on.
 pub fn installed_event(
-    app: &App,
+    core: &Core,
     inst: &PluginInstance,
     token: &crate::world::TokenRecord,
 ) -> Value {
     let token_object = json!({
-        "id": app.store.ids.next(), "createdAt": inst.created_at, "entityId": inst.id, "entityType": "PLUGIN_INSTANCE",
+        "id": core.store.ids.next(), "createdAt": inst.created_at, "entityId": inst.id, "entityType": "PLUGIN_INSTANCE",
         "expires": null, "name": token.name, "orgId": inst.org_id, "pluginInstanceId": inst.id, "scopes": token.scopes,
         "updatedAt": inst.updated_at, "userId": null, "token": token.token
     });
@@ -183,11 +183,13 @@ pub fn installed_event(
     let (key, entity) = match inst.acts_as().kind {
         ParticipantType::Agent => (
             "agent",
-            app.store.agent_by_id(&inst.entity_id).map(|a| json!(a)),
+            core.store.agent_by_id(&inst.entity_id).map(|a| json!(a)),
         ),
         _ => (
             "appIntegration",
-            app.store.app_integration(&inst.entity_id).map(|a| json!(a)),
+            core.store
+                .app_integration(&inst.entity_id)
+                .map(|a| json!(a)),
         ),
     };
     if let Some(entity) = entity {

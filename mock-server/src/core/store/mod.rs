@@ -19,24 +19,7 @@ use crate::model::{
 };
 use crate::world::{TokenRecord, World, WorldChat};
 
-/// Why an operation was refused; each maps to one REST status and to an error ack.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
-    /// 400: the request is malformed or invalid.
-    Invalid(String),
-    /// 403: authenticated, but not allowed.
-    Forbidden(String),
-    /// 404: no such resource.
-    NotFound(String),
-}
-
-impl Refusal {
-    pub fn message(&self) -> &str {
-        match self {
-            Refusal::Invalid(m) | Refusal::Forbidden(m) | Refusal::NotFound(m) => m,
-        }
-    }
-}
+pub use crate::core::error::Refusal;
 
 /// Who is calling: the entity a valid token acts as.
 #[derive(Debug, Clone)]
@@ -1146,7 +1129,7 @@ impl Store {
 
     /// `inst-` and four hex groups, from the id counter: deterministic.
     fn mint_instance_token(&self) -> String {
-        let mut rng = crate::script::SplitMix::new(
+        let mut rng = crate::core::replies::script::SplitMix::new(
             u64::from_str_radix(&self.ids.next()[8..], 16).unwrap_or(1) ^ 0x1157,
         );
         let mut hex = |n: usize| {

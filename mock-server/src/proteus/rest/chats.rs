@@ -6,12 +6,13 @@ use std::sync::Arc;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::{ApiError, ApiResult, Auth, JsonBody, ok, ok_with_meta, path_id};
 use crate::App;
-use crate::model::{Participant, ParticipantType, is_object_id};
-use crate::store::PageAt;
+use crate::core::events;
+use crate::core::store::PageAt;
+use crate::model::{Participant, is_object_id};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -65,7 +66,7 @@ pub async fn create(State(app): State<Arc<App>>, Auth(caller): Auth, body: JsonB
     let (chat, created, joined) =
         app.store
             .create_chat(&caller, b.participants, key, b.title, b.state)?;
-    crate::plugins::joined(&app, &chat, &joined);
+    events::joined_new_chat(&app.core, &chat, &joined);
     if created
         && app.faults.on(None, FaultKind::CallerNotAdded)
         && let Some(me) = caller.as_participant()
@@ -94,7 +95,11 @@ pub async fn get(
 
 /// The caller, or under the `non-participant-read` fault the chat's first
 /// participant (so anyone can read).
-fn reader(app: &App, caller: crate::store::Caller, chat_id: &str) -> crate::store::Caller {
+fn reader(
+    app: &App,
+    caller: crate::core::store::Caller,
+    chat_id: &str,
+) -> crate::core::store::Caller {
     if app
         .faults
         .on(Some(chat_id), crate::faults::FaultKind::NonParticipantRead)
@@ -119,12 +124,7 @@ pub async fn update(
         ));
     }
     let chat = app.store.update_chat(&caller, &id, b.title, b.state)?;
-    crate::realtime::relay_lifecycle(
-        &app,
-        &id,
-        &json!({ "name": "CHAT_STATE_UPDATED", "chat": chat }),
-    )
-    .await;
+    events::state_updated(&app.core, &chat).await;
     ok(StatusCode::OK, &chat)
 }
 
@@ -150,21 +150,7 @@ pub async fn add_participant(
     }
     let (chat, added) = app.store.add_participant(&caller, &id, p.clone())?;
     if added {
-        crate::plugins::joined(&app, &chat, std::slice::from_ref(&p));
-        let mut event =
-            json!({ "name": "CHAT_PARTICIPANT_JOINED", "chat": chat, "participant": p });
-        let member = match p.kind {
-            ParticipantType::Agent => app.store.agent_by_id(&p.id).map(|a| ("agent", json!(a))),
-            ParticipantType::AppIntegration => app
-                .store
-                .app_integration(&p.id)
-                .map(|a| ("appIntegration", json!(a))),
-            ParticipantType::User => app.store.user(&p.id).map(|u| ("user", json!(u))),
-        };
-        if let Some((key, value)) = member {
-            event[key] = value;
-        }
-        crate::realtime::relay_lifecycle(&app, &id, &event).await;
+        events::participant_added(&app.core, &chat, &p).await;
     }
     ok(
         if added {
@@ -193,12 +179,7 @@ pub async fn attach_repository(
     let (chat, repository) = app
         .store
         .attach_repository(&caller, &id, &b.repository_id)?;
-    crate::realtime::relay_lifecycle(
-        &app,
-        &id,
-        &json!({ "name": "CHAT_REPOSITORY_ATTACHED", "chat": chat, "repository": repository }),
-    )
-    .await;
+    events::repository_attached(&app.core, &chat, &repository).await;
     ok(StatusCode::OK, &chat)
 }
 

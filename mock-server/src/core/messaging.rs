@@ -1,0 +1,198 @@
+//! "A message enters a chat": validate the body, resolve where it goes,
+//! persist it, announce it, start the replies.
+//!
+//! REST (`POST /api/messages`) and socket.io (`message:send`) take the same
+//! body and follow the same steps; only how they answer differs. Both call
+//! these functions, so a rule about sending lives here once.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use super::outbox::{Emission, Kind, Payload};
+use super::store::{Caller, Destination, NewMessage};
+use super::{Core, Refusal, events, replies};
+use crate::faults::FaultKind;
+use crate::model::{Chat, Message, Participant, is_message_type, is_object_id};
+
+/// How a JSON value is named in an error message ("a number", "an array").
+pub fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Validates a `message:send` (or `POST /api/messages`) body.
+pub fn parse_send(o: &Map<String, Value>) -> Result<(Destination, NewMessage), String> {
+    let string = |k: &str| -> Result<Option<String>, String> {
+        match o.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(v) => Err(format!("{k} must be a string, not {}", kind(v))),
+        }
+    };
+    let content = string("content")?.ok_or("content is required (a string)")?;
+    let kind_ = string("type")?.unwrap_or_else(Message::default_type);
+    if !is_message_type(&kind_) {
+        return Err(format!(
+            "type {kind_:?} is not a MessageType (e.g. TEXT, CODE, FILE_URL, FUNCTION_CALL, IMAGE_URL)"
+        ));
+    }
+    let stream_response = match o.get("streamResponse") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(v) => return Err(format!("streamResponse must be a boolean, not {}", kind(v))),
+    };
+    let state = match o.get("state") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(m)) => m.clone(),
+        Some(v) => return Err(format!("state must be an object, not {}", kind(v))),
+    };
+    // A malformed mock override is refused up front, before anything is stored.
+    let probe = crate::model::Script {
+        text: String::new(),
+        chunk_size: 1,
+        chunks: None,
+        first_chunk_delay_ms: 0,
+        chunk_delay_ms: 0,
+        seed: 0,
+    };
+    replies::script::effective(&probe, &state)?;
+    let attachments = match o.get("attachments") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => {
+            for (i, a) in items.iter().enumerate() {
+                let ok = a.as_object().is_some_and(|m| {
+                    ["url", "pageUrl", "repositoryId", "content"]
+                        .iter()
+                        .any(|k| m.contains_key(*k))
+                });
+                if !ok {
+                    return Err(format!(
+                        "attachments[{i}] must be an object with url, pageUrl or repositoryId"
+                    ));
+                }
+            }
+            items.clone()
+        }
+        Some(v) => return Err(format!("attachments must be an array, not {}", kind(v))),
+    };
+    let response_url = string("responseUrl")?;
+    if let Some(u) = &response_url
+        && !(u.starts_with("http://") || u.starts_with("https://"))
+    {
+        return Err(format!("responseUrl {u:?} must be an absolute http(s) URL"));
+    }
+    let responded_to_id = string("respondedToId")?;
+    if let Some(id) = &responded_to_id
+        && !is_object_id(id)
+    {
+        return Err(format!("respondedToId {id:?} is not an id"));
+    }
+    let chat_key = string("chatKey")?.filter(|k| !k.is_empty());
+    let recipients = match o.get("recipients") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            serde_json::from_value::<Vec<Participant>>(v.clone())
+                .map_err(|e| format!("recipients must be [{{ \"id\": \"…\", \"type\": \"AGENT\" | \"USER\" | \"APP_INTEGRATION\" }}]: {e}"))?,
+        ),
+    };
+    if let Some(r) = recipients.iter().flatten().find(|r| !is_object_id(&r.id)) {
+        return Err(format!("recipient id {:?} is not an id", r.id));
+    }
+    let to =
+        match (string("chatId")?, chat_key.clone(), recipients) {
+            (Some(id), _, _) if !is_object_id(&id) => {
+                return Err(format!(
+                    "chatId {id:?} is not an id (24 lowercase hex characters)"
+                ));
+            }
+            (Some(id), _, _) => Destination::Chat(id),
+            (None, Some(key), Some(recipients)) => Destination::Key { key, recipients },
+            (None, Some(_), None) => return Err(
+                "chatKey needs recipients to create the chat: send chatId, or chatKey + recipients"
+                    .into(),
+            ),
+            (None, None, Some(recipients)) if !recipients.is_empty() => {
+                Destination::Recipients(recipients)
+            }
+            _ => return Err("chatId is required (or chatKey + recipients)".into()),
+        };
+    Ok((
+        to,
+        NewMessage {
+            content,
+            kind: kind_,
+            attachments,
+            stream_response,
+            state,
+            response_url,
+            responded_to_id,
+            chat_key,
+        },
+    ))
+}
+
+/// Resolves the destination and persists the message as the caller.
+pub fn send(
+    core: &Core,
+    caller: &Caller,
+    to: Destination,
+    new: NewMessage,
+) -> Result<(Message, Chat), Refusal> {
+    // A plugin instance speaks as its agent or app integration, within its scopes.
+    if let Some(me) = &caller.acts_as {
+        let prefix = if me.kind == crate::model::ParticipantType::Agent {
+            "AGENT"
+        } else {
+            "APP_INTEGRATION"
+        };
+        let needed = format!("{prefix}_MESSAGE_WRITE");
+        if !caller.may(&needed) {
+            return Err(Refusal::Forbidden(format!(
+                "This plugin instance lacks the {needed} scope: it cannot send messages as its {}",
+                prefix.to_lowercase().replace('_', " ")
+            )));
+        }
+        let chat_scope = format!("{prefix}_CHAT_WRITE");
+        if !matches!(to, Destination::Chat(_)) && !caller.may(&chat_scope) {
+            return Err(Refusal::Forbidden(format!(
+                "This plugin instance lacks the {chat_scope} scope: it cannot create chats"
+            )));
+        }
+    }
+    let (chat, joined) = core.store.resolve_destination(caller, to)?;
+    events::joined_new_chat(core, &chat, &joined);
+    let sender = caller
+        .as_participant()
+        .map_or_else(|| caller.entity.id.clone(), |p| p.id);
+    core.store.persist(&chat.id, Some(&sender), new, None, None)
+}
+
+/// Broadcasts a stored message to its chat (`message`), skipping the
+/// connection `except` (the `no-echo-to-sender` fault), then raises
+/// `CHAT_MESSAGE_ADDED` and the plugin events.
+pub async fn announce(core: &Core, chat: &Chat, message: &Message, except: Option<&str>) {
+    if !core.faults.on(Some(&chat.id), FaultKind::NoBroadcast) {
+        core.emit(Emission::new(&chat.id, Kind::Message, Payload::Message(message)).except(except))
+            .await;
+    }
+    events::message_added(core, chat, message).await;
+}
+
+/// [`announce`], then the scripted agents' replies: what follows a send.
+pub async fn deliver(
+    core: &Arc<Core>,
+    caller: &Caller,
+    chat: &Chat,
+    message: &Message,
+    except: Option<&str>,
+) {
+    announce(core, chat, message, except).await;
+    replies::start(core, caller, message);
+}

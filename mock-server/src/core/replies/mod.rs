@@ -1,0 +1,121 @@
+//! Scripted agents' replies, and the one place a streamed reply ends.
+//!
+//! - [`script`]: what an agent says and how it is cut into chunks
+//!   (seeded: same seed, same stream).
+//! - [`play`]: the task that paces a plan into deltas.
+//! - [`delta`]: the delta payload, written byte for byte without serde on
+//!   the hot path.
+//!
+//! A stream ends the same way whoever produced it (a scripted agent or a
+//! plugin posting chunks): [`end_stream`] persists the message, emits
+//! `message:done` and raises `CHAT_MESSAGE_ADDED` with the plugin events.
+
+pub mod delta;
+pub mod play;
+pub mod script;
+
+use std::sync::Arc;
+
+use super::Core;
+use super::outbox::{Emission, Kind, Payload};
+use super::store::{Caller, NewMessage};
+use super::{Refusal, events};
+use crate::faults::StreamFaults;
+use crate::model::Message;
+
+/// Starts the scripted agents' replies to a message.
+pub fn start(core: &Arc<Core>, caller: &Caller, message: &Message) {
+    for responder in core.store.responders(&message.chat_id, caller) {
+        let script = match script::effective(&responder.script, &message.state) {
+            Ok(s) => s,
+            Err(e) => {
+                // messaging::parse_send already refused malformed overrides; this is defensive.
+                tracing::warn!(error = %e, "mock override ignored");
+                responder.script.clone()
+            }
+        };
+        let plan = script::plan(&script, &message.content, &responder.agent.name);
+        core.tasks.spawn_on(
+            play::play_reply(core.clone(), responder, message.clone(), plan),
+            &core.realtime,
+        );
+    }
+}
+
+/// A finished stream, as it is stored.
+#[derive(Debug)]
+pub struct Ending {
+    pub content: String,
+    pub kind: String,
+    pub responded_to_id: String,
+    /// The id its deltas carried: the stored message keeps it.
+    pub message_id: String,
+    pub stream_id: String,
+}
+
+/// Persists a finished stream as `sender`'s message, emits its
+/// `message:done` (as the stream faults say) and raises the lifecycle and
+/// plugin events. `late_delta` is sent after the done under the
+/// `delta-after-done` fault. Fails when the chat is gone.
+pub async fn end_stream(
+    core: &Core,
+    chat_id: &str,
+    sender: &str,
+    ending: Ending,
+    faults: &StreamFaults,
+    late_delta: Option<&str>,
+) -> Result<Message, Refusal> {
+    let new = NewMessage {
+        content: ending.content,
+        kind: ending.kind,
+        responded_to_id: Some(ending.responded_to_id),
+        ..Default::default()
+    };
+    let stream_id = ending.stream_id;
+    let (mut done, chat) = core.store.persist(
+        chat_id,
+        Some(sender),
+        new,
+        Some(ending.message_id),
+        Some(stream_id.clone()),
+    )?;
+    if faults.done_still_streaming {
+        done.is_streaming = true;
+    }
+    if faults.done_content_wrong {
+        done.content.push_str(" (and more)");
+    }
+    let as_done = Emission::new(chat_id, Kind::Done, Payload::Message(&done));
+    if faults.plain_message {
+        core.emit(Emission::new(
+            chat_id,
+            Kind::Message,
+            Payload::Message(&done),
+        ))
+        .await;
+    }
+    if !faults.omit_done {
+        core.emit(as_done.stream(&stream_id, None)).await;
+    }
+    if faults.double_done {
+        core.emit(as_done).await;
+    }
+    if faults.delta_after_done
+        && let Some(json) = late_delta
+    {
+        emit_json(core, chat_id, Kind::Delta, json).await;
+    }
+    events::message_added(core, &chat, &done).await;
+    Ok(done)
+}
+
+/// Emits pre-serialized JSON (the fault paths keep deltas to replay them).
+pub(crate) async fn emit_json(core: &Core, chat_id: &str, kind: Kind, json: &str) {
+    match serde_json::value::RawValue::from_string(json.to_string()) {
+        Ok(raw) => {
+            core.emit(Emission::new(chat_id, kind, Payload::Raw(&raw)))
+                .await
+        }
+        Err(e) => tracing::error!(error = %e, "fault path produced invalid JSON (a bug)"),
+    }
+}
