@@ -16,7 +16,7 @@ use axum::routing::{delete, get, post};
 use serde_json::{Value, json};
 
 use crate::App;
-use crate::faults::{CATALOG, Scope};
+use crate::faults::{Scope, catalog};
 use crate::proteus::rest::{ApiError, ApiResult, JsonBody, ok};
 
 /// The `/__admin` routes.
@@ -116,7 +116,7 @@ async fn profile(State(app): State<Arc<App>>, req: Request) -> ApiResult {
                 "streamOverride": "state.mock",
                 "plugins": true
             },
-            "faults": CATALOG.iter().map(|(name, doc)| json!({ "fault": name, "effect": doc })).collect::<Vec<_>>(),
+            "faults": catalog().iter().map(|(name, doc)| json!({ "fault": name, "effect": doc })).collect::<Vec<_>>(),
         }),
     )
 }

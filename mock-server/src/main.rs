@@ -201,7 +201,7 @@ fn print_banner(b: &serde_json::Value) {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if args.list_faults {
-        for (name, effect) in proteus_mock::faults::CATALOG {
+        for (name, effect) in proteus_mock::faults::catalog() {
             println!("{name:<28} {effect}");
         }
         return Ok(());

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::Core;
 use super::outbox::{Emission, Kind, Payload};
-use crate::faults::FaultKind;
+
 use crate::model::{Chat, Message, Participant, ParticipantType, Repository};
 
 /// A message was stored and announced: the plugins of the chat's agents
@@ -72,7 +72,7 @@ pub async fn repository_attached(core: &Core, chat: &Chat, repository: &Reposito
 /// Relays a `CHAT_*` lifecycle event (`{name, chat, …}`) to the chat's
 /// audience under its own name (PROTOCOL.md R19).
 async fn relay(core: &Core, chat_id: &str, event: &Value) {
-    if core.faults.on(Some(chat_id), FaultKind::NoLifecycleEvents) {
+    if core.faults.chat(Some(chat_id)).no_lifecycle_events.fire() {
         return;
     }
     let Some(kind) = event["name"].as_str().and_then(Kind::lifecycle) else {

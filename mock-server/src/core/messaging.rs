@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use super::outbox::{Emission, Kind, Payload};
 use super::store::{Caller, Destination, NewMessage};
 use super::{Core, Refusal, events, replies};
-use crate::faults::FaultKind;
+
 use crate::model::{Chat, Message, Participant, is_message_type, is_object_id};
 
 /// How a JSON value is named in an error message ("a number", "an array").
@@ -178,7 +178,7 @@ pub fn send(
 /// connection `except` (the `no-echo-to-sender` fault), then raises
 /// `CHAT_MESSAGE_ADDED` and the plugin events.
 pub async fn announce(core: &Core, chat: &Chat, message: &Message, except: Option<&str>) {
-    if !core.faults.on(Some(&chat.id), FaultKind::NoBroadcast) {
+    if !core.faults.chat(Some(&chat.id)).no_broadcast.fire() {
         core.emit(Emission::new(&chat.id, Kind::Message, Payload::Message(message)).except(except))
             .await;
     }

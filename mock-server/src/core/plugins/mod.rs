@@ -53,12 +53,9 @@ fn entity(core: &Core, p: &Participant) -> Option<(&'static str, Value)> {
 /// A message was persisted: tell the agents and app integrations in the chat,
 /// and the `responseUrl` of the message it answers.
 pub fn message_added(core: &Core, chat: &Chat, message: &Message) {
-    let no_dispatch = core
-        .faults
-        .on(Some(&chat.id), crate::faults::FaultKind::NoMessageDispatch);
-    let swap = core
-        .faults
-        .on(Some(&chat.id), crate::faults::FaultKind::DispatchOutOfOrder);
+    let faults = core.faults.plugins(Some(&chat.id));
+    let no_dispatch = faults.no_message_dispatch.fire();
+    let swap = faults.dispatch_out_of_order.fire();
     for p in core.store.participants_of(&chat.id) {
         if no_dispatch {
             break;

@@ -87,17 +87,10 @@ pub async fn play_reply(core: Arc<Core>, responder: Responder, trigger: Message,
     let stream_id = core.store.ids.next();
     let message_id = core.store.ids.next();
     // Faults are read once, at the start of the stream.
-    let faults = StreamFaults::for_stream(
-        &core
-            .faults
-            .matching_counted(Some(&chat_id), Some(&responder.agent.id)),
-        &stream_id,
-        plan.chunks.len(),
-    );
-    let message_id = if core
+    let faults = core
         .faults
-        .on(Some(&chat_id), crate::faults::FaultKind::BadMessageIds)
-    {
+        .stream(&chat_id, &responder.agent.id, &stream_id, plan.chunks.len());
+    let message_id = if core.faults.chat(Some(&chat_id)).bad_message_ids.fire() {
         format!("msg_{message_id}")
     } else {
         message_id

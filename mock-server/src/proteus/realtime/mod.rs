@@ -17,7 +17,7 @@ use socketioxide::socket::Socket;
 use crate::App;
 use crate::core::messaging::{self, kind};
 use crate::core::store::{Caller, Destination};
-use crate::faults::FaultKind;
+
 use crate::journal::{Kind, Note};
 use crate::model::is_object_id;
 
@@ -172,7 +172,7 @@ pub async fn on_connect(socket: SocketRef, State(app): State<Arc<App>>) {
     };
     tracing::debug!(sid = %socket.id, entity = %caller.entity.id, "socket authenticated");
     let entity = caller.entity.clone();
-    let greeting = if app.faults.on(None, FaultKind::SuccessWithoutEntity) {
+    let greeting = if app.faults.realtime(None).success_without_entity.fire() {
         json!({})
     } else {
         json!({ "entity": entity })
@@ -214,7 +214,9 @@ async fn on_join(
         let chat_id = chat_id_of(&payload)?;
         if !app
             .faults
-            .on(Some(&chat_id), FaultKind::AllowNonParticipantJoin)
+            .realtime(Some(&chat_id))
+            .allow_non_participant_join
+            .fire()
         {
             app.store
                 .can_join(&caller, &chat_id)
@@ -245,7 +247,9 @@ async fn on_leave(
 fn join_ack_data(app: &App, chat_id: &str) -> Value {
     if app
         .faults
-        .on(Some(chat_id), FaultKind::JoinAckWithoutChatId)
+        .realtime(Some(chat_id))
+        .join_ack_without_chat_id
+        .fire()
     {
         json!({})
     } else {
@@ -314,7 +318,7 @@ async fn on_send(
         Ok(p) => p,
         Err(e) => return reply(&app, &socket, ack, wants, "message:send", Err(e)),
     };
-    if app.faults.on(None, FaultKind::KeyNotReused)
+    if app.faults.chat(None).key_not_reused.fire()
         && let Destination::Key { recipients, .. } = to
     {
         to = Destination::Recipients(recipients);
@@ -332,24 +336,14 @@ async fn on_send(
             );
         }
     };
-    let chat_id = Some(chat.id.as_str());
+    let faults = app.faults.realtime(Some(&chat.id));
     // Join before acking: the sender is in the room for the echo and every reply.
-    if !app.faults.on(chat_id, FaultKind::NoAutoJoin) {
+    if !faults.no_auto_join.fire() {
         app.rooms.join(&chat.id, &socket);
     }
-    let late = app
-        .faults
-        .matching(chat_id, None)
-        .iter()
-        .find_map(|k| match k {
-            FaultKind::AckLate { ms } => Some(*ms),
-            _ => None,
-        });
+    let late = faults.ack_late_ms.fire();
     let sid = socket.id.to_string();
-    let except = app
-        .faults
-        .on(chat_id, FaultKind::NoEchoToSender)
-        .then_some(sid.as_str());
+    let except = faults.no_echo_to_sender.fire().then_some(sid.as_str());
     if let Some(ms) = late {
         messaging::deliver(&app.core, &caller, &chat, &message, except).await;
         tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
@@ -362,10 +356,10 @@ async fn on_send(
     );
     if wants.0 {
         let mut data = json!({ "message": message, "chatId": chat.id });
-        if typeless && app.faults.on(chat_id, FaultKind::NoTypeDefault) {
+        if typeless && faults.no_type_default.fire() {
             data["message"]["type"] = Value::Null;
         }
-        if app.faults.on(chat_id, FaultKind::BadMessageIds) {
+        if app.faults.chat(Some(&chat.id)).bad_message_ids.fire() {
             data["message"]["id"] = json!(format!("msg_{}", message.id));
         }
         let _ = ack.send(&json!({ "data": data }));
@@ -377,5 +371,5 @@ async fn on_send(
 
 /// The `no-acks` fault: behave as if the client asked for no ack.
 fn honour_no_acks(app: &App, wants: WantsAck) -> WantsAck {
-    WantsAck(wants.0 && !app.faults.on(None, FaultKind::NoAcks))
+    WantsAck(wants.0 && !app.faults.realtime(None).no_acks.fire())
 }

@@ -57,8 +57,8 @@ pub async fn create(State(app): State<Arc<App>>, Auth(caller): Auth, body: JsonB
     if b.key.as_deref() == Some("") {
         return Err(ApiError::bad_request("key must not be empty"));
     }
-    use crate::faults::FaultKind;
-    let key = if app.faults.on(None, FaultKind::KeyNotReused) {
+    let faults = app.faults.chat(None);
+    let key = if faults.key_not_reused.fire() {
         None
     } else {
         b.key
@@ -68,7 +68,7 @@ pub async fn create(State(app): State<Arc<App>>, Auth(caller): Auth, body: JsonB
             .create_chat(&caller, b.participants, key, b.title, b.state)?;
     events::joined_new_chat(&app.core, &chat, &joined);
     if created
-        && app.faults.on(None, FaultKind::CallerNotAdded)
+        && faults.caller_not_added.fire()
         && let Some(me) = caller.as_participant()
     {
         app.store.remove_participant(&chat.id, &me);
@@ -100,10 +100,7 @@ fn reader(
     caller: crate::core::store::Caller,
     chat_id: &str,
 ) -> crate::core::store::Caller {
-    if app
-        .faults
-        .on(Some(chat_id), crate::faults::FaultKind::NonParticipantRead)
-    {
+    if app.faults.chat(Some(chat_id)).non_participant_read.fire() {
         app.store.as_first_participant(chat_id).unwrap_or(caller)
     } else {
         caller
@@ -191,12 +188,10 @@ pub async fn messages(
     RawQuery(query): RawQuery,
 ) -> ApiResult {
     path_id("Chat", &id)?;
-    use crate::faults::FaultKind;
-    let faults = app.faults.matching(Some(&id), None);
-    let has = |k: FaultKind| faults.contains(&k);
+    let faults = app.faults.page(&id);
     let caller = reader(&app, caller, &id);
     let raw = query.as_deref().unwrap_or("");
-    let query_text = if has(FaultKind::IgnoreEncodedParams) {
+    let query = if faults.ignore_encoded_params.fire() {
         raw.split('&')
             .filter(|p| !p.starts_with("%40"))
             .collect::<Vec<_>>()
@@ -204,27 +199,19 @@ pub async fn messages(
     } else {
         raw.to_string()
     };
-    let query = Some(query_text);
-    let (at, mut limit) = page_params(query.as_deref().unwrap_or(""), has(FaultKind::NoLimitCap))?;
-    if has(FaultKind::DefaultLimit50) && !query.as_deref().unwrap_or("").contains("limit") {
+    let (at, mut limit) = page_params(&query, faults.no_limit_cap.fire())?;
+    if !query.contains("limit") && faults.default_limit_50.fire() {
         limit = 50;
     }
     let at = match at {
-        PageAt::After(_) if has(FaultKind::IgnoreCursor) => {
-            page_params(&strip_cursor(query.as_deref().unwrap_or("")), false)?.0
+        PageAt::After(_) if faults.ignore_cursor.fire() => {
+            page_params(&strip_cursor(&query), false)?.0
         }
         other => other,
     };
-    let shift = if has(FaultKind::PageOverlap) {
-        -1
-    } else if has(FaultKind::PageSkip) {
-        1
-    } else {
-        0
-    };
-    let past_end_404 = has(FaultKind::PastEnd404) && matches!(at, PageAt::Index(p) if p > 1);
-    let page = app.store.page(&caller, &id, at, limit, shift)?;
-    if past_end_404 && page.items.is_empty() {
+    let past_end_404 = matches!(at, PageAt::Index(p) if p > 1) && faults.past_end_404.is_on();
+    let page = app.store.page(&caller, &id, at, limit, faults.shift())?;
+    if past_end_404 && page.items.is_empty() && faults.past_end_404.fire() {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "Injected fault: past-end-404",

@@ -9,7 +9,6 @@ use axum::http::StatusCode;
 use super::{ApiError, ApiResult, Auth, JsonBody, ok};
 use crate::App;
 use crate::core::messaging;
-use crate::faults::FaultKind;
 
 pub async fn create(State(app): State<Arc<App>>, Auth(caller): Auth, body: JsonBody) -> ApiResult {
     let obj = body
@@ -25,7 +24,8 @@ pub async fn create(State(app): State<Arc<App>>, Auth(caller): Auth, body: JsonB
     }
     let (to, new) = messaging::parse_send(obj).map_err(ApiError::bad_request)?;
     let mut caller = caller;
-    if caller.acts_as.is_some() && app.faults.on(None, FaultKind::IgnoreScopes) {
+    let faults = app.faults.plugins(None);
+    if caller.acts_as.is_some() && faults.ignore_scopes.fire() {
         caller.scopes = vec![
             "AGENT_MESSAGE_WRITE".into(),
             "AGENT_CHAT_WRITE".into(),
@@ -35,7 +35,7 @@ pub async fn create(State(app): State<Arc<App>>, Auth(caller): Auth, body: JsonB
     }
     let may_write =
         caller.may("AGENT_MESSAGE_WRITE") || caller.may("APP_INTEGRATION_MESSAGE_WRITE");
-    if caller.acts_as.is_some() && may_write && app.faults.on(None, FaultKind::DropPluginReplies) {
+    if caller.acts_as.is_some() && may_write && faults.drop_plugin_replies.fire() {
         // Answer as if stored; store and relay nothing.
         let mut echo = body.0.clone();
         echo["id"] = serde_json::Value::String(app.store.ids.next());

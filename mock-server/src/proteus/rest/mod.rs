@@ -245,22 +245,21 @@ async fn rest_faults(
     req: Request,
     next: axum::middleware::Next,
 ) -> Response {
-    use crate::faults::FaultKind;
     if app.faults.is_empty() || !req.uri().path().starts_with("/api") {
         return next.run(req).await;
     }
     let path = req.uri().path().to_string();
-    let kinds = app.faults.matching(None, None);
-    for k in &kinds {
-        if let FaultKind::RestLatency { ms } = k {
-            tokio::time::sleep(std::time::Duration::from_millis(*ms)).await;
+    let faults = app.faults.rest();
+    for latency in &faults.latency_ms {
+        if let Some(ms) = latency.fire() {
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
         }
     }
-    for k in &kinds {
-        if let FaultKind::RestStatus { status, prefix } = k
-            && path.starts_with(prefix.as_str())
+    for injected in &faults.status {
+        if let Some((status, prefix)) =
+            injected.fire_if(|(_, prefix)| path.starts_with(prefix.as_str()))
         {
-            let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
             return ApiError::new(
                 status,
                 format!("Injected fault: rest-status:{}:{prefix}", status.as_u16()),
@@ -270,15 +269,15 @@ async fn rest_faults(
     }
     let mut response = next.run(req).await;
     let status = response.status();
-    if kinds.contains(&FaultKind::ErrorsAs500) && status.is_client_error() {
+    if status.is_client_error() && faults.errors_as_500.fire() {
         *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
     }
-    if kinds.contains(&FaultKind::CreatedAs200) && status == StatusCode::CREATED {
+    if status == StatusCode::CREATED && faults.created_as_200.fire() {
         *response.status_mut() = StatusCode::OK;
     }
-    let drop_keys: Vec<&str> = [(FaultKind::MissingOk, "ok"), (FaultKind::NoMeta, "meta")]
+    let drop_keys: Vec<&str> = [(&faults.missing_ok, "ok"), (&faults.no_meta, "meta")]
         .into_iter()
-        .filter(|(k, _)| kinds.contains(k))
+        .filter(|(flag, _)| flag.fire())
         .map(|(_, key)| key)
         .collect();
     if drop_keys.is_empty() {

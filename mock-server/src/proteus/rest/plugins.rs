@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::{ApiError, ApiResult, Auth, JsonBody, ok, path_id};
 use crate::App;
-use crate::faults::FaultKind;
+
 use crate::model::{Participant, ParticipantType, Plugin};
 
 const SCOPES: &[&str] = &[
@@ -96,7 +96,7 @@ pub async fn register(
         })?;
     }
     let challenge = format!("challenge-{}", app.store.ids.next());
-    if !app.faults.on(None, FaultKind::SkipWebhookChallenge) {
+    if !app.faults.plugins(None).skip_webhook_challenge.fire() {
         app.dispatcher
             .challenge(&app.journal, &b.webhook_url, &challenge)
             .await
@@ -182,7 +182,7 @@ async fn install(
         b.inputs,
     )?;
     let mut event = crate::core::plugins::installed_event(&app, &instance, &token);
-    if app.faults.on(None, FaultKind::InstalledWithoutToken)
+    if app.faults.plugins(None).installed_without_token.fire()
         && let Some(o) = event.as_object_mut()
     {
         o.remove("token");
@@ -198,7 +198,7 @@ async fn uninstall(
     instance_id: String,
 ) -> ApiResult {
     path_id("Plugin instance", &instance_id)?;
-    let (instance, plugin) = if app.faults.on(None, FaultKind::TokenSurvivesUninstall) {
+    let (instance, plugin) = if app.faults.plugins(None).token_survives_uninstall.fire() {
         let instance = app
             .store
             .instances_of(&caller, &target)?
