@@ -15,8 +15,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde_json::{Value, json};
 
-use crate::App;
 use crate::faults::{Scope, catalog};
+use crate::proteus::App;
 use crate::proteus::rest::{ApiError, ApiResult, JsonBody, ok};
 
 /// The `/__admin` routes.

@@ -7,7 +7,7 @@
 //!    documented), [`world`] (world files and their checks), [`journal`]
 //!    (what the mock saw and did), [`faults`] (the fault registry and the
 //!    per-site views the code reads), [`priority`] (threads at a lower
-//!    priority for REST and webhooks).
+//!    priority for REST and webhooks), [`seeded`] (seeded randomness).
 //! 2. [`core`]: protocol-neutral state and rules: the store, "a message
 //!    enters", scripted replies, plugin events, and the [`core::Outbox`]
 //!    through which events leave.
@@ -26,7 +26,10 @@ pub mod model;
 pub mod net;
 pub mod priority;
 pub mod proteus;
+pub mod seeded;
 pub mod world;
+
+pub use proteus::App;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -77,51 +80,6 @@ impl Default for Config {
             webhooks: plugins::dispatch::Settings::default(),
             plugin_url: None,
         }
-    }
-}
-
-/// Everything a handler needs: the core, and the transports' own state.
-///
-/// Dereferences to [`Core`], so `app.store` and `app.faults` read as before.
-#[derive(Debug)]
-pub struct App {
-    pub core: Arc<Core>,
-    /// socket.io room membership and emission (the core's outbox for it).
-    pub rooms: Arc<Rooms>,
-    start_faults: Vec<String>,
-    pub admin_token: Option<String>,
-    /// Packets a socket may hold unsent (`Config::socket_buffer`), for stats.
-    pub socket_buffer: usize,
-    /// Accepted TCP connections, so a socket with a full buffer can still be cut.
-    pub connections: Arc<net::Connections>,
-    /// The socket.io handle, set once the layer is built.
-    pub io: std::sync::OnceLock<SocketIo>,
-}
-
-impl std::ops::Deref for App {
-    type Target = Core;
-    fn deref(&self) -> &Core {
-        &self.core
-    }
-}
-
-impl App {
-    /// Back to the loaded world: replies stopped, sockets told and closed,
-    /// faults back to the start-up ones.
-    pub async fn reset(&self) {
-        self.core.stop_replies().await;
-        if let Some(io) = self.io.get() {
-            for socket in io.sockets() {
-                let _ = socket.emit(
-                    "error",
-                    &serde_json::json!({ "message": "The mock was reset: reconnect" }),
-                );
-                net::disconnect(socket, &self.connections);
-            }
-        }
-        self.rooms.clear();
-        self.core.reset_state(&self.start_faults);
-        tracing::info!("reset to the loaded world");
     }
 }
 

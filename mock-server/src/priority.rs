@@ -13,7 +13,7 @@
 //! value is `--rest-nice` (0 turns the demotion off).
 //!
 //! Scripted replies are always spawned on the realtime runtime, whoever
-//! started them (see [`crate::App::realtime`]). A plugin's streamed reply
+//! started them (see [`crate::core::Core::realtime`]). A plugin's streamed reply
 //! arrives as REST calls, so its chunks are relayed at REST priority.
 
 use std::sync::OnceLock;
@@ -61,24 +61,4 @@ fn lower_this_threads_priority() {
     }
     #[cfg(not(target_os = "linux"))]
     let _ = nice;
-}
-
-/// Runs the rest of a REST request (handler and inner middleware) on the
-/// background runtime; the connection itself stays where it was accepted.
-pub async fn rest_in_background(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    match background().spawn(next.run(request)).await {
-        Ok(response) => response,
-        Err(e) => {
-            tracing::error!(error = %e, "a REST handler panicked (a bug)");
-            use axum::response::IntoResponse;
-            crate::proteus::rest::ApiError::new(
-                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                "the request handler failed (a bug in the mock; see its log)",
-            )
-            .into_response()
-        }
-    }
 }

@@ -657,8 +657,10 @@ async fn reset_under_load_leaves_no_reply_room_socket_or_journal_behind() {
         let chat = if i % 2 == 0 { WELCOME } else { GRACE_CHAT };
         s.ack(
             "message:send",
+            // 1,000 deltas 50 ms apart: still streaming when the reset comes,
+            // however long a loaded machine takes to connect all 20 sockets.
             json!({"chatId": chat, "content": format!("load {i}"), "streamResponse": true,
-            "state": {"mock": {"chunks": 1000, "chunkDelayMs": 10}}}),
+            "state": {"mock": {"chunks": 1000, "chunkDelayMs": 50}}}),
         )
         .await;
         sockets.push(s);

@@ -24,6 +24,17 @@ pub async fn message_added(core: &Core, chat: &Chat, message: &Message) {
     .await;
 }
 
+/// Broadcasts a stored message to its chat (`message`), skipping the
+/// connection `except` (the `no-echo-to-sender` fault), then raises
+/// `CHAT_MESSAGE_ADDED` and the plugin events.
+pub async fn announce(core: &Core, chat: &Chat, message: &Message, except: Option<&str>) {
+    if !core.faults.chat(Some(&chat.id)).no_broadcast.fire() {
+        core.emit(Emission::new(&chat.id, Kind::Message, Payload::Message(message)).except(except))
+            .await;
+    }
+    message_added(core, chat, message).await;
+}
+
 /// Participants came in with a new chat (or a message that created one):
 /// the plugins hear of it; no lifecycle event, the chat is new.
 pub fn joined_new_chat(core: &Core, chat: &Chat, joined: &[Participant]) {

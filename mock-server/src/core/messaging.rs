@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::outbox::{Emission, Kind, Payload};
 use super::store::{Caller, Destination, NewMessage};
 use super::{Core, Refusal, events, replies};
 
@@ -174,18 +173,7 @@ pub fn send(
     core.store.persist(&chat.id, Some(&sender), new, None, None)
 }
 
-/// Broadcasts a stored message to its chat (`message`), skipping the
-/// connection `except` (the `no-echo-to-sender` fault), then raises
-/// `CHAT_MESSAGE_ADDED` and the plugin events.
-pub async fn announce(core: &Core, chat: &Chat, message: &Message, except: Option<&str>) {
-    if !core.faults.chat(Some(&chat.id)).no_broadcast.fire() {
-        core.emit(Emission::new(&chat.id, Kind::Message, Payload::Message(message)).except(except))
-            .await;
-    }
-    events::message_added(core, chat, message).await;
-}
-
-/// [`announce`], then the scripted agents' replies: what follows a send.
+/// [`events::announce`], then the scripted agents' replies: what follows a send.
 pub async fn deliver(
     core: &Arc<Core>,
     caller: &Caller,
@@ -193,6 +181,6 @@ pub async fn deliver(
     message: &Message,
     except: Option<&str>,
 ) {
-    announce(core, chat, message, except).await;
+    events::announce(core, chat, message, except).await;
     replies::start(core, caller, message);
 }

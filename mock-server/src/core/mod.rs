@@ -13,12 +13,12 @@
 //!   plugins, repositories), one file per resource like the REST routes.
 //! - [`messaging`]: "a message enters": validate, persist, announce, start
 //!   the replies. REST and socket.io both call it.
-//! - [`events`]: the one place lifecycle events and plugin dispatch are
-//!   raised for a message or a join.
-//! - [`replies`]: scripted agents: the script, the plan of deltas, the task
-//!   that plays it, and the one place a stream ends.
-//! - [`plugins`]: plugin event bodies, webhook delivery, plugin-posted
-//!   streams.
+//! - [`events`]: the one place a stored message is announced and lifecycle
+//!   events and plugin dispatch are raised.
+//! - [`replies`]: streamed and plain replies: the script, the plan of
+//!   deltas, the task that plays it, streams posted by plugins, and the one
+//!   place a stream ends.
+//! - [`plugins`]: plugin event bodies and webhook delivery.
 //! - [`outbox`]: the neutral events the core emits and the trait a
 //!   transport implements to deliver them.
 //! - [`error`]: why the core refused something, in transport-neutral terms.
@@ -71,7 +71,7 @@ pub struct Core {
     /// Webhook delivery (see [`plugins::dispatch`]).
     pub dispatcher: Arc<plugins::dispatch::Dispatcher>,
     /// Streamed replies posted by plugins.
-    pub plugin_streams: plugins::streams::PluginStreams,
+    pub plugin_streams: replies::posted::PluginStreams,
     /// The runtime the server was built on: scripted replies run here even
     /// when a REST handler (on the background runtime) starts them.
     pub realtime: tokio::runtime::Handle,
@@ -98,7 +98,7 @@ impl Core {
             generation: AtomicU64::new(0),
             hurried: AtomicBool::new(false),
             dispatcher: Arc::new(plugins::dispatch::Dispatcher::new(webhooks)),
-            plugin_streams: plugins::streams::PluginStreams::default(),
+            plugin_streams: replies::posted::PluginStreams::default(),
             realtime: tokio::runtime::Handle::try_current()
                 .map_err(|_| "the server must be built inside a tokio runtime".to_string())?,
         })

@@ -23,6 +23,7 @@
 //! it breaks (docs/CONFORMANCE.md has the table), and so client developers can
 //! see how their code copes with realistic trouble.
 
+mod args;
 pub mod registry;
 mod stream;
 pub mod views;

@@ -7,6 +7,8 @@
 
 use std::time::Duration;
 
+use crate::seeded::{SplitMix, fnv1a};
+
 /// How the stream task must misbehave, distilled from the active faults.
 #[derive(Debug, Default, Clone)]
 pub struct StreamFaults {
@@ -66,7 +68,7 @@ pub(super) fn draw(
     stream_id: &str,
     deltas: usize,
 ) -> u64 {
-    let mut rng = SplitMix(seed ^ fnv1a(stream_id));
+    let mut rng = SplitMix::new(seed ^ fnv1a(stream_id));
     // The last delta has no successor to swap with.
     let last = if action == RandomAction::Reorder {
         deltas.saturating_sub(1)
@@ -78,7 +80,7 @@ pub(super) fn draw(
     for n in 1..=last {
         // A delta just swapped forward is not swapped again.
         let skip = std::mem::take(&mut swapped_last);
-        if rng.next().is_multiple_of(every) && !skip {
+        if rng.next_u64().is_multiple_of(every) && !skip {
             swapped_last = action == RandomAction::Reorder;
             hits += 1;
             match action {
@@ -89,23 +91,4 @@ pub(super) fn draw(
         }
     }
     hits
-}
-
-/// SplitMix64: small, seedable, the same everywhere.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
-
-fn fnv1a(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }

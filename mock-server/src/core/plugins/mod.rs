@@ -1,5 +1,5 @@
 //! Plugin events: which event goes to which instances, with the payloads of
-//! seed 004, and streamed replies posted by plugins.
+//! the ProteusAI Events page, and their delivery to webhooks.
 //!
 //! - `AGENT_MESSAGE_RECEIVED` / `APP_INTEGRATION_MESSAGE_RECEIVED`: a message
 //!   persisted in a chat goes to the instances of every agent / app
@@ -13,7 +13,6 @@
 //! - Only instances subscribed to an event (their `events`) receive it.
 
 pub mod dispatch;
-pub mod streams;
 
 use serde_json::{Value, json};
 

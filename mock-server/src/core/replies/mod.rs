@@ -5,6 +5,7 @@
 //! - [`play`]: the task that paces a plan into deltas.
 //! - [`delta`]: the delta payload, written byte for byte without serde on
 //!   the hot path.
+//! - [`posted`]: streamed replies a plugin posts chunk by chunk.
 //!
 //! A stream ends the same way whoever produced it (a scripted agent or a
 //! plugin posting chunks): [`end_stream`] persists the message, emits
@@ -12,6 +13,7 @@
 
 pub mod delta;
 pub mod play;
+pub mod posted;
 pub mod script;
 
 use std::sync::Arc;
@@ -39,6 +41,41 @@ pub fn start(core: &Arc<Core>, caller: &Caller, message: &Message) {
             play::play_reply(core.clone(), responder, message.clone(), plan),
             &core.realtime,
         );
+    }
+}
+
+/// The message a streamed reply builds up delta by delta: empty content,
+/// `isStreaming: true`, whoever streams it (a scripted agent or a plugin).
+pub fn opening(
+    id: String,
+    chat_id: &str,
+    chat_key: Option<String>,
+    sender_id: &str,
+    responded_to_id: &str,
+    stream_id: &str,
+    kind: String,
+) -> Message {
+    let now = super::store::now_iso();
+    Message {
+        id,
+        content: String::new(),
+        content_delta: None,
+        chat_id: chat_id.to_string(),
+        chat_key,
+        instructions: Vec::new(),
+        is_streaming: true,
+        notes: Vec::new(),
+        responded_to_id: Some(responded_to_id.to_string()),
+        response_url: None,
+        sender_id: Some(sender_id.to_string()),
+        state: Default::default(),
+        stream_id: Some(stream_id.to_string()),
+        stream_response: false,
+        kind,
+        created_at: now.clone(),
+        updated_at: now,
+        attachments: Vec::new(),
+        citations: Vec::new(),
     }
 }
 

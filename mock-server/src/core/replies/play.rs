@@ -11,10 +11,10 @@ use tokio::time::Instant;
 
 use super::delta::{Delta, DeltaWriter};
 use super::script::Plan;
-use super::{Ending, emit_json, end_stream};
+use super::{Ending, emit_json, end_stream, opening};
 use crate::core::outbox::{Emission, Kind, Payload};
 use crate::core::store::{NewMessage, Responder};
-use crate::core::{Core, messaging};
+use crate::core::{Core, events};
 use crate::faults::StreamFaults;
 use crate::model::{Message, Participant, ParticipantType};
 
@@ -78,7 +78,7 @@ pub async fn play_reply(core: Arc<Core>, responder: Responder, trigger: Message,
             .store
             .persist(&chat_id, Some(&sender.id), reply, None, None)
         {
-            Ok((message, chat)) => messaging::announce(&core, &chat, &message, None).await,
+            Ok((message, chat)) => events::announce(&core, &chat, &message, None).await,
             Err(e) => tracing::debug!(chat_id, reason = e.message(), "reply dropped: chat is gone"),
         }
         return;
@@ -95,28 +95,16 @@ pub async fn play_reply(core: Arc<Core>, responder: Responder, trigger: Message,
     } else {
         message_id
     };
-    let now = crate::core::store::now_iso();
-    let mut message = Message {
-        id: message_id.clone(),
-        content: String::new(),
-        content_delta: None,
-        chat_id: chat_id.clone(),
-        chat_key: trigger.chat_key.clone(),
-        instructions: Vec::new(),
-        is_streaming: !faults.delta_not_streaming,
-        notes: Vec::new(),
-        responded_to_id: Some(trigger.id.clone()),
-        response_url: None,
-        sender_id: Some(sender.id.clone()),
-        state: Default::default(),
-        stream_id: Some(stream_id.clone()),
-        stream_response: false,
-        kind: "TEXT".into(),
-        created_at: now.clone(),
-        updated_at: now,
-        attachments: Vec::new(),
-        citations: Vec::new(),
-    };
+    let mut message = opening(
+        message_id.clone(),
+        &chat_id,
+        trigger.chat_key.clone(),
+        &sender.id,
+        &trigger.id,
+        &stream_id,
+        "TEXT".into(),
+    );
+    message.is_streaming = !faults.delta_not_streaming;
     let start = start + faults.first_delay.unwrap_or_default();
     let mut writer = DeltaWriter::new(&chat_id, &stream_id, &message);
     let mut held: Option<String> = None;

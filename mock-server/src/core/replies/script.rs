@@ -28,27 +28,7 @@ impl Plan {
     }
 }
 
-/// splitmix64: tiny, seedable and stable across releases (a dependency's RNG
-/// could change its stream between versions and break "same seed, same stream").
-#[derive(Debug, Clone)]
-pub struct SplitMix(u64);
-
-impl SplitMix {
-    pub fn new(seed: u64) -> Self {
-        SplitMix(seed)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    /// Uniform in `lo..=hi`.
-    pub fn range(&mut self, lo: usize, hi: usize) -> usize {
-        lo + (self.next_u64() % (hi - lo + 1) as u64) as usize
-    }
-}
+pub use crate::seeded::SplitMix;
 
 const FILLER: &[&str] = &[
     "lorem", "ipsum", "dolor", "sit", "amet", "stream", "delta", "chunk", "proteus", "mock",

@@ -186,7 +186,7 @@ impl Store {
 
     /// `inst-` and four hex groups, from the id counter: deterministic.
     pub(super) fn mint_instance_token(&self) -> String {
-        let mut rng = crate::core::replies::script::SplitMix::new(
+        let mut rng = crate::seeded::SplitMix::new(
             u64::from_str_radix(&self.ids.next()[8..], 16).unwrap_or(1) ^ 0x1157,
         );
         let mut hex = |n: usize| {

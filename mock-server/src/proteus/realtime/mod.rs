@@ -14,9 +14,9 @@ use socketioxide::extract::{AckSender, Event, SocketRef, State, TryData};
 use socketioxide::handler::FromMessageParts;
 use socketioxide::socket::Socket;
 
-use crate::App;
 use crate::core::messaging::{self, kind};
 use crate::core::store::{Caller, Destination};
+use crate::proteus::App;
 
 use crate::journal::{Kind, Note};
 use crate::model::is_object_id;
@@ -293,7 +293,7 @@ async fn on_send(
     if let Ok(Value::Object(o)) = &payload
         && o.contains_key("streamId")
     {
-        use crate::core::plugins::streams::{Chunked, chunk};
+        use crate::core::replies::posted::{Chunked, chunk};
         let result = match chunk(&app.core, &caller, o).await {
             Ok(Chunked::Delta(message)) => {
                 Ok(json!({ "message": message, "chatId": message["chatId"] }))

@@ -8,8 +8,8 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 
 use super::{ApiResult, Auth, JsonBody, ok, path_id};
-use crate::App;
 use crate::model::Agent;
+use crate::proteus::App;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

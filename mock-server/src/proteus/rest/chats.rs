@@ -9,10 +9,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::{ApiError, ApiResult, Auth, JsonBody, ok, ok_with_meta, path_id};
-use crate::App;
 use crate::core::events;
 use crate::core::store::PageAt;
 use crate::model::{Participant, is_object_id};
+use crate::proteus::App;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

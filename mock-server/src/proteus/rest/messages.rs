@@ -7,8 +7,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 
 use super::{ApiError, ApiResult, Auth, JsonBody, ok};
-use crate::App;
 use crate::core::messaging;
+use crate::proteus::App;
 
 pub async fn create(State(app): State<Arc<App>>, Auth(caller): Auth, body: JsonBody) -> ApiResult {
     let obj = body
@@ -16,7 +16,7 @@ pub async fn create(State(app): State<Arc<App>>, Auth(caller): Auth, body: JsonB
         .as_object()
         .ok_or_else(|| ApiError::bad_request("Request body must be a JSON object"))?;
     if obj.contains_key("streamId") {
-        use crate::core::plugins::streams::{Chunked, chunk};
+        use crate::core::replies::posted::{Chunked, chunk};
         return match chunk(&app.core, &caller, obj).await? {
             Chunked::Delta(message) => ok(StatusCode::OK, &message),
             Chunked::Closed(message) => ok(StatusCode::CREATED, &message),

@@ -21,8 +21,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::App;
 use crate::core::store::{Caller, Refusal};
+use crate::proteus::App;
 
 /// Request bodies above this size are refused with 413.
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -349,9 +349,7 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
             rest_faults,
         ))
         .layer(axum::middleware::from_fn_with_state(app, journal_rest))
-        .layer(axum::middleware::from_fn(
-            crate::priority::rest_in_background,
-        ))
+        .layer(axum::middleware::from_fn(rest_in_background))
 }
 
 /// For partial updates: a present field (even `null`) is `Some(value)`, an
@@ -362,4 +360,24 @@ where
     T: serde::Deserialize<'de>,
 {
     <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
+/// Runs the rest of a REST request (handler and inner middleware) on the
+/// background runtime; the connection itself stays where it was accepted.
+pub async fn rest_in_background(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    match crate::priority::background().spawn(next.run(request)).await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::error!(error = %e, "a REST handler panicked (a bug)");
+            use axum::response::IntoResponse;
+            ApiError::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "the request handler failed (a bug in the mock; see its log)",
+            )
+            .into_response()
+        }
+    }
 }

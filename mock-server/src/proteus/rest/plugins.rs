@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{ApiError, ApiResult, Auth, JsonBody, ok, path_id};
-use crate::App;
+use crate::proteus::App;
 
 use crate::model::{Participant, ParticipantType, Plugin};
 

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 
 use super::{ApiError, ApiResult, Auth, JsonBody, ok, path_id};
-use crate::App;
+use crate::proteus::App;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -162,32 +162,16 @@ pub async fn chunk(
                 "Too many open streams: close some first".into(),
             ));
         } else {
-            let now = crate::core::store::now_iso();
-            let message = Message {
-                id: core.store.ids.next(),
-                content: String::new(),
-                content_delta: None,
-                chat_id: chat_id.clone(),
-                chat_key: chat.key.clone(),
-                instructions: Vec::new(),
-                is_streaming: true,
-                notes: Vec::new(),
-                responded_to_id: Some(responded_to.clone()),
-                response_url: None,
-                sender_id: Some(me.id.clone()),
-                state: Map::new(),
-                stream_id: Some(stream_id.clone()),
-                stream_response: false,
-                kind: o
-                    .get("type")
-                    .and_then(Value::as_str)
-                    .unwrap_or("TEXT")
-                    .to_string(),
-                created_at: now.clone(),
-                updated_at: now,
-                attachments: Vec::new(),
-                citations: Vec::new(),
-            };
+            let kind = o.get("type").and_then(Value::as_str).unwrap_or("TEXT");
+            let message = replies::opening(
+                core.store.ids.next(),
+                &chat_id,
+                chat.key.clone(),
+                &me.id,
+                &responded_to,
+                &stream_id,
+                kind.to_string(),
+            );
             open.insert(
                 stream_id.clone(),
                 Open {
