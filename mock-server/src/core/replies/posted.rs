@@ -50,7 +50,7 @@ pub enum Chunked {
     /// A delta went out; the message as it stands (REST 200).
     Delta(Value),
     /// The stream closed; the stored message (REST 201).
-    Closed(Message),
+    Closed(Box<Message>),
 }
 
 impl PluginStreams {
@@ -227,5 +227,5 @@ pub async fn chunk(
         None,
     )
     .await?;
-    Ok(Chunked::Closed(done))
+    Ok(Chunked::Closed(Box::new(done)))
 }
