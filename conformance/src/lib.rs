@@ -14,7 +14,8 @@
 //! - [`walk`]: the pagination walker's judgement (complete, no duplicates,
 //!   one order), unit-tested on synthetic pages.
 //!
-//! - [`testing`]: a `proteus-mock` process for tests (spawned, never linked).
+//! - `testing` (feature `testing`): a `proteus-mock` process for tests
+//!   (spawned, never linked).
 //!
 //! This crate never imports the mock server's types: a bug shared by the two
 //! would otherwise pass both.
@@ -27,5 +28,6 @@ pub mod report;
 pub mod runner;
 pub mod schema;
 pub mod stream;
+#[cfg(feature = "testing")]
 pub mod testing;
 pub mod walk;
