@@ -5,6 +5,10 @@
 //! would pass both). The binary is the one `cargo` builds next to the
 //! calling test; it is (re)built once per test process, so a
 //! `cargo test -p proteus-conformance` alone never runs a stale mock.
+//!
+//! Behind the `testing` feature (off by default): [`mock_binary`] runs
+//! `cargo build`, which has no place in the library a user links. Test crates
+//! enable it from their `[dev-dependencies]`.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
