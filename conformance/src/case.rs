@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::profile::Profile;
 use crate::schema::SchemaSet;
 
-/// How much a rule binds (decisions.md: STATED → MUST, CHOSEN → SHOULD/INFO).
+/// How much a rule binds (PROTOCOL.md: STATED → MUST, CHOSEN → SHOULD/INFO).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Level {

@@ -1,7 +1,7 @@
 //! The protocol's objects as the mock stores and sends them.
 //!
 //! Field names and null/empty defaults follow the documented examples exactly
-//! (seed 002 for Message, seed 001 for Chat, seed 004 for the rest), so what
+//! (the Message glossary for Message, the Chats page for Chat, the Events page for the rest), so what
 //! the mock emits validates against `schemas/` (its tests check that).
 
 use serde::{Deserialize, Serialize};
@@ -298,7 +298,7 @@ pub struct Plugin {
     pub updated_at: String,
 }
 
-/// A plugin installed on an agent or an app integration (seed 004).
+/// A plugin installed on an agent or an app integration (the Events page).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PluginInstance {

@@ -1,6 +1,6 @@
 //! REST through HTTP: every response is the envelope and its data matches its
 //! schema; every bad request gets its documented status; pagination follows
-//! decisions.md 8–13.
+//! PROTOCOL.md R8–R13.
 
 mod common;
 

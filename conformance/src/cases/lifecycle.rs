@@ -1,5 +1,5 @@
 //! `rt.lifecycle.*`: the relayed `CHAT_*` lifecycle events (R19). The docs
-//! name them but show no payload, so the shapes are decisions.md's and the
+//! name them but show no payload, so the shapes are PROTOCOL.md's and the
 //! level is SHOULD.
 
 use serde_json::{Value, json};

@@ -1,5 +1,5 @@
 //! `pagination`: `GET /api/chats/:chatId/messages` with `@page`, `@limit`,
-//! `@cursor` (decisions.md 8–13) on a chat the runner seeds itself.
+//! `@cursor` (PROTOCOL.md R8–R13) on a chat the runner seeds itself.
 
 use serde_json::{Value, json};
 

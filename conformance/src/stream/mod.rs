@@ -1,7 +1,7 @@
 //! The streamed-reply checker.
 //!
 //! A streamed reply is one or more `message:delta` then exactly one
-//! `message:done` (decisions.md 18). Deltas carry no sequence number, so order
+//! `message:done` (PROTOCOL.md R18). Deltas carry no sequence number, so order
 //! is read from the cumulative `content`: every delta must satisfy
 //! `content == previous content + contentDelta`. That one rule lets the
 //! checker tell apart, without guessing:

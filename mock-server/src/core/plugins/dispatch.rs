@@ -1,6 +1,6 @@
 //! Webhook delivery: the challenge, SYNC and ASYNC dispatch, the delivery log.
 //!
-//! - **SYNC** (decisions.md 23): events for one instance in one chat go
+//! - **SYNC** (PROTOCOL.md R23): events for one instance in one chat go
 //!   through one queue, each awaited (bounded by the webhook timeout) before
 //!   the next, so the plugin sees them in order. One attempt each. Other
 //!   chats and other instances have their own queues: a slow webhook never
@@ -252,7 +252,7 @@ impl Dispatcher {
         }
     }
 
-    /// Verifies a webhook (decisions.md 21): its 2xx JSON answer to
+    /// Verifies a webhook (PROTOCOL.md R21): its 2xx JSON answer to
     /// `WEBHOOK_CHALLENGE` must be an object holding the challenge as a string.
     pub async fn challenge(
         &self,

@@ -162,7 +162,7 @@ pub fn announce_installed(core: &Core) {
     }
 }
 
-/// The `PLUGIN_INSTALLED` body (seed 004): the instance, its token record and
+/// The `PLUGIN_INSTALLED` body (the Events page): the instance, its token record and
 /// the agent or app integration it was installed on.
 pub fn installed_event(
     core: &Core,

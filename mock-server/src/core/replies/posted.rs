@@ -1,4 +1,4 @@
-//! Streamed replies posted by plugins (decisions.md 24): chunks
+//! Streamed replies posted by plugins (PROTOCOL.md R24): chunks
 //! `{chatId, respondedToId, streamId, contentDelta, isStreaming: true}` to
 //! `POST /api/messages`, closed by one with `isStreaming: false`. Each chunk
 //! becomes a `message:delta` in the room; the close persists the message and

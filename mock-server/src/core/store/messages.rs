@@ -7,7 +7,7 @@ use super::*;
 use crate::model::{Chat, EntityType, Id, Message, Participant, ParticipantType};
 
 impl Store {
-    /// One page of history (decisions.md 8–13).
+    /// One page of history (PROTOCOL.md R8–R13).
     pub fn page(
         &self,
         caller: &Caller,

@@ -3,7 +3,7 @@
 //! One async fn per client event. Payloads are taken as raw JSON
 //! (`TryData<Value>`) and validated here, because socketioxide silently skips
 //! a handler whose typed `Data<T>` fails to parse, and the protocol promises
-//! an error ack for every malformed payload (decisions.md 14).
+//! an error ack for every malformed payload (PROTOCOL.md R14).
 
 pub mod rooms;
 

@@ -180,7 +180,7 @@ pub async fn attach_repository(
     ok(StatusCode::OK, &chat)
 }
 
-/// `GET /api/chats/:id/messages?@page=&@limit=&@cursor=` (decisions.md 8–13).
+/// `GET /api/chats/:id/messages?@page=&@limit=&@cursor=` (PROTOCOL.md R8–R13).
 pub async fn messages(
     State(app): State<Arc<App>>,
     Auth(caller): Auth,

@@ -1,8 +1,8 @@
 //! REST under `/api`: the envelope, authentication, bodies and routes.
 //!
 //! Every response, errors and unknown routes included, is the envelope
-//! `{ok, data?, error?: {message}, meta?}` (decisions.md 5). Status codes
-//! follow decisions.md 6 and are listed in docs/PROTOCOL.md.
+//! `{ok, data?, error?: {message}, meta?}` (PROTOCOL.md R5). Status codes
+//! follow PROTOCOL.md R6 and are listed in docs/PROTOCOL.md.
 
 mod agents;
 mod chats;
