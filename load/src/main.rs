@@ -31,8 +31,11 @@ use crate::scenario::{Plan, RunError, Scenario};
 /// and reordering, under an open-model load.
 ///
 /// Exit codes: 0 the run completed and every --ensure held; 1 the run failed
-/// (no stream completed); 2 usage error; 3 target unreachable or token
-/// refused; 99 an --ensure threshold was crossed.
+/// (no stream completed); 2 usage or profile error (a flag, a gate, the
+/// --file or --profile file, a target without /__admin/profile and no
+/// --profile); 3 target unreachable or token refused (or the run could not be
+/// set up, or a report cannot be written); 99 an --ensure threshold was
+/// crossed. proteus-conformance uses 2 and 3 the same way.
 #[derive(Parser, Debug)]
 #[command(
     name = "proteus-load",
@@ -190,26 +193,9 @@ async fn run(a: RunArgs) -> i32 {
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap_or_default();
-    let profile = match &a.profile {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).unwrap_or_else(|e| {
-                fail(2, &format!("cannot read profile {}: {e}", path.display()))
-            });
-            let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| {
-                fail(2, &format!("profile {} is not JSON: {e}", path.display()))
-            });
-            Profile::from_value(&a.target, &path.display().to_string(), v)
-                .unwrap_or_else(|e| fail(2, &e.to_string()))
-        }
-        None => match Profile::fetch(&http, &a.target).await {
-            Ok(Some(p)) => p,
-            Ok(None) => fail(
-                2,
-                &format!("{} has no /__admin/profile: give --profile FILE", a.target),
-            ),
-            Err(e) => fail(3, &e.to_string()),
-        },
-    };
+    let profile = Profile::load(&http, &a.target, a.profile.as_deref())
+        .await
+        .unwrap_or_else(|e| fail(e.exit_code(), &e.to_string()));
     let plan = Plan {
         scenario: a.scenario,
         users: a.users,

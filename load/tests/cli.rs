@@ -518,3 +518,32 @@ fn bad_targets_and_bad_usage_end_clearly_and_quickly() {
         started.elapsed()
     );
 }
+
+#[test]
+fn profile_errors_exit_2_and_an_unreachable_profile_endpoint_exits_3_as_in_the_runner() {
+    // No /__admin/profile and no --profile: the user must give one.
+    let mock = MockProcess::start(&["--no-admin"]);
+    let (out, _) = load(&["--target", &mock.url, "--streams", "1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--profile FILE"), "{err}");
+    // A profile file that is not JSON, or lists no users.
+    for (name, text) in [("not-json", "{users"), ("no-users", r#"{"users": []}"#)] {
+        let path =
+            std::env::temp_dir().join(format!("proteus-load-{name}-{}.json", std::process::id()));
+        std::fs::write(&path, text).expect("write");
+        let shown = path.to_str().expect("path");
+        let (out, _) = load(&["--target", &mock.url, "--profile", shown]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        assert!(
+            err.contains(shown),
+            "{name}: the message names the file: {err}"
+        );
+    }
+    // Nothing listening where the profile is fetched.
+    let (out, _) = load(&["--target", "http://127.0.0.1:9", "--streams", "1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("unreachable"), "{err}");
+}
