@@ -24,7 +24,7 @@ use proteus_conformance::profile::Profile;
 use serde_json::{Value, json};
 
 use crate::gates::Gate;
-use crate::scenario::{Plan, RunError, Scenario};
+use crate::scenario::{Plan, Progress, Scenario};
 
 /// Measures what matters for a streaming chat backend: deltas delivered per
 /// second, time to first delta, gaps between deltas, and loss, duplication
@@ -75,90 +75,46 @@ enum Command {
 
 #[derive(clap::Args, Debug)]
 struct RunArgs {
+    /// Base URL of the server (default: a local proteus-mock).
+    #[arg(long, default_value = "http://127.0.0.1:4000", help_heading = "Target")]
+    target: String,
+    /// Profile file (tokens, streaming agent) when the target has no
+    /// /__admin/profile.
+    #[arg(long, value_name = "FILE", help_heading = "Target")]
+    profile: Option<PathBuf>,
     /// Read settings from a TOML file (keys are the flags' names, e.g.
     /// `rate = 50`, `ramp_up = "5s"`, `ensure = ["loss==0"]`); flags given on
     /// the command line win.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Workload")]
     file: Option<PathBuf>,
-    /// Base URL of the server (default: a local proteus-mock).
-    #[arg(long, default_value = "http://127.0.0.1:4000")]
-    target: String,
-    /// Profile file (tokens, streaming agent) when the target has no /__admin/profile.
-    #[arg(long, value_name = "FILE")]
-    profile: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t = Scenario::Chat)]
-    scenario: Scenario,
-    /// chat: virtual users, each with its own chat.
-    #[arg(long, default_value_t = 10)]
-    users: usize,
-    /// fanout: sockets subscribed to the one room.
-    #[arg(long, default_value_t = 10)]
-    subscribers: usize,
-    /// connect: connections to open.
-    #[arg(long, default_value_t = 100)]
-    connections: usize,
-    /// Streams (connect: connections; firehose: deltas) started per second, on schedule whatever the server does.
-    #[arg(long, default_value_t = 10.0)]
-    rate: f64,
-    /// How long to keep starting streams (e.g. 10s, 500ms, 2m).
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    duration: Duration,
-    /// Stop after this many streams, even before --duration (firehose: how many streams, default 1).
-    #[arg(long, value_name = "N")]
-    streams: Option<u64>,
-    /// Deltas per reply, when the target supports a stream override (proteus-mock does); firehose: per stream.
-    #[arg(long, default_value_t = 50)]
-    chunks: usize,
-    /// firehose: bytes per delta.
-    #[arg(long, default_value_t = 16)]
-    size: usize,
-    /// Pause between deltas of a reply, in ms (stream override).
-    #[arg(long, default_value_t = 0)]
-    chunk_delay_ms: u64,
-    /// Grow the rate linearly from 0 to --rate over this long (e.g. 5s).
-    #[arg(long, default_value = "0s", value_parser = parse_duration)]
-    ramp_up: Duration,
-    /// Wait this long for streams in flight once sending stops.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    grace: Duration,
-    /// Fail with exit 99 unless this holds, e.g. 'ttfd.p99<50ms', 'loss==0' (repeatable).
-    #[arg(long = "ensure", value_name = "GATE")]
+    /// What to run.
+    #[arg(long, default_value = "chat", value_parser = scenario::parser(), help_heading = "Workload")]
+    scenario: &'static Scenario,
+    #[command(flatten)]
+    plan: Plan,
+    /// Fail with exit 99 unless this holds, e.g. 'ttfd.p99<50ms', 'loss==0'
+    /// (repeatable; counters as named in the report's `counters`).
+    #[arg(long = "ensure", value_name = "GATE", help_heading = "Gates")]
     ensure: Vec<String>,
     /// Write the JSON report (schemas/report/load.json) here.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
     json: Option<PathBuf>,
     /// Write a self-contained HTML page with plots (throughput over time,
     /// latency percentiles, time-to-first-delta histogram) here.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
     html: Option<PathBuf>,
     /// Write the latency histograms and counters as an HdrHistogram interval
     /// log, for `proteus-load merge`.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
     hlog: Option<PathBuf>,
     /// Worker threads (1 = a single-threaded runtime, the cheapest for one
     /// or a few connections). Default: one per CPU.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help_heading = "Runtime")]
     threads: Option<usize>,
     /// Sample this process's CPU (the server's), thread by thread: deltas per
     /// server core, and a note when one server thread was saturated.
-    #[arg(long, value_name = "PID")]
+    #[arg(long, value_name = "PID", help_heading = "Runtime")]
     server_pid: Option<u32>,
-}
-
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (n, unit) = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .map_or((s, "s"), |i| s.split_at(i));
-    let n: f64 = n
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration (try 10s, 500ms, 2m)"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" | "" => n,
-        "m" => n * 60.0,
-        _ => return Err(format!("{s:?}: unknown unit {unit:?} (ms, s, m)")),
-    };
-    Ok(Duration::from_secs_f64(secs))
 }
 
 fn fail(code: i32, message: &str) -> ! {
@@ -178,16 +134,8 @@ async fn run(a: RunArgs) -> i32 {
         .iter()
         .map(|g| Gate::parse(g).unwrap_or_else(|e| fail(2, &format!("--ensure {e}"))))
         .collect();
-    let rate_ok = if a.scenario == Scenario::Firehose {
-        a.rate >= 0.0
-    } else {
-        a.rate > 0.0
-    };
-    if !rate_ok || !a.rate.is_finite() {
-        fail(
-            2,
-            "--rate must be a positive number of streams per second (firehose: deltas per second, 0 = unpaced)",
-        );
+    if let Err(e) = a.scenario.check_rate(a.plan.rate) {
+        fail(2, &e);
     }
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -196,38 +144,23 @@ async fn run(a: RunArgs) -> i32 {
     let profile = Profile::load(&http, &a.target, a.profile.as_deref())
         .await
         .unwrap_or_else(|e| fail(e.exit_code(), &e.to_string()));
-    let plan = Plan {
-        scenario: a.scenario,
-        users: a.users,
-        subscribers: a.subscribers,
-        connections: a.connections,
-        rate: a.rate,
-        duration: a.duration,
-        max_streams: a.streams,
-        chunks: a.chunks,
-        chunk_delay_ms: a.chunk_delay_ms,
-        size: a.size,
-        ramp_up: a.ramp_up,
-        grace: a.grace,
-    };
     let terminal = std::io::stderr().is_terminal();
     if terminal {
         eprintln!(
-            "proteus-load: {:?} against {} for up to {:?} at {}/s …",
-            a.scenario, a.target, a.duration, a.rate
+            "proteus-load: {} against {} for up to {:?} at {}/s …",
+            a.scenario.name, a.target, a.plan.duration, a.plan.rate
         );
     }
     let server = a.server_pid.map(|p| p.to_string());
     let (cpu0, srv0) = (cpu_seconds("self"), server.as_deref().and_then(cpu_seconds));
     let started = Instant::now();
     let started_wall = std::time::SystemTime::now();
-    let bar = (a.scenario != Scenario::Firehose).then_some(a.duration);
-    let view = tokio::spawn(live_view(terminal, bar, started));
+    let view = tokio::spawn(live_view(terminal, (a.scenario.progress)(&a.plan), started));
     let watch = cpu::Watch::start("self".into(), Duration::from_secs(1));
     let server_watch = server
         .clone()
         .map(|pid| cpu::Watch::start(pid, Duration::from_secs(1)));
-    let outcome = scenario::run(Arc::new(profile), plan).await;
+    let outcome = a.scenario.run(Arc::new(profile), a.plan.clone()).await;
     let own_threads = watch.stop();
     let server_threads = server_watch.map(cpu::Watch::stop);
     view.abort();
@@ -236,8 +169,8 @@ async fn run(a: RunArgs) -> i32 {
     }
     let m = match outcome {
         Ok(m) => m,
-        Err(e @ (RunError::Unreachable(..) | RunError::Refused(_))) => fail(3, &e.to_string()),
-        Err(e) => fail(3, &format!("the run could not be set up: {e}")),
+        // Unreachable, refused, or not set up: nothing was measured.
+        Err(e) => fail(3, &e.to_string()),
     };
     let elapsed = started.elapsed().as_secs_f64();
     let (cpu1, srv1) = (cpu_seconds("self"), server.as_deref().and_then(cpu_seconds));
@@ -250,9 +183,8 @@ async fn run(a: RunArgs) -> i32 {
         "tool": "proteus-load",
         "toolVersion": env!("CARGO_PKG_VERSION"),
         "target": a.target,
-        "scenario": format!("{:?}", a.scenario).to_lowercase(),
-        "settings": { "users": a.users, "subscribers": a.subscribers, "connections": a.connections, "rate": a.rate,
-                      "durationS": a.duration.as_secs_f64(), "streams": a.streams, "chunks": a.chunks, "chunkDelayMs": a.chunk_delay_ms, "size": a.size, "rampUpS": a.ramp_up.as_secs_f64() },
+        "scenario": a.scenario.name,
+        "settings": a.plan,
         "seconds": elapsed,
         "counters": counters,
         "latencyMs": latency,
@@ -282,7 +214,7 @@ async fn run(a: RunArgs) -> i32 {
     {
         fail(3, &format!("cannot write {}: {e}", path.display()));
     }
-    let ran = a.scenario == Scenario::Connect || m.streams_completed > 0;
+    let ran = !a.scenario.streams || m.streams_completed > 0;
     if !ran {
         eprintln!("proteus-load: no stream completed");
         return 1;
@@ -293,7 +225,7 @@ async fn run(a: RunArgs) -> i32 {
 /// While a run goes: on a terminal, a progress bar and the current rates on
 /// one line of stderr, redrawn four times a second; otherwise a quiet line
 /// every 5 s (for CI logs).
-async fn live_view(terminal: bool, duration: Option<Duration>, started: Instant) {
+async fn live_view(terminal: bool, progress: Progress, started: Instant) {
     use std::sync::atomic::Ordering::Relaxed;
     let every = Duration::from_millis(if terminal { 250 } else { 5000 });
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
@@ -308,13 +240,16 @@ async fn live_view(terminal: bool, duration: Option<Duration>, started: Instant)
         let rate = (deltas - last_deltas) as f64 / (now - last_at).as_secs_f64().max(1e-3);
         (last_deltas, last_at) = (deltas, now);
         let elapsed = started.elapsed().as_secs_f64();
-        let bar = duration.map_or(String::new(), |d| {
-            let width = 24;
-            let filled = ((elapsed / d.as_secs_f64().max(1e-3)).min(1.0) * width as f64) as usize;
-            format!("[{}{}] ", "#".repeat(filled), "-".repeat(width - filled))
-        });
+        let share = match progress {
+            Progress::Elapsed(d) => elapsed / d.as_secs_f64().max(1e-3),
+            Progress::Deltas(n) => deltas as f64 / n.max(1) as f64,
+        };
+        let width = 24;
+        let filled = (share.clamp(0.0, 1.0) * width as f64) as usize;
         let line = format!(
-            "{bar}{elapsed:>6.1}s  {done} streams done  {deltas} deltas  {rate:>9.0} deltas/s now"
+            "[{}{}] {elapsed:>6.1}s  {done} streams done  {deltas} deltas  {rate:>9.0} deltas/s now",
+            "#".repeat(filled),
+            "-".repeat(width - filled)
         );
         if terminal {
             eprint!("\r\x1b[2K{line}");
@@ -508,4 +443,73 @@ fn main() {
         } => merge(&files, &ensure, json.as_deref()),
     };
     std::process::exit(code);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proteus_conformance::profile::exit;
+
+    fn parse(args: &[&str]) -> Result<RunArgs, clap::Error> {
+        let mut all = vec!["proteus-load", "run"];
+        all.extend(args);
+        match Cli::try_parse_from(all)?.command {
+            Command::Run(a) => Ok(*a),
+            Command::Merge { .. } => unreachable!("run was given"),
+        }
+    }
+
+    #[test]
+    fn scenario_takes_any_name_in_the_table_and_refuses_others() {
+        for s in scenario::ALL {
+            let a = parse(&["--scenario", s.name]).expect("a listed scenario");
+            assert_eq!(a.scenario.name, s.name);
+        }
+        assert_eq!(parse(&[]).expect("defaults").scenario.name, "chat");
+        let e = parse(&["--scenario", "fanot"]).expect_err("a typo");
+        assert!(e.to_string().contains("fanout"), "{e}");
+    }
+
+    #[test]
+    fn the_last_value_of_a_flag_wins_so_the_command_line_beats_the_file() {
+        let a = parse(&["--rate=5", "--subscribers", "3", "--rate", "7"]).expect("valid");
+        assert_eq!((a.plan.rate, a.plan.subscribers), (7.0, 3));
+    }
+
+    #[test]
+    fn run_help_groups_flags_under_headings() {
+        let mut cmd = <Cli as clap::CommandFactory>::command();
+        let run = cmd.find_subcommand_mut("run").expect("run");
+        let help = run.render_long_help().to_string();
+        let at = |h: &str| help.find(h).unwrap_or_else(|| panic!("no {h} in\n{help}"));
+        let order = [
+            "Target:",
+            "Workload:",
+            "Schedule:",
+            "Gates:",
+            "Output:",
+            "Runtime:",
+        ]
+        .map(at);
+        assert!(order.is_sorted(), "{help}");
+        assert!(at("--scenario <") > at("Workload:") && at("--rate <") > at("Schedule:"));
+        for s in scenario::ALL {
+            assert!(
+                help.contains(&format!("{}: ", s.name)),
+                "{} in\n{help}",
+                s.name
+            );
+        }
+    }
+
+    #[test]
+    fn the_help_documents_the_shared_exit_codes() {
+        let help = <Cli as clap::CommandFactory>::command()
+            .render_long_help()
+            .to_string();
+        let help = help.replace('\n', " ");
+        assert!(help.contains("2 usage or profile error"), "{help}");
+        assert!(help.contains("3 target unreachable"), "{help}");
+        assert_eq!((exit::USAGE, exit::UNREACHABLE), (2, 3));
+    }
 }

@@ -512,6 +512,14 @@ fn bad_targets_and_bad_usage_end_clearly_and_quickly() {
     );
     let (out, _) = load(&["--target", &mock.url, "--ensure", "ttfd.p98<1"]);
     assert_eq!(out.status.code(), Some(2));
+    // A rate the scenario cannot run, named with what it can.
+    let (out, _) = load(&["--target", &mock.url, "--rate", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--rate") && err.contains("positive number of streams"),
+        "{err}"
+    );
     assert!(
         started.elapsed() < Duration::from_secs(40),
         "no hang: {:?}",
