@@ -1,6 +1,7 @@
 //! `proteus-load` against a spawned mock, with small bounded numbers: the
 //! counters are exact, faults show up as exactly the damage they do, gates
-//! exit 99, and bad targets end with exit 3, never a hang.
+//! exit 99, and bad targets end with exit 3, never a hang. Reports are read
+//! by their version 2 (camelCase) keys and checked against the schema.
 
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -49,8 +50,8 @@ fn counters(r: &Value) -> (u64, u64, u64, u64, u64, u64, u64) {
         n("deltas"),
         n("loss"),
         n("duplicates"),
-        n("out_of_order"),
-        n("content_violations"),
+        n("outOfOrder"),
+        n("contentViolations"),
     )
 }
 
@@ -172,6 +173,7 @@ fn faults_are_counted_exactly_as_the_damage_they_do() {
         ("reorder-deltas:4", (20, 20, 200, 0, 0, 20, 0)),
     ] {
         let mock = MockProcess::start(&["--fault", fault]);
+        // out_of_order: the version 1 name, still accepted with a note.
         let mut args = vec![
             "--target",
             mock.url.as_str(),
@@ -184,6 +186,17 @@ fn faults_are_counted_exactly_as_the_damage_they_do() {
         ];
         args.extend(SMALL);
         let (out, report) = load(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("note") && stderr.contains("outOfOrder"),
+            "{stderr}"
+        );
+        let out_of_order = report["gates"][2]["actual"].as_f64();
+        assert_eq!(
+            out_of_order,
+            report["counters"]["outOfOrder"].as_f64(),
+            "the old name reads the new key"
+        );
         let c = counters(&report);
         assert_eq!(
             c, expect,

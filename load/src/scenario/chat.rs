@@ -16,7 +16,7 @@ use super::reader::Reader;
 use super::schedule::{Zero, schedule, start_metronome};
 use super::setup::{SHARDS, create_chat, open, send_body, user_token};
 use super::{Outcome, Plan, Progress, Rate, RunError, Scenario, Sockets};
-use crate::metrics::{Metrics, SharedHistograms};
+use crate::metrics::{Hist, Metrics, SharedHistograms};
 
 pub const SCENARIO: Scenario = Scenario {
     name: "chat",
@@ -150,7 +150,7 @@ impl User {
                     Ok(t) => match Packet::parse(&t) {
                         Packet::Ack { id, .. } => {
                             if let Some(at) = acks.remove(&id) {
-                                m.record("ack", at.elapsed().as_micros() as u64);
+                                m.record(Hist::Ack, at.elapsed().as_micros() as u64);
                             }
                             if let Frame::Ack { payload, .. } = parse_packet(&t)
                                 && ack_data(&payload).is_err()

@@ -15,7 +15,7 @@ use super::schedule::{Zero, arrivals};
 use super::setup::{create_chat, open, send_body, user_token};
 use super::subscriber::subscribers;
 use super::{Outcome, Plan, Progress, Rate, RunError, Scenario, Sockets};
-use crate::metrics::Metrics;
+use crate::metrics::{Hist, Metrics};
 
 pub const SCENARIO: Scenario = Scenario {
     name: "fanout",
@@ -83,7 +83,10 @@ async fn run(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError> {
         let table = intended.lock().unwrap_or_else(|p| p.into_inner());
         for (trigger, at) in firsts {
             if let Some(t0) = table.get(&trigger) {
-                m.record("ttfd", at.saturating_duration_since(*t0).as_micros() as u64);
+                m.record(
+                    Hist::Ttfd,
+                    at.saturating_duration_since(*t0).as_micros() as u64,
+                );
             }
         }
         drop(table);

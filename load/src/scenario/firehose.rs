@@ -14,7 +14,7 @@ use super::schedule::Zero;
 use super::setup::{create_chat_with, http, user_token};
 use super::subscriber::subscribers;
 use super::{Outcome, Plan, Progress, Rate, RunError, Scenario, Sockets};
-use crate::metrics::Metrics;
+use crate::metrics::{Hist, Metrics};
 
 pub const SCENARIO: Scenario = Scenario {
     name: "firehose",
@@ -82,7 +82,7 @@ async fn run(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError> {
         // Time to first delta: from the request to the first stream's first delta.
         if let Some((_, at)) = firsts.first() {
             m.record(
-                "ttfd",
+                Hist::Ttfd,
                 at.saturating_duration_since(requested).as_micros() as u64,
             );
         }

@@ -16,7 +16,7 @@ use proteus_conformance::stream::{FastMap, RawDelta, RawDone, StreamChecker};
 use tokio::time::Instant;
 
 use super::schedule::Zero;
-use crate::metrics::{LIVE, Metrics};
+use crate::metrics::{Hist, LIVE, Metrics};
 
 /// Handles one frame of a stream reader: counts, checks, timings.
 pub struct Reader {
@@ -122,7 +122,7 @@ impl Reader {
             m.streams_completed += 1;
             LIVE.completed.fetch_add(1, Ordering::Relaxed);
             self.publish();
-            m.record("stream", (now - intended).as_micros() as u64);
+            m.record(Hist::Stream, (now - intended).as_micros() as u64);
         }
     }
 
@@ -144,7 +144,7 @@ impl Reader {
         if let Some((id, (_, last))) = &mut self.hot
             && id == sid
         {
-            m.record("gap", (now - *last).as_micros() as u64);
+            m.record(Hist::Gap, (now - *last).as_micros() as u64);
             *last = now;
             return false;
         }
@@ -153,7 +153,7 @@ impl Reader {
         }
         let (hot, new) = match self.open.remove_entry(sid) {
             Some((id, (intended, last))) => {
-                m.record("gap", (now - last).as_micros() as u64);
+                m.record(Hist::Gap, (now - last).as_micros() as u64);
                 ((id, (intended, now)), false)
             }
             None => {
@@ -161,7 +161,7 @@ impl Reader {
                 // scenario times the first delta itself.
                 let intended = self.pending.pop_front();
                 if let Some(at) = intended {
-                    m.record("ttfd", (now - at).as_micros() as u64);
+                    m.record(Hist::Ttfd, (now - at).as_micros() as u64);
                 }
                 ((sid.to_string(), (intended.unwrap_or(now), now)), true)
             }
@@ -224,7 +224,7 @@ mod tests {
             (m.checks.lost, m.checks.duplicates, m.checks.out_of_order),
             (0, 0, 0)
         );
-        assert_eq!(m.hist["ttfd"].len(), 2);
-        assert_eq!(m.hist["gap"].len(), 2);
+        assert_eq!(m.hist[&Hist::Ttfd].len(), 2);
+        assert_eq!(m.hist[&Hist::Gap].len(), 2);
     }
 }

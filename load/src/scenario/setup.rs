@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::{Plan, RunError};
-use crate::metrics::Metrics;
+use crate::metrics::{Hist, Metrics};
 
 /// Shared histogram shards per scenario (tasks are assigned round-robin;
 /// enough that two worker threads seldom wait for the same lock).
@@ -50,7 +50,7 @@ pub async fn open(
         .open()
         .await
         .map_err(|e| run_error(profile, e))?;
-    m.record("connect", t0.elapsed().as_micros() as u64);
+    m.record(Hist::Connect, t0.elapsed().as_micros() as u64);
     Ok(c)
 }
 
