@@ -25,7 +25,7 @@ for _ in $(seq "$ROUNDS"); do
   python3 - "$REPORT" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1])); c = d["counters"]; cpu = d["cpu"]
-print(json.dumps({"client": "proteus-load", "deltas": c["deltas"], "deltasPerSecond": round(c["deltas_per_s"]),
+print(json.dumps({"client": "proteus-load", "deltas": c["deltas"], "deltasPerSecond": round(c["deltasPerSecond"]),
   "cpuSeconds": cpu["generatorSeconds"], "deltasPerCpuSecond": round(c["deltas"] / cpu["generatorSeconds"]),
   "loss": c["loss"], "blasterCpuSeconds": cpu["serverSeconds"]}))
 PY

@@ -29,7 +29,7 @@ run() { # server port pid workload args...
 import json, sys
 d = json.load(open(sys.argv[1])); c = d["counters"]; l = d["latencyMs"]; cpu = d["cpu"]
 p = lambda k, q: (l.get(k) or {}).get(q)
-print(json.dumps({"server": sys.argv[2], "workload": sys.argv[3], "deltas": c["deltas"], "deltasPerSecond": round(c["deltas_per_s"]),
+print(json.dumps({"server": sys.argv[2], "workload": sys.argv[3], "deltas": c["deltas"], "deltasPerSecond": round(c["deltasPerSecond"]),
   "loss": c["loss"], "completed": c["completed"], "started": c["started"], "ttfdP50": p("ttfd", "p50"), "ttfdP99": p("ttfd", "p99"),
   "gapP99": p("gap", "p99"), "serverCpuSeconds": cpu["serverSeconds"], "deltasPerServerCpuSecond": round(cpu["deltasPerServerCore"] or 0)}))
 PY

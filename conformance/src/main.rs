@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
-use proteus_conformance::profile::Profile;
+use proteus_conformance::profile::{Profile, exit};
 use proteus_conformance::runner::{self, Settings};
 use proteus_conformance::schema::{SchemaSet, event_schema};
 use proteus_conformance::stream::StreamChecker;
@@ -17,8 +17,10 @@ use serde_json::Value;
 /// schemas and rules, and says exactly what broke.
 ///
 /// Exit codes: 0 all pass; 1 a MUST failed (or a SHOULD under --strict, or an
-/// unexpected pass under --strict-expectations); 2 usage or profile error;
-/// 3 target unreachable or harness failure.
+/// unexpected pass under --strict-expectations); 2 usage or profile error
+/// (a flag, the --profile file, a target without /__admin/profile and no
+/// --profile); 3 target unreachable (or the runner could not run: a report
+/// it cannot write). proteus-load uses 2 and 3 the same way.
 #[derive(Parser, Debug)]
 #[command(name = "proteus-conformance", version, about, long_about)]
 struct Cli {
@@ -103,7 +105,7 @@ fn unknown_selector_hint(patterns: &[String]) {
                 format!("\nsimilar ids: {}", similar.join(", "))
             };
             fail(
-                2,
+                exit::USAGE,
                 &format!(
                     "no case matches {p:?}{hint}\n(`proteus-conformance list` prints every id)"
                 ),
@@ -151,42 +153,19 @@ async fn run(cmd: Command) -> i32 {
                 None => Vec::new(),
                 Some(path) => {
                     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-                        fail(2, &format!("cannot read {}: {e}", path.display()))
+                        fail(exit::USAGE, &format!("cannot read {}: {e}", path.display()))
                     });
                     runner::parse_expectations(&text)
-                        .unwrap_or_else(|e| fail(2, &format!("{}: {e}", path.display())))
+                        .unwrap_or_else(|e| fail(exit::USAGE, &format!("{}: {e}", path.display())))
                 }
             };
             let http = reqwest::Client::builder()
                 .timeout(Duration::from_millis(timeout_ms))
                 .build()
                 .unwrap_or_default();
-            let profile = match profile {
-                Some(path) => {
-                    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-                        fail(2, &format!("cannot read profile {}: {e}", path.display()))
-                    });
-                    let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| {
-                        fail(2, &format!("profile {} is not JSON: {e}", path.display()))
-                    });
-                    Profile::from_value(&target, &path.display().to_string(), v)
-                        .unwrap_or_else(|e| fail(2, &e.to_string()))
-                }
-                None => match Profile::fetch(&http, &target).await {
-                    Ok(Some(p)) => p,
-                    Ok(None) => fail(
-                        2,
-                        &format!(
-                            "{target} has no /__admin/profile: give --profile FILE (users' tokens, agent ids; see --help)"
-                        ),
-                    ),
-                    Err(proteus_conformance::profile::ProfileError::Unreachable {
-                        url,
-                        reason,
-                    }) => fail(3, &format!("target {url} is unreachable: {reason}")),
-                    Err(e) => fail(2, &e.to_string()),
-                },
-            };
+            let profile = Profile::load(&http, &target, profile.as_deref())
+                .await
+                .unwrap_or_else(|e| fail(e.exit_code(), &e.to_string()));
             let all = cases::all();
             let selected = runner::select(&all, &only, &exclude);
             let settings = Settings {
@@ -222,7 +201,10 @@ async fn run(cmd: Command) -> i32 {
                     &path,
                     serde_json::to_string_pretty(&doc).unwrap_or_default(),
                 ) {
-                    fail(3, &format!("cannot write {}: {e}", path.display()));
+                    fail(
+                        exit::UNREACHABLE,
+                        &format!("cannot write {}: {e}", path.display()),
+                    );
                 }
             }
             if let Some(path) = report_html
@@ -236,13 +218,19 @@ async fn run(cmd: Command) -> i32 {
                     ),
                 )
             {
-                fail(3, &format!("cannot write {}: {e}", path.display()));
+                fail(
+                    exit::UNREACHABLE,
+                    &format!("cannot write {}: {e}", path.display()),
+                );
             }
             if let Some(path) = junit
                 && let Err(e) =
                     std::fs::write(&path, report::junit(&results, strict, strict_expectations))
             {
-                fail(3, &format!("cannot write {}: {e}", path.display()));
+                fail(
+                    exit::UNREACHABLE,
+                    &format!("cannot write {}: {e}", path.display()),
+                );
             }
             code
         }
@@ -309,7 +297,7 @@ fn validate(files: &[PathBuf]) -> i32 {
     let mut frames: Vec<(String, Value)> = Vec::new();
     for path in files {
         let text = std::fs::read_to_string(path)
-            .unwrap_or_else(|e| fail(2, &format!("cannot read {}: {e}", path.display())));
+            .unwrap_or_else(|e| fail(exit::USAGE, &format!("cannot read {}: {e}", path.display())));
         let items: Vec<Value> = match serde_json::from_str::<Value>(&text) {
             Ok(v) => vec![v],
             Err(_) => text
@@ -318,7 +306,10 @@ fn validate(files: &[PathBuf]) -> i32 {
                 .filter(|(_, l)| !l.trim().is_empty())
                 .map(|(i, l)| {
                     serde_json::from_str(l).unwrap_or_else(|e| {
-                        fail(2, &format!("{}:{}: not JSON: {e}", path.display(), i + 1))
+                        fail(
+                            exit::USAGE,
+                            &format!("{}:{}: not JSON: {e}", path.display(), i + 1),
+                        )
                     })
                 })
                 .collect(),
@@ -372,8 +363,12 @@ fn validate(files: &[PathBuf]) -> i32 {
 
 fn main() {
     let cli = Cli::parse();
-    let rt = tokio::runtime::Runtime::new()
-        .unwrap_or_else(|e| fail(3, &format!("cannot start the async runtime: {e}")));
+    let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| {
+        fail(
+            exit::UNREACHABLE,
+            &format!("cannot start the async runtime: {e}"),
+        )
+    });
     let code = rt.block_on(run(cli.command));
     std::process::exit(code);
 }

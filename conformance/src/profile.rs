@@ -12,9 +12,28 @@
 //! ```
 //!
 //! A missing piece makes the cases that need it `unsupported`, not failures.
+//!
+//! Both CLIs (`proteus-conformance run`, `proteus-load run`) get their
+//! profile through [`Profile::load`] and exit with
+//! [`ProfileError::exit_code`], so one mistake ends both the same way: a
+//! profile the user can fix is a usage error ([`exit::USAGE`]), a target
+//! that cannot be reached is [`exit::UNREACHABLE`].
+
+use std::path::Path;
 
 use serde::Deserialize;
 use serde_json::Value;
+
+/// Exit codes the CLIs share, for the errors they share.
+pub mod exit {
+    /// Bad usage or a profile the user must fix (a flag, a file, a target
+    /// without `/__admin/profile` and no `--profile`).
+    pub const USAGE: i32 = 2;
+    /// The target cannot be reached (or refuses the profile's token), or the
+    /// tool itself could not run (a report it cannot write): nothing was
+    /// judged, so neither a pass nor a failure.
+    pub const UNREACHABLE: i32 = 3;
+}
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct User {
@@ -70,13 +89,68 @@ pub struct Profile {
 /// Why no profile could be had.
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
-    #[error("cannot reach {url}: {reason}")]
+    #[error("target {url} is unreachable: {reason} (is it running? check --target)")]
     Unreachable { url: String, reason: String },
+    #[error("cannot read profile {path}: {source} (check --profile)")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("profile {path} is not JSON: {source}")]
+    NotJson {
+        path: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error(
+        "{target} has no /__admin/profile: give --profile FILE (users' tokens, agent ids; see --help)"
+    )]
+    NoControlPlane { target: String },
     #[error("{0}")]
     Invalid(String),
 }
 
+impl ProfileError {
+    /// The exit code both CLIs use for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            ProfileError::Unreachable { .. } => exit::UNREACHABLE,
+            ProfileError::Read { .. }
+            | ProfileError::NotJson { .. }
+            | ProfileError::NoControlPlane { .. }
+            | ProfileError::Invalid(_) => exit::USAGE,
+        }
+    }
+}
+
 impl Profile {
+    /// The profile for a run against `target`: from `file` when given (the
+    /// target is not asked), else from the target's `/__admin/profile`.
+    pub async fn load(
+        http: &reqwest::Client,
+        target: &str,
+        file: Option<&Path>,
+    ) -> Result<Profile, ProfileError> {
+        let Some(path) = file else {
+            return Profile::fetch(http, target).await?.ok_or_else(|| {
+                ProfileError::NoControlPlane {
+                    target: target.to_string(),
+                }
+            });
+        };
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        let v: Value = serde_json::from_str(&text).map_err(|source| ProfileError::NotJson {
+            path: shown.clone(),
+            source,
+        })?;
+        Profile::from_value(target, &shown, v)
+    }
+
     /// Parses a profile document (the admin endpoint's `data`, or a file).
     pub fn from_value(base_url: &str, source: &str, v: Value) -> Result<Profile, ProfileError> {
         let mut p: Profile = serde_json::from_value(v)
@@ -130,5 +204,57 @@ impl Profile {
             }
             _ => serde_json::json!({}),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(name: &str, text: &str) -> std::path::PathBuf {
+        let path = std::env::temp_dir().join(format!(
+            "proteus-profile-{}-{name}.json",
+            std::process::id()
+        ));
+        std::fs::write(&path, text).expect("write");
+        path
+    }
+
+    async fn load(path: &Path) -> Result<Profile, ProfileError> {
+        Profile::load(&reqwest::Client::new(), "http://127.0.0.1:9/", Some(path)).await
+    }
+
+    #[tokio::test]
+    async fn a_profile_file_is_read_without_asking_the_target() {
+        let path = file("ok", r#"{"users": [{"id": "u1", "token": "user-1"}]}"#);
+        let p = load(&path).await.expect("a valid profile");
+        assert_eq!(p.base_url, "http://127.0.0.1:9");
+        assert_eq!(p.source, path.display().to_string());
+        assert_eq!(p.user(0).map(|u| u.token.as_str()), Some("user-1"));
+    }
+
+    #[tokio::test]
+    async fn every_profile_mistake_is_a_usage_error_naming_the_file() {
+        let missing = std::env::temp_dir().join("proteus-profile-does-not-exist.json");
+        let not_json = file("not-json", "{users");
+        let no_users = file("no-users", r#"{"users": []}"#);
+        for path in [&missing, &not_json, &no_users] {
+            let e = load(path).await.expect_err("refused");
+            assert_eq!(e.exit_code(), exit::USAGE, "{e}");
+            assert!(e.to_string().contains(&path.display().to_string()), "{e}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_target_is_exit_3_and_no_control_plane_is_exit_2() {
+        let e = Profile::load(&reqwest::Client::new(), "http://127.0.0.1:9", None)
+            .await
+            .expect_err("nothing listens on port 9");
+        assert_eq!(e.exit_code(), exit::UNREACHABLE, "{e}");
+        let none = ProfileError::NoControlPlane {
+            target: "http://x".into(),
+        };
+        assert_eq!(none.exit_code(), exit::USAGE);
+        assert!(none.to_string().contains("--profile FILE"));
     }
 }

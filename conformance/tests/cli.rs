@@ -226,6 +226,17 @@ fn usage_and_profile_errors_exit_2_and_an_unreachable_target_exits_3() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("--profile"));
+    // A profile file that is not JSON: the same exit code as proteus-load's.
+    let bad = tmp("not-json-profile.json");
+    std::fs::write(&bad, "{users").expect("write");
+    let out = runner()
+        .args(["run", "--target", &mock.url, "--profile"])
+        .arg(&bad)
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(code(&out), 2, "{err}");
+    assert!(err.contains(&bad.display().to_string()), "{err}");
     let out = runner().args(["frobnicate"]).output().expect("runs");
     assert_eq!(code(&out), 2);
 }

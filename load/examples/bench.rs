@@ -1,6 +1,7 @@
 //! Benchmark consumer for the mock's two workloads (docs/BENCHMARKS.md), used
-//! until `proteus-load` has its scenarios. Raw websocket client from the
-//! conformance crate; counts frames by prefix and parses only what it times.
+//! until `proteus-load` has its scenarios. The conformance crate's client
+//! (its login, join and borrowed frame classification); parses only what it
+//! times.
 //!
 //!   cargo run --release -p proteus-load --example bench -- fanout URL [SOCKETS] [SECS] [SERVER_PID]
 //!   cargo run --release -p proteus-load --example bench -- many-chats URL [SOCKETS] [SERVER_PID]
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use hdrhistogram::Histogram;
-use proteus_conformance::client::{Client, Frame};
+use proteus_conformance::client::{Client, Login, Packet, encode_event, event};
 use serde_json::json;
 
 const ADA: &str = "user-3a4d80a9c3cca7ffd1bc341f.ede04d00e4b168bed35d9fcde8c2f92f.00d7fecf89201691f94b01e5b294da65.e7ea4c191b2c9a059ce5658deb7349c26a931ed8b7a04bf0";
@@ -41,35 +42,26 @@ fn status_kb(pid: &str, key: &str) -> Option<u64> {
 
 /// Connects, waits for `success`.
 async fn open(url: &str) -> anyhow::Result<Client> {
-    let mut c = Client::connect(url, &json!({ "token": ADA })).await?;
-    loop {
-        match c
-            .next_frame_within(Duration::from_secs(10), "success")
-            .await?
-        {
-            Frame::Event { name, .. } if name == "success" => return Ok(c),
-            Frame::Event { name, payload } if name == "error" => bail!("refused: {payload}"),
-            Frame::ConnectError(p) => bail!("connect_error: {p}"),
-            _ => {}
-        }
-    }
+    Ok(Login::new(url, ADA).open().await?)
 }
 
 async fn join(c: &mut Client, chat: &str) -> anyhow::Result<()> {
-    let id = c
-        .emit_with_ack("chat:join", &json!({ "chatId": chat }))
-        .await?;
-    loop {
-        if let Frame::Ack { id: got, payload } = c
-            .next_frame_within(Duration::from_secs(10), "join ack")
-            .await?
-            && got == id
-        {
-            if payload.get("data").is_none() {
-                bail!("join refused: {payload}");
-            }
-            return Ok(());
-        }
+    c.join(chat, Duration::from_secs(10), drop).await?;
+    Ok(())
+}
+
+/// Which of a stream's events a frame is, by name only.
+fn kind(text: &str) -> Option<&'static str> {
+    match Packet::parse(text) {
+        Packet::Event {
+            name: event::MESSAGE_DELTA,
+            ..
+        } => Some(event::MESSAGE_DELTA),
+        Packet::Event {
+            name: event::MESSAGE_DONE,
+            ..
+        } => Some(event::MESSAGE_DONE),
+        _ => None,
     }
 }
 
@@ -122,10 +114,14 @@ async fn fanout(
                 match tokio::time::timeout(Duration::from_millis(200), c.next_text()).await {
                     Ok(Ok(t)) => {
                         me.bytes.fetch_add(t.len() as u64, Ordering::Relaxed);
-                        if t.starts_with("2[\"message:delta\"") {
-                            me.deltas.fetch_add(1, Ordering::Relaxed);
-                        } else if t.starts_with("2[\"message:done\"") {
-                            me.dones.fetch_add(1, Ordering::Relaxed);
+                        match kind(&t) {
+                            Some(event::MESSAGE_DELTA) => {
+                                me.deltas.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Some(event::MESSAGE_DONE) => {
+                                me.dones.fetch_add(1, Ordering::Relaxed);
+                            }
+                            _ => {}
                         }
                     }
                     Ok(Err(e)) => return Err(anyhow::anyhow!("reader {i}: {e}")),
@@ -144,18 +140,19 @@ async fn fanout(
     const INFLIGHT: u64 = 2;
     let me = &counts[0];
     for _ in 0..INFLIGHT {
-        driver.emit("message:send", &send).await?;
+        driver.emit(event::MESSAGE_SEND, &send).await?;
         sent += 1;
     }
     loop {
         let t = driver.next_text().await?;
         me.bytes.fetch_add(t.len() as u64, Ordering::Relaxed);
-        if t.starts_with("2[\"message:delta\"") {
+        let k = kind(&t);
+        if k == Some(event::MESSAGE_DELTA) {
             me.deltas.fetch_add(1, Ordering::Relaxed);
-        } else if t.starts_with("2[\"message:done\"") {
+        } else if k == Some(event::MESSAGE_DONE) {
             let done = me.dones.fetch_add(1, Ordering::Relaxed) + 1;
             if Instant::now() < deadline {
-                driver.emit("message:send", &send).await?;
+                driver.emit(event::MESSAGE_SEND, &send).await?;
                 sent += 1;
             } else if done == sent {
                 break;
@@ -229,10 +226,9 @@ async fn many_chats(url: &str, sockets: usize, server_pid: Option<&str>) -> anyh
             let mut ttfd: Vec<u64> = Vec::with_capacity(1);
             let mut gaps: Vec<u64> = Vec::with_capacity(chunks as usize);
             // Encoded before the barrier: after it, a send is one write.
-            let send = json!(["message:send", { "chatId": chat,
-                "content": "go", "streamResponse": true,
-                "state": { "mock": { "chunks": chunks, "chunkDelayMs": PACE_MS, "firstChunkDelayMs": 0 } } }]);
-            let packet = format!("2{send}");
+            let send = json!({ "chatId": chat, "content": "go", "streamResponse": true,
+                "state": { "mock": { "chunks": chunks, "chunkDelayMs": PACE_MS, "firstChunkDelayMs": 0 } } });
+            let packet = encode_event(None, event::MESSAGE_SEND, &send);
             barrier.wait().await;
             let t0 = Instant::now();
             c.send_raw_packet(&packet).await?;
@@ -241,14 +237,15 @@ async fn many_chats(url: &str, sockets: usize, server_pid: Option<&str>) -> anyh
             loop {
                 let t = c.next_text().await?;
                 let now = Instant::now();
-                if t.starts_with("2[\"message:delta\"") {
+                let k = kind(&t);
+                if k == Some(event::MESSAGE_DELTA) {
                     deltas += 1;
                     match last {
                         None => ttfd.push((now - t0).as_micros() as u64),
                         Some(prev) => gaps.push((now - prev).as_micros() as u64),
                     }
                     last = Some(now);
-                } else if t.starts_with("2[\"message:done\"") {
+                } else if k == Some(event::MESSAGE_DONE) {
                     break;
                 }
             }

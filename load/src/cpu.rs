@@ -16,7 +16,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde::Serialize;
 
 /// A thread busy this share of an interval is saturated.
 pub const SATURATED: f64 = 0.9;
@@ -24,23 +24,32 @@ pub const SATURATED: f64 = 0.9;
 /// CPU ticks per thread at one instant: thread id → (name, user + system ticks).
 pub type Sample = HashMap<u32, (String, u64)>;
 
-/// What the watch saw over a run.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// What the watch saw over a run; serialized as the report's
+/// `cpu.generator` and `cpu.server` (`$defs/threadWatch` in
+/// schemas/report/load.json).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Verdict {
-    /// Whole intervals sampled.
-    pub intervals: u32,
-    /// Intervals in which at least one thread was saturated.
-    pub saturated_intervals: u32,
-    /// The busiest thread of any one interval.
-    pub busiest: Option<Busiest>,
-    /// The highest share of the available cores the process used in one interval.
-    pub process_peak_cores: f64,
     /// Cores this process may run on.
     pub cores: usize,
+    /// Whole intervals sampled.
+    #[serde(rename = "sampledSeconds")]
+    pub intervals: u32,
+    /// Intervals in which at least one thread was saturated.
+    #[serde(rename = "saturatedSeconds")]
+    pub saturated_intervals: u32,
+    /// The busiest thread of any one interval.
+    #[serde(rename = "busiestThread")]
+    pub busiest: Option<Busiest>,
+    /// The highest share of the available cores the process used in one interval.
+    #[serde(rename = "peakCoresUsed")]
+    pub process_peak_cores: f64,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Busiest {
+    #[serde(rename = "name")]
     pub thread: String,
     /// Share of the interval (0-1).
     pub share: f64,
@@ -161,17 +170,6 @@ impl Verdict {
             ));
         }
         out
-    }
-
-    /// The report's view (`cpu` in schemas/report/load.json).
-    pub fn to_json(&self) -> Value {
-        json!({
-            "cores": self.cores,
-            "sampledSeconds": self.intervals,
-            "saturatedSeconds": self.saturated_intervals,
-            "busiestThread": self.busiest.as_ref().map(|b| json!({ "name": b.thread, "share": b.share, "atSecond": b.at_second })),
-            "peakCoresUsed": self.process_peak_cores,
-        })
     }
 }
 

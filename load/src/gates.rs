@@ -1,62 +1,157 @@
-//! `--ensure` thresholds: `ttfd.p99<50ms`, `loss==0`, `deltas_per_s>=1000`.
+//! `--ensure` thresholds: `ttfd.p99<50ms`, `loss==0`, `deltasPerSecond>=1000`.
 //!
 //! A gate is `METRIC OP VALUE[UNIT]`. Metrics: a histogram percentile
-//! (`connect|ack|ttfd|gap|stream` . `p50|p90|p99|p999|max|mean`, in ms; a
-//! value may carry `ms`, `us` or `s`), or a counter (`loss`, `duplicates`,
-//! `out_of_order`, `content_violations`, `failed`, `completed`, `deltas`,
-//! `deltas_per_s`, `disconnects`, `errors`). Ops: `<`, `<=`, `>`, `>=`, `==`,
-//! `!=`. Gates are checked before any socket opens (a typo fails fast).
+//! (`connect|ack|ttfd|gap|stream` . `min|p50|p90|p99|p999|max|mean`, in ms;
+//! a value may carry `ms`, `us` or `s`), or a counter, named as in the
+//! report's `counters` (`loss`, `duplicates`, `outOfOrder`,
+//! `contentViolations`, `started`, `failed`, `completed`, `deltas`,
+//! `deltasPerSecond`, `disconnects`, `errors`). Ops: `<`, `<=`, `>`, `>=`,
+//! `==`, `!=`. Gates are checked before any socket opens (a typo fails fast)
+//! and read the typed [`Report`], never a key by string.
+//!
+//! The three counters report version 2 renamed keep their old spelling
+//! (`out_of_order`, `content_violations`, `deltas_per_s`): gates live in CI
+//! scripts, and breaking them for a key style would help no one. Such a gate
+//! carries a [`Gate::note`] naming the new key.
 
-use serde_json::Value;
+use crate::metrics::Hist;
+use crate::report::Report;
+
+/// A counter of the report a gate may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counter {
+    Started,
+    Completed,
+    Failed,
+    Deltas,
+    DeltasPerSecond,
+    Loss,
+    Duplicates,
+    OutOfOrder,
+    ContentViolations,
+    Disconnects,
+    Errors,
+}
+
+/// Counter names (the report's keys), and the version 1 spelling where it
+/// differs.
+const COUNTERS: &[(&str, Option<&str>, Counter)] = &[
+    ("loss", None, Counter::Loss),
+    ("duplicates", None, Counter::Duplicates),
+    ("outOfOrder", Some("out_of_order"), Counter::OutOfOrder),
+    (
+        "contentViolations",
+        Some("content_violations"),
+        Counter::ContentViolations,
+    ),
+    ("started", None, Counter::Started),
+    ("failed", None, Counter::Failed),
+    ("completed", None, Counter::Completed),
+    ("deltas", None, Counter::Deltas),
+    (
+        "deltasPerSecond",
+        Some("deltas_per_s"),
+        Counter::DeltasPerSecond,
+    ),
+    ("disconnects", None, Counter::Disconnects),
+    ("errors", None, Counter::Errors),
+];
+
+/// A statistic of a latency summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stat {
+    Min,
+    P50,
+    P90,
+    P99,
+    P999,
+    Max,
+    Mean,
+}
+
+const STATS: &[(&str, Stat)] = &[
+    ("min", Stat::Min),
+    ("p50", Stat::P50),
+    ("p90", Stat::P90),
+    ("p99", Stat::P99),
+    ("p999", Stat::P999),
+    ("max", Stat::Max),
+    ("mean", Stat::Mean),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Metric {
+    Counter(Counter),
+    Latency(Hist, Stat),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+    Ne,
+}
+
+const OPS: &[(&str, Op)] = &[
+    ("<=", Op::Le),
+    (">=", Op::Ge),
+    ("==", Op::Eq),
+    ("!=", Op::Ne),
+    ("<", Op::Lt),
+    (">", Op::Gt),
+];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Gate {
+    /// As the user typed it (the report and the summary show it so).
     pub text: String,
-    metric: String,
-    op: &'static str,
+    /// Something to tell the user about how the gate was read.
+    pub note: Option<String>,
+    metric: Metric,
+    op: Op,
     value: f64,
 }
-
-const COUNTERS: &[&str] = &[
-    "loss",
-    "duplicates",
-    "out_of_order",
-    "content_violations",
-    "failed",
-    "completed",
-    "deltas",
-    "deltas_per_s",
-    "disconnects",
-    "errors",
-];
-const HISTS: &[&str] = &["connect", "ack", "ttfd", "gap", "stream"];
-const STATS: &[&str] = &["min", "p50", "p90", "p99", "p999", "max", "mean"];
 
 impl Gate {
     pub fn parse(text: &str) -> Result<Gate, String> {
         let t = text.replace(' ', "");
-        let op = ["<=", ">=", "==", "!=", "<", ">"]
-            .into_iter()
-            .find(|op| t.contains(op))
+        let (op_text, op) = OPS
+            .iter()
+            .copied()
+            .find(|(o, _)| t.contains(o))
             .ok_or_else(|| format!("{text:?}: no comparison (use <, <=, >, >=, == or !=)"))?;
-        let (metric, value) = t.split_once(op).expect("found above");
-        let valid = COUNTERS.contains(&metric)
-            || metric
-                .split_once('.')
-                .is_some_and(|(h, s)| HISTS.contains(&h) && STATS.contains(&s));
-        if !valid {
-            return Err(format!(
-                "{text:?}: unknown metric {metric:?} (counters: {}; latencies: <{}>.<{}>)",
-                COUNTERS.join(", "),
-                HISTS.join("|"),
-                STATS.join("|")
-            ));
-        }
+        let (name, value) = t.split_once(op_text).unwrap_or((&t, ""));
+        let mut note = None;
+        let metric = if let Some((h, s)) = name.split_once('.') {
+            let hist = Hist::from_name(h);
+            let stat = STATS.iter().find(|(n, _)| *n == s).map(|(_, s)| *s);
+            match (hist, stat) {
+                (Some(h), Some(s)) => Metric::Latency(h, s),
+                _ => return Err(unknown(text, name)),
+            }
+        } else {
+            let (new, old, c) = COUNTERS
+                .iter()
+                .find(|(new, old, _)| *new == name || *old == Some(name))
+                .copied()
+                .ok_or_else(|| unknown(text, name))?;
+            if old == Some(name) {
+                note = Some(format!(
+                    "--ensure {text:?}: the report calls {name} `{new}` since version 2; \
+                     the old name still works, the new one is what the JSON shows"
+                ));
+            }
+            Metric::Counter(c)
+        };
+        let latency = matches!(metric, Metric::Latency(..));
         let (number, scale) = if let Some(n) = value.strip_suffix("ms") {
             (n, 1.0)
         } else if let Some(n) = value.strip_suffix("us") {
             (n, 0.001)
-        } else if let Some(n) = value.strip_suffix('s').filter(|_| metric.contains('.')) {
+        } else if let Some(n) = value.strip_suffix('s').filter(|_| latency) {
             (n, 1000.0)
         } else {
             (value, 1.0)
@@ -67,72 +162,157 @@ impl Gate {
             * scale;
         Ok(Gate {
             text: text.to_string(),
-            metric: metric.to_string(),
+            note,
+            metric,
             op,
             value,
         })
     }
 
-    /// The measured value in the report, and whether the gate holds.
-    pub fn check(&self, report: &Value) -> (Option<f64>, bool) {
-        let actual = match self.metric.split_once('.') {
-            Some((h, s)) => report["latencyMs"][h][s].as_f64(),
-            None => report["counters"][self.metric.as_str()].as_f64(),
+    /// The measured value in the report, and whether the gate holds (a
+    /// latency the run did not measure fails it).
+    pub fn check(&self, report: &Report) -> (Option<f64>, bool) {
+        let actual = match self.metric {
+            Metric::Counter(c) => Some(report.counters.get(c)),
+            Metric::Latency(h, s) => report.latency_ms.get(h).map(|l| l.get(s)),
         };
         let Some(a) = actual else {
             return (None, false);
         };
         let holds = match self.op {
-            "<" => a < self.value,
-            "<=" => a <= self.value,
-            ">" => a > self.value,
-            ">=" => a >= self.value,
-            "==" => a == self.value,
-            _ => a != self.value,
+            Op::Lt => a < self.value,
+            Op::Le => a <= self.value,
+            Op::Gt => a > self.value,
+            Op::Ge => a >= self.value,
+            Op::Eq => a == self.value,
+            Op::Ne => a != self.value,
         };
         (Some(a), holds)
     }
 }
 
+/// "unknown metric", with every name a gate may use, and the camelCase
+/// spelling when the user wrote a snake_case one.
+fn unknown(text: &str, name: &str) -> String {
+    let camel: String = name
+        .split('_')
+        .enumerate()
+        .map(|(i, w)| {
+            let mut c = w.chars();
+            match c.next() {
+                Some(f) if i > 0 => f.to_uppercase().chain(c).collect(),
+                _ => w.to_string(),
+            }
+        })
+        .collect();
+    let hint = if camel != name && COUNTERS.iter().any(|(n, _, _)| *n == camel) {
+        format!(" (report keys are camelCase: did you mean {camel}?)")
+    } else {
+        String::new()
+    };
+    let hists: Vec<&str> = Hist::ALL.iter().map(|h| h.name()).collect();
+    let stats: Vec<&str> = STATS.iter().map(|(n, _)| *n).collect();
+    let counters: Vec<&str> = COUNTERS.iter().map(|(n, _, _)| *n).collect();
+    format!(
+        "{text:?}: unknown metric {name:?}{hint}; counters: {}; latencies: <{}>.<{}>",
+        counters.join(", "),
+        hists.join("|"),
+        stats.join("|")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::metrics::Metrics;
+    use crate::report::{Report, Settings};
+
+    fn report() -> Report {
+        let mut m = Metrics::default();
+        m.record(Hist::Ttfd, 12_500);
+        m.deltas = 900;
+        m.checks.out_of_order = 3;
+        let mut r = Report::new(
+            &m,
+            1.0,
+            "t".into(),
+            "merged",
+            Settings::Merged { files: vec![] },
+        );
+        r.counters.deltas_per_second = 900.0;
+        r
+    }
+
+    fn holds(gate: &str) -> bool {
+        Gate::parse(gate).expect("a valid gate").check(&report()).1
+    }
 
     #[test]
-    fn gates_parse_check_and_refuse_typos() {
-        let report = json!({ "latencyMs": { "ttfd": { "p99": 12.5 } }, "counters": { "loss": 0, "deltas_per_s": 900.0 } });
-        assert!(Gate::parse("ttfd.p99<50ms").expect("gate").check(&report).1);
-        assert!(!Gate::parse("ttfd.p99 < 10").expect("gate").check(&report).1);
-        assert!(
-            Gate::parse("ttfd.p99<0.02s")
+    fn gates_compare_latencies_in_ms_with_units() {
+        assert!(holds("ttfd.p99<50ms"));
+        assert!(!holds("ttfd.p99 < 10"));
+        assert!(holds("ttfd.p99<0.02s"));
+        assert!(holds("ttfd.max>=12000us"));
+        assert!(!holds("deltasPerSecond>=1000"));
+        assert!(holds("loss==0"));
+    }
+
+    #[test]
+    fn version_1_counter_names_still_work_with_a_note_naming_the_new_key() {
+        for (old, new) in [
+            ("out_of_order", "outOfOrder"),
+            ("content_violations", "contentViolations"),
+            ("deltas_per_s", "deltasPerSecond"),
+        ] {
+            let g = Gate::parse(&format!("{old}>=0")).expect("the old spelling");
+            let note = g.note.clone().expect("a note");
+            assert!(note.contains(new) && note.contains(old), "{note}");
+            let same = Gate::parse(&format!("{new}>=0")).expect("the new spelling");
+            assert_eq!(same.note, None);
+            assert_eq!(g.check(&report()), same.check(&report()));
+        }
+        assert_eq!(
+            Gate::parse("out_of_order==0")
                 .expect("gate")
-                .check(&report)
-                .1
+                .check(&report()),
+            (Some(3.0), false)
         );
-        assert!(Gate::parse("loss==0").expect("gate").check(&report).1);
+    }
+
+    #[test]
+    fn every_counter_a_gate_names_is_a_key_of_the_report() {
+        let v = serde_json::to_value(report().counters).expect("serializes");
+        for (name, _, _) in COUNTERS {
+            assert!(
+                v.get(*name).is_some(),
+                "counters.{name} is not in the report"
+            );
+        }
+    }
+
+    #[test]
+    fn typos_are_refused_naming_the_metrics_there_are() {
+        let e = Gate::parse("ttfd.p98<1").expect_err("no p98");
+        assert!(e.contains("unknown metric") && e.contains("p999"), "{e}");
+        let e = Gate::parse("los==0").expect_err("a typo");
         assert!(
-            !Gate::parse("deltas_per_s>=1000")
-                .expect("gate")
-                .check(&report)
-                .1
+            e.contains("unknown metric") && e.contains("outOfOrder"),
+            "{e}"
+        );
+        let e = Gate::parse("deltas_per_second>1").expect_err("snake case of a new key");
+        assert!(e.contains("did you mean deltasPerSecond"), "{e}");
+        assert!(
+            Gate::parse("loss=0")
+                .expect_err("one =")
+                .contains("no comparison")
         );
         assert!(
-            Gate::parse("ttfd.p98<1")
-                .unwrap_err()
-                .contains("unknown metric")
-        );
-        assert!(
-            Gate::parse("los==0")
-                .unwrap_err()
-                .contains("unknown metric")
-        );
-        assert!(
-            Gate::parse("loss=0").unwrap_err().contains("no comparison")
-                || Gate::parse("loss=0").is_err()
+            Gate::parse("loss==few")
+                .expect_err("no number")
+                .contains("not a number")
         );
         assert_eq!(
-            Gate::parse("gap.p99<1").expect("gate").check(&json!({})).0,
+            Gate::parse("gap.p99<1").expect("gate").check(&report()).0,
             None,
             "a missing measure fails the gate"
         );

@@ -6,7 +6,9 @@
 //! `HdrHistogram` plotting tools read it): one tagged interval per latency
 //! histogram (`connect`, `ack`, `ttfd`, `gap`, `stream`), V2-deflate encoded,
 //! in microseconds. The counters ride along in one comment line,
-//! `#proteus-load-counters {json}`, which the merge sums.
+//! `#proteus-load-counters {json}` (the report's `counters` plus `seconds`),
+//! which the merge sums; lines written before report version 2 (snake_case
+//! keys) are read too.
 
 use std::time::{Duration, SystemTime};
 
@@ -15,11 +17,27 @@ use hdrhistogram::serialization::interval_log::{
     IntervalLogIterator, IntervalLogWriterBuilder, LogEntry, Tag,
 };
 use hdrhistogram::serialization::{Deserializer, V2DeflateSerializer};
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
-use crate::metrics::Metrics;
+use crate::metrics::{Hist, Metrics};
+use crate::report::Counters;
 
 const COUNTERS: &str = "#proteus-load-counters ";
+
+/// The counters line as written.
+#[derive(Serialize)]
+struct Line<'a> {
+    #[serde(flatten)]
+    counters: &'a Counters,
+    seconds: f64,
+}
+
+/// The run's seconds, read from the counters line.
+#[derive(Deserialize)]
+struct Seconds {
+    #[serde(default)]
+    seconds: f64,
+}
 
 /// Writes `m` as an interval log covering `started`..`started + elapsed`.
 pub fn write(
@@ -41,16 +59,16 @@ pub fn write(
             .with_start_time(started)
             .begin_log_with(&mut out, &mut serializer)
             .map_err(|e| e.to_string())?;
-        let counters = json!({
-            "started": m.streams_started, "completed": m.streams_completed, "failed": m.streams_failed,
-            "deltas": m.deltas, "bytes": m.bytes, "loss": m.checks.lost, "duplicates": m.checks.duplicates,
-            "out_of_order": m.checks.out_of_order, "content_violations": m.checks.content_violations,
-            "disconnects": m.disconnects, "errors": m.errors, "seconds": elapsed.as_secs_f64(),
-        });
-        log.write_comment(&format!("{}{counters}", &COUNTERS[1..]))
+        let seconds = elapsed.as_secs_f64();
+        let line = Line {
+            counters: &Counters::of(m, seconds),
+            seconds,
+        };
+        let json = serde_json::to_string(&line).map_err(|e| e.to_string())?;
+        log.write_comment(&format!("{}{json}", &COUNTERS[1..]))
             .map_err(|e| e.to_string())?;
         for (name, h) in &m.hist {
-            let tag = Tag::new(name);
+            let tag = Tag::new(name.name());
             log.write_histogram(h, start, elapsed, tag)
                 .map_err(|e| format!("{e:?}"))?;
         }
@@ -69,26 +87,18 @@ pub fn merge(paths: &[std::path::PathBuf]) -> Result<(Metrics, f64), String> {
         let bytes = std::fs::read(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
         let text = String::from_utf8_lossy(&bytes);
         let mut part = Metrics::default();
-        let counters: Value = text
+        let line = text
             .lines()
             .find_map(|l| l.strip_prefix(COUNTERS))
-            .and_then(|j| serde_json::from_str(j).ok())
             .ok_or_else(|| {
                 format!("{shown}: no {COUNTERS:?} line (not written by proteus-load --hlog?)")
             })?;
-        let n = |k: &str| counters[k].as_u64().unwrap_or(0);
-        part.streams_started = n("started");
-        part.streams_completed = n("completed");
-        part.streams_failed = n("failed");
-        part.deltas = n("deltas");
-        part.bytes = n("bytes");
-        part.checks.lost = n("loss");
-        part.checks.duplicates = n("duplicates");
-        part.checks.out_of_order = n("out_of_order");
-        part.checks.content_violations = n("content_violations");
-        part.disconnects = n("disconnects");
-        part.errors = n("errors");
-        seconds = seconds.max(counters["seconds"].as_f64().unwrap_or(0.0));
+        let counters: Counters = serde_json::from_str(line)
+            .map_err(|e| format!("{shown}: the {COUNTERS:?} line is not its JSON: {e}"))?;
+        let Seconds { seconds: s } = serde_json::from_str(line)
+            .map_err(|e| format!("{shown}: the {COUNTERS:?} line is not its JSON: {e}"))?;
+        counters.add_to(&mut part);
+        seconds = seconds.max(s);
         for entry in IntervalLogIterator::new(&bytes) {
             let LogEntry::Interval(interval) = entry.map_err(|e| format!("{shown}: {e:?}"))? else {
                 continue;
@@ -102,9 +112,9 @@ pub fn merge(paths: &[std::path::PathBuf]) -> Result<(Metrics, f64), String> {
             let h: hdrhistogram::Histogram<u64> = deserializer
                 .deserialize(&mut raw.as_slice())
                 .map_err(|e| format!("{shown}: interval {name}: {e:?}"))?;
-            if let Some(name) = crate::metrics::histogram_name(&name) {
+            if let Some(hist) = Hist::from_name(&name) {
                 part.hist
-                    .entry(name)
+                    .entry(hist)
                     .or_insert_with(crate::metrics::histogram)
                     .add(&h)
                     .map_err(|e| format!("{shown}: {name}: {e:?}"))?;

@@ -1,13 +1,14 @@
 //! `--html FILE`: one self-contained page (inline SVG, no script, no
 //! external asset) with what people want to look at after a run: throughput
 //! over time, latency percentile curves, the histogram of time to first
-//! delta, and the numbers behind them.
+//! delta, and the numbers behind them. Everything on it comes from the
+//! [`Report`], the same value the JSON file, the gates and the terminal
+//! summary show.
 
 use std::fmt::Write;
 
-use serde_json::Value;
-
-use crate::metrics::Metrics;
+use crate::metrics::Hist;
+use crate::report::{Report, nines};
 
 const W: f64 = 640.0;
 const H: f64 = 260.0;
@@ -148,30 +149,26 @@ fn throughput(per_second: &[u64]) -> String {
 }
 
 /// Latency against percentile, on a "nines" axis (50%, 90%, 99%, 99.9%, …).
-fn percentiles(m: &Metrics, names: &[&str]) -> String {
-    let nines = |q: f64| -(1.0 - q).max(1e-6).log10();
-    let qs: Vec<f64> = (0..=60)
-        .map(|i| 1.0 - 10f64.powf(-(f64::from(i)) / 15.0))
+fn percentiles(curves: &[(&str, &[(f64, f64)])]) -> String {
+    let curves: Vec<(&str, Vec<(f64, f64)>)> = curves
+        .iter()
+        .filter(|(_, points)| !points.is_empty())
+        .map(|(name, points)| {
+            (
+                *name,
+                points.iter().map(|(q, ms)| (nines(*q), *ms)).collect(),
+            )
+        })
         .collect();
-    let mut curves = Vec::new();
-    let mut y_max: f64 = 0.0;
-    for name in names {
-        let Some(h) = m.hist.get(name).filter(|h| !h.is_empty()) else {
-            continue;
-        };
-        let top = nines(1.0 - 1.0 / h.len() as f64).min(4.0);
-        let points: Vec<(f64, f64)> = qs
-            .iter()
-            .filter(|q| nines(**q) <= top)
-            .map(|q| (nines(*q), h.value_at_quantile(*q) as f64 / 1000.0))
-            .collect();
-        y_max = y_max.max(points.iter().map(|p| p.1).fold(0.0, f64::max));
-        curves.push((name.to_string(), points));
-    }
     if curves.is_empty() {
         return String::new();
     }
-    let y_max = nice(y_max);
+    let y_max = nice(
+        curves
+            .iter()
+            .flat_map(|(_, points)| points.iter().map(|p| p.1))
+            .fold(0.0, f64::max),
+    );
     let x_max = 4.0;
     let ticks: Vec<(f64, String)> = [
         (0.0, "0%"),
@@ -213,22 +210,13 @@ fn percentiles(m: &Metrics, names: &[&str]) -> String {
     s
 }
 
-/// How many streams had each time to first delta (30 log-spaced buckets).
-fn ttfd_histogram(m: &Metrics) -> String {
-    let Some(h) = m.hist.get("ttfd").filter(|h| !h.is_empty()) else {
+/// How many streams had each time to first delta (the report's log-spaced
+/// buckets).
+fn ttfd_histogram(counts: &[(f64, u64)]) -> String {
+    if counts.is_empty() {
         return String::new();
-    };
-    let (lo, hi) = (h.min().max(1) as f64, h.max().max(2) as f64);
-    let buckets = 30;
-    let ratio = (hi / lo).powf(1.0 / buckets as f64).max(1.000_001);
-    let mut counts = Vec::with_capacity(buckets);
-    let mut edge = lo;
-    for _ in 0..buckets {
-        let next = edge * ratio;
-        let c = h.count_between(edge as u64, (next as u64).max(edge as u64));
-        counts.push((edge / 1000.0, c));
-        edge = next;
     }
+    let buckets = counts.len();
     let y_max = nice(counts.iter().map(|c| c.1).max().unwrap_or(0) as f64);
     let ticks: Vec<(f64, String)> = (0..buckets)
         .step_by(6)
@@ -259,7 +247,7 @@ fn ttfd_histogram(m: &Metrics) -> String {
 }
 
 /// The page.
-pub fn page(report: &Value, m: &Metrics) -> String {
+pub fn page(report: &Report) -> String {
     let mut s = String::from(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>proteus-load report</title>
 <style>body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1000px;color:#1f2937}
@@ -268,58 +256,69 @@ th:first-child,td:first-child{text-align:left}figure{margin:1em 0}figcaption{fon
 .ok{color:#15803d}.bad{color:#b91c1c;font-weight:600}code{background:#f3f4f6;padding:0 .3em}</style></head><body>
 "#,
     );
-    let c = &report["counters"];
+    let c = &report.counters;
     let _ = write!(
         s,
         "<h1>proteus-load: {} against <code>{}</code></h1><p>{:.1} s · {} deltas · <b>{:.0} deltas/s</b> · {} streams completed of {} · loss {} · duplicates {} · out of order {} · content violations {} · disconnects {}</p>",
-        esc(report["scenario"].as_str().unwrap_or("")),
-        esc(report["target"].as_str().unwrap_or("")),
-        report["seconds"].as_f64().unwrap_or(0.0),
-        c["deltas"],
-        c["deltas_per_s"].as_f64().unwrap_or(0.0),
-        c["completed"],
-        c["started"],
-        c["loss"],
-        c["duplicates"],
-        c["out_of_order"],
-        c["content_violations"],
-        c["disconnects"]
+        esc(report.scenario),
+        esc(&report.target),
+        report.seconds,
+        c.deltas,
+        c.deltas_per_second,
+        c.completed,
+        c.started,
+        c.loss,
+        c.duplicates,
+        c.out_of_order,
+        c.content_violations,
+        c.disconnects
     );
-    if let Some(gates) = report["gates"].as_array().filter(|g| !g.is_empty()) {
+    if !report.gates.is_empty() {
         s.push_str("<table><tr><th>gate</th><th>actual</th><th>verdict</th></tr>");
-        for g in gates {
-            let holds = g["holds"].as_bool().unwrap_or(false);
+        for g in &report.gates {
+            let actual = g.actual.map_or_else(|| "null".into(), |a| a.to_string());
             let _ = write!(
                 s,
                 r#"<tr><td><code>{}</code></td><td>{}</td><td class="{}">{}</td></tr>"#,
-                esc(g["gate"].as_str().unwrap_or("")),
-                esc(&g["actual"].to_string()),
-                if holds { "ok" } else { "bad" },
-                if holds { "holds" } else { "CROSSED" }
+                esc(&g.gate),
+                esc(&actual),
+                if g.holds { "ok" } else { "bad" },
+                if g.holds { "holds" } else { "CROSSED" }
             );
         }
         s.push_str("</table>");
     }
-    s.push_str(&throughput(&m.per_second));
-    s.push_str(&percentiles(m, &["ttfd", "gap", "ack"]));
-    s.push_str(&ttfd_histogram(m));
+    let curves = &report.curves_ms;
+    s.push_str(&throughput(&report.per_second.deltas));
+    s.push_str(&percentiles(&[
+        ("ttfd", &curves.ttfd),
+        ("gap", &curves.gap),
+        ("ack", &curves.ack),
+    ]));
+    s.push_str(&ttfd_histogram(&report.ttfd_histogram_ms));
     s.push_str("<h2>Latency (ms)</h2><table><tr><th>metric</th><th>count</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>");
-    for name in crate::metrics::HISTOGRAMS {
-        let l = &report["latencyMs"][*name];
-        if l.is_null() {
+    for h in Hist::ALL {
+        let Some(l) = report.latency_ms.get(h) else {
             continue;
-        }
+        };
         let _ = write!(
             s,
-            "<tr><td>{name}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            l["count"], l["p50"], l["p90"], l["p99"], l["p999"], l["max"]
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            h.name(),
+            l.count,
+            l.p50,
+            l.p90,
+            l.p99,
+            l.p999,
+            l.max
         );
     }
     let _ = write!(
         s,
-        "</table><h2>Settings</h2><pre>{}</pre><p><small>proteus-load {}</small></p></body></html>",
-        esc(&serde_json::to_string_pretty(&report["settings"]).unwrap_or_default()),
-        env!("CARGO_PKG_VERSION")
+        "</table><h2>Settings</h2><pre>{}</pre><p><small>proteus-load {} · report version {}</small></p></body></html>",
+        esc(&serde_json::to_string_pretty(&report.settings).unwrap_or_default()),
+        report.tool_version,
+        report.version
     );
     s
 }

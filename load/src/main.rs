@@ -1,4 +1,15 @@
 //! `proteus-load`: streamed-delta throughput and latency for ProteusAI servers.
+//!
+//! # Layout
+//! - this file: the CLI (flags declared once, grouped by heading), the run
+//!   from profile to report, exit codes. It never names a scenario: what is
+//!   particular to one comes from its [`scenario::Scenario`] descriptor.
+//! - [`scenario`]: the scenarios and what they share.
+//! - [`report`]: the typed report that the JSON file, the gates, the
+//!   terminal summary and [`html`] all read; [`gates`]: `--ensure`.
+//! - [`metrics`]: histograms and counters while a run goes; [`hlog`]: their
+//!   interval log, for `merge`; [`cpu`]: the per-thread CPU watch;
+//!   [`metronome`]: the open-model schedule's own thread.
 
 mod cpu;
 mod gates;
@@ -6,6 +17,7 @@ mod hlog;
 mod html;
 mod metrics;
 mod metronome;
+mod report;
 mod scenario;
 
 /// Every frame read allocates (the websocket message, the stream checker's
@@ -15,24 +27,34 @@ mod scenario;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::{Context as _, anyhow};
 use clap::{Parser, Subcommand};
-use proteus_conformance::profile::Profile;
-use serde_json::{Value, json};
+use proteus_conformance::profile::{Profile, exit};
 
 use crate::gates::Gate;
-use crate::scenario::{Plan, RunError, Scenario};
+use crate::report::{Cpu, Report, Settings};
+use crate::scenario::{Plan, Progress, Scenario};
+
+/// A run in which no stream completed.
+const EXIT_FAILED: i32 = 1;
+/// An `--ensure` threshold was crossed.
+const EXIT_CROSSED: i32 = 99;
 
 /// Measures what matters for a streaming chat backend: deltas delivered per
 /// second, time to first delta, gaps between deltas, and loss, duplication
 /// and reordering, under an open-model load.
 ///
 /// Exit codes: 0 the run completed and every --ensure held; 1 the run failed
-/// (no stream completed); 2 usage error; 3 target unreachable or token
-/// refused; 99 an --ensure threshold was crossed.
+/// (no stream completed); 2 usage or profile error (a flag, a gate, the
+/// --file or --profile file, a target without /__admin/profile and no
+/// --profile); 3 target unreachable or token refused (or the run could not be
+/// set up, or a report cannot be written); 99 an --ensure threshold was
+/// crossed. proteus-conformance uses 2 and 3 the same way.
 #[derive(Parser, Debug)]
 #[command(
     name = "proteus-load",
@@ -62,221 +84,153 @@ enum Command {
         #[arg(required = true, value_name = "HLOG")]
         files: Vec<PathBuf>,
         /// Fail with exit 99 unless this holds (as for run).
-        #[arg(long = "ensure", value_name = "GATE")]
+        #[arg(long = "ensure", value_name = "GATE", help_heading = "Gates")]
         ensure: Vec<String>,
         /// Write the merged JSON report here.
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", help_heading = "Output")]
         json: Option<PathBuf>,
     },
 }
 
 #[derive(clap::Args, Debug)]
 struct RunArgs {
+    /// Base URL of the server (default: a local proteus-mock).
+    #[arg(long, default_value = "http://127.0.0.1:4000", help_heading = "Target")]
+    target: String,
+    /// Profile file (tokens, streaming agent) when the target has no
+    /// /__admin/profile.
+    #[arg(long, value_name = "FILE", help_heading = "Target")]
+    profile: Option<PathBuf>,
     /// Read settings from a TOML file (keys are the flags' names, e.g.
     /// `rate = 50`, `ramp_up = "5s"`, `ensure = ["loss==0"]`); flags given on
     /// the command line win.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Workload")]
     file: Option<PathBuf>,
-    /// Base URL of the server (default: a local proteus-mock).
-    #[arg(long, default_value = "http://127.0.0.1:4000")]
-    target: String,
-    /// Profile file (tokens, streaming agent) when the target has no /__admin/profile.
-    #[arg(long, value_name = "FILE")]
-    profile: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t = Scenario::Chat)]
-    scenario: Scenario,
-    /// chat: virtual users, each with its own chat.
-    #[arg(long, default_value_t = 10)]
-    users: usize,
-    /// fanout: sockets subscribed to the one room.
-    #[arg(long, default_value_t = 10)]
-    subscribers: usize,
-    /// connect: connections to open.
-    #[arg(long, default_value_t = 100)]
-    connections: usize,
-    /// Streams (connect: connections; firehose: deltas) started per second, on schedule whatever the server does.
-    #[arg(long, default_value_t = 10.0)]
-    rate: f64,
-    /// How long to keep starting streams (e.g. 10s, 500ms, 2m).
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    duration: Duration,
-    /// Stop after this many streams, even before --duration (firehose: how many streams, default 1).
-    #[arg(long, value_name = "N")]
-    streams: Option<u64>,
-    /// Deltas per reply, when the target supports a stream override (proteus-mock does); firehose: per stream.
-    #[arg(long, default_value_t = 50)]
-    chunks: usize,
-    /// firehose: bytes per delta.
-    #[arg(long, default_value_t = 16)]
-    size: usize,
-    /// Pause between deltas of a reply, in ms (stream override).
-    #[arg(long, default_value_t = 0)]
-    chunk_delay_ms: u64,
-    /// Grow the rate linearly from 0 to --rate over this long (e.g. 5s).
-    #[arg(long, default_value = "0s", value_parser = parse_duration)]
-    ramp_up: Duration,
-    /// Wait this long for streams in flight once sending stops.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    grace: Duration,
-    /// Fail with exit 99 unless this holds, e.g. 'ttfd.p99<50ms', 'loss==0' (repeatable).
-    #[arg(long = "ensure", value_name = "GATE")]
+    /// What to run.
+    #[arg(long, default_value = "chat", value_parser = scenario::parser(), help_heading = "Workload")]
+    scenario: &'static Scenario,
+    #[command(flatten)]
+    plan: Plan,
+    /// Fail with exit 99 unless this holds, e.g. 'ttfd.p99<50ms', 'loss==0'
+    /// (repeatable; counters as named in the report's `counters`).
+    #[arg(long = "ensure", value_name = "GATE", help_heading = "Gates")]
     ensure: Vec<String>,
     /// Write the JSON report (schemas/report/load.json) here.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
     json: Option<PathBuf>,
     /// Write a self-contained HTML page with plots (throughput over time,
     /// latency percentiles, time-to-first-delta histogram) here.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
     html: Option<PathBuf>,
     /// Write the latency histograms and counters as an HdrHistogram interval
     /// log, for `proteus-load merge`.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
     hlog: Option<PathBuf>,
     /// Worker threads (1 = a single-threaded runtime, the cheapest for one
     /// or a few connections). Default: one per CPU.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help_heading = "Runtime")]
     threads: Option<usize>,
     /// Sample this process's CPU (the server's), thread by thread: deltas per
     /// server core, and a note when one server thread was saturated.
-    #[arg(long, value_name = "PID")]
+    #[arg(long, value_name = "PID", help_heading = "Runtime")]
     server_pid: Option<u32>,
 }
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (n, unit) = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .map_or((s, "s"), |i| s.split_at(i));
-    let n: f64 = n
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration (try 10s, 500ms, 2m)"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" | "" => n,
-        "m" => n * 60.0,
-        _ => return Err(format!("{s:?}: unknown unit {unit:?} (ms, s, m)")),
-    };
-    Ok(Duration::from_secs_f64(secs))
+/// What ends the process early: an error and its exit code.
+struct Fatal {
+    code: i32,
+    error: anyhow::Error,
 }
 
-fn fail(code: i32, message: &str) -> ! {
-    eprintln!("proteus-load: {message}");
-    std::process::exit(code)
+impl Fatal {
+    /// Exit 2: something the user typed or wrote must change.
+    fn usage(error: impl Into<anyhow::Error>) -> Fatal {
+        Fatal {
+            code: exit::USAGE,
+            error: error.into(),
+        }
+    }
+
+    /// Exit 3: the target could not be measured (or the result not written).
+    fn could_not_run(error: impl Into<anyhow::Error>) -> Fatal {
+        Fatal {
+            code: exit::UNREACHABLE,
+            error: error.into(),
+        }
+    }
 }
 
+/// Parses the gates before anything runs, and says when one was read with
+/// a version 1 counter name.
+fn parse_gates(texts: &[String]) -> Result<Vec<Gate>, Fatal> {
+    texts
+        .iter()
+        .map(|t| {
+            let g = Gate::parse(t).map_err(|e| Fatal::usage(anyhow!("--ensure {e}")))?;
+            if let Some(note) = &g.note {
+                eprintln!("proteus-load: note: {note}");
+            }
+            Ok(g)
+        })
+        .collect()
+}
+
+/// CPU seconds (user + system) of a process so far, from /proc.
 fn cpu_seconds(pid: &str) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     Some((fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?) / 100.0)
 }
 
-async fn run(a: RunArgs) -> i32 {
-    let gates: Vec<Gate> = a
-        .ensure
-        .iter()
-        .map(|g| Gate::parse(g).unwrap_or_else(|e| fail(2, &format!("--ensure {e}"))))
-        .collect();
-    let rate_ok = if a.scenario == Scenario::Firehose {
-        a.rate >= 0.0
-    } else {
-        a.rate > 0.0
-    };
-    if !rate_ok || !a.rate.is_finite() {
-        fail(
-            2,
-            "--rate must be a positive number of streams per second (firehose: deltas per second, 0 = unpaced)",
-        );
-    }
+async fn run(a: RunArgs) -> Result<i32, Fatal> {
+    let gates = parse_gates(&a.ensure)?;
+    a.scenario
+        .check_rate(a.plan.rate)
+        .map_err(|e| Fatal::usage(anyhow!(e)))?;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap_or_default();
-    let profile = match &a.profile {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).unwrap_or_else(|e| {
-                fail(2, &format!("cannot read profile {}: {e}", path.display()))
-            });
-            let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| {
-                fail(2, &format!("profile {} is not JSON: {e}", path.display()))
-            });
-            Profile::from_value(&a.target, &path.display().to_string(), v)
-                .unwrap_or_else(|e| fail(2, &e.to_string()))
-        }
-        None => match Profile::fetch(&http, &a.target).await {
-            Ok(Some(p)) => p,
-            Ok(None) => fail(
-                2,
-                &format!("{} has no /__admin/profile: give --profile FILE", a.target),
-            ),
-            Err(e) => fail(3, &e.to_string()),
-        },
-    };
-    let plan = Plan {
-        scenario: a.scenario,
-        users: a.users,
-        subscribers: a.subscribers,
-        connections: a.connections,
-        rate: a.rate,
-        duration: a.duration,
-        max_streams: a.streams,
-        chunks: a.chunks,
-        chunk_delay_ms: a.chunk_delay_ms,
-        size: a.size,
-        ramp_up: a.ramp_up,
-        grace: a.grace,
-    };
+    let profile = Profile::load(&http, &a.target, a.profile.as_deref())
+        .await
+        .map_err(|e| Fatal {
+            code: e.exit_code(),
+            error: e.into(),
+        })?;
     let terminal = std::io::stderr().is_terminal();
     if terminal {
         eprintln!(
-            "proteus-load: {:?} against {} for up to {:?} at {}/s …",
-            a.scenario, a.target, a.duration, a.rate
+            "proteus-load: {} against {} for up to {:?} at {}/s …",
+            a.scenario.name, a.target, a.plan.duration, a.plan.rate
         );
     }
     let server = a.server_pid.map(|p| p.to_string());
     let (cpu0, srv0) = (cpu_seconds("self"), server.as_deref().and_then(cpu_seconds));
     let started = Instant::now();
     let started_wall = std::time::SystemTime::now();
-    let bar = (a.scenario != Scenario::Firehose).then_some(a.duration);
-    let view = tokio::spawn(live_view(terminal, bar, started));
+    let view = tokio::spawn(live_view(terminal, (a.scenario.progress)(&a.plan), started));
     let watch = cpu::Watch::start("self".into(), Duration::from_secs(1));
     let server_watch = server
         .clone()
         .map(|pid| cpu::Watch::start(pid, Duration::from_secs(1)));
-    let outcome = scenario::run(Arc::new(profile), plan).await;
+    let outcome = a.scenario.run(Arc::new(profile), a.plan.clone()).await;
     let own_threads = watch.stop();
     let server_threads = server_watch.map(cpu::Watch::stop);
     view.abort();
     if terminal {
         eprint!("\r\x1b[2K");
     }
-    let m = match outcome {
-        Ok(m) => m,
-        Err(e @ (RunError::Unreachable(..) | RunError::Refused(_))) => fail(3, &e.to_string()),
-        Err(e) => fail(3, &format!("the run could not be set up: {e}")),
-    };
+    let m = outcome.map_err(Fatal::could_not_run)?;
     let elapsed = started.elapsed().as_secs_f64();
     let (cpu1, srv1) = (cpu_seconds("self"), server.as_deref().and_then(cpu_seconds));
-    let own_cpu = cpu1.zip(cpu0).map(|(a, b)| a - b);
     let server_cpu = srv1.zip(srv0).map(|(a, b)| a - b);
-    // Over the active window (first to last delta), not the set-up.
-    let (counters, latency, curves) = measured(&m, elapsed);
-    let mut report = json!({
-        "version": 1,
-        "tool": "proteus-load",
-        "toolVersion": env!("CARGO_PKG_VERSION"),
-        "target": a.target,
-        "scenario": format!("{:?}", a.scenario).to_lowercase(),
-        "settings": { "users": a.users, "subscribers": a.subscribers, "connections": a.connections, "rate": a.rate,
-                      "durationS": a.duration.as_secs_f64(), "streams": a.streams, "chunks": a.chunks, "chunkDelayMs": a.chunk_delay_ms, "size": a.size, "rampUpS": a.ramp_up.as_secs_f64() },
-        "seconds": elapsed,
-        "counters": counters,
-        "latencyMs": latency,
-        "curvesMs": curves,
-        "perSecond": { "deltas": m.per_second },
-        "cpu": { "generatorSeconds": own_cpu, "serverSeconds": server_cpu,
-                 "deltasPerServerCore": server_cpu.filter(|s| *s > 0.0).map(|s| m.deltas as f64 / s),
-                 "generator": own_threads.to_json(),
-                 "server": server_threads.as_ref().map(cpu::Verdict::to_json) },
-    });
+    let mut report = Report::new(
+        &m,
+        elapsed,
+        a.target.clone(),
+        a.scenario.name,
+        Settings::Run(a.plan.clone()),
+    );
     // The generator must not be the bottleneck it measures: say so when a
     // thread of it was saturated or it took the machine's cores.
     for warning in own_threads.warnings() {
@@ -285,29 +239,45 @@ async fn run(a: RunArgs) -> i32 {
     if let Some(note) = server_threads.as_ref().and_then(cpu::Verdict::server_note) {
         eprintln!("proteus-load: note: {note}");
     }
-    if let Some(path) = &a.hlog
-        && let Err(e) = hlog::write(path, &m, started_wall, started.elapsed())
-    {
-        fail(3, &e);
+    report.cpu = Some(Cpu {
+        generator_seconds: cpu1.zip(cpu0).map(|(a, b)| a - b),
+        server_seconds: server_cpu,
+        deltas_per_server_core: server_cpu.filter(|s| *s > 0.0).map(|s| m.deltas as f64 / s),
+        generator: own_threads,
+        server: server_threads,
+    });
+    if let Some(path) = &a.hlog {
+        hlog::write(path, &m, started_wall, started.elapsed())
+            .map_err(|e| Fatal::could_not_run(anyhow!(e)))?;
     }
-    let crossed = finish_report(&mut report, &gates, a.json.as_deref());
-    if let Some(path) = &a.html
-        && let Err(e) = std::fs::write(path, html::page(&report, &m))
-    {
-        fail(3, &format!("cannot write {}: {e}", path.display()));
+    let crossed = finish(&mut report, &gates, a.json.as_deref())?;
+    if let Some(path) = &a.html {
+        std::fs::write(path, html::page(&report))
+            .with_context(|| format!("cannot write the HTML page to {}", path.display()))
+            .map_err(Fatal::could_not_run)?;
     }
-    let ran = a.scenario == Scenario::Connect || m.streams_completed > 0;
-    if !ran {
+    if a.scenario.streams && m.streams_completed == 0 {
         eprintln!("proteus-load: no stream completed");
-        return 1;
+        return Ok(EXIT_FAILED);
     }
-    if crossed { 99 } else { 0 }
+    Ok(if crossed { EXIT_CROSSED } else { 0 })
+}
+
+/// Checks the gates into the report, prints the summary and writes the
+/// JSON; true when a gate was crossed.
+fn finish(report: &mut Report, gates: &[Gate], json: Option<&Path>) -> Result<bool, Fatal> {
+    let crossed = report.check(gates);
+    print!("{}", report.summary());
+    if let Some(path) = json {
+        report.write(path).map_err(Fatal::could_not_run)?;
+    }
+    Ok(crossed)
 }
 
 /// While a run goes: on a terminal, a progress bar and the current rates on
 /// one line of stderr, redrawn four times a second; otherwise a quiet line
 /// every 5 s (for CI logs).
-async fn live_view(terminal: bool, duration: Option<Duration>, started: Instant) {
+async fn live_view(terminal: bool, progress: Progress, started: Instant) {
     use std::sync::atomic::Ordering::Relaxed;
     let every = Duration::from_millis(if terminal { 250 } else { 5000 });
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
@@ -322,13 +292,16 @@ async fn live_view(terminal: bool, duration: Option<Duration>, started: Instant)
         let rate = (deltas - last_deltas) as f64 / (now - last_at).as_secs_f64().max(1e-3);
         (last_deltas, last_at) = (deltas, now);
         let elapsed = started.elapsed().as_secs_f64();
-        let bar = duration.map_or(String::new(), |d| {
-            let width = 24;
-            let filled = ((elapsed / d.as_secs_f64().max(1e-3)).min(1.0) * width as f64) as usize;
-            format!("[{}{}] ", "#".repeat(filled), "-".repeat(width - filled))
-        });
+        let share = match progress {
+            Progress::Elapsed(d) => elapsed / d.as_secs_f64().max(1e-3),
+            Progress::Deltas(n) => deltas as f64 / n.max(1) as f64,
+        };
+        let width = 24;
+        let filled = (share.clamp(0.0, 1.0) * width as f64) as usize;
         let line = format!(
-            "{bar}{elapsed:>6.1}s  {done} streams done  {deltas} deltas  {rate:>9.0} deltas/s now"
+            "[{}{}] {elapsed:>6.1}s  {done} streams done  {deltas} deltas  {rate:>9.0} deltas/s now",
+            "#".repeat(filled),
+            "-".repeat(width - filled)
         );
         if terminal {
             eprint!("\r\x1b[2K{line}");
@@ -338,108 +311,25 @@ async fn live_view(terminal: bool, duration: Option<Duration>, started: Instant)
     }
 }
 
-/// Checks the gates into `report`, prints the summary and writes the JSON;
-/// true when a gate was crossed.
-fn finish_report(report: &mut Value, gates: &[Gate], json_path: Option<&std::path::Path>) -> bool {
-    let results: Vec<Value> = gates
-        .iter()
-        .map(|g| {
-            let (actual, holds) = g.check(report);
-            json!({ "gate": g.text, "actual": actual, "holds": holds })
-        })
-        .collect();
-    report["gates"] = json!(results);
-    let c = &report["counters"];
-    println!(
-        "{} streams started, {} completed, {} failed; {} deltas ({:.0}/s); loss {}, duplicates {}, out of order {}, content violations {}; disconnects {}",
-        c["started"],
-        c["completed"],
-        c["failed"],
-        c["deltas"],
-        c["deltas_per_s"].as_f64().unwrap_or(0.0),
-        c["loss"],
-        c["duplicates"],
-        c["out_of_order"],
-        c["content_violations"],
-        c["disconnects"]
-    );
-    for name in metrics::HISTOGRAMS {
-        let s = &report["latencyMs"][*name];
-        if !s.is_null() {
-            println!(
-                "{name:<8} p50 {:>9.3} ms  p90 {:>9.3}  p99 {:>9.3}  max {:>9.3}  (n={})",
-                s["p50"].as_f64().unwrap_or(0.0),
-                s["p90"].as_f64().unwrap_or(0.0),
-                s["p99"].as_f64().unwrap_or(0.0),
-                s["max"].as_f64().unwrap_or(0.0),
-                s["count"]
-            );
-        }
-    }
-    let mut crossed = false;
-    for r in &results {
-        let holds = r["holds"].as_bool().unwrap_or(false);
-        crossed |= !holds;
-        println!(
-            "ensure {:<24} {} (actual {})",
-            r["gate"].as_str().unwrap_or(""),
-            if holds { "ok" } else { "CROSSED" },
-            r["actual"]
-        );
-    }
-    if let Some(path) = json_path
-        && let Err(e) = std::fs::write(
-            path,
-            serde_json::to_string_pretty(report).unwrap_or_default(),
-        )
-    {
-        fail(3, &format!("cannot write {}: {e}", path.display()));
-    }
-    crossed
-}
-
-/// The report's counters and latency summaries from merged metrics.
-fn measured(m: &metrics::Metrics, seconds: f64) -> (Value, Value, Value) {
-    let counters = json!({
-        "started": m.streams_started, "completed": m.streams_completed, "failed": m.streams_failed,
-        "deltas": m.deltas, "bytes": m.bytes,
-        "deltas_per_s": if m.first_delta.is_some() { m.active_rate() } else if seconds > 0.0 { m.deltas as f64 / seconds } else { 0.0 },
-        "loss": m.checks.lost, "duplicates": m.checks.duplicates, "out_of_order": m.checks.out_of_order,
-        "content_violations": m.checks.content_violations, "disconnects": m.disconnects, "errors": m.errors
-    });
-    let latency: serde_json::Map<String, Value> = metrics::HISTOGRAMS
-        .iter()
-        .map(|n| (n.to_string(), m.summary(n)))
-        .collect();
-    let curves = json!({ "ttfd": m.curve("ttfd"), "gap": m.curve("gap") });
-    (counters, Value::Object(latency), curves)
-}
-
 /// `proteus-load merge`: several --hlog files as one run.
-fn merge(files: &[PathBuf], ensure: &[String], json_path: Option<&std::path::Path>) -> i32 {
-    let gates: Vec<Gate> = ensure
-        .iter()
-        .map(|g| Gate::parse(g).unwrap_or_else(|e| fail(2, &format!("--ensure {e}"))))
-        .collect();
-    let (m, seconds) = hlog::merge(files).unwrap_or_else(|e| fail(2, &e));
-    let (counters, latency, curves) = measured(&m, seconds);
-    let mut report = json!({
-        "version": 1, "tool": "proteus-load", "toolVersion": env!("CARGO_PKG_VERSION"),
-        "target": "(merged)", "scenario": "merged",
-        "settings": { "files": files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>() },
-        "seconds": seconds, "counters": counters, "latencyMs": latency, "curvesMs": curves,
-        "perSecond": { "deltas": [] },
-    });
-    if finish_report(&mut report, &gates, json_path) {
-        99
-    } else {
-        0
-    }
+fn merge(files: &[PathBuf], ensure: &[String], json: Option<&Path>) -> Result<i32, Fatal> {
+    let gates = parse_gates(ensure)?;
+    let (m, seconds) = hlog::merge(files).map_err(|e| Fatal::usage(anyhow!(e)))?;
+    let files = files.iter().map(|f| f.display().to_string()).collect();
+    let mut report = Report::new(
+        &m,
+        seconds,
+        "(merged)".into(),
+        "merged",
+        Settings::Merged { files },
+    );
+    let crossed = finish(&mut report, &gates, json)?;
+    Ok(if crossed { EXIT_CROSSED } else { 0 })
 }
 
 /// The command line with a `--file` TOML scenario expanded in front of the
 /// flags given (so the flags win: later values override).
-fn expand_scenario_file(args: Vec<String>) -> Result<Vec<String>, String> {
+fn expand_scenario_file(args: Vec<String>) -> anyhow::Result<Vec<String>> {
     let Some(at) = args
         .iter()
         .position(|a| a == "--file" || a.starts_with("--file="))
@@ -448,16 +338,19 @@ fn expand_scenario_file(args: Vec<String>) -> Result<Vec<String>, String> {
     };
     let path = match args[at].strip_prefix("--file=") {
         Some(p) => p.to_string(),
-        None => args.get(at + 1).cloned().ok_or("--file needs a FILE")?,
+        None => args
+            .get(at + 1)
+            .cloned()
+            .ok_or_else(|| anyhow!("--file needs a FILE"))?,
     };
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
     let table: toml::Table = text
         .parse()
-        .map_err(|e| format!("{path} is not valid TOML: {e}"))?;
+        .with_context(|| format!("{path} is not valid TOML"))?;
     let command = <Cli as clap::CommandFactory>::command();
     let run = command
         .find_subcommand("run")
-        .ok_or("internal: no run subcommand")?;
+        .ok_or_else(|| anyhow!("internal: no run subcommand"))?;
     let known: Vec<String> = run
         .get_arguments()
         .filter_map(|a| a.get_long().map(str::to_string))
@@ -466,7 +359,7 @@ fn expand_scenario_file(args: Vec<String>) -> Result<Vec<String>, String> {
     for (key, value) in &table {
         let flag = key.replace('_', "-");
         if flag == "file" || !known.contains(&flag) {
-            return Err(format!(
+            return Err(anyhow!(
                 "{path}: unknown setting {key:?} (settings are the flags of `proteus-load run --help`, with _ or -)"
             ));
         }
@@ -480,7 +373,7 @@ fn expand_scenario_file(args: Vec<String>) -> Result<Vec<String>, String> {
                 toml::Value::Integer(n) => n.to_string(),
                 toml::Value::Float(f) => f.to_string(),
                 toml::Value::Boolean(b) => b.to_string(),
-                other => return Err(format!("{path}: {key} = {other} is not a plain value")),
+                other => return Err(anyhow!("{path}: {key} = {other} is not a plain value")),
             };
             expanded.push(format!("--{flag}={text}"));
         }
@@ -494,8 +387,19 @@ fn expand_scenario_file(args: Vec<String>) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-fn main() {
-    let args = expand_scenario_file(std::env::args().collect()).unwrap_or_else(|e| fail(2, &e));
+fn main() -> ExitCode {
+    let code = match try_main() {
+        Ok(code) => code,
+        Err(Fatal { code, error }) => {
+            eprintln!("proteus-load: {error:#}");
+            code
+        }
+    };
+    ExitCode::from(u8::try_from(code).unwrap_or(u8::MAX))
+}
+
+fn try_main() -> Result<i32, Fatal> {
+    let args = expand_scenario_file(std::env::args().collect()).map_err(Fatal::usage)?;
     let cli = Cli::parse_from(args);
     let threads = match &cli.command {
         Command::Run(a) => a.threads,
@@ -512,14 +416,82 @@ fn main() {
             .enable_all()
             .build()
     }
-    .unwrap_or_else(|e| fail(3, &format!("cannot start the runtime: {e}")));
-    let code = match cli.command {
+    .context("cannot start the runtime")
+    .map_err(Fatal::could_not_run)?;
+    match cli.command {
         Command::Run(a) => rt.block_on(run(*a)),
         Command::Merge {
             files,
             ensure,
             json,
         } => merge(&files, &ensure, json.as_deref()),
-    };
-    std::process::exit(code);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<RunArgs, clap::Error> {
+        let mut all = vec!["proteus-load", "run"];
+        all.extend(args);
+        match Cli::try_parse_from(all)?.command {
+            Command::Run(a) => Ok(*a),
+            Command::Merge { .. } => unreachable!("run was given"),
+        }
+    }
+
+    #[test]
+    fn scenario_takes_any_name_in_the_table_and_refuses_others() {
+        for s in scenario::ALL {
+            let a = parse(&["--scenario", s.name]).expect("a listed scenario");
+            assert_eq!(a.scenario.name, s.name);
+        }
+        assert_eq!(parse(&[]).expect("defaults").scenario.name, "chat");
+        let e = parse(&["--scenario", "fanot"]).expect_err("a typo");
+        assert!(e.to_string().contains("fanout"), "{e}");
+    }
+
+    #[test]
+    fn the_last_value_of_a_flag_wins_so_the_command_line_beats_the_file() {
+        let a = parse(&["--rate=5", "--subscribers", "3", "--rate", "7"]).expect("valid");
+        assert_eq!((a.plan.rate, a.plan.subscribers), (7.0, 3));
+    }
+
+    #[test]
+    fn run_help_groups_flags_under_headings() {
+        let mut cmd = <Cli as clap::CommandFactory>::command();
+        let run = cmd.find_subcommand_mut("run").expect("run");
+        let help = run.render_long_help().to_string();
+        let at = |h: &str| help.find(h).unwrap_or_else(|| panic!("no {h} in\n{help}"));
+        let order = [
+            "Target:",
+            "Workload:",
+            "Schedule:",
+            "Gates:",
+            "Output:",
+            "Runtime:",
+        ]
+        .map(at);
+        assert!(order.is_sorted(), "{help}");
+        assert!(at("--scenario <") > at("Workload:") && at("--rate <") > at("Schedule:"));
+        for s in scenario::ALL {
+            assert!(
+                help.contains(&format!("{}: ", s.name)),
+                "{} in\n{help}",
+                s.name
+            );
+        }
+    }
+
+    #[test]
+    fn the_help_documents_the_shared_exit_codes() {
+        let help = <Cli as clap::CommandFactory>::command()
+            .render_long_help()
+            .to_string();
+        let help = help.replace('\n', " ");
+        assert!(help.contains("2 usage or profile error"), "{help}");
+        assert!(help.contains("3 target unreachable"), "{help}");
+        assert_eq!((exit::USAGE, exit::UNREACHABLE), (2, 3));
+    }
 }

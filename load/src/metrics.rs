@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 
 use hdrhistogram::Histogram;
 use proteus_conformance::stream::Counters;
-use serde_json::{Value, json};
 
 /// Live totals for the progress view, published by the readers in batches
 /// (one shared atomic per delta would make every reader contend for one
@@ -21,17 +20,50 @@ pub static LIVE: Live = Live {
     completed: AtomicU64::new(0),
 };
 
-/// The latency histograms, by name.
-pub const HISTOGRAMS: &[&str] = &["connect", "ack", "ttfd", "gap", "stream"];
+/// A latency a run measures. The names are the report's `latencyMs` keys,
+/// the gates' metric prefixes and the hlog tags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Hist {
+    /// Websocket open → `success`.
+    Connect,
+    /// Emit → its ack.
+    Ack,
+    /// Intended start → first delta.
+    Ttfd,
+    /// Between two deltas of a stream.
+    Gap,
+    /// Intended start → `message:done`.
+    Stream,
+}
+
+impl Hist {
+    pub const ALL: [Hist; 5] = [
+        Hist::Connect,
+        Hist::Ack,
+        Hist::Ttfd,
+        Hist::Gap,
+        Hist::Stream,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Hist::Connect => "connect",
+            Hist::Ack => "ack",
+            Hist::Ttfd => "ttfd",
+            Hist::Gap => "gap",
+            Hist::Stream => "stream",
+        }
+    }
+
+    /// The histogram spelled `name` (hlog tags and gates come as strings).
+    pub fn from_name(name: &str) -> Option<Hist> {
+        Hist::ALL.into_iter().find(|h| h.name() == name)
+    }
+}
 
 pub fn histogram() -> Histogram<u64> {
     // 1 µs to 10 minutes at 3 significant digits.
     Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid bounds")
-}
-
-/// The name in [`HISTOGRAMS`] spelled `name` (hlog tags come back as strings).
-pub fn histogram_name(name: &str) -> Option<&'static str> {
-    HISTOGRAMS.iter().copied().find(|n| *n == name)
 }
 
 /// Latency histograms shared by many per-connection tasks. A histogram of
@@ -41,7 +73,7 @@ pub fn histogram_name(name: &str) -> Option<&'static str> {
 /// and record them here in batches, so memory grows with the shards, not
 /// with the users.
 #[derive(Debug, Clone, Default)]
-pub struct SharedHistograms(Arc<Mutex<BTreeMap<&'static str, Histogram<u64>>>>);
+pub struct SharedHistograms(Arc<Mutex<BTreeMap<Hist, Histogram<u64>>>>);
 
 impl SharedHistograms {
     /// `n` shards, to hand out round-robin.
@@ -49,11 +81,11 @@ impl SharedHistograms {
         (0..n.max(1)).map(|_| SharedHistograms::default()).collect()
     }
 
-    fn record_all(&self, samples: &[(&'static str, u64)]) {
+    fn record_all(&self, samples: &[(Hist, u64)]) {
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         for (name, micros) in samples {
             let _ = map
-                .entry(name)
+                .entry(*name)
                 .or_insert_with(histogram)
                 .record((*micros).clamp(1, 600_000_000));
         }
@@ -67,10 +99,10 @@ const BATCH: usize = 256;
 #[derive(Debug, Clone, Default)]
 pub struct Metrics {
     /// Created on first use (see [`SharedHistograms`] for why that matters).
-    pub hist: BTreeMap<&'static str, Histogram<u64>>,
+    pub hist: BTreeMap<Hist, Histogram<u64>>,
     /// When set, samples go to these shared histograms in batches instead
     /// of `hist`; [`Metrics::flush`] before the task ends.
-    shared: Option<(SharedHistograms, Vec<(&'static str, u64)>)>,
+    shared: Option<(SharedHistograms, Vec<(Hist, u64)>)>,
     pub streams_started: u64,
     pub streams_completed: u64,
     pub streams_failed: u64,
@@ -97,7 +129,7 @@ impl Metrics {
         }
     }
 
-    pub fn record(&mut self, name: &'static str, micros: u64) {
+    pub fn record(&mut self, name: Hist, micros: u64) {
         match &mut self.shared {
             Some((shared, buffer)) => {
                 buffer.push((name, micros));
@@ -129,7 +161,7 @@ impl Metrics {
         for shard in shards {
             let map = shard.0.lock().unwrap_or_else(|p| p.into_inner());
             for (name, h) in map.iter() {
-                let _ = self.hist.entry(name).or_insert_with(histogram).add(h);
+                let _ = self.hist.entry(*name).or_insert_with(histogram).add(h);
             }
         }
     }
@@ -143,11 +175,11 @@ impl Metrics {
 
     pub fn merge(&mut self, other: &Metrics) {
         for (name, h) in &other.hist {
-            let _ = self.hist.entry(name).or_insert_with(histogram).add(h);
+            let _ = self.hist.entry(*name).or_insert_with(histogram).add(h);
         }
         if let Some((_, buffer)) = &other.shared {
             for (name, micros) in buffer {
-                self.record(name, *micros);
+                self.record(*name, *micros);
             }
         }
         self.streams_started += other.streams_started;
@@ -182,31 +214,6 @@ impl Metrics {
             _ => 0.0,
         }
     }
-
-    /// Summary of one histogram in milliseconds.
-    pub fn summary(&self, name: &str) -> Value {
-        let Some(h) = self.hist.get(name).filter(|h| !h.is_empty()) else {
-            return Value::Null;
-        };
-        let ms = |v: u64| (v as f64 / 1000.0 * 1000.0).round() / 1000.0;
-        json!({
-            "count": h.len(), "min": ms(h.min()), "p50": ms(h.value_at_quantile(0.5)), "p90": ms(h.value_at_quantile(0.9)),
-            "p99": ms(h.value_at_quantile(0.99)), "p999": ms(h.value_at_quantile(0.999)), "max": ms(h.max()), "mean": (h.mean() / 1000.0 * 1000.0).round() / 1000.0
-        })
-    }
-
-    /// Percentile curve points (for plots): quantile → ms.
-    pub fn curve(&self, name: &str) -> Value {
-        let Some(h) = self.hist.get(name).filter(|h| !h.is_empty()) else {
-            return json!([]);
-        };
-        let qs = [0.0, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9999, 1.0];
-        json!(
-            qs.iter()
-                .map(|q| json!([q, h.value_at_quantile(*q) as f64 / 1000.0]))
-                .collect::<Vec<_>>()
-        )
-    }
 }
 
 #[cfg(test)]
@@ -221,19 +228,19 @@ mod tests {
         let mut a = Metrics::sharing(shards[0].clone());
         let mut b = Metrics::sharing(shards[1].clone());
         for i in 0..(BATCH as u64 * 2 + 10) {
-            a.record("gap", 1000 + i);
+            a.record(Hist::Gap, 1000 + i);
         }
         a.flush();
-        b.record("ttfd", 5000);
-        b.record("ttfd", 7000);
+        b.record(Hist::Ttfd, 5000);
+        b.record(Hist::Ttfd, 7000);
         // b is not flushed: merge takes its buffered samples.
         let mut total = Metrics::default();
         total.merge(&a);
         total.merge(&b);
         total.absorb(&shards);
-        assert_eq!(total.hist["gap"].len(), BATCH as u64 * 2 + 10);
-        assert_eq!(total.hist["ttfd"].len(), 2);
-        assert_eq!(total.hist["ttfd"].max(), 7003); // within 3 significant digits
-        assert!(!total.hist.contains_key("connect"));
+        assert_eq!(total.hist[&Hist::Gap].len(), BATCH as u64 * 2 + 10);
+        assert_eq!(total.hist[&Hist::Ttfd].len(), 2);
+        assert_eq!(total.hist[&Hist::Ttfd].max(), 7003); // within 3 significant digits
+        assert!(!total.hist.contains_key(&Hist::Connect));
     }
 }

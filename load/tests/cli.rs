@@ -1,6 +1,7 @@
 //! `proteus-load` against a spawned mock, with small bounded numbers: the
 //! counters are exact, faults show up as exactly the damage they do, gates
-//! exit 99, and bad targets end with exit 3, never a hang.
+//! exit 99, and bad targets end with exit 3, never a hang. Reports are read
+//! by their version 2 (camelCase) keys and checked against the schema.
 
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -49,8 +50,8 @@ fn counters(r: &Value) -> (u64, u64, u64, u64, u64, u64, u64) {
         n("deltas"),
         n("loss"),
         n("duplicates"),
-        n("out_of_order"),
-        n("content_violations"),
+        n("outOfOrder"),
+        n("contentViolations"),
     )
 }
 
@@ -172,6 +173,7 @@ fn faults_are_counted_exactly_as_the_damage_they_do() {
         ("reorder-deltas:4", (20, 20, 200, 0, 0, 20, 0)),
     ] {
         let mock = MockProcess::start(&["--fault", fault]);
+        // out_of_order: the version 1 name, still accepted with a note.
         let mut args = vec![
             "--target",
             mock.url.as_str(),
@@ -184,6 +186,17 @@ fn faults_are_counted_exactly_as_the_damage_they_do() {
         ];
         args.extend(SMALL);
         let (out, report) = load(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("note") && stderr.contains("outOfOrder"),
+            "{stderr}"
+        );
+        let out_of_order = report["gates"][2]["actual"].as_f64();
+        assert_eq!(
+            out_of_order,
+            report["counters"]["outOfOrder"].as_f64(),
+            "the old name reads the new key"
+        );
         let c = counters(&report);
         assert_eq!(
             c, expect,
@@ -512,9 +525,46 @@ fn bad_targets_and_bad_usage_end_clearly_and_quickly() {
     );
     let (out, _) = load(&["--target", &mock.url, "--ensure", "ttfd.p98<1"]);
     assert_eq!(out.status.code(), Some(2));
+    // A rate the scenario cannot run, named with what it can.
+    let (out, _) = load(&["--target", &mock.url, "--rate", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--rate") && err.contains("positive number of streams"),
+        "{err}"
+    );
     assert!(
         started.elapsed() < Duration::from_secs(40),
         "no hang: {:?}",
         started.elapsed()
     );
+}
+
+#[test]
+fn profile_errors_exit_2_and_an_unreachable_profile_endpoint_exits_3_as_in_the_runner() {
+    // No /__admin/profile and no --profile: the user must give one.
+    let mock = MockProcess::start(&["--no-admin"]);
+    let (out, _) = load(&["--target", &mock.url, "--streams", "1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--profile FILE"), "{err}");
+    // A profile file that is not JSON, or lists no users.
+    for (name, text) in [("not-json", "{users"), ("no-users", r#"{"users": []}"#)] {
+        let path =
+            std::env::temp_dir().join(format!("proteus-load-{name}-{}.json", std::process::id()));
+        std::fs::write(&path, text).expect("write");
+        let shown = path.to_str().expect("path");
+        let (out, _) = load(&["--target", &mock.url, "--profile", shown]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        assert!(
+            err.contains(shown),
+            "{name}: the message names the file: {err}"
+        );
+    }
+    // Nothing listening where the profile is fetched.
+    let (out, _) = load(&["--target", "http://127.0.0.1:9", "--streams", "1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("unreachable"), "{err}");
 }

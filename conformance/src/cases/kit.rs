@@ -1,5 +1,9 @@
 //! Helpers every case uses: REST calls that log a curl reproducer, sockets
 //! that log every frame, and `Step` results so a case reads top to bottom.
+//!
+//! Sockets go through the client's session surface (`client::session`):
+//! the same login, ack wait and frame classification the load generator
+//! uses, with every frame shown to the transcript on the way.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -7,7 +11,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::case::{CaseFuture, Ctx, Outcome};
-use crate::client::{Client, Frame};
+use crate::client::{Client, Frame, Login, SessionError, auth, event};
 
 /// A step of a case: `Err` carries the outcome that ends it.
 pub type Step<T> = Result<T, Outcome>;
@@ -212,7 +216,7 @@ pub struct Sock {
 fn frame_line(f: &Frame) -> String {
     match f {
         Frame::Event { name, payload } => format!("{name} {}", short(payload)),
-        Frame::Ack { id, payload } => format!("ack#{id} {}", short(payload)),
+        Frame::Ack { id, payload } => ack_line(*id, payload),
         Frame::Connected(v) => format!("CONNECT {v}"),
         Frame::ConnectError(v) => format!("CONNECT_ERROR {v}"),
         Frame::Disconnected => "DISCONNECT".into(),
@@ -220,36 +224,57 @@ fn frame_line(f: &Frame) -> String {
     }
 }
 
+fn ack_line(id: u64, payload: &Value) -> String {
+    format!("ack#{id} {}", short(payload))
+}
+
+/// `[label] line`, to the run's log and the socket's transcript.
+fn note_to(cx: &Ctx, label: &str, transcript: &mut Vec<String>, line: String) {
+    let line = format!("[{label}] {line}");
+    cx.log(line.clone());
+    transcript.push(line);
+}
+
+fn connect_line(token: &str) -> String {
+    format!(
+        "→ CONNECT auth.token={}…",
+        token.chars().take(12).collect::<String>()
+    )
+}
+
+fn connect_reproducer(cx: &Ctx) -> String {
+    format!("io('{}', {{ auth: {{ token }} }})", cx.profile.base_url)
+}
+
 impl Sock {
     /// Opens a socket with `auth: {token}` and reads the socket.io CONNECT answer.
     pub async fn open(cx: &Ctx, token: &str, label: &str) -> Step<Sock> {
-        let client = Client::connect(&cx.profile.base_url, &json!({ "token": token }))
+        let client = Client::connect(&cx.profile.base_url, &auth(token))
             .await
             .map_err(|e| {
                 Outcome::fail(
                     ["a socket.io connection"],
                     e.to_string(),
-                    format!("io('{}', {{ auth: {{ token }} }})", cx.profile.base_url),
+                    connect_reproducer(cx),
                 )
             })?;
-        let mut s = Sock {
+        let mut s = Sock::new(client, cx, label);
+        s.note(connect_line(token));
+        Ok(s)
+    }
+
+    fn new(client: Client, cx: &Ctx, label: &str) -> Sock {
+        Sock {
             client,
             cx: cx.clone(),
             label: label.to_string(),
             pending: VecDeque::new(),
             transcript: Vec::new(),
-        };
-        s.note(format!(
-            "→ CONNECT auth.token={}…",
-            token.chars().take(12).collect::<String>()
-        ));
-        Ok(s)
+        }
     }
 
     fn note(&mut self, line: String) {
-        let line = format!("[{}] {line}", self.label);
-        self.cx.log(line.clone());
-        self.transcript.push(line);
+        note_to(&self.cx, &self.label, &mut self.transcript, line);
     }
 
     /// The frames exchanged so far (a realtime reproducer).
@@ -283,8 +308,8 @@ impl Sock {
             match self.next(limit).await {
                 Some(Frame::Connected(_)) => continue,
                 Some(Frame::Event { name, payload }) => return Ok((name, payload)),
-                Some(Frame::ConnectError(v)) => return Ok(("connect_error".into(), v)),
-                Some(Frame::Disconnected) => return Ok(("disconnect".into(), Value::Null)),
+                Some(Frame::ConnectError(v)) => return Ok((event::CONNECT_ERROR.into(), v)),
+                Some(Frame::Disconnected) => return Ok((event::DISCONNECT.into(), Value::Null)),
                 Some(_) => continue,
                 None => {
                     return Err(Outcome::fail(
@@ -297,17 +322,33 @@ impl Sock {
         }
     }
 
-    /// Connects as `token` and requires `success`.
+    /// Connects as `token` and requires `success` (`client::Login`: an
+    /// `error` or CONNECT_ERROR first is a refusal; other frames are logged
+    /// and read past).
     pub async fn authed(cx: &Ctx, token: &str, label: &str) -> Step<Sock> {
-        let mut s = Sock::open(cx, token, label).await?;
-        let (name, payload) = s.first_event().await?;
-        ensure(
-            name == "success",
-            &["success {entity}"],
-            format!("{name} {}", short(&payload)),
-            &s.frames(),
-        )?;
-        Ok(s)
+        let mut transcript = Vec::new();
+        note_to(cx, label, &mut transcript, connect_line(token));
+        let opened = Login::new(&cx.profile.base_url, token)
+            .within(cx.timeout)
+            .open_observed(|f| note_to(cx, label, &mut transcript, format!("← {}", frame_line(f))))
+            .await;
+        match opened {
+            Ok(client) => {
+                let mut s = Sock::new(client, cx, label);
+                s.transcript = transcript;
+                Ok(s)
+            }
+            Err(e @ SessionError::Unreachable { .. }) => Err(Outcome::fail(
+                ["a socket.io connection"],
+                e.to_string(),
+                connect_reproducer(cx),
+            )),
+            Err(e) => Err(Outcome::fail(
+                [format!("{} {{entity}}", event::SUCCESS)],
+                e.to_string(),
+                transcript.join("\n"),
+            )),
+        }
     }
 
     /// Emits with an ack; frames that arrive first are kept for later reads.
@@ -319,34 +360,30 @@ impl Sock {
             .map_err(|e| Outcome::fail(["the emit to be sent"], e.to_string(), self.frames()))?;
         self.note(format!("→ {event}#{id} {}", short(payload)));
         let mut early = Vec::new();
-        let deadline = tokio::time::Instant::now() + self.cx.timeout;
-        loop {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let f = match tokio::time::timeout(left, self.client.next_frame()).await {
-                Ok(Ok(f)) => f,
-                Ok(Err(e)) => {
-                    return Err(Outcome::fail(
-                        [format!("an ack for {event}")],
-                        format!("connection ended: {e}"),
-                        self.frames(),
-                    ));
-                }
-                Err(_) => {
-                    return Err(Outcome::fail(
-                        [format!("an ack for {event} within {:?}", self.cx.timeout)],
-                        "no ack (silence)",
-                        self.frames(),
-                    ));
-                }
-            };
-            self.note(format!("← {}", frame_line(&f)));
-            match f {
-                Frame::Ack { id: got, payload } if got == id => {
-                    self.pending.extend(early);
-                    return Ok(payload);
-                }
-                other => early.push(other),
+        let (cx, label, transcript) = (&self.cx, &self.label, &mut self.transcript);
+        let answer = self
+            .client
+            .await_ack(id, event, cx.timeout, |f| {
+                note_to(cx, label, transcript, format!("← {}", frame_line(&f)));
+                early.push(f);
+            })
+            .await;
+        match answer {
+            Ok(payload) => {
+                self.note(format!("← {}", ack_line(id, &payload)));
+                self.pending.extend(early);
+                Ok(payload)
             }
+            Err(SessionError::Stalled { .. }) => Err(Outcome::fail(
+                [format!("an ack for {event} within {:?}", self.cx.timeout)],
+                "no ack (silence)",
+                self.frames(),
+            )),
+            Err(e) => Err(Outcome::fail(
+                [format!("an ack for {event}")],
+                format!("connection ended: {e}"),
+                self.frames(),
+            )),
         }
     }
 

@@ -7,9 +7,23 @@
 //! generator needs to count frames without parsing the ones it does not
 //! measure. This is the workspace's one socket.io client.
 //!
-//! Packet forms handled (socket.io protocol v5): `0` CONNECT, `1` DISCONNECT,
-//! `2` EVENT, `3` ACK, `4` CONNECT_ERROR; binary packets are not used by the
-//! protocol and are reported as [`Frame::Other`].
+//! # Layout
+//! - this file: the connection (websocket, Engine.IO handshake, pings,
+//!   emits, reads);
+//! - [`packet`]: what a frame is (event, ack, CONNECT, …), by prefix and
+//!   without allocating, the owned [`Frame`], and the protocol's
+//!   [`event`] names: the only place that spells out a packet's form;
+//! - [`session`]: connect-and-authenticate ([`Login`]) and acked requests
+//!   such as joining a chat, with the errors a caller maps to its own.
+//!
+//! The conformance cases and the load generator both go through all three,
+//! so "connected", "joined" and "a delta" mean one thing in the workspace.
+
+pub mod packet;
+pub mod session;
+
+pub use packet::{EngineKind, Frame, Packet, encode_ack, encode_event, event, parse_packet};
+pub use session::{Login, SessionError, Welcome, ack_data, auth};
 
 use std::time::Duration;
 
@@ -35,67 +49,6 @@ pub enum ClientError {
     Protocol(String),
     #[error("timed out after {0:?} waiting for {1}")]
     Timeout(Duration, &'static str),
-}
-
-/// One socket.io packet, as received.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Frame {
-    /// CONNECT acknowledged: `{sid}`.
-    Connected(Value),
-    /// CONNECT refused by the server (`connect_error`).
-    ConnectError(Value),
-    /// An event with its first argument (`Null` when there was none).
-    Event { name: String, payload: Value },
-    /// The acknowledgement of an emit: its first argument.
-    Ack { id: u64, payload: Value },
-    /// The server disconnected the socket (socket.io DISCONNECT).
-    Disconnected,
-    /// Anything else, raw.
-    Other(String),
-}
-
-/// Parses one socket.io packet of the default namespace.
-pub fn parse_packet(text: &str) -> Frame {
-    let mut chars = text.chars();
-    let kind = chars.next();
-    let rest = chars.as_str();
-    // Skip an explicit "/," namespace prefix if present.
-    let rest = rest.strip_prefix("/,").unwrap_or(rest);
-    let first_arg = |json: &str| -> Option<Value> {
-        match serde_json::from_str::<Value>(json).ok()? {
-            Value::Array(mut items) if !items.is_empty() => Some(items.remove(0)),
-            Value::Array(_) => Some(Value::Null),
-            _ => None,
-        }
-    };
-    match kind {
-        Some('0') => Frame::Connected(serde_json::from_str(rest).unwrap_or(Value::Null)),
-        Some('1') => Frame::Disconnected,
-        Some('4') => Frame::ConnectError(serde_json::from_str(rest).unwrap_or(Value::Null)),
-        Some('2') => {
-            let start = rest.find('[').unwrap_or(rest.len());
-            match serde_json::from_str::<Value>(&rest[start..]) {
-                Ok(Value::Array(mut items)) if !items.is_empty() => {
-                    let name = items.remove(0).as_str().unwrap_or_default().to_string();
-                    let payload = if items.is_empty() {
-                        Value::Null
-                    } else {
-                        items.remove(0)
-                    };
-                    Frame::Event { name, payload }
-                }
-                _ => Frame::Other(text.to_string()),
-            }
-        }
-        Some('3') => {
-            let start = rest.find('[').unwrap_or(rest.len());
-            match (rest[..start].parse::<u64>(), first_arg(&rest[start..])) {
-                (Ok(id), Some(payload)) => Frame::Ack { id, payload },
-                _ => Frame::Other(text.to_string()),
-            }
-        }
-        _ => Frame::Other(text.to_string()),
-    }
 }
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -202,12 +155,13 @@ impl Client {
                 WsMessage::Close(_) => return Err(ClientError::Closed),
                 _ => continue,
             };
-            match text.as_bytes().first() {
-                Some(b'2') => self.send_text("3".into()).await?, // ping → pong
-                Some(b'0') => return Ok(Text { raw: text, skip: 0 }), // Engine.IO open
-                Some(b'4') => return Ok(Text { raw: text, skip: 1 }), // Engine.IO message
-                Some(b'1') => return Err(ClientError::Closed),   // Engine.IO close
-                _ => {}
+            match EngineKind::of(text.as_str()) {
+                EngineKind::Ping => self.send_text("3".into()).await?,
+                // The handshake keeps its type: `connect` reads it.
+                EngineKind::Open => return Ok(Text { raw: text, skip: 0 }),
+                EngineKind::Message => return Ok(Text { raw: text, skip: 1 }),
+                EngineKind::Close => return Err(ClientError::Closed),
+                EngineKind::Pong | EngineKind::Other => {}
             }
         }
     }
@@ -231,8 +185,7 @@ impl Client {
 
     /// Emits an event without asking for an ack.
     pub async fn emit(&mut self, event: &str, payload: &Value) -> Result<(), ClientError> {
-        self.send_text(format!("42{}", serde_json::json!([event, payload])))
-            .await
+        self.send_text(message(None, event, payload)).await
     }
 
     /// Emits an event asking for an ack; returns the ack id to match against
@@ -244,8 +197,7 @@ impl Client {
     ) -> Result<u64, ClientError> {
         let id = self.next_ack;
         self.next_ack += 1;
-        self.send_text(format!("42{id}{}", serde_json::json!([event, payload])))
-            .await?;
+        self.send_text(message(Some(id), event, payload)).await?;
         Ok(id)
     }
 
@@ -258,6 +210,14 @@ impl Client {
     pub async fn close(mut self) {
         let _ = self.ws.close(None).await;
     }
+}
+
+/// An EVENT packet as an Engine.IO message (`4` in front).
+fn message(ack: Option<u64>, event: &str, payload: &Value) -> String {
+    let mut out = String::with_capacity(64);
+    out.push('4');
+    packet::write_event(&mut out, ack, event, payload);
+    out
 }
 
 /// `http://host:port` → `ws://host:port/socket.io/?EIO=4&transport=websocket`.
@@ -276,34 +236,13 @@ pub fn ws_url(base: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
-    fn parses_the_packets_the_protocol_uses() {
-        assert_eq!(
-            parse_packet(r#"0{"sid":"abc"}"#),
-            Frame::Connected(json!({"sid": "abc"}))
-        );
-        assert_eq!(
-            parse_packet(r#"2["success",{"entity":{"id":"x"}}]"#),
-            Frame::Event {
-                name: "success".into(),
-                payload: json!({"entity": {"id": "x"}})
-            }
-        );
-        assert_eq!(
-            parse_packet(r#"312[{"data":{"chatId":"c"}}]"#),
-            Frame::Ack {
-                id: 12,
-                payload: json!({"data": {"chatId": "c"}})
-            }
-        );
-        assert_eq!(parse_packet("1"), Frame::Disconnected);
-        assert_eq!(
-            parse_packet(r#"4{"message":"nope"}"#),
-            Frame::ConnectError(json!({"message": "nope"}))
-        );
-        assert!(matches!(parse_packet("2not json"), Frame::Other(_)));
+    fn an_emit_is_the_event_packet_inside_an_engine_io_message() {
+        let payload = serde_json::json!({ "chatId": "c" });
+        let sent = message(Some(7), event::CHAT_JOIN, &payload);
+        assert_eq!(EngineKind::of(&sent), EngineKind::Message);
+        assert_eq!(sent[1..], encode_event(Some(7), event::CHAT_JOIN, &payload));
     }
 
     #[test]
