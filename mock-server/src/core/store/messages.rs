@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use super::*;
+use crate::faults::PageFaults;
 use crate::model::{Chat, EntityType, Id, Message, Participant, ParticipantType};
 
 impl Store {
@@ -14,7 +15,7 @@ impl Store {
         chat_id: &str,
         at: PageAt,
         limit: usize,
-        shift: isize,
+        faults: &PageFaults,
     ) -> Result<Page, Refusal> {
         let s = self.lock();
         let rec = Self::member(&s, caller, chat_id)?;
@@ -37,8 +38,9 @@ impl Store {
                 (pos + 1, serde_json::json!({ "cursor": cursor }))
             }
         };
+        // The page-overlap / page-skip faults move every page but the first.
         let start = if start > 0 {
-            start.saturating_add_signed(shift)
+            start.saturating_add_signed(faults.shift())
         } else {
             start
         };

@@ -210,7 +210,7 @@ pub async fn messages(
         other => other,
     };
     let past_end_404 = matches!(at, PageAt::Index(p) if p > 1) && faults.past_end_404.is_on();
-    let page = app.store.page(&caller, &id, at, limit, faults.shift())?;
+    let page = app.store.page(&caller, &id, at, limit, &faults)?;
     if past_end_404 && page.items.is_empty() && faults.past_end_404.fire() {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
