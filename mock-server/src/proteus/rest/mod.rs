@@ -9,6 +9,7 @@ mod chats;
 mod messages;
 mod plugins;
 mod repositories;
+pub mod scopes;
 
 use std::sync::Arc;
 
@@ -341,6 +342,11 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
             get(repositories::list).post(repositories::create),
         )
         .route("/api/repositories/{id}", get(repositories::get))
+        // Before any handler, after routing (it reads the matched route).
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            scopes::check,
+        ))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
