@@ -40,30 +40,83 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
         .layer(axum::middleware::from_fn_with_state(app, guard))
 }
 
-/// Loopback only, or the admin token when one is set.
+/// Loopback only, or the admin token when one is set; and never a request
+/// a browser sends for another site.
+///
+/// Without a token, the peer must be a loopback address (an IPv4-mapped
+/// `::ffff:127.0.0.1` counts) and the `Host` header a loopback name or the
+/// address the mock listens on, so a page cannot reach the control plane
+/// through a DNS name it rebinds to 127.0.0.1. With or without a token, an
+/// `Origin` other than the mock's own is refused: a page on another site
+/// cannot switch faults on with a "simple" cross-origin POST.
 async fn guard(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
     let peer = req
         .extensions()
         .get::<ConnectInfo<crate::net::Peer>>()
         .map(|c| c.0);
-    let allowed = match &app.admin_token {
-        Some(token) => req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|t| t == token),
-        None => peer.is_none_or(|p| p.0.ip().is_loopback()),
-    };
-    if !allowed {
-        let message = if app.admin_token.is_some() {
-            "The control plane needs 'Authorization: Bearer <admin token>' (the --admin-token value)"
-        } else {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let refusal = match &app.admin_token {
+        Some(token) => {
+            let presented = req
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "));
+            (presented != Some(token.as_str())).then_some(
+                "The control plane needs 'Authorization: Bearer <admin token>' (the --admin-token value)".to_string(),
+            )
+        }
+        None if !peer.is_none_or(|p| p.0.ip().to_canonical().is_loopback()) => Some(
             "The control plane only answers on loopback; start the mock with --admin-token to open it"
-        };
-        return ApiError::new(StatusCode::FORBIDDEN, message).into_response();
+                .to_string(),
+        ),
+        None => host
+            .as_deref()
+            .filter(|h| !is_own_host(h, app.listen.get()))
+            .map(|h| {
+                format!(
+                    "The control plane answers only to a loopback Host (localhost, 127.0.0.1, [::1]), not {h:?}; start the mock with --admin-token to reach it by another name"
+                )
+            }),
+    };
+    let refusal = refusal.or_else(|| {
+        let origin = req.headers().get(header::ORIGIN)?.to_str().unwrap_or("?");
+        let own = host.as_deref().is_some_and(|h| {
+            origin == format!("http://{h}") || origin == format!("https://{h}")
+        });
+        (!own).then(|| {
+            format!(
+                "The control plane refuses cross-site requests (Origin {origin:?} is not this mock's)"
+            )
+        })
+    });
+    match refusal {
+        Some(message) => ApiError::new(StatusCode::FORBIDDEN, message).into_response(),
+        None => next.run(req).await,
     }
-    next.run(req).await
+}
+
+/// Whether a `Host` header names this mock from the machine itself: a
+/// loopback name or address, or the address it listens on, any port.
+fn is_own_host(host: &str, listen: Option<&std::net::SocketAddr>) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None => host.rsplit_once(':').map_or(host, |(n, _)| n),
+    };
+    if name.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    match name.parse::<std::net::IpAddr>() {
+        Ok(ip) => {
+            ip.to_canonical().is_loopback()
+                || listen.is_some_and(|l| l.ip() == ip && !ip.is_unspecified())
+        }
+        Err(_) => false,
+    }
 }
 
 /// The fixture contract a conformance run needs.

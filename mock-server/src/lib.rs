@@ -116,6 +116,7 @@ pub fn build(
         start_faults: config.faults.clone(),
         admin_token: config.admin_token.clone(),
         io: std::sync::OnceLock::new(),
+        listen: std::sync::OnceLock::new(),
     });
     for spec in &config.faults {
         app.faults
@@ -176,6 +177,9 @@ pub async fn serve(
                 last = now;
             }
         });
+    }
+    if let Ok(addr) = listener.local_addr() {
+        let _ = app.listen.set(addr);
     }
     let listener = net::CuttableListener::new(listener, app.connections.clone());
     let graceful = async move {

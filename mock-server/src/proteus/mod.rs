@@ -29,6 +29,9 @@ pub struct App {
     pub socket_buffer: usize,
     /// Accepted TCP connections, so a socket with a full buffer can still be cut.
     pub connections: Arc<net::Connections>,
+    /// The address the server listens on, set when it starts serving
+    /// (outbound requests never go to it; `/__admin` accepts its host).
+    pub listen: std::sync::OnceLock<std::net::SocketAddr>,
     /// The socket.io handle, set once the layer is built.
     pub io: std::sync::OnceLock<SocketIo>,
 }
