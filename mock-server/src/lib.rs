@@ -180,6 +180,7 @@ pub async fn serve(
     }
     if let Ok(addr) = listener.local_addr() {
         let _ = app.listen.set(addr);
+        app.dispatcher.policy.listening_on(addr);
     }
     let listener = net::CuttableListener::new(listener, app.connections.clone());
     let graceful = async move {

@@ -70,6 +70,12 @@ struct Args {
     /// ASYNC webhook attempts in all (first try included); retries back off exponentially from 200 ms.
     #[arg(long, default_value_t = 4, value_name = "N")]
     webhook_attempts: u32,
+    /// Hosts webhooks (webhookUrl, responseUrl) may reach: `loopback`, `*`,
+    /// or names and addresses separated by commas. Default: loopback when
+    /// the mock listens on loopback, none otherwise. The mock's own listener
+    /// is never reached, and redirects are never followed.
+    #[arg(long, value_name = "HOSTS")]
+    webhook_allow: Option<String>,
     /// Nice value (0-19) of the threads that run REST handlers and webhook
     /// deliveries, so a flood of them cannot delay the streams; 0 runs them at
     /// the streams' priority.
@@ -253,6 +259,10 @@ async fn main() -> anyhow::Result<()> {
             webhooks: proteus_mock::core::plugins::dispatch::Settings {
                 timeout: std::time::Duration::from_millis(args.webhook_timeout_ms),
                 attempts: args.webhook_attempts,
+                allow: args
+                    .webhook_allow
+                    .as_deref()
+                    .map(proteus_mock::core::plugins::outbound::parse_allow),
                 ..Default::default()
             },
             plugin_url: args.plugin_url.clone(),

@@ -143,6 +143,7 @@ async fn mock(webhook_timeout_ms: u64) -> Running {
             timeout: Duration::from_millis(webhook_timeout_ms),
             attempts: 4,
             retry_base: Duration::from_millis(100),
+            allow: None,
         },
         ..Config::default()
     };

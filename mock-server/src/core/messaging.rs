@@ -173,6 +173,21 @@ pub fn send(
     core.store.persist(&chat.id, Some(&sender), new, None, None)
 }
 
+/// Refuses a `responseUrl` the outbound policy will not reach (see
+/// [`super::plugins::outbound`]), so the sender hears it now rather than the
+/// reply going nowhere later.
+pub async fn check_response_url(core: &Core, new: &NewMessage) -> Result<(), String> {
+    match &new.response_url {
+        Some(url) => core
+            .dispatcher
+            .policy
+            .check(url)
+            .await
+            .map_err(|reason| format!("responseUrl refused: {reason}")),
+        None => Ok(()),
+    }
+}
+
 /// [`events::announce`], then the scripted agents' replies: what follows a send.
 pub async fn deliver(
     core: &Arc<Core>,

@@ -43,6 +43,9 @@ pub struct Settings {
     pub attempts: u32,
     /// ASYNC: the first retry waits this long; each next one twice as long.
     pub retry_base: Duration,
+    /// Which hosts webhooks may reach (`--webhook-allow`); `None`: loopback
+    /// when the mock listens on loopback, none otherwise (see [`super::outbound`]).
+    pub allow: Option<super::outbound::Allow>,
 }
 
 impl Default for Settings {
@@ -51,6 +54,7 @@ impl Default for Settings {
             timeout: Duration::from_secs(5),
             attempts: 4,
             retry_base: Duration::from_millis(200),
+            allow: None,
         }
     }
 }
@@ -103,9 +107,25 @@ fn trim(s: &str) -> String {
     format!("{}… ({} bytes)", &s[..cut], s.len())
 }
 
+/// At most [`EXCERPT`] characters of a webhook's answer, quoted, for an
+/// error message: enough to recognise it, never a page of someone's server.
+fn excerpt(s: &str) -> String {
+    let short: String = s.chars().take(EXCERPT).collect();
+    if short.len() < s.len() {
+        format!("{short:?}…")
+    } else {
+        format!("{short:?}")
+    }
+}
+
+/// Characters of an answer quoted in an error message.
+pub const EXCERPT: usize = 80;
+
 /// Delivers plugin events.
 pub struct Dispatcher {
     http: reqwest::Client,
+    /// Where webhooks may go; checked before every request.
+    pub policy: super::outbound::Policy,
     pub settings: Settings,
     log: Mutex<VecDeque<Delivery>>,
     seq: AtomicU64,
@@ -125,12 +145,15 @@ impl std::fmt::Debug for Dispatcher {
 
 impl Dispatcher {
     pub fn new(settings: Settings) -> Self {
+        // No redirects: a 3xx could send the body anywhere the policy refuses.
         let http = reqwest::Client::builder()
             .timeout(settings.timeout)
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_default();
         Dispatcher {
             http,
+            policy: super::outbound::Policy::new(settings.allow.clone()),
             settings,
             log: Mutex::default(),
             seq: AtomicU64::new(0),
@@ -184,30 +207,38 @@ impl Dispatcher {
             .to_string();
         let request = body.to_string();
         let started = Instant::now();
-        let result = self
-            .http
-            .post(&target.url)
-            .header("content-type", "application/json")
-            .body(request.clone())
-            .send()
-            .await;
+        let result = match self.policy.check(&target.url).await {
+            Ok(()) => Ok(self
+                .http
+                .post(&target.url)
+                .header("content-type", "application/json")
+                .body(request.clone())
+                .send()
+                .await),
+            Err(refused) => Err(format!("not sent: {refused}")),
+        };
         let (status, error, text) = match result {
-            Ok(resp) => {
-                let status = resp.status().as_u16();
-                let text = resp.text().await.unwrap_or_default();
-                (
-                    Some(status),
-                    (!(200..300).contains(&status)).then(|| format!("answered {status}")),
-                    text,
-                )
-            }
-            Err(e) if e.is_timeout() => (
-                None,
-                Some(format!("timed out after {:?}", self.settings.timeout)),
-                String::new(),
-            ),
-            Err(e) if e.is_connect() => (None, Some(format!("unreachable: {e}")), String::new()),
-            Err(e) => (None, Some(format!("request failed: {e}")), String::new()),
+            Err(refused) => (None, Some(refused), String::new()),
+            Ok(result) => match result {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let text = resp.text().await.unwrap_or_default();
+                    (
+                        Some(status),
+                        (!(200..300).contains(&status)).then(|| format!("answered {status}")),
+                        text,
+                    )
+                }
+                Err(e) if e.is_timeout() => (
+                    None,
+                    Some(format!("timed out after {:?}", self.settings.timeout)),
+                    String::new(),
+                ),
+                Err(e) if e.is_connect() => {
+                    (None, Some(format!("unreachable: {e}")), String::new())
+                }
+                Err(e) => (None, Some(format!("request failed: {e}")), String::new()),
+            },
         };
         let delivery = Delivery {
             seq: self.seq.fetch_add(1, Ordering::Relaxed) + 1,
@@ -274,8 +305,8 @@ impl Dispatcher {
                 "wrong challenge: the answer does not hold {challenge:?} (answer {{\"challenge\": \"{challenge}\"}})"
             )),
             None => Err(format!(
-                "wrong challenge: the answer is not a JSON object ({})",
-                trim(&answer.to_string())
+                "wrong challenge: the answer is not a JSON object (it begins {})",
+                excerpt(&answer.to_string())
             )),
         }
     }

@@ -13,6 +13,7 @@
 //! - Only instances subscribed to an event (their `events`) receive it.
 
 pub mod dispatch;
+pub mod outbound;
 
 use serde_json::{Value, json};
 

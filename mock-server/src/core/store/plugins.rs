@@ -8,14 +8,17 @@ use crate::model::{EntityType, Id, Participant, ParticipantType};
 
 impl Store {
     /// Registers a plugin whose webhook has passed the challenge.
-    pub fn add_plugin(
-        &self,
-        caller: &Caller,
-        mut plugin: crate::model::Plugin,
-    ) -> Result<crate::model::Plugin, Refusal> {
-        let mut s = self.lock();
-        let org = match plugin.org_id.clone() {
-            Some(o) => o,
+    /// The organization a caller may register a plugin in (`org_id`, or its
+    /// first), or why not. Checked before the webhook is challenged: no
+    /// request leaves the mock for a caller who may not register.
+    pub fn plugin_org(&self, caller: &Caller, org_id: Option<&str>) -> Result<Id, Refusal> {
+        let s = self.lock();
+        Self::registering_org(&s, caller, org_id)
+    }
+
+    fn registering_org(s: &State, caller: &Caller, org_id: Option<&str>) -> Result<Id, Refusal> {
+        let org = match org_id {
+            Some(o) => o.to_string(),
             None => caller.org_ids.first().cloned().ok_or_else(|| {
                 Refusal::Invalid("orgId is required: you belong to no organization".into())
             })?,
@@ -28,6 +31,16 @@ impl Store {
                 "Only members of organization {org} may register plugins in it"
             )));
         }
+        Ok(org)
+    }
+
+    pub fn add_plugin(
+        &self,
+        caller: &Caller,
+        mut plugin: crate::model::Plugin,
+    ) -> Result<crate::model::Plugin, Refusal> {
+        let mut s = self.lock();
+        let org = Self::registering_org(&s, caller, plugin.org_id.as_deref())?;
         let now = now_iso();
         plugin.id = self.ids.next();
         plugin.org_id = Some(org);

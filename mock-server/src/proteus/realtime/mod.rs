@@ -318,6 +318,9 @@ async fn on_send(
         Ok(p) => p,
         Err(e) => return reply(&app, &socket, ack, wants, "message:send", Err(e)),
     };
+    if let Err(e) = messaging::check_response_url(&app.core, &new).await {
+        return reply(&app, &socket, ack, wants, "message:send", Err(e));
+    }
     if app.faults.chat(None).key_not_reused.fire()
         && let Destination::Key { recipients, .. } = to
     {

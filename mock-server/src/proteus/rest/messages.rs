@@ -23,6 +23,9 @@ pub async fn create(State(app): State<Arc<App>>, Auth(caller): Auth, body: JsonB
         };
     }
     let (to, new) = messaging::parse_send(obj).map_err(ApiError::bad_request)?;
+    messaging::check_response_url(&app.core, &new)
+        .await
+        .map_err(ApiError::bad_request)?;
     let mut caller = caller;
     let faults = app.faults.plugins(None);
     if caller.acts_as.is_some() && faults.ignore_scopes.fire() {

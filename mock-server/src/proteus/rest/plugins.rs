@@ -95,6 +95,14 @@ pub async fn register(
             ApiError::bad_request(format!("inputsSchema is not a valid JSON Schema: {e}"))
         })?;
     }
+    // Who may register comes first: no request leaves the mock for a caller
+    // who may not; then where it may go (PROTOCOL.md, outbound requests).
+    app.store.plugin_org(&caller, b.org_id.as_deref())?;
+    app.dispatcher
+        .policy
+        .check(&b.webhook_url)
+        .await
+        .map_err(|reason| ApiError::bad_request(format!("webhookUrl refused: {reason}")))?;
     let challenge = format!("challenge-{}", app.store.ids.next());
     if !app.faults.plugins(None).skip_webhook_challenge.fire() {
         app.dispatcher
