@@ -38,6 +38,9 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
         .route("/__admin/firehose", post(firehose))
         .route("/__admin/deliveries", get(deliveries))
         .layer(axum::middleware::from_fn_with_state(app, guard))
+        .layer(axum::middleware::from_fn(
+            crate::proteus::rest::envelope_errors,
+        ))
 }
 
 /// Loopback only, or the admin token when one is set; and never a request

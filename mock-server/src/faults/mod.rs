@@ -127,11 +127,12 @@ impl Faults {
         a.len() != before
     }
 
+    /// Removes every fault; ids start at 1 again (a reset's faults are
+    /// numbered as on a fresh mock).
     pub fn clear(&self) {
-        self.active
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        let mut active = self.active.write().unwrap_or_else(|p| p.into_inner());
+        active.clear();
+        self.next.store(0, Ordering::Relaxed);
     }
 
     /// Whether nothing is active (the fast path checks this first).

@@ -96,6 +96,10 @@ fn caller_of(socket: &SocketRef) -> Option<Caller> {
     socket.extensions.get::<Caller>()
 }
 
+/// The reset generation a socket connected in.
+#[derive(Clone, Copy)]
+struct Generation(u64);
+
 /// Why a socket was refused (kept in its extensions until it is told).
 #[derive(Clone)]
 struct Refused(String);
@@ -139,6 +143,9 @@ pub async fn authenticate(
             socket.extensions.insert(Refused(message));
         }
     }
+    // The reset that ends this socket also empties the journal: its
+    // disconnect, which comes after, is not journaled (see on_disconnect).
+    socket.extensions.insert(Generation(app.generation()));
     socket.on("chat:join", on_join);
     socket.on("chat:leave", on_leave);
     socket.on("message:send", on_send);
@@ -146,6 +153,10 @@ pub async fn authenticate(
     socket.on_disconnect(
         |socket: SocketRef, State(app): State<Arc<App>>| async move {
             app.rooms.remove_socket(socket.id);
+            let connected_in = socket.extensions.get::<Generation>().map(|g| g.0);
+            if connected_in != Some(app.generation()) {
+                return;
+            }
             app.journal.record(
                 Kind::Disconnect,
                 Note {

@@ -356,6 +356,45 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
         ))
         .layer(axum::middleware::from_fn_with_state(app, journal_rest))
         .layer(axum::middleware::from_fn(rest_in_background))
+        .layer(axum::middleware::from_fn(envelope_errors))
+}
+
+/// Error answers an extractor or the HTTP layer wrote as plain text (a path
+/// segment that is not UTF-8, a number that does not parse) become the
+/// envelope like every other answer; a path that cannot be an id is the
+/// 404 of a malformed id (PROTOCOL.md, "Message history pagination").
+pub async fn envelope_errors(req: Request, next: axum::middleware::Next) -> Response {
+    let path = req.uri().path().to_string();
+    let response = next.run(req).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if status.as_u16() < 400 || is_json {
+        return response;
+    }
+    let bytes = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes).trim().to_string();
+    if status == StatusCode::BAD_REQUEST && text.starts_with("Invalid URL") {
+        return ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("{path} not found: a path segment is not an id ({text})"),
+        )
+        .into_response();
+    }
+    let message = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("request refused")
+            .to_string()
+    } else {
+        text
+    };
+    ApiError::new(status, message).into_response()
 }
 
 /// For partial updates: a present field (even `null`) is `Some(value)`, an
