@@ -251,3 +251,22 @@ async fn a_mock_listening_beyond_loopback_reaches_no_host_by_default() {
     let _ = stop.send(());
     server.await.expect("joins").expect("serves");
 }
+
+#[tokio::test]
+async fn a_huge_answer_is_a_failed_delivery_not_a_memory_spike() {
+    let mock = start().await;
+    let big = "x".repeat(10 * 1024 * 1024);
+    let hook = serve(Router::new().route("/hook", post(move || async move { big }))).await;
+    let r = Http::new(&mock)
+        .post("/api/plugins", ADA, plugin(&format!("{hook}/hook")))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("too large") && !m.contains("wrong challenge")),
+        "{}",
+        r.body
+    );
+    mock.stop().await.expect("stop");
+}

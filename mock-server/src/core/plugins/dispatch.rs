@@ -118,6 +118,31 @@ fn excerpt(s: &str) -> String {
     }
 }
 
+/// A webhook's answer is read up to this many bytes; a longer one is a
+/// failed delivery ("too large"), so a webhook cannot fill the mock's memory.
+pub const ANSWER_LIMIT: usize = 64 * 1024;
+
+/// Reads an answer's body, at most [`ANSWER_LIMIT`] bytes.
+async fn read_bounded(mut resp: reqwest::Response) -> Result<String, String> {
+    let mut body = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > ANSWER_LIMIT {
+                    return Err(format!(
+                        "the answer is too large (over {} KiB)",
+                        ANSWER_LIMIT / 1024
+                    ));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(String::from_utf8_lossy(&body).into_owned()),
+            Err(e) if e.is_timeout() => return Err("timed out reading the answer".into()),
+            Err(e) => return Err(format!("the answer could not be read: {e}")),
+        }
+    }
+}
+
 /// Characters of an answer quoted in an error message.
 pub const EXCERPT: usize = 80;
 
@@ -222,12 +247,14 @@ impl Dispatcher {
             Ok(result) => match result {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
-                    let text = resp.text().await.unwrap_or_default();
-                    (
-                        Some(status),
-                        (!(200..300).contains(&status)).then(|| format!("answered {status}")),
-                        text,
-                    )
+                    match read_bounded(resp).await {
+                        Ok(text) => (
+                            Some(status),
+                            (!(200..300).contains(&status)).then(|| format!("answered {status}")),
+                            text,
+                        ),
+                        Err(why) => (Some(status), Some(why), String::new()),
+                    }
                 }
                 Err(e) if e.is_timeout() => (
                     None,
