@@ -166,6 +166,13 @@ pub fn send(
         }
     }
     let (chat, joined) = core.store.resolve_destination(caller, to)?;
+    // The replies it starts stay bounded: refused before anything is stored.
+    for responder in core.store.responders(&chat.id, caller) {
+        let script =
+            replies::script::effective(&responder.script, &new.state).map_err(Refusal::Invalid)?;
+        replies::script::check_bounds(&script, &new.content, &responder.agent.name)
+            .map_err(Refusal::Invalid)?;
+    }
     events::joined_new_chat(core, &chat, &joined);
     let sender = caller
         .as_participant()

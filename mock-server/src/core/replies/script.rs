@@ -3,7 +3,7 @@
 //! Everything here is a pure function of the script, the per-message override
 //! (`state.mock`) and the triggering content, so the same seed gives the same
 //! stream byte for byte. The task that emits the plan lives in
-//! [`crate::proteus::realtime::stream`].
+//! [`super::play`].
 
 use std::time::Duration;
 
@@ -13,6 +13,48 @@ use crate::model::Script;
 
 /// The largest stream a single message may ask for.
 pub const MAX_CHUNKS: usize = 1_000_000;
+
+/// The longest a reply may take from the message to its last delta.
+pub const MAX_REPLY: Duration = Duration::from_secs(600);
+
+/// Checks, before the message is stored, that the reply `script` would give
+/// to `content` stays within [`MAX_CHUNKS`] deltas and [`MAX_REPLY`]: a
+/// `chunkSize: 1` with a 1 MB text, or a million chunks a minute apart,
+/// are refused with the limit named rather than held in memory for hours.
+pub fn check_bounds(script: &Script, content: &str, agent_name: &str) -> Result<(), String> {
+    let chunks = match script.chunks {
+        Some(n) => n,
+        None => {
+            let template = script.text.chars().count();
+            let uses = script.text.matches("{{content}}").count();
+            let names = script.text.matches("{{agentName}}").count();
+            let len =
+                template + uses * content.chars().count() + names * agent_name.chars().count();
+            // Seeded chunk sizes vary down to half the size.
+            let smallest = if script.seed == 0 {
+                script.chunk_size.max(1)
+            } else {
+                (script.chunk_size / 2).max(1)
+            };
+            len.div_ceil(smallest).max(1)
+        }
+    };
+    if chunks > MAX_CHUNKS {
+        return Err(format!(
+            "the reply would stream about {chunks} deltas; a reply has at most {MAX_CHUNKS} (raise state.mock.chunkSize or set state.mock.chunks)"
+        ));
+    }
+    let total = Duration::from_millis(script.first_chunk_delay_ms)
+        + Duration::from_millis(script.chunk_delay_ms).saturating_mul(chunks as u32);
+    if total > MAX_REPLY {
+        return Err(format!(
+            "the reply would take {} s; a reply takes at most {} s (lower state.mock.chunkDelayMs or chunks)",
+            total.as_secs(),
+            MAX_REPLY.as_secs()
+        ));
+    }
+    Ok(())
+}
 
 /// A reply, ready to emit.
 #[derive(Debug, Clone, PartialEq)]
