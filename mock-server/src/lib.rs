@@ -123,7 +123,11 @@ pub fn build(
             .add(spec, faults::Scope::default())
             .map_err(|e| format!("--fault {spec}: {e}"))?;
     }
+    // One size limit for every way in: a REST body, a socket.io message
+    // over polling or over a websocket (whose own default is 64 MiB).
     let (layer, io) = SocketIo::builder()
+        .max_payload(proteus::rest::BODY_LIMIT as u64)
+        .ws_max_message_size(proteus::rest::BODY_LIMIT)
         .max_buffer_size(config.socket_buffer)
         .with_state(app.clone())
         .build_layer();

@@ -62,3 +62,50 @@ async fn a_one_character_chunk_size_cannot_bypass_the_delta_cap() {
     );
     mock.stop().await.expect("stop");
 }
+
+#[tokio::test]
+async fn a_websocket_message_over_the_size_limit_closes_the_socket_and_stores_nothing() {
+    use proteus_conformance::client::{Client, Frame};
+    let mock = start().await;
+    let http = Http::new(&mock);
+    let before = http
+        .get(&format!("/api/chats/{WELCOME}/messages"), ADA)
+        .await;
+    let mut c = Client::connect(&mock.url(), &json!({"token": ADA}))
+        .await
+        .expect("connects");
+    while !matches!(c.next_frame().await.expect("frame"), Frame::Event { ref name, .. } if name == "success")
+    {
+    }
+    // 2 MB, twice the limit of a REST body and of a polling payload.
+    let big = "x".repeat(2 * 1024 * 1024);
+    let _ = c
+        .emit_with_ack("message:send", &json!({"chatId": WELCOME, "content": big}))
+        .await;
+    let mut closed = false;
+    for _ in 0..20 {
+        match c
+            .next_frame_within(std::time::Duration::from_secs(5), "close")
+            .await
+        {
+            Ok(Frame::Ack { .. }) => panic!("a 2 MB message was acknowledged"),
+            Ok(_) => continue,
+            Err(proteus_conformance::client::ClientError::Timeout(..)) => {
+                panic!("the socket stayed open 5 s after a 2 MB message")
+            }
+            Err(_) => {
+                closed = true;
+                break;
+            }
+        }
+    }
+    assert!(closed, "the socket is closed");
+    let after = http
+        .get(&format!("/api/chats/{WELCOME}/messages"), ADA)
+        .await;
+    assert_eq!(
+        before.body["meta"]["total"], after.body["meta"]["total"],
+        "nothing was stored"
+    );
+    mock.stop().await.expect("stop");
+}
