@@ -109,3 +109,24 @@ async fn a_websocket_message_over_the_size_limit_closes_the_socket_and_stores_no
     );
     mock.stop().await.expect("stop");
 }
+
+#[tokio::test]
+async fn a_declared_body_over_the_limit_is_refused_before_100_continue() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mock = start().await;
+    let mut tcp = tokio::net::TcpStream::connect(mock.addr)
+        .await
+        .expect("connects");
+    let head = format!(
+        "POST /api/chats HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {ADA}\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\nExpect: 100-continue\r\n\r\n"
+    );
+    tcp.write_all(head.as_bytes()).await.expect("writes");
+    let mut buf = vec![0u8; 512];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), tcp.read(&mut buf))
+        .await
+        .expect("an answer within 5 s")
+        .expect("reads");
+    let answer = String::from_utf8_lossy(&buf[..n]);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    mock.stop().await.expect("stop");
+}
