@@ -260,31 +260,8 @@ async fn a_consumer_that_stops_reading_is_disconnected_not_silently_skipped() {
     .await
     .expect("starts");
     // A raw websocket client that joins the room and then never reads again.
-    let (mut ws, _) = tokio_tungstenite_like_connect(&mock.url()).await;
-    ws.write_all(&frame(&format!("40{}", json!({"token": ADA}))))
-        .await
-        .expect("connect packet");
-    // Like any socket.io client, wait for the CONNECT ack before emitting: an
-    // event pipelined behind the CONNECT packet can reach socketioxide before
-    // the socket exists, and it then closes the connection.
-    let mut seen = Vec::new();
-    let mut chunk = [0u8; 4096];
-    while !seen.windows(7).any(|w| w == b"40{\"sid") {
-        let n = tokio::time::timeout(Duration::from_secs(5), ws.read(&mut chunk))
-            .await
-            .expect("the CONNECT ack within 5 s")
-            .expect("read");
-        assert!(n > 0, "closed before the CONNECT ack");
-        seen.extend_from_slice(&chunk[..n]);
-    }
-    ws.write_all(&frame(&format!(
-        "421{}",
-        json!(["chat:join", {"chatId": WELCOME}])
-    )))
-    .await
-    .expect("join");
+    let mut ws = stalled_in_welcome(&mock).await;
     let mut buf = [0u8; 4096];
-    let _ = tokio::time::timeout(Duration::from_millis(300), ws.read(&mut buf)).await;
     // A reader in the same room that keeps up.
     let mut ada = Sio::connect(&mock, ADA).await;
     ada.next_named("success", 5).await;
@@ -381,4 +358,79 @@ fn frame(text: &str) -> Vec<u8> {
     out.extend_from_slice(&mask);
     out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
     out
+}
+
+/// A raw websocket client that joins the welcome chat's room, then never
+/// reads again.
+async fn stalled_in_welcome(mock: &proteus_mock::Running) -> tokio::net::TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut ws, _) = tokio_tungstenite_like_connect(&mock.url()).await;
+    ws.write_all(&frame(&format!("40{}", json!({"token": ADA}))))
+        .await
+        .expect("connect packet");
+    // Like any socket.io client, wait for the CONNECT ack before emitting: an
+    // event pipelined behind the CONNECT packet can reach socketioxide before
+    // the socket exists, and it then closes the connection.
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !seen.windows(7).any(|w| w == b"40{\"sid") {
+        let n = tokio::time::timeout(Duration::from_secs(5), ws.read(&mut chunk))
+            .await
+            .expect("the CONNECT ack within 5 s")
+            .expect("read");
+        assert!(n > 0, "closed before the CONNECT ack");
+        seen.extend_from_slice(&chunk[..n]);
+    }
+    ws.write_all(&frame(&format!(
+        "421{}",
+        json!(["chat:join", {"chatId": WELCOME}])
+    )))
+    .await
+    .expect("join");
+    let mut buf = [0u8; 4096];
+    let _ = tokio::time::timeout(Duration::from_millis(300), ws.read(&mut buf)).await;
+    ws
+}
+
+#[tokio::test]
+async fn a_slow_consumer_is_cut_and_counted_once_however_many_streams_wait_on_it() {
+    let mock = proteus_mock::start(
+        proteus_mock::world::World::default_world(),
+        proteus_mock::Config {
+            socket_buffer: 64,
+            slow_consumer_grace: Duration::from_millis(500),
+            ..proteus_mock::Config::default()
+        },
+    )
+    .await
+    .expect("starts");
+    let _ws = stalled_in_welcome(&mock).await;
+    let mut ada = Sio::connect(&mock, ADA).await;
+    ada.next_named("success", 5).await;
+    for i in 0..4 {
+        ada.ack(
+            "message:send",
+            json!({"chatId": WELCOME, "content": format!("flood {i}"), "streamResponse": true,
+            "state": {"mock": {"chunks": 2000, "chunkDelayMs": 0, "text": "x"}}}),
+        )
+        .await;
+    }
+    let mut done = 0;
+    while done < 4 {
+        if ada.next(30).await.0 == "message:done" {
+            done += 1;
+        }
+    }
+    let stats: Value = reqwest::get(format!("{}/__admin/stats", mock.url()))
+        .await
+        .expect("stats")
+        .json()
+        .await
+        .expect("json");
+    let d = &stats["data"];
+    assert_eq!(
+        d["slowConsumersDisconnected"], 1,
+        "one socket, one cut: {stats}"
+    );
+    mock.stop().await.expect("clean stop");
 }

@@ -124,10 +124,14 @@ impl Rooms {
         }
     }
 
-    /// Forgets a socket entirely (on disconnect).
-    pub fn remove_socket(&self, sid: Sid) {
+    /// Forgets a socket entirely (on disconnect); false when it was already
+    /// forgotten (another emission cut it first).
+    pub fn remove_socket(&self, sid: Sid) -> bool {
         let mut m = self.write();
-        for chat in m.of_socket.remove(&sid).unwrap_or_default() {
+        let Some(chats) = m.of_socket.remove(&sid) else {
+            return false;
+        };
+        for chat in chats {
             if let Some(members) = m.rooms.get_mut(&chat) {
                 members.retain(|s| s.id != sid);
                 if members.is_empty() {
@@ -135,6 +139,7 @@ impl Rooms {
                 }
             }
         }
+        true
     }
 
     /// Disconnects every socket in a chat's room (a fault, and reset).
@@ -257,7 +262,7 @@ impl Rooms {
         let started = Instant::now();
         let mut pause = Duration::from_micros(200);
         while !full.is_empty() && started.elapsed() < self.grace {
-            tokio::time::sleep(pause).await;
+            tokio::time::sleep(pause.min(self.grace.saturating_sub(started.elapsed()))).await;
             pause = (pause * 2).min(Duration::from_millis(20));
             full = self.offer(&full, event, raw);
             self.stats
@@ -265,12 +270,21 @@ impl Rooms {
                 .fetch_max(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         }
         for socket in full {
+            // Several emissions may wait on the same socket: the first cuts
+            // it and counts it, the others find it gone.
+            if !self.remove_socket(socket.id) {
+                continue;
+            }
             tracing::warn!(sid = %socket.id, chat_id, %event, grace_ms = self.grace.as_millis() as u64,
                 "slow consumer: socket buffer stayed full, disconnecting it");
             self.stats
                 .slow_consumers_disconnected
                 .fetch_add(1, Ordering::Relaxed);
-            self.remove_socket(socket.id);
+            // The reason first, should the buffer have room by now.
+            let _ = socket.emit(
+                "error",
+                &serde_json::json!({ "message": "slow consumer: your socket buffer stayed full; disconnected" }),
+            );
             crate::net::disconnect(socket, &self.connections);
         }
     }
