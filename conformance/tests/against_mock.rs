@@ -271,11 +271,13 @@ const TABLE: &[(&str, &[&str], &[&str])] = &[
             "rt.join.3",
             "rt.join.4",
             "rt.join.5",
+            "rt.join.6",
             "rt.send.1",
             "rt.send.2",
         ],
     ),
     ("join-ack-without-chat-id", &["rt.join.2"], &["rt.join.2"]),
+    ("leave-keeps-room", &["rt.join"], &["rt.join.6"]),
     ("no-auto-join", &["rt.send.3"], &["rt.send.3"]),
     ("no-broadcast", &["rt.broadcast.1"], &["rt.broadcast.1"]),
     (
