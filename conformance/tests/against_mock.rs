@@ -271,11 +271,13 @@ const TABLE: &[(&str, &[&str], &[&str])] = &[
             "rt.join.3",
             "rt.join.4",
             "rt.join.5",
+            "rt.join.6",
             "rt.send.1",
             "rt.send.2",
         ],
     ),
     ("join-ack-without-chat-id", &["rt.join.2"], &["rt.join.2"]),
+    ("leave-keeps-room", &["rt.join"], &["rt.join.6"]),
     ("no-auto-join", &["rt.send.3"], &["rt.send.3"]),
     ("no-broadcast", &["rt.broadcast.1"], &["rt.broadcast.1"]),
     (
@@ -441,4 +443,73 @@ fn every_case_is_made_to_fail_by_some_fault_or_is_listed_as_not_yet() {
         uncovered.is_empty(),
         "cases no fault makes fail (add a fault, or list them honestly): {uncovered:?}"
     );
+}
+
+/// A REST failure's reproducer sends the same request: the method, the
+/// token, the `Content-Type` and the body (rest.errors.4 once printed a
+/// curl line with neither, which got a 201 instead of the 415).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rest_reproducer_carries_the_method_headers_and_body() {
+    let mock = MockProcess::start(&["--fault", "errors-as-500"]);
+    let results = run(
+        &mock.url,
+        &["rest.errors.1", "rest.errors.4", "rest.errors.5"],
+        3000,
+    )
+    .await;
+    let token = Profile::fetch(&reqwest::Client::new(), &mock.url)
+        .await
+        .expect("reachable")
+        .expect("a profile")
+        .user(0)
+        .expect("first user")
+        .token
+        .clone();
+    let reproducer = |id: &str| {
+        let r = results.iter().find(|r| r.id == id).expect("case ran");
+        r.failure
+            .as_ref()
+            .unwrap_or_else(|| panic!("{id} fails under errors-as-500: {:?}", r.status))
+            .reproducer
+            .clone()
+    };
+    let auth = format!("-H 'Authorization: Bearer {token}'");
+    for (id, needles) in [
+        (
+            "rest.errors.4",
+            vec![
+                "curl -s -X POST ",
+                "/api/chats'",
+                &auth,
+                "-H 'Content-Type: text/plain'",
+                "--data-raw 'hello'",
+            ],
+        ),
+        (
+            "rest.errors.1",
+            vec![
+                "-X POST ",
+                &auth,
+                "-H 'Content-Type: application/json'",
+                "--data-raw '{\"participants\": ['",
+            ],
+        ),
+        (
+            "rest.errors.5",
+            vec![
+                "-X POST ",
+                &auth,
+                "-H 'Content-Type: application/json'",
+                "--data-raw '{\"participants\":[{",
+            ],
+        ),
+    ] {
+        let repro = reproducer(id);
+        for needle in needles {
+            assert!(
+                repro.contains(needle),
+                "{id}'s reproducer lacks {needle:?}: {repro}"
+            );
+        }
+    }
 }

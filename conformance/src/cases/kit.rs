@@ -78,13 +78,25 @@ impl Rest {
     }
 }
 
-fn curl(method: &str, url: &str, token: Option<&str>, body: Option<&Value>) -> String {
-    let mut c = format!("curl -s -X {method} '{url}'");
+/// `s` in single quotes for a POSIX shell (a quote inside becomes `'\''`).
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The curl line that sends the same request: the method, the URL, the
+/// headers that decide the answer (`Authorization`, `Content-Type`) and the
+/// body byte for byte (`--data-raw`: no `@file` reading, nothing stripped).
+fn curl(method: &str, url: &str, token: Option<&str>, body: Option<(&str, &str)>) -> String {
+    let mut c = format!("curl -s -X {method} {}", sh_quote(url));
     if let Some(t) = token {
-        c.push_str(&format!(" -H 'Authorization: Bearer {t}'"));
+        c.push_str(" -H ");
+        c.push_str(&sh_quote(&format!("Authorization: Bearer {t}")));
     }
-    if let Some(b) = body {
-        c.push_str(&format!(" -H 'Content-Type: application/json' -d '{b}'"));
+    if let Some((content_type, b)) = body {
+        c.push_str(" -H ");
+        c.push_str(&sh_quote(&format!("Content-Type: {content_type}")));
+        c.push_str(" --data-raw ");
+        c.push_str(&sh_quote(b));
     }
     c
 }
@@ -116,10 +128,12 @@ pub async fn rest_raw(
     body: Option<(&str, String)>,
 ) -> Step<Rest> {
     let url = format!("{}{path}", cx.profile.base_url);
-    let json_body = body
-        .as_ref()
-        .and_then(|(_, b)| serde_json::from_str::<Value>(b).ok());
-    let repro = curl(method, &url, token, json_body.as_ref());
+    let repro = curl(
+        method,
+        &url,
+        token,
+        body.as_ref().map(|(ct, b)| (*ct, b.as_str())),
+    );
     let m = reqwest::Method::from_bytes(method.as_bytes())
         .map_err(|e| Outcome::fail(["a valid method"], e.to_string(), ""))?;
     let mut req = cx.http.request(m, &url).timeout(cx.timeout);
@@ -424,5 +438,43 @@ impl Sock {
 
     pub async fn close(self) {
         self.client.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::curl;
+
+    #[test]
+    fn a_curl_line_carries_the_method_the_headers_and_the_body() {
+        let c = curl(
+            "POST",
+            "http://127.0.0.1:4000/api/chats",
+            Some("user-abc"),
+            Some(("text/plain", "hello")),
+        );
+        assert_eq!(
+            c,
+            "curl -s -X POST 'http://127.0.0.1:4000/api/chats' \
+             -H 'Authorization: Bearer user-abc' \
+             -H 'Content-Type: text/plain' --data-raw 'hello'"
+        );
+    }
+
+    #[test]
+    fn a_body_with_single_quotes_is_quoted_for_the_shell() {
+        let c = curl(
+            "POST",
+            "http://h/api/messages",
+            None,
+            Some(("application/json", r#"{"content":"it's"}"#)),
+        );
+        assert!(c.ends_with(r#"--data-raw '{"content":"it'\''s"}'"#), "{c}");
+    }
+
+    #[test]
+    fn a_request_without_a_body_has_no_content_type() {
+        let c = curl("GET", "http://h/api/chats", Some("user-abc"), None);
+        assert!(!c.contains("Content-Type") && !c.contains("--data"), "{c}");
     }
 }

@@ -211,6 +211,65 @@ pub fn cases() -> Vec<Case> {
             },
         },
         Case {
+            id: "rt.join.6",
+            level: Should,
+            desc: "chat:join then chat:leave; another socket posts in the chat",
+            requirement: "R15: once chat:leave is acknowledged, the socket receives no more events of that chat's room (CHOSEN)",
+            run: |cx| {
+                run(async move {
+                    let (token, chat) = own_chat(&cx).await?;
+                    let mut leaver = Sock::authed(&cx, &token, "leaver").await?;
+                    leaver.ack("chat:join", &json!({ "chatId": chat })).await?;
+                    let left = leaver.ack("chat:leave", &json!({ "chatId": chat })).await?;
+                    ensure(
+                        left.get("data").is_some(),
+                        &["chat:leave acknowledged with {data}"],
+                        short(&left),
+                        &leaver.frames(),
+                    )?;
+                    // A socket that stays in the room shows when the broadcast went out.
+                    let mut watcher = Sock::authed(&cx, &token, "watcher").await?;
+                    watcher.ack("chat:join", &json!({ "chatId": chat })).await?;
+                    let mut sender = Sock::authed(&cx, &token, "sender").await?;
+                    let ack = sender
+                        .ack(
+                            "message:send",
+                            &json!({ "chatId": chat, "content": "after the leave" }),
+                        )
+                        .await?;
+                    let id = ack["data"]["message"]["id"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string();
+                    let watched = sees_message(&mut watcher, &id, cx.timeout).await;
+                    ensure(
+                        watched,
+                        &[
+                            "a socket still in the room receives the message (R17), so the leave can be judged",
+                        ],
+                        "the watcher received nothing",
+                        &watcher.frames(),
+                    )?;
+                    let (events, _) = leaver
+                        .events_until(Duration::from_millis(400), |_, _| false)
+                        .await;
+                    let leaked: Vec<&String> = events
+                        .iter()
+                        .filter(|(_, p)| p.to_string().contains(&chat))
+                        .map(|(name, _)| name)
+                        .collect();
+                    ensure(
+                        leaked.is_empty(),
+                        &[
+                            "nothing of the chat's room reaches the socket after its leave was acknowledged",
+                        ],
+                        format!("the socket that left received {leaked:?}"),
+                        &format!("{}\n{}", leaver.frames(), sender.frames()),
+                    )
+                })
+            },
+        },
+        Case {
             id: "rt.send.1",
             level: Must,
             desc: "message:send {chatId, content, type} and read the ack",

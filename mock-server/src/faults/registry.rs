@@ -413,6 +413,16 @@ pub static ROWS: &[Row] = &[
         },
     },
     Row {
+        name: "leave-keeps-room",
+        args: &[],
+        site: Site::Realtime,
+        doc: "chat:leave is acknowledged but the socket stays in the room",
+        apply: |_, _, hit, e| {
+            e.realtime.leave_keeps_room.set(hit);
+            0
+        },
+    },
+    Row {
         name: "no-auto-join",
         args: &[],
         site: Site::Realtime,

@@ -95,6 +95,7 @@ pub struct RealtimeFaults {
     pub no_acks: Flag,
     pub allow_non_participant_join: Flag,
     pub join_ack_without_chat_id: Flag,
+    pub leave_keeps_room: Flag,
     pub no_auto_join: Flag,
     pub no_echo_to_sender: Flag,
     pub ack_late_ms: Valued<u64>,

@@ -248,7 +248,9 @@ async fn on_leave(
 ) {
     let wants = honour_no_acks(&app, wants);
     let result = chat_id_of(&payload).map(|chat_id| {
-        app.rooms.leave(&chat_id, socket.id);
+        if !app.faults.realtime(Some(&chat_id)).leave_keeps_room.fire() {
+            app.rooms.leave(&chat_id, socket.id);
+        }
         join_ack_data(&app, &chat_id)
     });
     reply(&app, &socket, ack, wants, "chat:leave", result);
