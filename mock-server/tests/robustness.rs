@@ -248,7 +248,7 @@ async fn shutdown_finishes_in_flight_streams_before_closing() {
 
 #[tokio::test]
 async fn a_consumer_that_stops_reading_is_disconnected_not_silently_skipped() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncReadExt;
     let mock = proteus_mock::start(
         proteus_mock::world::World::default_world(),
         proteus_mock::Config {
