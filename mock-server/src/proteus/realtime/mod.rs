@@ -256,7 +256,7 @@ async fn on_leave(
     reply(&app, &socket, ack, wants, "chat:leave", result);
 }
 
-/// `{chatId}`, or `{}` under the `join-ack-without-chat-id` fault.
+/// `{chatId}`, or `{}` when the join-ack fault is on.
 fn join_ack_data(app: &App, chat_id: &str) -> Value {
     if app
         .faults
