@@ -513,3 +513,82 @@ async fn a_rest_reproducer_carries_the_method_headers_and_body() {
         }
     }
 }
+
+/// The fault table of docs/CONFORMANCE.md, as (fault, cases) rows: ranges
+/// like `rt.join.1–6` expanded, remarks in parentheses dropped.
+fn documented_fault_table() -> Vec<(String, Vec<String>)> {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/CONFORMANCE.md"
+    ))
+    .expect("docs/CONFORMANCE.md");
+    let mut rows = Vec::new();
+    for line in text.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        let Some(fault) = cells[0].split('`').nth(1) else {
+            continue;
+        };
+        let mut cases = Vec::new();
+        let listed: String = {
+            // Drop "(…)" remarks.
+            let mut depth = 0;
+            cells[1]
+                .chars()
+                .filter(|c| {
+                    match c {
+                        '(' => depth += 1,
+                        ')' => {
+                            depth -= 1;
+                            return false;
+                        }
+                        _ => {}
+                    }
+                    depth == 0
+                })
+                .collect()
+        };
+        for item in listed.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match item.split_once('–') {
+                Some((first, last)) => {
+                    let (prefix, from) = first.rsplit_once('.').expect("a numbered id");
+                    let (from, to): (u32, u32) = (
+                        from.parse().expect("a number"),
+                        last.parse().expect("a number"),
+                    );
+                    cases.extend((from..=to).map(|n| format!("{prefix}.{n}")));
+                }
+                None => cases.push(item.to_string()),
+            }
+        }
+        rows.push((fault.to_string(), cases));
+    }
+    rows
+}
+
+#[test]
+fn the_fault_table_in_conformance_md_is_the_one_the_tests_run() {
+    let docs = documented_fault_table();
+    let mut problems = Vec::new();
+    for (fault, _, must_fail) in TABLE {
+        let mut expected: Vec<String> = must_fail.iter().map(|c| c.to_string()).collect();
+        expected.sort();
+        match docs.iter().find(|(f, _)| f == fault) {
+            None => problems.push(format!("{fault}: missing from docs/CONFORMANCE.md")),
+            Some((_, listed)) => {
+                let mut listed = listed.clone();
+                listed.sort();
+                if listed != expected {
+                    problems.push(format!(
+                        "{fault}: docs/CONFORMANCE.md lists {listed:?}, the test runs {expected:?}"
+                    ));
+                }
+            }
+        }
+    }
+    for (fault, _) in &docs {
+        if !TABLE.iter().any(|(f, _, _)| f == fault) {
+            problems.push(format!("{fault}: in docs/CONFORMANCE.md but not in TABLE"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
