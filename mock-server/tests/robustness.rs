@@ -445,3 +445,58 @@ async fn a_slow_consumer_is_cut_and_counted_once_however_many_streams_wait_on_it
     );
     mock.stop().await.expect("clean stop");
 }
+
+#[tokio::test]
+async fn an_ack_that_does_not_fit_cuts_the_socket_instead_of_vanishing() {
+    use proteus_conformance::client::{Client, ClientError, Frame};
+    // A small buffer and a long grace: events wait for the client to read
+    // again; an ack cannot wait (socketioxide takes it now or never).
+    let mock = proteus_mock::start(
+        proteus_mock::world::World::default_world(),
+        proteus_mock::Config {
+            socket_buffer: 64,
+            slow_consumer_grace: Duration::from_secs(10),
+            ..proteus_mock::Config::default()
+        },
+    )
+    .await
+    .expect("starts");
+    let mut c = Client::connect(&mock.url(), &json!({"token": ADA}))
+        .await
+        .expect("connects");
+    while !matches!(c.next_frame().await.expect("frame"), Frame::Event { ref name, .. } if name == "success")
+    {
+    }
+    // A burst of sends (each owes an ack, and brings the message and its
+    // CHAT_MESSAGE_ADDED back to the sender) while this client reads
+    // nothing for 1.5 s.
+    const SENDS: u64 = 2_000;
+    let mut closed = false;
+    for _ in 0..SENDS {
+        if c.emit_with_ack("message:send", &json!({"chatId": WELCOME, "content": "hi"}))
+            .await
+            .is_err()
+        {
+            closed = true;
+            break;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut acks = 0u64;
+    while !closed {
+        match c
+            .next_frame_within(Duration::from_secs(5), "more frames")
+            .await
+        {
+            Ok(Frame::Ack { .. }) => acks += 1,
+            Ok(_) => {}
+            Err(ClientError::Timeout(..)) => break,
+            Err(_) => closed = true,
+        }
+    }
+    assert!(
+        acks == SENDS || closed,
+        "{acks} of {SENDS} acks arrived and the connection stayed open: acks were dropped in silence"
+    );
+    mock.stop().await.expect("clean stop");
+}

@@ -75,12 +75,17 @@ fn reply(
     journal_in(app, socket, event, &result);
     match (result, wants_ack.0) {
         (Ok(data), true) => {
-            let _ = ack.send(&json!({ "data": data }));
+            send_ack(app, socket, ack, &json!({ "data": data }));
         }
         (Ok(_), false) => {}
         (Err(message), true) => {
             tracing::debug!(sid = %socket.id, event, %message, "error ack");
-            let _ = ack.send(&json!({ "error": { "message": message } }));
+            send_ack(
+                app,
+                socket,
+                ack,
+                &json!({ "error": { "message": message } }),
+            );
         }
         (Err(message), false) => {
             tracing::debug!(sid = %socket.id, event, %message, "error event (no ack requested)");
@@ -89,6 +94,25 @@ fn reply(
                 &json!({ "message": format!("{event}: {message}") }),
             );
         }
+    }
+}
+
+/// Sends an ack. An ack is never dropped in silence: when the socket's
+/// buffer is full (the client stopped reading) it cannot be queued, and the
+/// socket is cut as a slow consumer, with the reason offered first; the
+/// client sees a disconnect, never a missing ack on a live connection.
+fn send_ack(app: &App, socket: &SocketRef, ack: AckSender, value: &Value) {
+    use socketioxide::{SendError, SocketError};
+    match ack.send(value) {
+        Ok(()) | Err(SendError::Socket(SocketError::Closed)) => {}
+        Err(SendError::Socket(SocketError::InternalChannelFull)) => {
+            tracing::warn!(sid = %socket.id, "slow consumer: an ack did not fit its socket buffer");
+            app.rooms.cut_slow_consumer(
+                socket.clone(),
+                "an acknowledgement did not fit your socket buffer",
+            );
+        }
+        Err(e) => tracing::error!(sid = %socket.id, error = %e, "cannot encode an ack (a bug)"),
     }
 }
 
@@ -152,7 +176,7 @@ pub async fn authenticate(
     socket.on_fallback(on_unknown);
     socket.on_disconnect(
         |socket: SocketRef, State(app): State<Arc<App>>| async move {
-            app.rooms.remove_socket(socket.id);
+            app.rooms.forget(socket.id);
             let connected_in = socket.extensions.get::<Generation>().map(|g| g.0);
             if connected_in != Some(app.generation()) {
                 return;
@@ -378,7 +402,7 @@ async fn on_send(
         if app.faults.chat(Some(&chat.id)).bad_message_ids.fire() {
             data["message"]["id"] = json!(format!("msg_{}", message.id));
         }
-        let _ = ack.send(&json!({ "data": data }));
+        send_ack(&app, &socket, ack, &json!({ "data": data }));
     }
     if late.is_none() {
         messaging::deliver(&app.core, &caller, &chat, &message, except).await;

@@ -60,6 +60,9 @@ struct Membership {
 /// Room membership and emission.
 pub struct Rooms {
     inner: RwLock<Membership>,
+    /// Sockets cut as slow consumers and not yet gone: each is cut and
+    /// counted once, however many emissions and acks found it full.
+    cut: std::sync::Mutex<std::collections::HashSet<Sid>>,
     journal: Arc<Journal>,
     grace: Duration,
     connections: Arc<crate::net::Connections>,
@@ -82,6 +85,7 @@ impl Rooms {
     ) -> Self {
         Rooms {
             inner: RwLock::default(),
+            cut: std::sync::Mutex::default(),
             journal,
             connections,
             grace: slow_consumer_grace,
@@ -154,6 +158,7 @@ impl Rooms {
     /// Forgets every membership (on reset).
     pub fn clear(&self) {
         *self.write() = Membership::default();
+        self.cut.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
     /// Every socket currently in some room, once each.
@@ -270,23 +275,44 @@ impl Rooms {
                 .fetch_max(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         }
         for socket in full {
-            // Several emissions may wait on the same socket: the first cuts
-            // it and counts it, the others find it gone.
-            if !self.remove_socket(socket.id) {
-                continue;
-            }
             tracing::warn!(sid = %socket.id, chat_id, %event, grace_ms = self.grace.as_millis() as u64,
-                "slow consumer: socket buffer stayed full, disconnecting it");
-            self.stats
-                .slow_consumers_disconnected
-                .fetch_add(1, Ordering::Relaxed);
-            // The reason first, should the buffer have room by now.
-            let _ = socket.emit(
-                "error",
-                &serde_json::json!({ "message": "slow consumer: your socket buffer stayed full; disconnected" }),
-            );
-            crate::net::disconnect(socket, &self.connections);
+                "slow consumer: socket buffer stayed full");
+            self.cut_slow_consumer(socket, "your socket buffer stayed full");
         }
+    }
+
+    /// Cuts a socket that cannot take what it is owed (an event after the
+    /// grace, or an ack): out of every room, the reason offered first (it
+    /// goes through if the buffer has room by now), then disconnected.
+    /// Several emissions and acks may find the same socket full: the first
+    /// cuts and counts it, the others do nothing.
+    pub fn cut_slow_consumer(&self, socket: SocketRef, why: &str) {
+        if !self
+            .cut
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(socket.id)
+        {
+            return;
+        }
+        self.remove_socket(socket.id);
+        self.stats
+            .slow_consumers_disconnected
+            .fetch_add(1, Ordering::Relaxed);
+        let _ = socket.emit(
+            "error",
+            &serde_json::json!({ "message": format!("slow consumer: {why}; disconnected") }),
+        );
+        crate::net::disconnect(socket, &self.connections);
+    }
+
+    /// Forgets a socket that is gone (on disconnect).
+    pub fn forget(&self, sid: Sid) {
+        self.remove_socket(sid);
+        self.cut
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&sid);
     }
 
     /// Hands a packet to each socket; returns the ones whose buffer was full.
