@@ -66,6 +66,8 @@ pub struct Config {
     pub webhooks: plugins::dispatch::Settings,
     /// Replaces the webhook URL of every plugin of the world (`--plugin-url`).
     pub plugin_url: Option<String>,
+    /// Connections open at once and the read timeouts (see [`net::Limits`]).
+    pub limits: net::Limits,
 }
 
 impl Default for Config {
@@ -79,6 +81,7 @@ impl Default for Config {
             journal_size: 10_000,
             webhooks: plugins::dispatch::Settings::default(),
             plugin_url: None,
+            limits: net::Limits::default(),
         }
     }
 }
@@ -96,7 +99,7 @@ pub fn build(
         }
     }
     let journal = Arc::new(journal::Journal::new(config.journal_size));
-    let connections = Arc::new(net::Connections::default());
+    let connections = Arc::new(net::Connections::new(config.limits));
     let rooms = Arc::new(Rooms::new(
         config.slow_consumer_grace,
         journal.clone(),
@@ -200,6 +203,13 @@ pub async fn serve(
         }
         io.close().await;
         sampler_stop.cancel();
+        // Connections that are still open a moment later (a stalled upload,
+        // a client that never reads) would hold the shutdown forever.
+        let connections = app.connections.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            connections.cut_all();
+        });
     };
     axum::serve(
         listener,

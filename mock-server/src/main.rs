@@ -81,6 +81,9 @@ struct Args {
     /// the streams' priority.
     #[arg(long, default_value_t = 10, value_name = "NICE", value_parser = clap::value_parser!(i32).range(0..=19))]
     rest_nice: i32,
+    /// Connections open at once; more are closed when accepted (with a log line).
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    max_connections: usize,
     /// Require this bearer token on /__admin (which then answers on any address, not only loopback).
     #[arg(long, value_name = "TOKEN")]
     admin_token: Option<String>,
@@ -266,6 +269,10 @@ async fn main() -> anyhow::Result<()> {
                 ..Default::default()
             },
             plugin_url: args.plugin_url.clone(),
+            limits: proteus_mock::net::Limits {
+                max_connections: args.max_connections,
+                ..Default::default()
+            },
         },
         shutdown_signal(),
     )

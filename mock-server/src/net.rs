@@ -7,6 +7,14 @@
 //! registers every accepted connection here, and [`disconnect`] cuts the TCP
 //! connection itself when the polite way fails. The client then sees its
 //! connection end, never a silent hole in a stream.
+//!
+//! The listener also bounds what a connection may hold (the mock's `axum`
+//! server has no timeouts of its own): at most [`Limits::max_connections`]
+//! open at once (more are closed on accept, with a log line); the first
+//! request's head must arrive within [`Limits::head_timeout`]; a connection
+//! that sends nothing for [`Limits::idle_timeout`] is closed (a socket.io
+//! client answers the server's ping every 25 s, so a live one never is); on
+//! shutdown, connections still open after a short grace are cut.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -58,13 +66,52 @@ impl Cut {
     }
 }
 
+/// Bounds on connections (`--max-connections`, and the read timeouts).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Connections open at once; more are closed when accepted.
+    pub max_connections: usize,
+    /// From accept until the first request's head (`\r\n\r\n`) is in.
+    pub head_timeout: std::time::Duration,
+    /// A connection that sends nothing this long is closed.
+    pub idle_timeout: std::time::Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 10_000,
+            head_timeout: std::time::Duration::from_secs(10),
+            idle_timeout: std::time::Duration::from_secs(60),
+        }
+    }
+}
+
 /// Open connections by peer address.
 #[derive(Debug, Default)]
 pub struct Connections {
     open: Mutex<HashMap<SocketAddr, Arc<Cut>>>,
+    limits: Limits,
+    /// When the last "too many connections" line was logged (seconds since
+    /// the epoch), so a flood logs once a second, not once a connection.
+    refused_logged: std::sync::atomic::AtomicU64,
 }
 
 impl Connections {
+    pub fn new(limits: Limits) -> Self {
+        Connections {
+            limits,
+            ..Connections::default()
+        }
+    }
+
+    /// Cuts every open connection (the end of a graceful shutdown).
+    pub fn cut_all(&self) {
+        for (_, cut) in self.lock().drain() {
+            cut.cut();
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, Arc<Cut>>> {
         self.open.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -125,14 +172,30 @@ impl axum::serve::Listener for CuttableListener {
         loop {
             match self.inner.accept().await {
                 Ok((tcp, peer)) => {
+                    if self.connections.len() >= self.connections.limits.max_connections {
+                        let now = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |d| d.as_secs());
+                        if self.connections.refused_logged.swap(now, Ordering::Relaxed) != now {
+                            tracing::warn!(%peer, max = self.connections.limits.max_connections,
+                                "too many connections: closing new ones (--max-connections)");
+                        }
+                        drop(tcp);
+                        continue;
+                    }
                     if let Err(e) = tcp.set_nodelay(true) {
                         tracing::warn!(error = %e, "cannot set TCP_NODELAY");
                     }
                     let cut = Arc::new(Cut::default());
                     self.connections.lock().insert(peer, cut.clone());
+                    let limits = self.connections.limits;
                     let stream = CuttableStream {
                         tcp,
                         peer,
+                        head: Some(HeadWatch::default()),
+                        deadline: Box::pin(tokio::time::sleep(limits.head_timeout)),
+                        last_write: tokio::time::Instant::now(),
+                        limits,
                         read_cut: Box::pin(cut.token.clone().cancelled_owned()),
                         write_cut: Box::pin(cut.token.clone().cancelled_owned()),
                         cut,
@@ -163,6 +226,15 @@ impl axum::serve::Listener for CuttableListener {
 pub struct CuttableStream {
     tcp: TcpStream,
     peer: SocketAddr,
+    /// Watches for the end of the first request's head; `None` once seen.
+    head: Option<HeadWatch>,
+    /// When the connection is closed unless it sends something: the head
+    /// timeout until the first head is in, then the idle timeout.
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    /// The last write: a connection the server is still writing to (a
+    /// stream, a keep-alive) is not idle.
+    last_write: tokio::time::Instant,
+    limits: Limits,
     cut: Arc<Cut>,
     // Separate futures, so a reader and a writer in different tasks are both woken.
     read_cut: Pin<Box<WaitForCancellationFutureOwned>>,
@@ -201,9 +273,67 @@ impl AsyncRead for CuttableStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        unless_cut(&this.cut, this.read_cut.as_mut(), cx, |cx| {
+        let before = buf.filled().len();
+        let read = unless_cut(&this.cut, this.read_cut.as_mut(), cx, |cx| {
             Pin::new(&mut this.tcp).poll_read(cx, buf)
-        })
+        });
+        match read {
+            Poll::Ready(Ok(())) => {
+                let got = &buf.filled()[before..];
+                if let Some(watch) = &mut this.head
+                    && watch.complete_with(got)
+                {
+                    this.head = None;
+                }
+                if this.head.is_none() && !got.is_empty() {
+                    let next = tokio::time::Instant::now() + this.limits.idle_timeout;
+                    this.deadline.as_mut().reset(next);
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Pending if this.deadline.as_mut().poll(cx).is_ready() => {
+                let busy_until = this.last_write + this.limits.idle_timeout;
+                if this.head.is_none() && busy_until > tokio::time::Instant::now() {
+                    // Written to since: not idle. Wait from the last write.
+                    this.deadline.as_mut().reset(busy_until);
+                    let _ = this.deadline.as_mut().poll(cx);
+                    return Poll::Pending;
+                }
+                let what = if this.head.is_some() {
+                    "no complete request head"
+                } else {
+                    "nothing sent"
+                };
+                tracing::debug!(peer = %this.peer, what, "read timeout: closing the connection");
+                this.connections.lock().remove(&this.peer);
+                Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("{what} within the read timeout"),
+                )))
+            }
+            other => other,
+        }
+    }
+}
+
+/// Finds the `\r\n\r\n` that ends a request head, across reads.
+#[derive(Debug, Default)]
+struct HeadWatch {
+    /// The last bytes seen (at most 3), for a terminator split across reads.
+    tail: Vec<u8>,
+}
+
+impl HeadWatch {
+    /// Whether the head is complete once `bytes` are in.
+    fn complete_with(&mut self, bytes: &[u8]) -> bool {
+        let mut window = std::mem::take(&mut self.tail);
+        window.extend_from_slice(bytes);
+        if window.windows(4).any(|w| w == b"\r\n\r\n") {
+            return true;
+        }
+        let keep = window.len().saturating_sub(3);
+        self.tail = window.split_off(keep);
+        false
     }
 }
 
@@ -214,9 +344,13 @@ impl AsyncWrite for CuttableStream {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
-        unless_cut(&this.cut, this.write_cut.as_mut(), cx, |cx| {
+        let written = unless_cut(&this.cut, this.write_cut.as_mut(), cx, |cx| {
             Pin::new(&mut this.tcp).poll_write(cx, buf)
-        })
+        });
+        if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
+            this.last_write = tokio::time::Instant::now();
+        }
+        written
     }
 
     fn poll_write_vectored(
@@ -225,9 +359,13 @@ impl AsyncWrite for CuttableStream {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
-        unless_cut(&this.cut, this.write_cut.as_mut(), cx, |cx| {
+        let written = unless_cut(&this.cut, this.write_cut.as_mut(), cx, |cx| {
             Pin::new(&mut this.tcp).poll_write_vectored(cx, bufs)
-        })
+        });
+        if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
+            this.last_write = tokio::time::Instant::now();
+        }
+        written
     }
 
     fn is_write_vectored(&self) -> bool {
