@@ -14,80 +14,19 @@ use proteus_conformance::schema::SchemaSet;
 use proteus_conformance::stream::{Rule, StreamChecker};
 use serde_json::Value;
 
+mod fixture_kit;
+use fixture_kit::{InvalidCase, json_files, read_json};
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn read_json(path: &Path) -> Value {
-    let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
 }
 
 fn manifest() -> Value {
     read_json(&root().join("fixtures/manifest.json"))
 }
 
-fn json_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in fs::read_dir(&d).unwrap_or_else(|e| panic!("read {}: {e}", d.display())) {
-            let path = entry.expect("dir entry").path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|x| x == "json") {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 fn rel(path: &Path) -> String {
-    path.strip_prefix(root().join("fixtures"))
-        .unwrap_or(path)
-        .to_string_lossy()
-        .replace('\\', "/")
-}
-
-/// Applies one `{"remove": ptr}` or `{"set": ptr, "value": v}` step.
-fn mutate(doc: &mut Value, step: &Value) {
-    let (ptr, value) = match (step.get("remove"), step.get("set")) {
-        (Some(p), None) => (p.as_str().expect("remove takes a pointer"), None),
-        (None, Some(p)) => (
-            p.as_str().expect("set takes a pointer"),
-            Some(step.get("value").cloned().unwrap_or(Value::Null)),
-        ),
-        _ => panic!("a mutation is {{remove}} or {{set, value}}: {step}"),
-    };
-    if ptr.is_empty() {
-        *doc = value.expect("only set can target the root");
-        return;
-    }
-    let (parent_ptr, key) = ptr.rsplit_once('/').expect("pointer starts with /");
-    let parent = doc
-        .pointer_mut(parent_ptr)
-        .unwrap_or_else(|| panic!("no parent for {ptr}"));
-    match (parent, value) {
-        (Value::Object(map), Some(v)) => {
-            map.insert(key.to_string(), v);
-        }
-        (Value::Object(map), None) => {
-            map.remove(key)
-                .unwrap_or_else(|| panic!("nothing to remove at {ptr}"));
-        }
-        (Value::Array(items), v) => {
-            let i: usize = key.parse().expect("array index");
-            match v {
-                Some(v) => items[i] = v,
-                None => {
-                    items.remove(i);
-                }
-            }
-        }
-        (other, _) => panic!("cannot mutate inside {other} at {ptr}"),
-    }
+    fixture_kit::rel_to(&root().join("fixtures"), path)
 }
 
 #[test]
@@ -160,65 +99,8 @@ fn every_valid_fixture_is_in_the_manifest() {
     );
 }
 
-struct InvalidCase {
-    file: String,
-    schema: String,
-    description: String,
-    reason: String,
-    error_at: String,
-    instance: Value,
-}
-
 fn invalid_cases() -> Vec<InvalidCase> {
-    let mut out = Vec::new();
-    for path in json_files(&root().join("fixtures/invalid")) {
-        let doc = read_json(&path);
-        let schema = doc["schema"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{} has no schema", path.display()))
-            .to_string();
-        let base = match (doc.get("base"), doc.get("baseData")) {
-            (Some(b), None) => read_json(
-                &root()
-                    .join("fixtures")
-                    .join(b.as_str().expect("base is a path")),
-            ),
-            (None, Some(d)) => d.clone(),
-            _ => panic!(
-                "{}: give base (a valid fixture) or baseData",
-                path.display()
-            ),
-        };
-        let cases = doc["cases"]
-            .as_array()
-            .unwrap_or_else(|| panic!("{} has no cases", path.display()));
-        assert!(
-            cases.len() >= 2,
-            "{}: several near-misses per schema",
-            path.display()
-        );
-        for case in cases {
-            let mut instance = base.clone();
-            for step in case["mutate"].as_array().expect("mutate") {
-                mutate(&mut instance, step);
-            }
-            let text = |k: &str| {
-                case[k]
-                    .as_str()
-                    .unwrap_or_else(|| panic!("{}: case lacks {k}", path.display()))
-                    .to_string()
-            };
-            out.push(InvalidCase {
-                file: rel(&path),
-                schema: schema.clone(),
-                description: text("description"),
-                reason: text("reason"),
-                error_at: text("errorAt"),
-                instance,
-            });
-        }
-    }
-    out
+    fixture_kit::invalid_cases(&root().join("fixtures"))
 }
 
 #[test]
