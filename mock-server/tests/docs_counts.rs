@@ -253,3 +253,43 @@ fn fault_names_are_recognised_as_listed() {
         ["omit-done", "rest-status:CODE:PREFIX", "drop-delta:N"]
     );
 }
+
+/// The catalogue table of docs/ADMIN.md lists exactly the faults of
+/// `proteus-mock --list-faults`, with the same arguments and effect, in the
+/// same order (code formatting in the table aside).
+#[test]
+fn the_admin_fault_catalogue_is_the_mocks() {
+    let listed = Command::new(env!("CARGO_BIN_EXE_proteus-mock"))
+        .arg("--list-faults")
+        .output()
+        .expect("runs");
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    let mock: Vec<(String, String)> = listed
+        .lines()
+        .filter(|l| !l.starts_with(' ') && !l.trim().is_empty())
+        .filter_map(|l| {
+            let (name, effect) = l.split_once(char::is_whitespace)?;
+            Some((name.to_string(), effect.trim().to_string()))
+        })
+        .collect();
+    let admin = std::fs::read_to_string(root().join("docs/ADMIN.md")).expect("docs/ADMIN.md");
+    let start = admin
+        .find("| fault | effect |")
+        .expect("ADMIN.md has the catalogue");
+    let docs: Vec<(String, String)> = admin[start..]
+        .lines()
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| {
+            let cells: Vec<&str> = l.trim_matches('|').split('|').map(str::trim).collect();
+            (
+                cells[0].trim_matches('`').to_string(),
+                cells[1].replace('`', ""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        docs, mock,
+        "docs/ADMIN.md's catalogue differs from proteus-mock --list-faults"
+    );
+}

@@ -204,7 +204,7 @@ pub static ROWS: &[Row] = &[
         name: "rest-status",
         args: &[Arg::Code, Arg::Prefix],
         site: Site::Rest,
-        doc: "REST paths starting with PREFIX answer CODE (e.g. 503:/api/chats)",
+        doc: "REST paths starting with PREFIX answer CODE (e.g. 503:/api/chats, 429:/api)",
         apply: |a, _, hit, e| {
             let mut v = super::views::Valued::default();
             v.set((u16::try_from(a.num(0)).unwrap_or(503), a.text(1)), hit);
@@ -256,7 +256,7 @@ pub static ROWS: &[Row] = &[
         name: "accept-bad-token",
         args: &[],
         site: Site::Auth,
-        doc: "unknown tokens act as the first user",
+        doc: "unknown tokens act as the first user (REST and socket.io)",
         apply: |_, _, hit, e| {
             e.auth.accept_bad_token.set(hit);
             0
@@ -376,7 +376,7 @@ pub static ROWS: &[Row] = &[
         name: "no-type-default",
         args: &[],
         site: Site::Realtime,
-        doc: "a message without type is stored with type null",
+        doc: "a message without type is acked with type: null",
         apply: |_, _, hit, e| {
             e.realtime.no_type_default.set(hit);
             0
