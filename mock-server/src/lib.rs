@@ -68,6 +68,8 @@ pub struct Config {
     pub plugin_url: Option<String>,
     /// Connections open at once and the read timeouts (see [`net::Limits`]).
     pub limits: net::Limits,
+    /// Scripted replies in flight at once per entity that triggered them.
+    pub max_replies_per_entity: usize,
 }
 
 impl Default for Config {
@@ -82,6 +84,7 @@ impl Default for Config {
             webhooks: plugins::dispatch::Settings::default(),
             plugin_url: None,
             limits: net::Limits::default(),
+            max_replies_per_entity: 10_000,
         }
     }
 }
@@ -110,6 +113,7 @@ pub fn build(
         journal,
         vec![rooms.clone() as Arc<dyn core::Outbox>],
         config.webhooks.clone(),
+        config.max_replies_per_entity,
     )?;
     let app = Arc::new(App {
         core: Arc::new(core),

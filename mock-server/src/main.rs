@@ -81,6 +81,10 @@ struct Args {
     /// the streams' priority.
     #[arg(long, default_value_t = 10, value_name = "NICE", value_parser = clap::value_parser!(i32).range(0..=19))]
     rest_nice: i32,
+    /// Scripted replies in flight at once per entity that triggered them; a
+    /// message asking for more is refused (429, or an error ack).
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    max_replies_per_entity: usize,
     /// Connections open at once; more are closed when accepted (with a log line).
     #[arg(long, default_value_t = 10_000, value_name = "N")]
     max_connections: usize,
@@ -269,6 +273,7 @@ async fn main() -> anyhow::Result<()> {
                 ..Default::default()
             },
             plugin_url: args.plugin_url.clone(),
+            max_replies_per_entity: args.max_replies_per_entity,
             limits: proteus_mock::net::Limits {
                 max_connections: args.max_connections,
                 ..Default::default()

@@ -130,3 +130,49 @@ async fn a_declared_body_over_the_limit_is_refused_before_100_continue() {
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     mock.stop().await.expect("stop");
 }
+
+#[tokio::test]
+async fn replies_in_flight_per_entity_are_capped_and_free_up_when_they_end() {
+    let mock = proteus_mock::start(
+        proteus_mock::world::World::default_world(),
+        proteus_mock::Config {
+            max_replies_per_entity: 2,
+            ..proteus_mock::Config::default()
+        },
+    )
+    .await
+    .expect("starts");
+    let http = Http::new(&mock);
+    let send = |content: &'static str| {
+        http.post(
+            "/api/messages",
+            ADA,
+            json!({ "chatId": WELCOME, "content": content, "streamResponse": true,
+                "state": { "mock": { "chunks": 5, "chunkDelayMs": 200 } } }),
+        )
+    };
+    assert_eq!(send("one").await.status, 201);
+    assert_eq!(send("two").await.status, 201);
+    let third = send("three").await;
+    assert_eq!(third.status, 429, "{}", third.body);
+    assert!(
+        third.body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("--max-replies-per-entity")),
+        "{}",
+        third.body
+    );
+    // Another user is not held back by Ada's replies.
+    let grace = http
+        .post(
+            "/api/messages",
+            GRACE,
+            json!({ "chatId": GRACE_CHAT, "content": "mine", "streamResponse": true }),
+        )
+        .await;
+    assert_eq!(grace.status, 201, "{}", grace.body);
+    // Once Ada's replies end, she may send again.
+    tokio::time::sleep(std::time::Duration::from_millis(2000)).await;
+    assert_eq!(send("four").await.status, 201);
+    mock.stop().await.expect("stop");
+}

@@ -167,7 +167,9 @@ pub fn send(
     }
     let (chat, joined) = core.store.resolve_destination(caller, to)?;
     // The replies it starts stay bounded: refused before anything is stored.
-    for responder in core.store.responders(&chat.id, caller) {
+    let responders = core.store.responders(&chat.id, caller);
+    core.in_flight.check(&caller.entity.id, responders.len())?;
+    for responder in responders {
         let script =
             replies::script::effective(&responder.script, &new.state).map_err(Refusal::Invalid)?;
         replies::script::check_bounds(&script, &new.content, &responder.agent.name)

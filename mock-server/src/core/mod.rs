@@ -72,6 +72,8 @@ pub struct Core {
     pub dispatcher: Arc<plugins::dispatch::Dispatcher>,
     /// Streamed replies posted by plugins.
     pub plugin_streams: replies::posted::PluginStreams,
+    /// Scripted replies in flight per entity, and their cap.
+    pub in_flight: Arc<replies::InFlight>,
     /// The runtime the server was built on: scripted replies run here even
     /// when a REST handler (on the background runtime) starts them.
     pub realtime: tokio::runtime::Handle,
@@ -86,6 +88,7 @@ impl Core {
         journal: Arc<Journal>,
         outboxes: Vec<Arc<dyn Outbox>>,
         webhooks: plugins::dispatch::Settings,
+        max_replies_per_entity: usize,
     ) -> Result<Core, String> {
         Ok(Core {
             store: Store::new(world),
@@ -99,6 +102,7 @@ impl Core {
             hurried: AtomicBool::new(false),
             dispatcher: Arc::new(plugins::dispatch::Dispatcher::new(webhooks)),
             plugin_streams: replies::posted::PluginStreams::default(),
+            in_flight: Arc::new(replies::InFlight::new(max_replies_per_entity)),
             realtime: tokio::runtime::Handle::try_current()
                 .map_err(|_| "the server must be built inside a tokio runtime".to_string())?,
         })
@@ -173,6 +177,7 @@ impl Core {
         self.journal.clear();
         self.dispatcher.clear();
         self.plugin_streams.clear();
+        self.in_flight.clear();
         self.faults.clear();
         for spec in start_faults {
             let _ = self.faults.add(spec, faults::Scope::default());

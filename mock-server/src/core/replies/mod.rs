@@ -25,6 +25,73 @@ use super::{Refusal, events};
 use crate::faults::StreamFaults;
 use crate::model::Message;
 
+/// Scripted replies in flight, per entity that triggered them, and the cap
+/// (`--max-replies-per-entity`): a caller asking for more gets a 429 (an
+/// error ack) before its message is stored, instead of the mock holding
+/// replies without end.
+#[derive(Debug)]
+pub struct InFlight {
+    per_entity: usize,
+    by_entity: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+}
+
+impl InFlight {
+    pub fn new(per_entity: usize) -> Self {
+        InFlight {
+            per_entity,
+            by_entity: std::sync::Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, usize>> {
+        self.by_entity.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Refuses `more` replies for `entity` when they would pass the cap.
+    pub fn check(&self, entity: &str, more: usize) -> Result<(), Refusal> {
+        let now = self.lock().get(entity).copied().unwrap_or(0);
+        if more > 0 && now + more > self.per_entity {
+            return Err(Refusal::TooMany(format!(
+                "{now} replies to your messages are still in flight (at most {} at once): wait for some to end, or start the mock with a higher --max-replies-per-entity",
+                self.per_entity
+            )));
+        }
+        Ok(())
+    }
+
+    /// Counts one reply for `entity` until the returned guard is dropped.
+    fn enter(self: &Arc<Self>, entity: &str) -> Slot {
+        *self.lock().entry(entity.to_string()).or_default() += 1;
+        Slot {
+            in_flight: self.clone(),
+            entity: entity.to_string(),
+        }
+    }
+
+    /// Forgets every count (on reset, once the replies stopped).
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+}
+
+/// One reply in flight; counted down when the reply's task ends.
+struct Slot {
+    in_flight: Arc<InFlight>,
+    entity: String,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut by = self.in_flight.lock();
+        if let Some(n) = by.get_mut(&self.entity) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                by.remove(&self.entity);
+            }
+        }
+    }
+}
+
 /// Starts the scripted agents' replies to a message.
 pub fn start(core: &Arc<Core>, caller: &Caller, message: &Message) {
     for responder in core.store.responders(&message.chat_id, caller) {
@@ -37,8 +104,13 @@ pub fn start(core: &Arc<Core>, caller: &Caller, message: &Message) {
             }
         };
         let plan = script::plan(&script, &message.content, &responder.agent.name);
+        let slot = core.in_flight.enter(&caller.entity.id);
+        let reply = play::play_reply(core.clone(), responder, message.clone(), plan);
         core.tasks.spawn_on(
-            play::play_reply(core.clone(), responder, message.clone(), plan),
+            async move {
+                reply.await;
+                drop(slot);
+            },
             &core.realtime,
         );
     }
