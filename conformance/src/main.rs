@@ -155,8 +155,18 @@ async fn run(cmd: Command) -> i32 {
                     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
                         fail(exit::USAGE, &format!("cannot read {}: {e}", path.display()))
                     });
-                    runner::parse_expectations(&text)
-                        .unwrap_or_else(|e| fail(exit::USAGE, &format!("{}: {e}", path.display())))
+                    let parsed = runner::parse_expectations(&text)
+                        .unwrap_or_else(|e| fail(exit::USAGE, &format!("{}: {e}", path.display())));
+                    let mut ids: Vec<String> =
+                        cases::all().iter().map(|c| c.id.to_string()).collect();
+                    ids.extend(
+                        proteus_conformance::schema::SchemaSet::embedded()
+                            .names()
+                            .map(|n| format!("schema.{}.1", n.replace('/', "."))),
+                    );
+                    runner::check_expectations(&parsed, &ids)
+                        .unwrap_or_else(|e| fail(exit::USAGE, &format!("{}: {e}", path.display())));
+                    parsed
                 }
             };
             let http = reqwest::Client::builder()

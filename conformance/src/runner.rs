@@ -56,6 +56,8 @@ pub struct Expectation {
     /// When set, only a failure whose actual text contains it is expected.
     pub signature: Option<String>,
     pub reason: String,
+    /// Its line in the file (1-based), for errors.
+    pub line: usize,
 }
 
 /// Parses an expectations file; errors name the line.
@@ -78,9 +80,39 @@ pub fn parse_expectations(text: &str) -> Result<Vec<Expectation>, String> {
             id: id.to_string(),
             signature: (!rest.is_empty()).then(|| rest.join(" ")),
             reason: reason.to_string(),
+            line: i + 1,
         });
     }
     Ok(out)
+}
+
+/// Refuses an expectation that matches no id the runner can report: a typo
+/// in a CI gate's known-failures list would otherwise go unnoticed. `ids`
+/// are the case ids and the `schema.<name>.1` row ids; the error names the
+/// line and the ids that look alike.
+pub fn check_expectations(expectations: &[Expectation], ids: &[String]) -> Result<(), String> {
+    for e in expectations {
+        if ids.iter().any(|id| selects(&e.id, id)) {
+            continue;
+        }
+        let stem = e.id.split('.').next().unwrap_or(&e.id);
+        let similar: Vec<&str> = ids
+            .iter()
+            .map(String::as_str)
+            .filter(|id| id.starts_with(stem))
+            .take(6)
+            .collect();
+        let hint = if similar.is_empty() {
+            String::new()
+        } else {
+            format!(" (similar ids: {})", similar.join(", "))
+        };
+        return Err(format!(
+            "line {}: {:?} matches no case{hint}; `proteus-conformance list` prints every id",
+            e.line, e.id
+        ));
+    }
+    Ok(())
 }
 
 /// `*` matches anything; without `*`, a pattern selects the id itself and
@@ -344,11 +376,41 @@ mod tests {
             Expectation {
                 id: "stream.4".into(),
                 signature: Some("gap".into()),
-                reason: "drops a delta, issue 12".into()
+                reason: "drops a delta, issue 12".into(),
+                line: 2,
             }
         );
         assert_eq!(e[1].signature, None);
         assert!(parse_expectations("nonsense").is_err());
+    }
+
+    #[test]
+    fn an_expectation_that_matches_no_case_is_an_error_naming_its_line() {
+        let ids: Vec<String> = ["rt.join.1", "rt.join.2", "schema.realtime.message-delta.1"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let ok = parse_expectations(
+            "rt.join.2
+rt.join
+schema.*
+",
+        )
+        .expect("parses");
+        assert!(check_expectations(&ok, &ids).is_ok());
+        let typo = parse_expectations(
+            "rt.join.1
+
+rt.jion.2  # typo
+",
+        )
+        .expect("parses");
+        let err = check_expectations(&typo, &ids).expect_err("a typo");
+        assert!(
+            err.starts_with("line 3: \"rt.jion.2\" matches no case"),
+            "{err}"
+        );
+        assert!(err.contains("similar ids: rt.join.1, rt.join.2"), "{err}");
     }
 
     fn result(level: Level, status: Status) -> CaseResult {

@@ -336,3 +336,21 @@ fn validate_checks_captured_payloads_and_streams() {
         String::from_utf8_lossy(&plugin.stdout)
     );
 }
+
+#[test]
+fn an_expectations_file_naming_no_case_is_a_usage_error_with_its_line() {
+    let file = tmp("typo-expectations.txt");
+    std::fs::write(&file, "rt.join.1  # fine\nrt.jion.2  # a typo\n").expect("write");
+    // The file is read before the target: no server is needed to see it.
+    let o = runner()
+        .args(["run", "--target", "http://127.0.0.1:9", "--expectations"])
+        .arg(&file)
+        .output()
+        .expect("runs");
+    assert_eq!(code(&o), 2, "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("line 2") && err.contains("rt.jion.2") && err.contains("rt.join.1"),
+        "names the line, the id and similar ids: {err}"
+    );
+}
