@@ -66,6 +66,23 @@ fn reaches(n: usize, c: &Context<'_>) -> u64 {
     u64::from(n <= c.deltas)
 }
 
+/// An on/off fault: a row whose effect sets one [`Flag`](super::Flag) of
+/// its site's view (counted when the site fires it).
+macro_rules! flag {
+    ($name:literal, $site:ident, $view:ident . $field:ident, $doc:literal) => {
+        Row {
+            name: $name,
+            args: &[],
+            site: Site::$site,
+            doc: $doc,
+            apply: |_, _, hit, e| {
+                e.$view.$field.set(hit);
+                0
+            },
+        }
+    };
+}
+
 /// Every fault, in catalogue order.
 pub static ROWS: &[Row] = &[
     Row {
@@ -212,246 +229,140 @@ pub static ROWS: &[Row] = &[
             0
         },
     },
-    Row {
-        name: "page-overlap",
-        args: &[],
-        site: Site::Page,
-        doc: "history pages overlap by one item",
-        apply: |_, _, hit, e| {
-            e.page.overlap.set(hit);
-            0
-        },
-    },
-    Row {
-        name: "page-skip",
-        args: &[],
-        site: Site::Page,
-        doc: "history pages skip one item",
-        apply: |_, _, hit, e| {
-            e.page.skip.set(hit);
-            0
-        },
-    },
-    Row {
-        name: "ignore-cursor",
-        args: &[],
-        site: Site::Page,
-        doc: "@cursor is ignored",
-        apply: |_, _, hit, e| {
-            e.page.ignore_cursor.set(hit);
-            0
-        },
-    },
-    Row {
-        name: "no-limit-cap",
-        args: &[],
-        site: Site::Page,
-        doc: "@limit is not capped at 100",
-        apply: |_, _, hit, e| {
-            e.page.no_limit_cap.set(hit);
-            0
-        },
-    },
-    Row {
-        name: "accept-bad-token",
-        args: &[],
-        site: Site::Auth,
-        doc: "unknown tokens act as the first user (REST and socket.io)",
-        apply: |_, _, hit, e| {
-            e.auth.accept_bad_token.set(hit);
-            0
-        },
-    },
-    Row {
-        name: "allow-non-participant-join",
-        args: &[],
-        site: Site::Realtime,
-        doc: "anyone may join any chat's room",
-        apply: |_, _, hit, e| {
-            e.realtime.allow_non_participant_join.set(hit);
-            0
-        },
-    },
-    Row {
-        name: "missing-ok",
-        args: &[],
-        site: Site::Rest,
-        doc: "REST bodies lack the envelope's ok",
-        apply: |_, _, hit, e| {
-            e.rest.missing_ok.set(hit);
-            0
-        },
-    },
-    Row {
-        name: "errors-as-500",
-        args: &[],
-        site: Site::Rest,
-        doc: "every 4xx error is answered as 500",
-        apply: |_, _, hit, e| {
-            e.rest.errors_as_500.set(hit);
-            0
-        },
-    },
-    Row {
-        name: "created-as-200",
-        args: &[],
-        site: Site::Rest,
-        doc: "creations answer 200 instead of 201",
-        apply: |_, _, hit, e| {
-            e.rest.created_as_200.set(hit);
-            0
-        },
-    },
-    Row {
-        name: "default-limit-50",
-        args: &[],
-        site: Site::Page,
-        doc: "history pages default to 50 items",
-        apply: |_, _, hit, e| {
-            e.page.default_limit_50.set(hit);
-            0
-        },
-    },
-    Row {
-        name: "past-end-404",
-        args: &[],
-        site: Site::Page,
-        doc: "a history page past the end is 404",
-        apply: |_, _, hit, e| {
-            e.page.past_end_404.set(hit);
-            0
-        },
-    },
-    Row {
-        name: "ignore-encoded-params",
-        args: &[],
-        site: Site::Page,
-        doc: "%40page and %40limit are not recognized",
-        apply: |_, _, hit, e| {
-            e.page.ignore_encoded_params.set(hit);
-            0
-        },
-    },
-    Row {
-        name: "no-meta",
-        args: &[],
-        site: Site::Rest,
-        doc: "history pages carry no meta",
-        apply: |_, _, hit, e| {
-            e.rest.no_meta.set(hit);
-            0
-        },
-    },
-    Row {
-        name: "non-participant-read",
-        args: &[],
-        site: Site::Chat,
-        doc: "non-participants may read a chat over REST",
-        apply: |_, _, hit, e| {
-            e.chat.non_participant_read.set(hit);
-            0
-        },
-    },
-    Row {
-        name: "caller-not-added",
-        args: &[],
-        site: Site::Chat,
-        doc: "POST /api/chats does not add the caller",
-        apply: |_, _, hit, e| {
-            e.chat.caller_not_added.set(hit);
-            0
-        },
-    },
-    Row {
-        name: "key-not-reused",
-        args: &[],
-        site: Site::Chat,
-        doc: "key and chatKey never find an existing chat",
-        apply: |_, _, hit, e| {
-            e.chat.key_not_reused.set(hit);
-            0
-        },
-    },
-    Row {
-        name: "no-type-default",
-        args: &[],
-        site: Site::Realtime,
-        doc: "a message without type is acked with type: null",
-        apply: |_, _, hit, e| {
-            e.realtime.no_type_default.set(hit);
-            0
-        },
-    },
-    Row {
-        name: "success-without-entity",
-        args: &[],
-        site: Site::Realtime,
-        doc: "success is sent without its entity",
-        apply: |_, _, hit, e| {
-            e.realtime.success_without_entity.set(hit);
-            0
-        },
-    },
-    Row {
-        name: "no-acks",
-        args: &[],
-        site: Site::Realtime,
-        doc: "no client event is ever acknowledged",
-        apply: |_, _, hit, e| {
-            e.realtime.no_acks.set(hit);
-            0
-        },
-    },
-    Row {
-        name: "join-ack-without-chat-id",
-        args: &[],
-        site: Site::Realtime,
-        doc: "chat:join and chat:leave ack {data: {}}",
-        apply: |_, _, hit, e| {
-            e.realtime.join_ack_without_chat_id.set(hit);
-            0
-        },
-    },
-    Row {
-        name: "leave-keeps-room",
-        args: &[],
-        site: Site::Realtime,
-        doc: "chat:leave is acknowledged but the socket stays in the room",
-        apply: |_, _, hit, e| {
-            e.realtime.leave_keeps_room.set(hit);
-            0
-        },
-    },
-    Row {
-        name: "no-auto-join",
-        args: &[],
-        site: Site::Realtime,
-        doc: "message:send does not join the sender to the room",
-        apply: |_, _, hit, e| {
-            e.realtime.no_auto_join.set(hit);
-            0
-        },
-    },
-    Row {
-        name: "no-broadcast",
-        args: &[],
-        site: Site::Chat,
-        doc: "messages reach only the sender, not the room",
-        apply: |_, _, hit, e| {
-            e.chat.no_broadcast.set(hit);
-            0
-        },
-    },
-    Row {
-        name: "no-echo-to-sender",
-        args: &[],
-        site: Site::Realtime,
-        doc: "the sender does not receive its own message",
-        apply: |_, _, hit, e| {
-            e.realtime.no_echo_to_sender.set(hit);
-            0
-        },
-    },
+    flag!(
+        "page-overlap",
+        Page,
+        page.overlap,
+        "history pages overlap by one item"
+    ),
+    flag!("page-skip", Page, page.skip, "history pages skip one item"),
+    flag!(
+        "ignore-cursor",
+        Page,
+        page.ignore_cursor,
+        "@cursor is ignored"
+    ),
+    flag!(
+        "no-limit-cap",
+        Page,
+        page.no_limit_cap,
+        "@limit is not capped at 100"
+    ),
+    flag!(
+        "accept-bad-token",
+        Auth,
+        auth.accept_bad_token,
+        "unknown tokens act as the first user (REST and socket.io)"
+    ),
+    flag!(
+        "allow-non-participant-join",
+        Realtime,
+        realtime.allow_non_participant_join,
+        "anyone may join any chat's room"
+    ),
+    flag!(
+        "missing-ok",
+        Rest,
+        rest.missing_ok,
+        "REST bodies lack the envelope's ok"
+    ),
+    flag!(
+        "errors-as-500",
+        Rest,
+        rest.errors_as_500,
+        "every 4xx error is answered as 500"
+    ),
+    flag!(
+        "created-as-200",
+        Rest,
+        rest.created_as_200,
+        "creations answer 200 instead of 201"
+    ),
+    flag!(
+        "default-limit-50",
+        Page,
+        page.default_limit_50,
+        "history pages default to 50 items"
+    ),
+    flag!(
+        "past-end-404",
+        Page,
+        page.past_end_404,
+        "a history page past the end is 404"
+    ),
+    flag!(
+        "ignore-encoded-params",
+        Page,
+        page.ignore_encoded_params,
+        "%40page and %40limit are not recognized"
+    ),
+    flag!("no-meta", Rest, rest.no_meta, "history pages carry no meta"),
+    flag!(
+        "non-participant-read",
+        Chat,
+        chat.non_participant_read,
+        "non-participants may read a chat over REST"
+    ),
+    flag!(
+        "caller-not-added",
+        Chat,
+        chat.caller_not_added,
+        "POST /api/chats does not add the caller"
+    ),
+    flag!(
+        "key-not-reused",
+        Chat,
+        chat.key_not_reused,
+        "key and chatKey never find an existing chat"
+    ),
+    flag!(
+        "no-type-default",
+        Realtime,
+        realtime.no_type_default,
+        "a message without type is acked with type: null"
+    ),
+    flag!(
+        "success-without-entity",
+        Realtime,
+        realtime.success_without_entity,
+        "success is sent without its entity"
+    ),
+    flag!(
+        "no-acks",
+        Realtime,
+        realtime.no_acks,
+        "no client event is ever acknowledged"
+    ),
+    flag!(
+        "join-ack-without-chat-id",
+        Realtime,
+        realtime.join_ack_without_chat_id,
+        "chat:join and chat:leave ack {data: {}}"
+    ),
+    flag!(
+        "leave-keeps-room",
+        Realtime,
+        realtime.leave_keeps_room,
+        "chat:leave is acknowledged but the socket stays in the room"
+    ),
+    flag!(
+        "no-auto-join",
+        Realtime,
+        realtime.no_auto_join,
+        "message:send does not join the sender to the room"
+    ),
+    flag!(
+        "no-broadcast",
+        Chat,
+        chat.no_broadcast,
+        "messages reach only the sender, not the room"
+    ),
+    flag!(
+        "no-echo-to-sender",
+        Realtime,
+        realtime.no_echo_to_sender,
+        "the sender does not receive its own message"
+    ),
     Row {
         name: "ack-late",
         args: &[Arg::Ms],
@@ -492,96 +403,60 @@ pub static ROWS: &[Row] = &[
             1
         },
     },
-    Row {
-        name: "bad-message-ids",
-        args: &[],
-        site: Site::Chat,
-        doc: "new message ids are not 24-hex",
-        apply: |_, _, hit, e| {
-            e.chat.bad_message_ids.set(hit);
-            0
-        },
-    },
-    Row {
-        name: "no-lifecycle-events",
-        args: &[],
-        site: Site::Chat,
-        doc: "CHAT_* lifecycle events are not relayed to rooms",
-        apply: |_, _, hit, e| {
-            e.chat.no_lifecycle_events.set(hit);
-            0
-        },
-    },
-    Row {
-        name: "skip-webhook-challenge",
-        args: &[],
-        site: Site::Plugins,
-        doc: "plugins register without their webhook answering the challenge",
-        apply: |_, _, hit, e| {
-            e.plugins.skip_webhook_challenge.set(hit);
-            0
-        },
-    },
-    Row {
-        name: "installed-without-token",
-        args: &[],
-        site: Site::Plugins,
-        doc: "PLUGIN_INSTALLED carries no token",
-        apply: |_, _, hit, e| {
-            e.plugins.installed_without_token.set(hit);
-            0
-        },
-    },
-    Row {
-        name: "no-message-dispatch",
-        args: &[],
-        site: Site::Plugins,
-        doc: "*_MESSAGE_RECEIVED plugin events are never sent",
-        apply: |_, _, hit, e| {
-            e.plugins.no_message_dispatch.set(hit);
-            0
-        },
-    },
-    Row {
-        name: "dispatch-out-of-order",
-        args: &[],
-        site: Site::Plugins,
-        doc: "message events reach each instance in swapped pairs",
-        apply: |_, _, hit, e| {
-            e.plugins.dispatch_out_of_order.set(hit);
-            0
-        },
-    },
-    Row {
-        name: "ignore-scopes",
-        args: &[],
-        site: Site::Plugins,
-        doc: "instance tokens may write whatever their scopes say",
-        apply: |_, _, hit, e| {
-            e.plugins.ignore_scopes.set(hit);
-            0
-        },
-    },
-    Row {
-        name: "token-survives-uninstall",
-        args: &[],
-        site: Site::Plugins,
-        doc: "uninstall announces PLUGIN_UNINSTALLED but the token keeps working",
-        apply: |_, _, hit, e| {
-            e.plugins.token_survives_uninstall.set(hit);
-            0
-        },
-    },
-    Row {
-        name: "drop-plugin-replies",
-        args: &[],
-        site: Site::Plugins,
-        doc: "messages posted with an inst- token are answered 201 but never stored or relayed",
-        apply: |_, _, hit, e| {
-            e.plugins.drop_plugin_replies.set(hit);
-            0
-        },
-    },
+    flag!(
+        "bad-message-ids",
+        Chat,
+        chat.bad_message_ids,
+        "new message ids are not 24-hex"
+    ),
+    flag!(
+        "no-lifecycle-events",
+        Chat,
+        chat.no_lifecycle_events,
+        "CHAT_* lifecycle events are not relayed to rooms"
+    ),
+    flag!(
+        "skip-webhook-challenge",
+        Plugins,
+        plugins.skip_webhook_challenge,
+        "plugins register without their webhook answering the challenge"
+    ),
+    flag!(
+        "installed-without-token",
+        Plugins,
+        plugins.installed_without_token,
+        "PLUGIN_INSTALLED carries no token"
+    ),
+    flag!(
+        "no-message-dispatch",
+        Plugins,
+        plugins.no_message_dispatch,
+        "*_MESSAGE_RECEIVED plugin events are never sent"
+    ),
+    flag!(
+        "dispatch-out-of-order",
+        Plugins,
+        plugins.dispatch_out_of_order,
+        "message events reach each instance in swapped pairs"
+    ),
+    flag!(
+        "ignore-scopes",
+        Plugins,
+        plugins.ignore_scopes,
+        "instance tokens may write whatever their scopes say"
+    ),
+    flag!(
+        "token-survives-uninstall",
+        Plugins,
+        plugins.token_survives_uninstall,
+        "uninstall announces PLUGIN_UNINSTALLED but the token keeps working"
+    ),
+    flag!(
+        "drop-plugin-replies",
+        Plugins,
+        plugins.drop_plugin_replies,
+        "messages posted with an inst- token are answered 201 but never stored or relayed"
+    ),
     Row {
         name: "drop-random",
         args: &[Arg::Every, Arg::Seed],
