@@ -143,7 +143,7 @@ pub fn send(
     caller: &Caller,
     to: Destination,
     new: NewMessage,
-) -> Result<(Message, Chat), Refusal> {
+) -> Result<(Message, Chat, replies::Pending), Refusal> {
     // A plugin instance speaks as its agent or app integration, within its scopes.
     if let Some(me) = &caller.acts_as {
         let prefix = if me.kind == crate::model::ParticipantType::Agent {
@@ -167,19 +167,15 @@ pub fn send(
     }
     let (chat, joined) = core.store.resolve_destination(caller, to)?;
     // The replies it starts stay bounded: refused before anything is stored.
-    let responders = core.store.responders(&chat.id, caller);
-    core.in_flight.check(&caller.entity.id, responders.len())?;
-    for responder in responders {
-        let script =
-            replies::script::effective(&responder.script, &new.state).map_err(Refusal::Invalid)?;
-        replies::script::check_bounds(&script, &new.content, &responder.agent.name)
-            .map_err(Refusal::Invalid)?;
-    }
+    let pending = replies::prepare(core, &chat.id, caller, &new)?;
     events::joined_new_chat(core, &chat, &joined);
     let sender = caller
         .as_participant()
         .map_or_else(|| caller.entity.id.clone(), |p| p.id);
-    core.store.persist(&chat.id, Some(&sender), new, None, None)
+    let (message, chat) = core
+        .store
+        .persist(&chat.id, Some(&sender), new, None, None)?;
+    Ok((message, chat, pending))
 }
 
 /// Refuses a `responseUrl` the outbound policy will not reach (see
@@ -203,8 +199,9 @@ pub async fn deliver(
     caller: &Caller,
     chat: &Chat,
     message: &Message,
+    replies: replies::Pending,
     except: Option<&str>,
 ) {
     events::announce(core, chat, message, except).await;
-    replies::start(core, caller, message);
+    replies::start(core, caller, message, replies);
 }

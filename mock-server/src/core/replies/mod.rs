@@ -20,10 +20,11 @@ use std::sync::Arc;
 
 use super::Core;
 use super::outbox::{Emission, Kind, Payload};
-use super::store::{Caller, NewMessage};
+use super::store::{Caller, NewMessage, Responder};
 use super::{Refusal, events};
 use crate::faults::StreamFaults;
 use crate::model::Message;
+use crate::model::Script;
 
 /// Scripted replies in flight, per entity that triggered them, and the cap
 /// (`--max-replies-per-entity`): a caller asking for more gets a 429 (an
@@ -92,17 +93,35 @@ impl Drop for Slot {
     }
 }
 
-/// Starts the scripted agents' replies to a message.
-pub fn start(core: &Arc<Core>, caller: &Caller, message: &Message) {
-    for responder in core.store.responders(&message.chat_id, caller) {
-        let script = match script::effective(&responder.script, &message.state) {
-            Ok(s) => s,
-            Err(e) => {
-                // messaging::parse_send already refused malformed overrides; this is defensive.
-                tracing::warn!(error = %e, "mock override ignored");
-                responder.script.clone()
-            }
-        };
+/// The scripted replies a message will start: worked out, and bounded,
+/// before the message is stored, then started once it is announced.
+#[derive(Debug, Default)]
+pub struct Pending(Vec<(Responder, Script)>);
+
+/// Which agents will answer `new` in `chat_id` and with which script (its
+/// `state.mock` applied); refuses, before anything is stored, a message
+/// whose replies would pass the per-entity cap or a reply's bounds.
+pub fn prepare(
+    core: &Core,
+    chat_id: &str,
+    caller: &Caller,
+    new: &NewMessage,
+) -> Result<Pending, Refusal> {
+    let responders = core.store.responders(chat_id, caller);
+    core.in_flight.check(&caller.entity.id, responders.len())?;
+    let mut pending = Vec::with_capacity(responders.len());
+    for responder in responders {
+        let script = script::effective(&responder.script, &new.state).map_err(Refusal::Invalid)?;
+        script::check_bounds(&script, &new.content, &responder.agent.name)
+            .map_err(Refusal::Invalid)?;
+        pending.push((responder, script));
+    }
+    Ok(Pending(pending))
+}
+
+/// Starts the prepared replies to a stored message.
+pub fn start(core: &Arc<Core>, caller: &Caller, message: &Message, pending: Pending) {
+    for (responder, script) in pending.0 {
         let plan = script::plan(&script, &message.content, &responder.agent.name);
         let slot = core.in_flight.enter(&caller.entity.id);
         let reply = play::play_reply(core.clone(), responder, message.clone(), plan);

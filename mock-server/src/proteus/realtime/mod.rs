@@ -363,7 +363,7 @@ async fn on_send(
     {
         to = Destination::Recipients(recipients);
     }
-    let (message, chat) = match messaging::send(&app.core, &caller, to, new) {
+    let (message, chat, replies) = match messaging::send(&app.core, &caller, to, new) {
         Ok(sent) => sent,
         Err(r) => {
             return reply(
@@ -384,8 +384,11 @@ async fn on_send(
     let late = faults.ack_late_ms.fire();
     let sid = socket.id.to_string();
     let except = faults.no_echo_to_sender.fire().then_some(sid.as_str());
+    // Delivered once: before the ack under the ack-late fault, else after it.
+    let mut replies = Some(replies);
     if let Some(ms) = late {
-        messaging::deliver(&app.core, &caller, &chat, &message, except).await;
+        let replies = replies.take().unwrap_or_default();
+        messaging::deliver(&app.core, &caller, &chat, &message, replies, except).await;
         tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
     }
     journal_in(
@@ -404,8 +407,8 @@ async fn on_send(
         }
         send_ack(&app, &socket, ack, &json!({ "data": data }));
     }
-    if late.is_none() {
-        messaging::deliver(&app.core, &caller, &chat, &message, except).await;
+    if let Some(replies) = replies {
+        messaging::deliver(&app.core, &caller, &chat, &message, replies, except).await;
     }
 }
 

@@ -44,7 +44,7 @@ pub async fn create(State(app): State<Arc<App>>, Auth(caller): Auth, body: JsonB
         echo["id"] = serde_json::Value::String(app.store.ids.next());
         return ok(StatusCode::CREATED, &echo);
     }
-    let (message, chat) = messaging::send(&app.core, &caller, to, new)?;
-    messaging::deliver(&app.core, &caller, &chat, &message, None).await;
+    let (message, chat, replies) = messaging::send(&app.core, &caller, to, new)?;
+    messaging::deliver(&app.core, &caller, &chat, &message, replies, None).await;
     ok(StatusCode::CREATED, &message)
 }
