@@ -28,6 +28,21 @@ async fn serve(router: Router) -> String {
     format!("http://{addr}")
 }
 
+/// A local server answering `{}` on `path` and counting the requests.
+async fn counting(path: &'static str) -> (String, Arc<AtomicUsize>) {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let base = serve(Router::new().route(
+        path,
+        post(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async { "{}" }
+        }),
+    ))
+    .await;
+    (base, hits)
+}
+
 fn plugin(webhook: &str) -> Value {
     json!({ "name": "p", "events": [], "scopes": [], "type": "APP", "webhookUrl": webhook })
 }
@@ -46,16 +61,7 @@ async fn deliveries(base: &str) -> Vec<Value> {
 async fn a_caller_who_may_not_register_sends_no_request_anywhere() {
     let mock = start().await;
     let http = Http::new(&mock);
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counter = hits.clone();
-    let hook = serve(Router::new().route(
-        "/hook",
-        post(move || {
-            counter.fetch_add(1, Ordering::SeqCst);
-            async { "{}" }
-        }),
-    ))
-    .await;
+    let (hook, hits) = counting("/hook").await;
     // Grace is in no organization.
     let r = http
         .post("/api/plugins", GRACE, plugin(&format!("{hook}/hook")))
@@ -124,16 +130,7 @@ async fn a_webhook_on_the_mocks_own_listener_is_refused_and_nothing_is_reset() {
 async fn a_redirect_is_not_followed() {
     let mock = start().await;
     let http = Http::new(&mock);
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counter = hits.clone();
-    let elsewhere = serve(Router::new().route(
-        "/took-it",
-        post(move || {
-            counter.fetch_add(1, Ordering::SeqCst);
-            async { "{}" }
-        }),
-    ))
-    .await;
+    let (elsewhere, hits) = counting("/took-it").await;
     let to = format!("{elsewhere}/took-it");
     let hook = serve(Router::new().route(
         "/hook",
@@ -179,16 +176,7 @@ async fn an_answer_that_is_not_json_is_quoted_only_in_a_short_excerpt() {
 
 #[tokio::test]
 async fn only_allowed_hosts_are_reached() {
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counter = hits.clone();
-    let hook = serve(Router::new().route(
-        "/hook",
-        post(move || {
-            counter.fetch_add(1, Ordering::SeqCst);
-            async { "{}" }
-        }),
-    ))
-    .await;
+    let (hook, hits) = counting("/hook").await;
     let mut config = Config::default();
     config.webhooks.allow = Some(Allow::Hosts(vec!["hooks.example".into()]));
     let mock = proteus_mock::start(World::default_world(), config)
