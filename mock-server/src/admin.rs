@@ -35,6 +35,10 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
         .route("/__admin/verify", post(verify))
         .route("/__admin/world", get(get_world).put(put_world))
         .route("/__admin/seed", post(seed))
+        .route(
+            "/__admin/thenvoi/rooms/{id}",
+            axum::routing::delete(delete_thenvoi_room),
+        )
         .route("/__admin/firehose", post(firehose))
         .route("/__admin/deliveries", get(deliveries))
         .layer(axum::middleware::from_fn_with_state(app, guard))
@@ -172,8 +176,58 @@ async fn profile(State(app): State<Arc<App>>, req: Request) -> ApiResult {
                 "streamOverride": "state.mock",
                 "plugins": true
             },
+            "thenvoi": thenvoi_profile(&app),
             "faults": catalog().iter().map(|(name, doc)| json!({ "fault": name, "effect": doc })).collect::<Vec<_>>(),
         }),
+    )
+}
+
+/// The Thenvoi part of the profile (docs/CONFORMANCE.md): its users and
+/// agents with their keys, the scripted peers, the idle timeout in force
+/// and the mock-only route that deletes a room.
+fn thenvoi_profile(app: &App) -> Value {
+    let world = app.thenvoi.world();
+    let users: Vec<Value> = world
+        .users
+        .iter()
+        .map(|u| json!({ "id": u.id, "name": u.name, "apiKey": u.api_key, "token": u.token }))
+        .collect();
+    let agent = |a: &crate::model::thenvoi::Agent| json!({ "id": a.id, "name": a.name, "apiKey": a.api_key, "ownerId": a.owner_id });
+    let agents: Vec<Value> = world
+        .agents
+        .iter()
+        .filter(|a| a.script.is_none())
+        .map(agent)
+        .collect();
+    let scripted: serde_json::Map<String, Value> = world
+        .agents
+        .iter()
+        .filter_map(|a| {
+            let script = serde_json::to_value(a.script?).ok()?;
+            Some((script.as_str()?.to_string(), agent(a)))
+        })
+        .collect();
+    json!({
+        "users": users,
+        "agents": agents,
+        "scripted": scripted,
+        "rooms": world.rooms.iter().map(|r| json!({ "id": r.room.id, "title": r.room.title })).collect::<Vec<_>>(),
+        "idleTimeoutMs": app.band.idle_timeout.as_millis() as u64,
+        "deleteRoom": "/__admin/thenvoi/rooms/{id}",
+    })
+}
+
+/// `DELETE /__admin/thenvoi/rooms/{id}`: deletes a Thenvoi room, which
+/// pushes `room_deleted` (docs/THENVOI.md T20; the public API has no such
+/// route).
+async fn delete_thenvoi_room(
+    State(app): State<Arc<App>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> ApiResult {
+    let (room, _) = crate::core::thenvoi::flow::delete_room(&app.core, &id)?;
+    ok(
+        StatusCode::OK,
+        &json!({ "data": crate::core::thenvoi::room_object(&room) }),
     )
 }
 
@@ -373,7 +427,9 @@ async fn verify(State(app): State<Arc<App>>, body: JsonBody) -> ApiResult {
 }
 
 async fn get_world(State(app): State<Arc<App>>) -> ApiResult {
-    ok(StatusCode::OK, &app.store.snapshot().to_json())
+    let mut world = app.store.snapshot();
+    world.thenvoi = app.thenvoi.snapshot();
+    ok(StatusCode::OK, &world.to_json())
 }
 
 /// Loads a world (the same format as `--world`) and resets to it.
@@ -381,6 +437,7 @@ async fn put_world(State(app): State<Arc<App>>, body: JsonBody) -> ApiResult {
     let text = body.0.to_string();
     let world = crate::world::World::parse("PUT /__admin/world body", &text)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    app.thenvoi.set_world(world.thenvoi.clone());
     app.store.set_world(world);
     app.reset().await;
     ok(StatusCode::OK, &json!({ "loaded": true }))

@@ -27,6 +27,7 @@ pub mod net;
 pub mod priority;
 pub mod proteus;
 pub mod seeded;
+pub mod thenvoi;
 pub mod world;
 
 pub use proteus::App;
@@ -70,6 +71,9 @@ pub struct Config {
     pub limits: net::Limits,
     /// Scripted replies in flight at once per entity that triggered them.
     pub max_replies_per_entity: usize,
+    /// A Thenvoi socket that sends no frame for this long is closed
+    /// (docs/THENVOI.md T13: 45 s).
+    pub thenvoi_idle_timeout: Duration,
 }
 
 impl Default for Config {
@@ -85,6 +89,7 @@ impl Default for Config {
             plugin_url: None,
             limits: net::Limits::default(),
             max_replies_per_entity: 10_000,
+            thenvoi_idle_timeout: Duration::from_secs(45),
         }
     }
 }
@@ -108,15 +113,27 @@ pub fn build(
         journal.clone(),
         connections.clone(),
     ));
+    let hub = Arc::new(thenvoi::phoenix::hub::Hub::new(journal.clone()));
     let core = Core::new(
         world,
         journal,
-        vec![rooms.clone() as Arc<dyn core::Outbox>],
+        vec![
+            rooms.clone() as Arc<dyn core::Outbox>,
+            hub.clone() as Arc<dyn core::Outbox>,
+        ],
         config.webhooks.clone(),
         config.max_replies_per_entity,
     )?;
+    let core = Arc::new(core);
+    let band = Arc::new(thenvoi::Band {
+        core: core.clone(),
+        hub,
+        idle_timeout: config.thenvoi_idle_timeout,
+        queue: config.socket_buffer,
+    });
     let app = Arc::new(App {
-        core: Arc::new(core),
+        core,
+        band: band.clone(),
         rooms,
         connections,
         socket_buffer: config.socket_buffer,
@@ -146,7 +163,7 @@ pub fn build(
         ),
     );
     let _ = app.io.set(io.clone());
-    let mut router = proteus::rest::router(app.clone());
+    let mut router = proteus::rest::router(app.clone()).nest("/api/v1", thenvoi::router(band));
     if config.admin {
         router = router.merge(admin::router(app.clone()));
     }
@@ -206,6 +223,7 @@ pub async fn serve(
             tracing::warn!("some replies did not finish within 10 s");
         }
         io.close().await;
+        thenvoi::phoenix::close_all(&app.band, "the server is shutting down");
         sampler_stop.cancel();
         // Connections that are still open a moment later (a stalled upload,
         // a client that never reads) would hold the shutdown forever.

@@ -88,6 +88,10 @@ struct Args {
     /// Connections open at once; more are closed when accepted (with a log line).
     #[arg(long, default_value_t = 10_000, value_name = "N")]
     max_connections: usize,
+    /// Close a Thenvoi (Phoenix) socket that sends no frame for this long
+    /// (the documented 45 s; lower it to test a client's heartbeat).
+    #[arg(long, default_value_t = 45_000, value_name = "MS")]
+    thenvoi_idle_timeout_ms: u64,
     /// Require this bearer token on /__admin (which then answers on any address, not only loopback).
     #[arg(long, value_name = "TOKEN")]
     admin_token: Option<String>,
@@ -274,6 +278,7 @@ async fn main() -> anyhow::Result<()> {
             },
             plugin_url: args.plugin_url.clone(),
             max_replies_per_entity: args.max_replies_per_entity,
+            thenvoi_idle_timeout: std::time::Duration::from_millis(args.thenvoi_idle_timeout_ms),
             limits: proteus_mock::net::Limits {
                 max_connections: args.max_connections,
                 ..Default::default()

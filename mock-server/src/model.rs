@@ -4,6 +4,8 @@
 //! (the Message glossary for Message, the Chats page for Chat, the Events page for the rest), so what
 //! the mock emits validates against `schemas/` (its tests check that).
 
+pub mod thenvoi;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 

@@ -67,6 +67,9 @@ pub struct World {
     pub chats: Vec<WorldChat>,
     #[serde(default)]
     pub messages: Vec<Message>,
+    /// The Thenvoi (Band) profile's part (docs/THENVOI.md).
+    #[serde(default)]
+    pub thenvoi: crate::model::thenvoi::World,
 }
 
 /// Why a world file was refused.
@@ -172,6 +175,7 @@ impl World {
         for (i, m) in self.messages.iter().enumerate() {
             id(format!("messages[{i}].id"), &m.id)?;
         }
+        self.thenvoi.check()?;
         let orgs: HashSet<&str> = self.orgs.iter().map(|o| o.id.as_str()).collect();
         let users: HashSet<&str> = self.users.iter().map(|u| u.id.as_str()).collect();
         let agents: HashSet<&str> = self.agents.iter().map(|a| a.id.as_str()).collect();

@@ -28,7 +28,7 @@ fn layer(part: &str) -> Option<u8> {
     match top {
         "model" | "world" | "journal" | "priority" | "faults" => Some(1),
         "core" => Some(2),
-        "proteus" | "net" => Some(3),
+        "proteus" | "thenvoi" | "net" => Some(3),
         "admin" => Some(4),
         "root" => Some(5),
         _ => None,
@@ -36,7 +36,7 @@ fn layer(part: &str) -> Option<u8> {
 }
 
 /// Parts that are split one level further (their submodules are parts).
-const SPLIT: &[&str] = &["core", "proteus"];
+const SPLIT: &[&str] = &["core", "proteus", "thenvoi"];
 
 /// One import: which file and line, and what it names.
 #[derive(Debug, Clone)]

@@ -22,6 +22,9 @@
 //! - [`outbox`]: the neutral events the core emits and the trait a
 //!   transport implements to deliver them.
 //! - [`error`]: why the core refused something, in transport-neutral terms.
+//! - [`thenvoi`]: the Thenvoi (Band) profile's state and rules: rooms,
+//!   mentions, the claim lifecycle, scripted peers; its pushes leave
+//!   through the same outboxes ([`Outbox::push`]).
 
 pub mod error;
 pub mod events;
@@ -30,6 +33,7 @@ pub mod outbox;
 pub mod plugins;
 pub mod replies;
 pub mod store;
+pub mod thenvoi;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -50,6 +54,8 @@ use store::{Caller, Store};
 #[derive(Debug)]
 pub struct Core {
     pub store: Store,
+    /// The Thenvoi profile's state (docs/THENVOI.md).
+    pub thenvoi: thenvoi::Rooms,
     pub faults: Faults,
     /// What the mock saw and did (see [`crate::journal`]).
     pub journal: Arc<Journal>,
@@ -90,8 +96,11 @@ impl Core {
         webhooks: plugins::dispatch::Settings,
         max_replies_per_entity: usize,
     ) -> Result<Core, String> {
+        let mut world = world;
+        let band = std::mem::take(&mut world.thenvoi);
         Ok(Core {
             store: Store::new(world),
+            thenvoi: thenvoi::Rooms::new(band),
             faults: Faults::default(),
             journal,
             outboxes,
@@ -112,6 +121,22 @@ impl Core {
     pub async fn emit(&self, emission: Emission<'_>) {
         for outbox in &self.outboxes {
             outbox.emit(&emission).await;
+        }
+    }
+
+    /// Hands a Thenvoi push to every transport; the agents it was written to.
+    pub fn push(&self, push: &outbox::Push<'_>) -> Vec<String> {
+        let mut written = Vec::new();
+        for outbox in &self.outboxes {
+            written.extend(outbox.push(push));
+        }
+        written
+    }
+
+    /// Ends subscriptions to a room's channels (see [`Outbox::forget_room`]).
+    pub fn forget_room(&self, room_id: &str, entity: Option<&str>) {
+        for outbox in &self.outboxes {
+            outbox.forget_room(room_id, entity);
         }
     }
 
@@ -174,6 +199,7 @@ impl Core {
     /// deliveries and the plugin streams empty, faults back to `faults`.
     pub fn reset_state(&self, start_faults: &[String]) {
         self.store.reset();
+        self.thenvoi.reset();
         self.journal.clear();
         self.dispatcher.clear();
         self.plugin_streams.clear();

@@ -110,4 +110,47 @@ pub trait Outbox: Send + Sync + std::fmt::Debug {
 
     /// Cuts every connection in a chat's room (a fault).
     fn disconnect_room(&self, chat_id: &str);
+
+    /// Delivers a Thenvoi push (see [`Push`]); returns the agents it was
+    /// written to. Transports of other profiles ignore it.
+    fn push(&self, _push: &Push<'_>) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// A participant left a room: its subscriptions to the room's channels
+    /// end without a word (THENVOI.md T21), or every subscription of the
+    /// room when `entity` is `None` (the room was deleted, T20).
+    fn forget_room(&self, _room_id: &str, _entity: Option<&str>) {}
+}
+
+/// Where a Thenvoi push goes: the channel families of THENVOI.md T15.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel<'a> {
+    /// A room's messages (`chat_room:{id}`).
+    Room(&'a str),
+    /// A room's membership (`room_participants:{id}`).
+    RoomMembers(&'a str),
+    /// An agent's own rooms channel (`agent_rooms:{id}`).
+    AgentRooms(&'a str),
+    /// A user's own rooms channel (`user_rooms:{id}`).
+    UserRooms(&'a str),
+}
+
+/// Who on a channel gets a push.
+#[derive(Debug, Clone, Copy)]
+pub enum Audience<'a> {
+    /// Every subscriber.
+    Everyone,
+    /// Users, and of the agents only these (the mention rule, T17-T19).
+    UsersAnd(&'a [String]),
+}
+
+/// One Thenvoi channel event: its wire name, payload and audience.
+#[derive(Debug, Clone, Copy)]
+pub struct Push<'a> {
+    pub channel: Channel<'a>,
+    /// The event name (`message_created`, `participant_added`, ...).
+    pub event: &'static str,
+    pub payload: &'a Value,
+    pub audience: Audience<'a>,
 }

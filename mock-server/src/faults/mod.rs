@@ -38,7 +38,7 @@ pub use registry::{ROWS, Row, Site, parse};
 pub use stream::StreamFaults;
 pub use views::{
     AuthFaults, ChatFaults, Effects, Flag, PageFaults, PluginFaults, RealtimeFaults, RestFaults,
-    Valued,
+    ThenvoiFaults, Valued,
 };
 
 /// Where a fault applies.
@@ -208,6 +208,11 @@ impl Faults {
     /// Plugins and webhooks, for a chat or (`None`) the management API.
     pub fn plugins(&self, chat_id: Option<&str>) -> PluginFaults {
         self.view(Site::Plugins, chat_id).plugins
+    }
+
+    /// The Thenvoi profile, for a room or (`None`) a socket or key.
+    pub fn thenvoi(&self, room_id: Option<&str>) -> ThenvoiFaults {
+        self.view(Site::Thenvoi, room_id).thenvoi
     }
 
     /// The faults one stream of `deltas` deltas with id `stream_id`, played

@@ -20,6 +20,7 @@ pub enum Site {
     Rest,
     Plugins,
     Stream,
+    Thenvoi,
 }
 
 /// What a stream-site effect may look at.
@@ -505,4 +506,148 @@ pub static ROWS: &[Row] = &[
             )
         },
     },
+    flag!(
+        "thenvoi-deliver-unmentioned",
+        Thenvoi,
+        thenvoi.deliver_unmentioned,
+        "agents get every text message of a room they joined, mentioned or not (T17)"
+    ),
+    flag!(
+        "thenvoi-deliver-own",
+        Thenvoi,
+        thenvoi.deliver_own,
+        "an agent gets its own messages pushed back (T17)"
+    ),
+    flag!(
+        "thenvoi-push-events",
+        Thenvoi,
+        thenvoi.push_events,
+        "non-text events are pushed as message_created (T18)"
+    ),
+    flag!(
+        "thenvoi-camel-case",
+        Thenvoi,
+        thenvoi.camel_case,
+        "message_created payloads use camelCase keys (T24)"
+    ),
+    flag!(
+        "thenvoi-join-any-room",
+        Thenvoi,
+        thenvoi.join_any_room,
+        "joins to other rooms and other entities' channels are accepted (T16)"
+    ),
+    flag!(
+        "thenvoi-join-reply-without-refs",
+        Thenvoi,
+        thenvoi.join_reply_without_refs,
+        "join replies carry null refs (T8)"
+    ),
+    flag!(
+        "thenvoi-no-heartbeat-reply",
+        Thenvoi,
+        thenvoi.no_heartbeat_reply,
+        "heartbeats are not answered (T12)"
+    ),
+    flag!(
+        "thenvoi-keep-old-agent-socket",
+        Thenvoi,
+        thenvoi.keep_old_agent_socket,
+        "a second socket for an agent leaves the first one open (T14)"
+    ),
+    flag!(
+        "thenvoi-no-idle-close",
+        Thenvoi,
+        thenvoi.no_idle_close,
+        "silent sockets are never closed (T13)"
+    ),
+    flag!(
+        "thenvoi-accept-missing-vsn",
+        Thenvoi,
+        thenvoi.accept_missing_vsn,
+        "a socket without vsn=2.0.0 is served like one with it (T2)"
+    ),
+    flag!(
+        "thenvoi-close-on-client-event",
+        Thenvoi,
+        thenvoi.close_on_client_event,
+        "a client event on a push-only channel closes the socket (T11)"
+    ),
+    flag!(
+        "thenvoi-processed-without-attempt",
+        Thenvoi,
+        thenvoi.processed_without_attempt,
+        "/processed without an active attempt is accepted (T43)"
+    ),
+    flag!(
+        "thenvoi-failed-without-error",
+        Thenvoi,
+        thenvoi.failed_without_error,
+        "/failed without an error is accepted (T44)"
+    ),
+    flag!(
+        "thenvoi-next-skips-oldest",
+        Thenvoi,
+        thenvoi.next_skips_oldest,
+        "/messages/next answers the second-oldest pending message (T47)"
+    ),
+    flag!(
+        "thenvoi-next-empty-200",
+        Thenvoi,
+        thenvoi.next_empty_200,
+        "/messages/next with nothing to do answers 200 with null data (T47)"
+    ),
+    flag!(
+        "thenvoi-next-includes-processed",
+        Thenvoi,
+        thenvoi.next_includes_processed,
+        "/messages/next also answers processed messages (T47)"
+    ),
+    flag!(
+        "thenvoi-ignore-status-filter",
+        Thenvoi,
+        thenvoi.ignore_status_filter,
+        "/messages ignores ?status= and lists everything (T48)"
+    ),
+    flag!(
+        "thenvoi-mention-optional",
+        Thenvoi,
+        thenvoi.mention_optional,
+        "a message without mentions is accepted (T34)"
+    ),
+    flag!(
+        "thenvoi-lenient-bodies",
+        Thenvoi,
+        thenvoi.lenient_bodies,
+        "unknown properties in request bodies are ignored (T32)"
+    ),
+    flag!(
+        "thenvoi-no-participant-events",
+        Thenvoi,
+        thenvoi.no_participant_events,
+        "participant_added and participant_removed are not pushed (T20)"
+    ),
+    flag!(
+        "thenvoi-no-room-events",
+        Thenvoi,
+        thenvoi.no_room_events,
+        "room_added and room_removed are not pushed (T21)"
+    ),
+    flag!(
+        "thenvoi-no-page-metadata",
+        Thenvoi,
+        thenvoi.no_page_metadata,
+        "list pages carry no metadata object (T49)"
+    ),
+    flag!(
+        "thenvoi-foreign-room-visible",
+        Thenvoi,
+        thenvoi.foreign_room_visible,
+        "REST routes of a room the caller is not in answer as if it were (T31)"
+    ),
+    flag!(
+        "thenvoi-accept-bad-key",
+        Thenvoi,
+        thenvoi.accept_bad_key,
+        "an unknown X-API-Key or socket api_key is taken for the first agent (T29)"
+    ),
 ];

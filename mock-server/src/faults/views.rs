@@ -164,6 +164,36 @@ pub struct PluginFaults {
     pub dispatch_out_of_order: Flag,
 }
 
+/// The Thenvoi profile: its socket, channels, delivery, REST and lifecycle
+/// (docs/THENVOI.md; each flag names the rule it breaks).
+#[derive(Debug, Clone, Default)]
+pub struct ThenvoiFaults {
+    pub deliver_unmentioned: Flag,
+    pub deliver_own: Flag,
+    pub push_events: Flag,
+    pub camel_case: Flag,
+    pub join_any_room: Flag,
+    pub join_reply_without_refs: Flag,
+    pub no_heartbeat_reply: Flag,
+    pub keep_old_agent_socket: Flag,
+    pub no_idle_close: Flag,
+    pub accept_missing_vsn: Flag,
+    pub close_on_client_event: Flag,
+    pub processed_without_attempt: Flag,
+    pub failed_without_error: Flag,
+    pub next_skips_oldest: Flag,
+    pub next_empty_200: Flag,
+    pub next_includes_processed: Flag,
+    pub ignore_status_filter: Flag,
+    pub mention_optional: Flag,
+    pub lenient_bodies: Flag,
+    pub no_participant_events: Flag,
+    pub no_room_events: Flag,
+    pub no_page_metadata: Flag,
+    pub foreign_room_visible: Flag,
+    pub accept_bad_key: Flag,
+}
+
 /// Every view at once: a registry row's effect writes into its site's part.
 #[derive(Debug, Clone, Default)]
 pub struct Effects {
@@ -174,4 +204,5 @@ pub struct Effects {
     pub rest: RestFaults,
     pub plugins: PluginFaults,
     pub stream: StreamFaults,
+    pub thenvoi: ThenvoiFaults,
 }

@@ -23,6 +23,9 @@ pub struct App {
     pub core: Arc<Core>,
     /// socket.io room membership and emission (the core's outbox for it).
     pub rooms: Arc<Rooms>,
+    /// The Thenvoi transports' state (its Phoenix hub is the core's other
+    /// outbox); kept here so that reset and the control plane reach it.
+    pub band: Arc<crate::thenvoi::Band>,
     pub(crate) start_faults: Vec<String>,
     pub admin_token: Option<String>,
     /// Packets a socket may hold unsent (`Config::socket_buffer`), for stats.
@@ -58,6 +61,7 @@ impl App {
             }
         }
         self.rooms.clear();
+        crate::thenvoi::phoenix::close_all(&self.band, "the mock was reset: reconnect");
         self.core.reset_state(&self.start_faults);
         tracing::info!("reset to the loaded world");
     }

@@ -328,6 +328,7 @@ impl Store {
             plugin_instances: by_key(&s.instances),
             chats,
             messages,
+            thenvoi: base.thenvoi,
         }
     }
 

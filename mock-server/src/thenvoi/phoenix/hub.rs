@@ -1,0 +1,306 @@
+//! Who listens on which Phoenix topic, and the core's outbox for pushes.
+//!
+//! Each socket has a bounded queue of frames its connection task writes
+//! out. A push is serialized once and its bytes shared by every receiver;
+//! the mention rule arrives from the core as an [`Audience`], so the hub
+//! only looks up subscribers: the users of a topic, and the listed agents
+//! (one socket each, T14). A socket whose queue is full is cut as a slow
+//! consumer (docs/SECURITY.md) rather than allowed to grow without bound.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use axum::extract::ws::Utf8Bytes;
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::core::outbox::{Audience, Channel, Push, Sending};
+use crate::core::{Emission, Outbox};
+use crate::journal::{Journal, Kind as JournalKind, Note};
+use crate::model::thenvoi::Kind;
+
+/// Why a socket is being closed: the WebSocket close code and reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CloseWith(pub u16, pub &'static str);
+
+/// One live socket, as the hub and its connection task share it.
+#[derive(Debug)]
+pub struct Conn {
+    pub id: u64,
+    pub entity: String,
+    pub kind: Kind,
+    pub tx: mpsc::Sender<Utf8Bytes>,
+    /// Fired to close the socket; the reason is set first.
+    pub closer: CancellationToken,
+    pub close_with: Mutex<Option<CloseWith>>,
+}
+
+impl Conn {
+    /// Asks the connection task to close with `why` (the first reason wins).
+    pub fn close(&self, why: CloseWith) {
+        let mut w = self.close_with.lock().unwrap_or_else(|p| p.into_inner());
+        if w.is_none() {
+            *w = Some(why);
+        }
+        drop(w);
+        self.closer.cancel();
+    }
+
+    /// Queues a frame; a full queue cuts the socket (slow consumer).
+    pub fn send(&self, frame: Utf8Bytes, stats: &Stats) -> bool {
+        match self.tx.try_send(frame) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                stats.slow_consumers_cut.fetch_add(1, Ordering::Relaxed);
+                self.close(CloseWith(1008, "slow consumer: too many frames queued"));
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+}
+
+/// Counters for `/__admin/stats`.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub pushes: AtomicU64,
+    pub frames_pushed: AtomicU64,
+    pub slow_consumers_cut: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct Topic {
+    /// User sockets by connection id.
+    users: HashMap<u64, Arc<Conn>>,
+    /// Agent sockets by agent id.
+    agents: HashMap<String, Vec<Arc<Conn>>>,
+}
+
+/// Topic subscriptions and live sockets.
+#[derive(Debug)]
+pub struct Hub {
+    topics: RwLock<HashMap<String, Topic>>,
+    /// Live sockets by connection id.
+    conns: Mutex<HashMap<u64, Arc<Conn>>>,
+    /// The live socket of each agent (T14).
+    agents: Mutex<HashMap<String, Arc<Conn>>>,
+    next: AtomicU64,
+    journal: Arc<Journal>,
+    pub stats: Stats,
+}
+
+impl Hub {
+    pub fn new(journal: Arc<Journal>) -> Hub {
+        Hub {
+            topics: RwLock::default(),
+            conns: Mutex::default(),
+            agents: Mutex::default(),
+            next: AtomicU64::new(0),
+            journal,
+            stats: Stats::default(),
+        }
+    }
+
+    pub fn next_id(&self) -> u64 {
+        self.next.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Registers a socket. For an agent, returns its previous socket unless
+    /// `keep_old` (which then stays open: a fault).
+    pub fn connect(&self, conn: &Arc<Conn>, keep_old: bool) -> Option<Arc<Conn>> {
+        lock(&self.conns).insert(conn.id, conn.clone());
+        if conn.kind != Kind::Agent {
+            return None;
+        }
+        let mut agents = lock(&self.agents);
+        let old = agents.insert(conn.entity.clone(), conn.clone());
+        if keep_old { None } else { old }
+    }
+
+    /// Whether an agent has a live socket (`on_conflict=reject`).
+    pub fn agent_online(&self, agent: &str) -> bool {
+        lock(&self.agents).contains_key(agent)
+    }
+
+    /// Forgets a socket and its subscriptions.
+    pub fn disconnect(&self, conn: &Arc<Conn>, topics: impl Iterator<Item = String>) {
+        lock(&self.conns).remove(&conn.id);
+        {
+            let mut agents = lock(&self.agents);
+            if agents.get(&conn.entity).is_some_and(|c| c.id == conn.id) {
+                agents.remove(&conn.entity);
+            }
+        }
+        for topic in topics {
+            self.unsubscribe(&topic, conn);
+        }
+    }
+
+    pub fn subscribe(&self, topic: &str, conn: &Arc<Conn>) {
+        let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
+        let t = topics.entry(topic.to_string()).or_default();
+        match conn.kind {
+            Kind::User => {
+                t.users.insert(conn.id, conn.clone());
+            }
+            Kind::Agent => {
+                let list = t.agents.entry(conn.entity.clone()).or_default();
+                list.retain(|c| c.id != conn.id);
+                list.push(conn.clone());
+            }
+        }
+    }
+
+    pub fn unsubscribe(&self, topic: &str, conn: &Conn) {
+        let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
+        let Some(t) = topics.get_mut(topic) else {
+            return;
+        };
+        t.users.remove(&conn.id);
+        if let Some(list) = t.agents.get_mut(&conn.entity) {
+            list.retain(|c| c.id != conn.id);
+            if list.is_empty() {
+                t.agents.remove(&conn.entity);
+            }
+        }
+        if t.users.is_empty() && t.agents.is_empty() {
+            topics.remove(topic);
+        }
+    }
+
+    /// Whether `conn` is still subscribed to `topic` (a removed participant
+    /// is dropped without a word, T21).
+    pub fn is_subscribed(&self, topic: &str, conn: &Conn) -> bool {
+        let topics = self.topics.read().unwrap_or_else(|p| p.into_inner());
+        topics.get(topic).is_some_and(|t| {
+            t.users.contains_key(&conn.id)
+                || t.agents
+                    .get(&conn.entity)
+                    .is_some_and(|l| l.iter().any(|c| c.id == conn.id))
+        })
+    }
+
+    /// Live sockets (stats, reset).
+    pub fn sockets(&self) -> Vec<Arc<Conn>> {
+        lock(&self.conns).values().cloned().collect()
+    }
+
+    /// Closes every socket (reset, shutdown).
+    pub fn close_all(&self, why: CloseWith) {
+        for c in self.sockets() {
+            c.close(why);
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The topic a channel is on the wire (T15).
+pub fn topic(channel: Channel<'_>) -> String {
+    match channel {
+        Channel::Room(id) => format!("chat_room:{id}"),
+        Channel::RoomMembers(id) => format!("room_participants:{id}"),
+        Channel::AgentRooms(id) => format!("agent_rooms:{id}"),
+        Channel::UserRooms(id) => format!("user_rooms:{id}"),
+    }
+}
+
+/// A server push: `[null, null, topic, event, payload]` (T6).
+pub fn push_frame(topic: &str, event: &str, payload: &Value) -> Utf8Bytes {
+    let frame =
+        serde_json::to_string(&(None::<()>, None::<()>, topic, event, payload)).unwrap_or_default();
+    Utf8Bytes::from(frame)
+}
+
+impl Outbox for Hub {
+    fn emit<'a>(&'a self, _emission: &'a Emission<'a>) -> Sending<'a> {
+        // ProteusAI events have no Phoenix audience.
+        Box::pin(std::future::ready(()))
+    }
+
+    fn disconnect_room(&self, _chat_id: &str) {}
+
+    fn push(&self, push: &Push<'_>) -> Vec<String> {
+        let topic = topic(push.channel);
+        let room = match push.channel {
+            Channel::Room(id) | Channel::RoomMembers(id) => Some(id.to_string()),
+            _ => None,
+        };
+        let mut written = Vec::new();
+        let mut reached = 0usize;
+        {
+            let topics = self.topics.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(t) = topics.get(&topic) {
+                let frame = push_frame(&topic, push.event, push.payload);
+                for c in t.users.values() {
+                    reached += usize::from(c.send(frame.clone(), &self.stats));
+                }
+                let mut to_agent = |agent: &String, conns: &Vec<Arc<Conn>>| {
+                    let mut any = false;
+                    for c in conns {
+                        any |= c.send(frame.clone(), &self.stats);
+                    }
+                    if any {
+                        reached += 1;
+                        written.push(agent.clone());
+                    }
+                };
+                match push.audience {
+                    Audience::Everyone => t.agents.iter().for_each(|(a, c)| to_agent(a, c)),
+                    Audience::UsersAnd(agents) => {
+                        for a in agents {
+                            if let Some(c) = t.agents.get(a) {
+                                to_agent(a, c);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        self.stats.pushes.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .frames_pushed
+            .fetch_add(reached as u64, Ordering::Relaxed);
+        if self.journal.enabled() {
+            self.journal.record(
+                JournalKind::Out,
+                Note {
+                    event: Some(push.event.to_string()),
+                    chat_id: room,
+                    detail: serde_json::json!({
+                        "transport": "phoenix", "topic": topic, "sockets": reached,
+                        "agents": written,
+                    })
+                    .into(),
+                    ..Default::default()
+                },
+            );
+        }
+        written
+    }
+
+    fn forget_room(&self, room_id: &str, entity: Option<&str>) {
+        let names = [
+            format!("chat_room:{room_id}"),
+            format!("room_participants:{room_id}"),
+        ];
+        let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
+        for name in names {
+            match entity {
+                None => {
+                    topics.remove(&name);
+                }
+                Some(e) => {
+                    if let Some(t) = topics.get_mut(&name) {
+                        t.users.retain(|_, c| c.entity != e);
+                        t.agents.remove(e);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,346 @@
+//! The Thenvoi realtime transport: Phoenix Channels V2 over a WebSocket at
+//! `/api/v1/socket/websocket` (docs/THENVOI.md T1-T23).
+//!
+//! Authentication happens at the upgrade (a refusal is HTTP 403 before any
+//! WebSocket exists, T4); then one task per socket reads client frames,
+//! writes queued frames, and closes the socket after the idle timeout
+//! (T13). Channels only push: joins, leaves and heartbeats are the whole
+//! client vocabulary, and anything else gets an error reply, never silence
+//! (T11). Pushes come from the core through [`hub::Hub`].
+
+pub mod channels;
+pub mod frames;
+pub mod hub;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::Band;
+use super::rest::error;
+use crate::core::thenvoi::Principal;
+use crate::journal::{Kind as JournalKind, Note};
+use crate::model::thenvoi::{Kind, is_uuid};
+use channels::Join;
+use frames::Frame;
+use hub::{CloseWith, Conn};
+
+/// The client closed the socket (or the connection dropped).
+const CLIENT_CLOSED: CloseWith = CloseWith(1000, "closed by the client");
+
+/// Largest client frame read (bytes), like a REST body.
+pub const MAX_FRAME: usize = 1024 * 1024;
+
+/// `GET /api/v1/socket/websocket?vsn=2.0.0&api_key=…`: authenticates, then
+/// upgrades.
+pub async fn upgrade(
+    State(band): State<Arc<Band>>,
+    Query(query): Query<HashMap<String, String>>,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("{e}: connect with a WebSocket client, ?vsn=2.0.0 and a key"),
+            );
+        }
+    };
+    let faults = band.core.faults.thenvoi(None);
+    let vsn_ok = match query.get("vsn").map(String::as_str) {
+        Some(v) if v.starts_with("2.") => true,
+        Some(v) => {
+            return error(
+                StatusCode::FORBIDDEN,
+                &format!("vsn={v} is not served: this server speaks Phoenix V2 (vsn=2.0.0)"),
+            );
+        }
+        None => faults.accept_missing_vsn.fire(),
+    };
+    let who = match authenticate(&band, &query) {
+        Ok(who) => who,
+        Err(message) => return error(StatusCode::FORBIDDEN, &message),
+    };
+    if who.kind == Kind::Agent
+        && query.get("on_conflict").map(String::as_str) == Some("reject")
+        && band.hub.agent_online(&who.id)
+    {
+        return error(
+            StatusCode::CONFLICT,
+            &format!(
+                "agent {} is already connected (on_conflict=reject); use on_conflict=supersede to take over",
+                who.id
+            ),
+        );
+    }
+    ws.max_message_size(MAX_FRAME)
+        .max_frame_size(MAX_FRAME)
+        .on_upgrade(move |socket| serve(band, who, vsn_ok, socket))
+}
+
+/// The four documented ways to authenticate (T3, T4).
+fn authenticate(band: &Band, q: &HashMap<String, String>) -> Result<Principal, String> {
+    let rooms = &band.core.thenvoi;
+    let who = match (q.get("token"), q.get("api_key")) {
+        (Some(_), Some(_)) => return Err("give either token or api_key, not both".into()),
+        (Some(t), None) => rooms.by_token(t).ok_or("unknown token")?,
+        (None, Some(k)) => match rooms.by_key(k) {
+            Some(p) => p,
+            None if band.core.faults.thenvoi(None).accept_bad_key.fire() => {
+                rooms.first_agent().ok_or("unknown api_key")?
+            }
+            None => return Err("unknown api_key".into()),
+        },
+        (None, None) => {
+            return Err(
+                "no credentials: pass api_key=<key> (or token=<token>) in the query".into(),
+            );
+        }
+    };
+    let Some(agent_id) = q.get("agent_id") else {
+        return Ok(who);
+    };
+    if !is_uuid(agent_id) {
+        return Err(format!("agent_id {agent_id:?} is not a uuid"));
+    }
+    match who.kind {
+        Kind::Agent if &who.id == agent_id => Ok(who),
+        Kind::Agent => Err("an agent key may only name its own agent_id".into()),
+        Kind::User => {
+            let agent = rooms
+                .agent(agent_id)
+                .filter(|a| a.owner_id == who.id)
+                .ok_or_else(|| format!("agent {agent_id} is not an agent of this key's owner"))?;
+            rooms
+                .by_key(&agent.api_key)
+                .ok_or_else(|| "the agent has no key".to_string())
+        }
+    }
+}
+
+/// One socket's life: register, read and write until closed, clean up.
+async fn serve(band: Arc<Band>, who: Principal, vsn_ok: bool, socket: WebSocket) {
+    let (tx, mut rx) = mpsc::channel(band.queue);
+    let conn = Arc::new(Conn {
+        id: band.hub.next_id(),
+        entity: who.id.clone(),
+        kind: who.kind,
+        tx,
+        closer: CancellationToken::new(),
+        close_with: std::sync::Mutex::new(None),
+    });
+    let keep_old = band.core.faults.thenvoi(None).keep_old_agent_socket.fire();
+    if let Some(old) = band.hub.connect(&conn, keep_old) {
+        // T14: the new one wins; the old one is closed without a frame.
+        old.close(CloseWith(1000, "superseded by a new connection"));
+    }
+    journal(
+        &band,
+        JournalKind::Connect,
+        None,
+        None,
+        json!({
+            "transport": "phoenix", "socket": conn.id, "entity": who.id, "type": who.kind.as_str(),
+        }),
+    );
+    let (mut sink, mut stream) = socket.split();
+    let mut joined: HashMap<String, Option<String>> = HashMap::new();
+    let idle = band.idle_timeout;
+    let mut deadline = tokio::time::Instant::now() + idle;
+    let never_idle = band.core.faults.thenvoi(None).no_idle_close.is_on();
+    let why = loop {
+        tokio::select! {
+            biased;
+            _ = conn.closer.cancelled() => {
+                break conn.close_with.lock().unwrap_or_else(|p| p.into_inner())
+                    .unwrap_or(CloseWith(1000, "closed"));
+            }
+            out = rx.recv() => {
+                let Some(frame) = out else { break CloseWith(1000, "closed") };
+                let mut failed = sink.feed(Message::Text(frame)).await.is_err();
+                while let (false, Ok(more)) = (failed, rx.try_recv()) {
+                    failed = sink.feed(Message::Text(more)).await.is_err();
+                }
+                if failed || sink.flush().await.is_err() {
+                    break CloseWith(1000, "gone");
+                }
+            }
+            inbound = stream.next() => {
+                deadline = tokio::time::Instant::now() + idle;
+                let text = match inbound {
+                    Some(Ok(Message::Text(t))) => t,
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    Some(Ok(Message::Binary(_))) => {
+                        break CloseWith(1011, "binary frames are not used: send JSON text frames");
+                    }
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break CLIENT_CLOSED,
+                };
+                if !vsn_ok {
+                    break CloseWith(1011, "no serializer: connect with vsn=2.0.0");
+                }
+                match frames::parse(&text) {
+                    Ok(frame) => {
+                        if let Some(why) = handle(&band, &who, &conn, &mut joined, frame) {
+                            break why;
+                        }
+                    }
+                    Err(problem) => {
+                        journal(&band, JournalKind::In, None, None, json!({
+                            "transport": "phoenix", "socket": conn.id, "malformed": problem,
+                        }));
+                        break CloseWith(1011, "malformed frame");
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until(deadline), if !never_idle => {
+                break CloseWith(1000, "idle: no frame within the timeout");
+            }
+        }
+    };
+    // Frames queued before the close still go out (a reply before phx_close).
+    while let Ok(frame) = rx.try_recv() {
+        if sink.feed(Message::Text(frame)).await.is_err() {
+            break;
+        }
+    }
+    if why == CLIENT_CLOSED {
+        // The WebSocket layer queued its answer to the client's close.
+        let _ = sink.flush().await;
+    } else {
+        let close = CloseFrame {
+            code: why.0,
+            reason: why.1.into(),
+        };
+        let _ = sink.send(Message::Close(Some(close))).await;
+    }
+    band.hub.disconnect(&conn, joined.into_keys());
+    journal(
+        &band,
+        JournalKind::Disconnect,
+        None,
+        None,
+        json!({
+            "transport": "phoenix", "socket": conn.id, "entity": who.id, "code": why.0, "reason": why.1,
+        }),
+    );
+}
+
+/// Answers one client frame; `Some` closes the socket.
+fn handle(
+    band: &Band,
+    who: &Principal,
+    conn: &Arc<Conn>,
+    joined: &mut HashMap<String, Option<String>>,
+    frame: Frame,
+) -> Option<CloseWith> {
+    let faults = band.core.faults.thenvoi(channels::room_of(&frame.topic));
+    let send = |bytes| {
+        conn.send(bytes, &band.hub.stats);
+    };
+    // A subscription the core ended (the entity left the room) is gone.
+    joined.retain(|topic, _| {
+        !topic.starts_with("chat_room:") && !topic.starts_with("room_participants:")
+            || band.hub.is_subscribed(topic, conn)
+    });
+    let outcome = match (frame.topic.as_str(), frame.event.as_str()) {
+        ("phoenix", "heartbeat") => {
+            if !faults.no_heartbeat_reply.fire() {
+                send(frames::reply(&frame, true, json!({}), false));
+            }
+            "ok"
+        }
+        (_, "phx_join") => match channels::join(&band.core, who, &frame.topic) {
+            Join::Ok => {
+                if let Some(old) = joined.insert(frame.topic.clone(), frame.join_ref.clone()) {
+                    send(frames::close(old.as_deref(), &frame.topic));
+                }
+                band.hub.subscribe(&frame.topic, conn);
+                let bare = faults.join_reply_without_refs.fire();
+                send(frames::reply(&frame, true, json!({}), bare));
+                "ok"
+            }
+            Join::Unauthorized => {
+                send(frames::reply(
+                    &frame,
+                    false,
+                    json!({ "reason": "unauthorized" }),
+                    false,
+                ));
+                "unauthorized"
+            }
+            Join::Unmatched => {
+                send(frames::unmatched(&frame));
+                "unmatched topic"
+            }
+        },
+        (_, "phx_leave") => {
+            send(frames::reply(&frame, true, json!({}), false));
+            if let Some(join_ref) = joined.remove(&frame.topic) {
+                band.hub.unsubscribe(&frame.topic, conn);
+                send(frames::close(join_ref.as_deref(), &frame.topic));
+            }
+            "ok"
+        }
+        (topic, _) if joined.contains_key(topic) => {
+            if faults.close_on_client_event.fire() {
+                return Some(CloseWith(1011, "client event on a push-only channel"));
+            }
+            send(frames::reply(
+                &frame,
+                false,
+                json!({ "reason": "unsupported event" }),
+                false,
+            ));
+            "unsupported event"
+        }
+        _ => {
+            send(frames::unmatched(&frame));
+            "unmatched topic"
+        }
+    };
+    journal(
+        band,
+        JournalKind::In,
+        Some(frame.event.clone()),
+        channels::room_of(&frame.topic).map(str::to_string),
+        json!({
+            "transport": "phoenix", "socket": conn.id, "topic": frame.topic,
+            "joinRef": frame.join_ref, "ref": frame.reference, "reply": outcome,
+        }),
+    );
+    None
+}
+
+fn journal(
+    band: &Band,
+    kind: JournalKind,
+    event: Option<String>,
+    chat_id: Option<String>,
+    detail: serde_json::Value,
+) {
+    if band.core.journal.enabled() {
+        band.core.journal.record(
+            kind,
+            Note {
+                event,
+                chat_id,
+                detail: detail.into(),
+                ..Default::default()
+            },
+        );
+    }
+}
+
+/// Reset and shutdown: every Phoenix socket closed.
+pub fn close_all(band: &Band, reason: &'static str) {
+    band.hub.close_all(CloseWith(1000, reason));
+}

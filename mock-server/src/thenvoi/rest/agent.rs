@@ -1,0 +1,332 @@
+//! The Agent API: `/api/v1/agent/...` with an agent's key (docs/THENVOI.md
+//! T33-T48).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde_json::{Value, json};
+
+use super::body::{Body, optional_text, text};
+use super::{AgentKey, Answer, Failure, data, page, paging, query_pairs, uuid};
+use crate::core::thenvoi::messages::{Claim, Filter};
+use crate::core::thenvoi::{Principal, flow, room_object};
+use crate::model::thenvoi::Room;
+use crate::thenvoi::Band;
+
+/// A room the caller takes part in (404 otherwise, T31).
+pub fn member_room(band: &Band, who: &Principal, id: &str) -> Result<Room, Failure> {
+    uuid("chat", id)?;
+    let rooms = &band.core.thenvoi;
+    match rooms.room(who, id, false) {
+        Err(crate::core::Refusal::NotFound(_))
+            if band
+                .core
+                .faults
+                .thenvoi(Some(id))
+                .foreign_room_visible
+                .fire() =>
+        {
+            Ok(rooms.room(who, id, true)?)
+        }
+        other => Ok(other?),
+    }
+}
+
+fn lenient(band: &Band, room: Option<&str>) -> bool {
+    band.core.faults.thenvoi(room).lenient_bodies.fire()
+}
+
+pub async fn me(State(band): State<Arc<Band>>, AgentKey(who): AgentKey) -> Answer {
+    let me = band
+        .core
+        .thenvoi
+        .agent_me(&who.id)
+        .ok_or_else(|| Failure(StatusCode::NOT_FOUND, "agent not found".into()))?;
+    data(StatusCode::OK, me)
+}
+
+pub async fn peers(
+    State(band): State<Arc<Band>>,
+    AgentKey(who): AgentKey,
+    RawQuery(q): RawQuery,
+) -> Answer {
+    let q = query_pairs(q.as_deref());
+    let at = paging(&q, 20)?;
+    let not_in = q
+        .iter()
+        .find(|(k, _)| k == "not_in_chat")
+        .map(|(_, v)| v.as_str());
+    page(&band, band.core.thenvoi.peers(&who, not_in), at, &[])
+}
+
+pub async fn chats(
+    State(band): State<Arc<Band>>,
+    AgentKey(who): AgentKey,
+    RawQuery(q): RawQuery,
+) -> Answer {
+    let at = paging(&query_pairs(q.as_deref()), 20)?;
+    let rooms = band
+        .core
+        .thenvoi
+        .rooms_of(&who.id)
+        .iter()
+        .map(room_object)
+        .collect();
+    page(&band, rooms, at, &[])
+}
+
+pub async fn create_chat(
+    State(band): State<Arc<Band>>,
+    AgentKey(who): AgentKey,
+    body: Bytes,
+) -> Answer {
+    let body = Body::parse(&body, lenient(&band, None))?;
+    let chat = body.maybe_wrapped("chat", &["task_id"])?;
+    let task_id = optional_text(&chat, "task_id", "chat.")?;
+    let room = flow::create_room(&band.core, &who, task_id);
+    data(StatusCode::CREATED, room_object(&room))
+}
+
+pub async fn chat(
+    State(band): State<Arc<Band>>,
+    AgentKey(who): AgentKey,
+    Path(id): Path<String>,
+) -> Answer {
+    data(StatusCode::OK, room_object(&member_room(&band, &who, &id)?))
+}
+
+pub async fn participants(
+    State(band): State<Arc<Band>>,
+    AgentKey(who): AgentKey,
+    Path(id): Path<String>,
+) -> Answer {
+    member_room(&band, &who, &id)?;
+    data(StatusCode::OK, band.core.thenvoi.participants(&id).into())
+}
+
+/// `{"participant": {"participant_id", "role"?}}` (T36).
+pub fn participant_body(
+    band: &Band,
+    room: &str,
+    bytes: &[u8],
+) -> Result<(String, String), Failure> {
+    let body = Body::parse(bytes, lenient(band, Some(room)))?;
+    let p = body.wrapped("participant", &["participant_id", "role"])?;
+    let id = text(&p, "participant_id", "participant.")?;
+    if !crate::model::thenvoi::is_uuid(&id) {
+        return Err(Failure::invalid("participant.participant_id is not a uuid"));
+    }
+    let role = optional_text(&p, "role", "participant.")?.unwrap_or_else(|| "member".into());
+    if !["owner", "admin", "member"].contains(&role.as_str()) {
+        return Err(Failure::invalid(
+            "participant.role must be owner, admin or member",
+        ));
+    }
+    Ok((id, role))
+}
+
+pub async fn add_participant(
+    State(band): State<Arc<Band>>,
+    AgentKey(who): AgentKey,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Answer {
+    member_room(&band, &who, &id)?;
+    let (pid, role) = participant_body(&band, &id, &body)?;
+    let object = flow::add_participant(&band.core, &who, &id, &pid, &role)?;
+    data(StatusCode::CREATED, object)
+}
+
+pub async fn remove_participant(
+    State(band): State<Arc<Band>>,
+    AgentKey(who): AgentKey,
+    Path((id, pid)): Path<(String, String)>,
+) -> Answer {
+    member_room(&band, &who, &id)?;
+    uuid("participant", &pid)?;
+    data(
+        StatusCode::OK,
+        flow::remove_participant(&band.core, &who, &id, &pid)?,
+    )
+}
+
+pub async fn context(
+    State(band): State<Arc<Band>>,
+    AgentKey(who): AgentKey,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Answer {
+    member_room(&band, &who, &id)?;
+    let at = paging(&query_pairs(q.as_deref()), 50)?;
+    let items = band.core.thenvoi.context(&who.id, &id);
+    let mut answer = page(&band, items, at, &[])?;
+    // T39: older clients read the same object as `meta`.
+    let bytes = axum::body::to_bytes(std::mem::take(answer.body_mut()), usize::MAX)
+        .await
+        .unwrap_or_default();
+    let mut v: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    if let Some(meta) = v.get("metadata").cloned() {
+        v["meta"] = meta;
+    }
+    Ok(axum::Json(v).into_response())
+}
+
+pub async fn messages(
+    State(band): State<Arc<Band>>,
+    AgentKey(who): AgentKey,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Answer {
+    member_room(&band, &who, &id)?;
+    let q = query_pairs(q.as_deref());
+    let at = paging(&q, 20)?;
+    let status = q
+        .iter()
+        .find(|(k, _)| k == "status")
+        .map(|(_, v)| v.as_str());
+    let filter = Filter::parse(status).ok_or_else(|| {
+        Failure::invalid("status must be one of pending, processing, processed, failed, all")
+    })?;
+    let filter = if filter != Filter::All
+        && band
+            .core
+            .faults
+            .thenvoi(Some(&id))
+            .ignore_status_filter
+            .fire()
+    {
+        Filter::All
+    } else {
+        filter
+    };
+    let items = band.core.thenvoi.agent_messages(&who.id, &id, filter);
+    page(&band, items, at, &[("status_filter", filter.name().into())])
+}
+
+pub async fn next(
+    State(band): State<Arc<Band>>,
+    AgentKey(who): AgentKey,
+    Path(id): Path<String>,
+) -> Answer {
+    member_room(&band, &who, &id)?;
+    let faults = band.core.faults.thenvoi(Some(&id));
+    let rooms = &band.core.thenvoi;
+    let skip = usize::from(
+        rooms.next(&who.id, &id, 1, false).is_some() && faults.next_skips_oldest.fire(),
+    );
+    let processed_too = faults.next_includes_processed.is_on()
+        && rooms.next(&who.id, &id, 0, true) != rooms.next(&who.id, &id, 0, false)
+        && faults.next_includes_processed.fire();
+    match rooms.next(&who.id, &id, skip, processed_too) {
+        Some(message) => data(StatusCode::OK, message),
+        None if faults.next_empty_200.fire() => data(StatusCode::OK, Value::Null),
+        None => Ok(StatusCode::NO_CONTENT.into_response()),
+    }
+}
+
+pub async fn send(
+    State(band): State<Arc<Band>>,
+    AgentKey(who): AgentKey,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Answer {
+    member_room(&band, &who, &id)?;
+    send_message(&band, &who, &id, &body)
+}
+
+/// `{"message": {"content", "mentions"}}` (T34), for agents and users.
+pub fn send_message(band: &Band, who: &Principal, room: &str, bytes: &[u8]) -> Answer {
+    let body = Body::parse(bytes, lenient(band, Some(room)))?;
+    let message = body.wrapped("message", &["content", "mentions"])?;
+    let content = text(&message, "content", "message.")?;
+    let mentions = body.mentions(&message)?;
+    let (sent, recipients) = flow::send(&band.core, who, room, &content, mentions)?;
+    data(
+        StatusCode::CREATED,
+        json!({ "id": sent.id, "success": true, "recipients": recipients }),
+    )
+}
+
+pub async fn event(
+    State(band): State<Arc<Band>>,
+    AgentKey(who): AgentKey,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Answer {
+    member_room(&band, &who, &id)?;
+    let body = Body::parse(&body, lenient(&band, Some(&id)))?;
+    let event = body.wrapped("event", &["content", "message_type", "metadata"])?;
+    let content = text(&event, "content", "event.")?;
+    let kind = text(&event, "message_type", "event.")?;
+    let metadata = match event.get("metadata") {
+        None | Some(Value::Null) => serde_json::Map::new(),
+        Some(Value::Object(o)) => o.clone(),
+        Some(_) => return Err(Failure::invalid("event.metadata must be an object")),
+    };
+    let stored = flow::record_event(&band.core, &who, &id, &content, &kind, metadata)?;
+    data(
+        StatusCode::CREATED,
+        json!({ "id": stored.id, "message_type": stored.message_type, "success": true }),
+    )
+}
+
+/// `POST …/messages/{mid}/processing|processed|failed` (T41-T45).
+pub async fn lifecycle(
+    State(band): State<Arc<Band>>,
+    AgentKey(who): AgentKey,
+    Path((id, mid, action)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Answer {
+    member_room(&band, &who, &id)?;
+    uuid("message", &mid)?;
+    let body = Body::parse(&body, lenient(&band, Some(&id)))?;
+    let claim = match action.as_str() {
+        "processing" => {
+            body.none()?;
+            Claim::Processing
+        }
+        "processed" => {
+            body.none()?;
+            Claim::Processed
+        }
+        "failed" => {
+            let o = body.flat(&["error"])?;
+            let error = match o.get("error") {
+                Some(Value::String(e)) if !e.is_empty() => e.clone(),
+                _ if band
+                    .core
+                    .faults
+                    .thenvoi(Some(&id))
+                    .failed_without_error
+                    .fire() =>
+                {
+                    "(no error given)".into()
+                }
+                Some(Value::String(_)) => return Err(Failure::invalid("error must not be empty")),
+                Some(_) => return Err(Failure::invalid("error must be a string")),
+                None => {
+                    return Err(Failure::invalid(
+                        "error is required: {\"error\": \"why it failed\"}",
+                    ));
+                }
+            };
+            Claim::Failed(error)
+        }
+        other => {
+            return Err(Failure(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "No route for POST …/messages/{mid}/{other}: use processing, processed or failed"
+                ),
+            ));
+        }
+    };
+    let (status, attempt) = flow::claim(&band.core, &who, &id, &mid, claim)?;
+    data(
+        StatusCode::OK,
+        json!({ "id": mid, "status": status.as_str(), "attempt_number": attempt, "success": true }),
+    )
+}

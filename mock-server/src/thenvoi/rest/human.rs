@@ -1,0 +1,133 @@
+//! The Human API routes a mock needs to drive the agents: `/api/v1/me/...`
+//! with a user's key (docs/THENVOI.md T51).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use serde_json::json;
+
+use super::agent::{member_room, participant_body, send_message};
+use super::body::{Body, optional_text, text};
+use super::{Answer, Failure, UserKey, data, page, paging, query_pairs, uuid};
+use crate::core::thenvoi::{flow, room_object};
+use crate::thenvoi::Band;
+
+pub async fn register_agent(
+    State(band): State<Arc<Band>>,
+    UserKey(who): UserKey,
+    body: Bytes,
+) -> Answer {
+    let lenient = band.core.faults.thenvoi(None).lenient_bodies.fire();
+    let body = Body::parse(&body, lenient)?;
+    let agent = body.wrapped("agent", &["name", "description"])?;
+    let name = text(&agent, "name", "agent.")?;
+    if name.trim().is_empty() {
+        return Err(Failure::invalid("agent.name must not be empty"));
+    }
+    let description = optional_text(&agent, "description", "agent.")?;
+    let (agent, key) = band.core.thenvoi.register_agent(&who, &name, description);
+    data(
+        StatusCode::CREATED,
+        json!({
+            "agent": { "id": agent.id, "name": agent.name, "description": agent.description,
+                       "handle": agent.handle, "inserted_at": agent.inserted_at },
+            "credentials": { "api_key": key },
+        }),
+    )
+}
+
+pub async fn chats(
+    State(band): State<Arc<Band>>,
+    UserKey(who): UserKey,
+    RawQuery(q): RawQuery,
+) -> Answer {
+    let at = paging(&query_pairs(q.as_deref()), 20)?;
+    let rooms = band
+        .core
+        .thenvoi
+        .rooms_of(&who.id)
+        .iter()
+        .map(room_object)
+        .collect();
+    page(&band, rooms, at, &[])
+}
+
+pub async fn create_chat(
+    State(band): State<Arc<Band>>,
+    UserKey(who): UserKey,
+    body: Bytes,
+) -> Answer {
+    let lenient = band.core.faults.thenvoi(None).lenient_bodies.fire();
+    let body = Body::parse(&body, lenient)?;
+    let chat = body.maybe_wrapped("chat", &["task_id"])?;
+    let task_id = optional_text(&chat, "task_id", "chat.")?;
+    let room = flow::create_room(&band.core, &who, task_id);
+    data(StatusCode::CREATED, room_object(&room))
+}
+
+pub async fn chat(
+    State(band): State<Arc<Band>>,
+    UserKey(who): UserKey,
+    Path(id): Path<String>,
+) -> Answer {
+    data(StatusCode::OK, room_object(&member_room(&band, &who, &id)?))
+}
+
+pub async fn messages(
+    State(band): State<Arc<Band>>,
+    UserKey(who): UserKey,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Answer {
+    member_room(&band, &who, &id)?;
+    let at = paging(&query_pairs(q.as_deref()), 20)?;
+    page(&band, band.core.thenvoi.user_messages(&id), at, &[])
+}
+
+pub async fn send(
+    State(band): State<Arc<Band>>,
+    UserKey(who): UserKey,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Answer {
+    member_room(&band, &who, &id)?;
+    send_message(&band, &who, &id, &body)
+}
+
+pub async fn participants(
+    State(band): State<Arc<Band>>,
+    UserKey(who): UserKey,
+    Path(id): Path<String>,
+) -> Answer {
+    member_room(&band, &who, &id)?;
+    data(StatusCode::OK, band.core.thenvoi.participants(&id).into())
+}
+
+pub async fn add_participant(
+    State(band): State<Arc<Band>>,
+    UserKey(who): UserKey,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Answer {
+    member_room(&band, &who, &id)?;
+    let (pid, role) = participant_body(&band, &id, &body)?;
+    data(
+        StatusCode::CREATED,
+        flow::add_participant(&band.core, &who, &id, &pid, &role)?,
+    )
+}
+
+pub async fn remove_participant(
+    State(band): State<Arc<Band>>,
+    UserKey(who): UserKey,
+    Path((id, pid)): Path<(String, String)>,
+) -> Answer {
+    member_room(&band, &who, &id)?;
+    uuid("participant", &pid)?;
+    data(
+        StatusCode::OK,
+        flow::remove_participant(&band.core, &who, &id, &pid)?,
+    )
+}

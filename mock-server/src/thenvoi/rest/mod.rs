@@ -1,0 +1,328 @@
+//! The Thenvoi REST APIs under `/api/v1`: `/agent/...` with an agent's
+//! `X-API-Key`, `/me/...` with a user's (docs/THENVOI.md T29-T51).
+//!
+//! Every answer is JSON; every error is the envelope
+//! `{"error": {"code", "message"}}` (T31). Bodies are strict (T32): a body
+//! that is not a JSON object, or has a property the endpoint does not take,
+//! is 400; a well-formed body with a missing or invalid field is 422.
+
+pub mod agent;
+pub mod body;
+pub mod human;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use super::Band;
+use crate::core::Refusal;
+use crate::core::thenvoi::Principal;
+use crate::model::thenvoi::{Kind, is_uuid};
+
+/// Largest request body read (bytes).
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+/// An error answer: the status and its envelope.
+#[derive(Debug)]
+pub struct Failure(pub StatusCode, pub String);
+
+pub type Answer = Result<Response, Failure>;
+
+impl Failure {
+    pub fn bad_request(message: impl Into<String>) -> Failure {
+        Failure(StatusCode::BAD_REQUEST, message.into())
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Failure {
+        Failure(StatusCode::UNPROCESSABLE_ENTITY, message.into())
+    }
+}
+
+impl From<Refusal> for Failure {
+    fn from(r: Refusal) -> Failure {
+        let status = match &r {
+            Refusal::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Refusal::Forbidden(_) => StatusCode::FORBIDDEN,
+            Refusal::NotFound(_) => StatusCode::NOT_FOUND,
+            Refusal::Conflict(_) => StatusCode::CONFLICT,
+            Refusal::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
+        };
+        Failure(status, r.message().to_string())
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        error(self.0, &self.1)
+    }
+}
+
+/// The error envelope (T31).
+pub fn error(status: StatusCode, message: &str) -> Response {
+    let code = match status.as_u16() {
+        400 => "bad_request",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        409 => "conflict",
+        413 => "payload_too_large",
+        422 => "unprocessable_entity",
+        429 => "too_many_requests",
+        _ => "internal_server_error",
+    };
+    (
+        status,
+        axum::Json(json!({ "error": { "code": code, "message": message } })),
+    )
+        .into_response()
+}
+
+/// `{"data": …}` with a status.
+pub fn data(status: StatusCode, value: Value) -> Answer {
+    Ok((status, axum::Json(json!({ "data": value }))).into_response())
+}
+
+/// An agent's key (`/agent` routes).
+pub struct AgentKey(pub Principal);
+/// A user's key (`/me` routes).
+pub struct UserKey(pub Principal);
+
+fn caller(band: &Band, parts: &Parts, want: Kind) -> Result<Principal, Failure> {
+    let key = parts
+        .headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            Failure(
+                StatusCode::UNAUTHORIZED,
+                "missing X-API-Key header: send your agent or user API key".into(),
+            )
+        })?;
+    let who = match band.core.thenvoi.by_key(key) {
+        Some(p) => p,
+        None if want == Kind::Agent && band.core.faults.thenvoi(None).accept_bad_key.fire() => band
+            .core
+            .thenvoi
+            .first_agent()
+            .ok_or_else(|| Failure(StatusCode::UNAUTHORIZED, "unknown API key".into()))?,
+        None => return Err(Failure(StatusCode::UNAUTHORIZED, "unknown API key".into())),
+    };
+    if who.kind != want {
+        let (route, key) = match want {
+            Kind::Agent => ("/agent", "an agent"),
+            Kind::User => ("/me", "a user"),
+        };
+        return Err(Failure(
+            StatusCode::FORBIDDEN,
+            format!("{route} routes need {key} API key"),
+        ));
+    }
+    Ok(who)
+}
+
+impl FromRequestParts<Arc<Band>> for AgentKey {
+    type Rejection = Failure;
+    async fn from_request_parts(parts: &mut Parts, band: &Arc<Band>) -> Result<Self, Failure> {
+        caller(band, parts, Kind::Agent).map(AgentKey)
+    }
+}
+
+impl FromRequestParts<Arc<Band>> for UserKey {
+    type Rejection = Failure;
+    async fn from_request_parts(parts: &mut Parts, band: &Arc<Band>) -> Result<Self, Failure> {
+        caller(band, parts, Kind::User).map(UserKey)
+    }
+}
+
+/// A path id that must be a uuid (404 otherwise, T31).
+pub fn uuid(what: &str, id: &str) -> Result<(), Failure> {
+    if is_uuid(id) {
+        Ok(())
+    } else {
+        Err(Failure(
+            StatusCode::NOT_FOUND,
+            format!("{what} {id} not found (ids are lowercase uuids)"),
+        ))
+    }
+}
+
+/// `page` and `page_size` of a list (T49): 422 below 1 or not an integer;
+/// a size above 100 is clamped.
+pub fn paging(query: &[(String, String)], default_size: usize) -> Result<(usize, usize), Failure> {
+    let read = |name: &str, default: usize| -> Result<usize, Failure> {
+        match query.iter().find(|(k, _)| k == name) {
+            None => Ok(default),
+            Some((_, v)) => v.parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                Failure::invalid(format!(
+                    "{name} must be an integer of at least 1, got {v:?}"
+                ))
+            }),
+        }
+    };
+    Ok((read("page", 1)?, read("page_size", default_size)?.min(100)))
+}
+
+/// The query string as pairs.
+pub fn query_pairs(req_query: Option<&str>) -> Vec<(String, String)> {
+    form_urlencoded::parse(req_query.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// A list page: `{"data": [...], "metadata": {...}}` (T49), without the
+/// metadata under the `thenvoi-no-page-metadata` fault.
+pub fn page(band: &Band, items: Vec<Value>, at: (usize, usize), extra: &[(&str, Value)]) -> Answer {
+    let (data, mut meta) = crate::core::thenvoi::messages::paginate(items, at.0, at.1);
+    for (k, v) in extra {
+        meta[*k] = v.clone();
+    }
+    let mut body = json!({ "data": data });
+    if !band.core.faults.thenvoi(None).no_page_metadata.fire() {
+        body["metadata"] = meta;
+    }
+    Ok(axum::Json(body).into_response())
+}
+
+/// The path as the client sent it (routes here are nested under `/api/v1`).
+fn full_path(req: &Request) -> String {
+    req.extensions()
+        .get::<axum::extract::OriginalUri>()
+        .map_or_else(|| req.uri().path().to_string(), |u| u.path().to_string())
+}
+
+async fn not_found(req: Request) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        &format!("No route for {} {}", req.method(), full_path(&req)),
+    )
+}
+
+async fn method_not_allowed(req: Request) -> Response {
+    error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &format!(
+            "Method {} is not allowed on {}",
+            req.method(),
+            full_path(&req)
+        ),
+    )
+}
+
+/// Journals each call (method, path, status) beside the ProteusAI ones, and
+/// turns a plain-text error of the HTTP layer into the envelope.
+async fn journal(
+    State(band): State<Arc<Band>>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let (method, path) = (req.method().to_string(), full_path(&req));
+    let started = std::time::Instant::now();
+    let response = next.run(req).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let response = if status.as_u16() >= 400 && !is_json {
+        let bytes = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes).trim().to_string();
+        error(
+            status,
+            if text.is_empty() {
+                "request refused"
+            } else {
+                &text
+            },
+        )
+    } else {
+        response
+    };
+    if band.core.journal.enabled() {
+        let room = path.split("/chats/").nth(1).map(|rest| {
+            rest.split(['/', '?'])
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        });
+        band.core.journal.record(
+            crate::journal::Kind::Rest,
+            crate::journal::Note {
+                chat_id: room,
+                detail: json!({ "transport": "thenvoi", "method": method, "path": path,
+                    "status": status.as_u16(), "durationUs": started.elapsed().as_micros() as u64 })
+                .into(),
+                ..Default::default()
+            },
+        );
+    }
+    response
+}
+
+/// Handlers run on the background runtime, like ProteusAI's REST.
+async fn in_background(req: Request, next: axum::middleware::Next) -> Response {
+    match crate::priority::background().spawn(next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the request handler failed (a bug in the mock; see its log)",
+        ),
+    }
+}
+
+/// The REST routes (relative to `/api/v1`).
+pub fn router(band: Arc<Band>) -> Router<Arc<Band>> {
+    use axum::routing::delete;
+    Router::new()
+        .route("/agent/me", get(agent::me))
+        .route("/agent/peers", get(agent::peers))
+        .route("/agent/chats", get(agent::chats).post(agent::create_chat))
+        .route("/agent/chats/{id}", get(agent::chat))
+        .route(
+            "/agent/chats/{id}/participants",
+            get(agent::participants).post(agent::add_participant),
+        )
+        .route(
+            "/agent/chats/{id}/participants/{pid}",
+            delete(agent::remove_participant),
+        )
+        .route("/agent/chats/{id}/context", get(agent::context))
+        .route(
+            "/agent/chats/{id}/messages",
+            get(agent::messages).post(agent::send),
+        )
+        .route("/agent/chats/{id}/messages/next", get(agent::next))
+        .route(
+            "/agent/chats/{id}/messages/{mid}/{action}",
+            post(agent::lifecycle),
+        )
+        .route("/agent/chats/{id}/events", post(agent::event))
+        .route("/me/agents/register", post(human::register_agent))
+        .route("/me/chats", get(human::chats).post(human::create_chat))
+        .route("/me/chats/{id}", get(human::chat))
+        .route(
+            "/me/chats/{id}/messages",
+            get(human::messages).post(human::send),
+        )
+        .route(
+            "/me/chats/{id}/participants",
+            get(human::participants).post(human::add_participant),
+        )
+        .route(
+            "/me/chats/{id}/participants/{pid}",
+            delete(human::remove_participant),
+        )
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(in_background))
+        .layer(axum::middleware::from_fn_with_state(band, journal))
+}
