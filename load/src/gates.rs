@@ -31,6 +31,11 @@ pub enum Counter {
     ContentViolations,
     Disconnects,
     Errors,
+    Deliveries,
+    DeliveriesPerSecond,
+    Misdeliveries,
+    Claims,
+    ClaimsPerSecond,
 }
 
 /// Counter names (the report's keys), and the version 1 spelling where it
@@ -55,6 +60,11 @@ const COUNTERS: &[(&str, Option<&str>, Counter)] = &[
     ),
     ("disconnects", None, Counter::Disconnects),
     ("errors", None, Counter::Errors),
+    ("deliveriesPerSecond", None, Counter::DeliveriesPerSecond),
+    ("deliveries", None, Counter::Deliveries),
+    ("misdeliveries", None, Counter::Misdeliveries),
+    ("claimsPerSecond", None, Counter::ClaimsPerSecond),
+    ("claims", None, Counter::Claims),
 ];
 
 /// A statistic of a latency summary.

@@ -34,15 +34,22 @@ pub enum Hist {
     Gap,
     /// Intended start → `message:done`.
     Stream,
+    /// thenvoi: a message's intended send time → its `message_created` at
+    /// a mentioned agent's socket.
+    Delivery,
+    /// thenvoi: `/processing` sent → `/processed` answered.
+    Claim,
 }
 
 impl Hist {
-    pub const ALL: [Hist; 5] = [
+    pub const ALL: [Hist; 7] = [
         Hist::Connect,
         Hist::Ack,
         Hist::Ttfd,
         Hist::Gap,
         Hist::Stream,
+        Hist::Delivery,
+        Hist::Claim,
     ];
 
     pub fn name(self) -> &'static str {
@@ -52,6 +59,8 @@ impl Hist {
             Hist::Ttfd => "ttfd",
             Hist::Gap => "gap",
             Hist::Stream => "stream",
+            Hist::Delivery => "delivery",
+            Hist::Claim => "claim",
         }
     }
 
@@ -110,6 +119,12 @@ pub struct Metrics {
     pub bytes: u64,
     pub disconnects: u64,
     pub errors: u64,
+    /// thenvoi: `message_created` pushes that reached a mentioned agent.
+    pub deliveries: u64,
+    /// thenvoi: pushes an agent must not get (not mentioned, or its own).
+    pub misdeliveries: u64,
+    /// thenvoi: claim round trips (`/processing` then `/processed`) done.
+    pub claims: u64,
     /// Loss, duplicates, reordering and content-rule violations (stream checker).
     pub checks: Counters,
     /// Deltas received per second of the run.
@@ -189,6 +204,9 @@ impl Metrics {
         self.bytes += other.bytes;
         self.disconnects += other.disconnects;
         self.errors += other.errors;
+        self.deliveries += other.deliveries;
+        self.misdeliveries += other.misdeliveries;
+        self.claims += other.claims;
         self.checks.deltas += other.checks.deltas;
         self.checks.duplicates += other.checks.duplicates;
         self.checks.out_of_order += other.checks.out_of_order;
@@ -209,8 +227,14 @@ impl Metrics {
 
     /// Deltas per second between the first and the last delta (0 with fewer than two).
     pub fn active_rate(&self) -> f64 {
+        self.active_rate_of(self.deltas)
+    }
+
+    /// `n` per second over the active window (the thenvoi scenario marks
+    /// deliveries as the window's ends).
+    pub fn active_rate_of(&self, n: u64) -> f64 {
         match (self.first_delta, self.last_delta) {
-            (Some(a), Some(b)) if b > a => self.deltas as f64 / (b - a).as_secs_f64(),
+            (Some(a), Some(b)) if b > a => n as f64 / (b - a).as_secs_f64(),
             _ => 0.0,
         }
     }

@@ -79,6 +79,15 @@ pub struct Counters {
     pub content_violations: u64,
     pub disconnects: u64,
     pub errors: u64,
+    /// thenvoi: pushes that reached a mentioned agent, and per second over
+    /// the active window (first to last delivery).
+    pub deliveries: u64,
+    pub deliveries_per_second: f64,
+    /// thenvoi: pushes an agent must not get (unmentioned, or its own).
+    pub misdeliveries: u64,
+    /// thenvoi: claim round trips done, and per second of the schedule.
+    pub claims: u64,
+    pub claims_per_second: f64,
 }
 
 impl Counters {
@@ -103,6 +112,19 @@ impl Counters {
             content_violations: m.checks.content_violations,
             disconnects: m.disconnects,
             errors: m.errors,
+            deliveries: m.deliveries,
+            deliveries_per_second: if m.deliveries > 0 {
+                m.active_rate_of(m.deliveries)
+            } else {
+                0.0
+            },
+            misdeliveries: m.misdeliveries,
+            claims: m.claims,
+            claims_per_second: if seconds > 0.0 {
+                m.claims as f64 / seconds
+            } else {
+                0.0
+            },
         }
     }
 
@@ -119,6 +141,9 @@ impl Counters {
         m.checks.content_violations += self.content_violations;
         m.disconnects += self.disconnects;
         m.errors += self.errors;
+        m.deliveries += self.deliveries;
+        m.misdeliveries += self.misdeliveries;
+        m.claims += self.claims;
     }
 
     pub fn get(&self, c: Counter) -> f64 {
@@ -134,6 +159,11 @@ impl Counters {
             Counter::ContentViolations => self.content_violations as f64,
             Counter::Disconnects => self.disconnects as f64,
             Counter::Errors => self.errors as f64,
+            Counter::Deliveries => self.deliveries as f64,
+            Counter::DeliveriesPerSecond => self.deliveries_per_second,
+            Counter::Misdeliveries => self.misdeliveries as f64,
+            Counter::Claims => self.claims as f64,
+            Counter::ClaimsPerSecond => self.claims_per_second,
         }
     }
 }
@@ -188,6 +218,10 @@ pub struct Latencies {
     pub ttfd: Option<Summary>,
     pub gap: Option<Summary>,
     pub stream: Option<Summary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<Summary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claim: Option<Summary>,
 }
 
 impl Latencies {
@@ -198,6 +232,8 @@ impl Latencies {
             Hist::Ttfd => self.ttfd.as_ref(),
             Hist::Gap => self.gap.as_ref(),
             Hist::Stream => self.stream.as_ref(),
+            Hist::Delivery => self.delivery.as_ref(),
+            Hist::Claim => self.claim.as_ref(),
         }
     }
 }
@@ -300,6 +336,8 @@ impl Report {
                 ttfd: summary(Hist::Ttfd),
                 gap: summary(Hist::Gap),
                 stream: summary(Hist::Stream),
+                delivery: summary(Hist::Delivery),
+                claim: summary(Hist::Claim),
             },
             curves_ms: Curves {
                 ttfd: curve(m.hist.get(&Hist::Ttfd)),
@@ -348,6 +386,20 @@ impl Report {
             c.content_violations,
             c.disconnects
         );
+        if self.scenario == "thenvoi" {
+            let _ = writeln!(
+                s,
+                "{} messages sent; {} deliveries ({:.0}/s); {} missing; {} misdeliveries; {} claims ({:.1}/s); {} errors",
+                c.started,
+                c.deliveries,
+                c.deliveries_per_second,
+                c.loss,
+                c.misdeliveries,
+                c.claims,
+                c.claims_per_second,
+                c.errors
+            );
+        }
         for h in Hist::ALL {
             if let Some(l) = self.latency_ms.get(h) {
                 let _ = writeln!(

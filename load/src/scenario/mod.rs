@@ -29,6 +29,7 @@ mod reader;
 mod schedule;
 mod setup;
 mod subscriber;
+mod thenvoi;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -85,6 +86,7 @@ pub const ALL: &[&Scenario] = &[
     &fanout::SCENARIO,
     &connect::SCENARIO,
     &firehose::SCENARIO,
+    &thenvoi::SCENARIO,
 ];
 
 /// `--scenario`: one of [`ALL`] by name, with each one's line in `--help`.
@@ -106,6 +108,7 @@ pub enum Sockets {
     Users,
     Subscribers,
     Connections,
+    Agents,
 }
 
 impl Sockets {
@@ -114,6 +117,7 @@ impl Sockets {
             Sockets::Users => plan.users,
             Sockets::Subscribers => plan.subscribers,
             Sockets::Connections => plan.connections,
+            Sockets::Agents => plan.agents,
         }
         .max(1)
     }
@@ -186,6 +190,24 @@ pub struct Plan {
     /// connect: connections to open.
     #[arg(long, default_value_t = 100, help_heading = "Workload")]
     pub connections: usize,
+    /// thenvoi: agent sockets, each joined to its room's chat_room topic.
+    #[arg(long, default_value_t = 100, help_heading = "Workload")]
+    pub agents: usize,
+    /// thenvoi: agents mentioned by each message (all in one room).
+    #[arg(long, default_value_t = 10, help_heading = "Workload")]
+    pub mentions: usize,
+    /// thenvoi: agents per room (rooms = agents / this, rounded up).
+    #[arg(long, default_value_t = 100, help_heading = "Workload")]
+    pub agents_per_room: usize,
+    /// thenvoi: one message in N is claimed (`/processing`, `/processed`)
+    /// by its first mentioned agent; 0 claims none.
+    #[arg(long, default_value_t = 10, help_heading = "Workload")]
+    pub claim_every: u64,
+    /// thenvoi: the user API key that registers the agents and posts
+    /// (default: the target's `/__admin/profile`). Never written to a report.
+    #[arg(long, value_name = "KEY", help_heading = "Workload")]
+    #[serde(skip)]
+    pub thenvoi_key: Option<String>,
     /// Deltas per reply, when the target supports a stream override
     /// (proteus-mock does); firehose: per stream.
     #[arg(long, default_value_t = 50, help_heading = "Workload")]
@@ -249,6 +271,11 @@ mod tests {
             users: 3,
             subscribers: 20,
             connections: 100,
+            agents: 100,
+            mentions: 10,
+            agents_per_room: 100,
+            claim_every: 10,
+            thenvoi_key: None,
             chunks: 50,
             chunk_delay_ms: 0,
             size: 16,
@@ -265,7 +292,7 @@ mod tests {
         let mut names: Vec<&str> = ALL.iter().map(|s| s.name).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names, ["chat", "connect", "fanout", "firehose"]);
+        assert_eq!(names, ["chat", "connect", "fanout", "firehose", "thenvoi"]);
     }
 
     #[test]
