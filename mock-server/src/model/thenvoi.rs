@@ -153,12 +153,17 @@ impl Message {
 
     /// The message as the REST APIs return it (T46), with `record` (the
     /// caller's delivery record) in `metadata` when there is one.
-    pub fn rest_object(&self, record: Option<&Delivery>) -> Value {
+    pub fn rest_object(&self, record: Option<(&str, &Delivery)>) -> Value {
         let mut metadata = self.extra.clone();
         metadata.insert("mentions".into(), serde_json::json!(self.mentions));
-        if let Some(r) = record {
+        if let Some((agent, r)) = record {
             if let Some(status) = r.status {
                 metadata.insert("status".into(), status.as_str().into());
+                // The Band SDK reads the caller's status here (SDK).
+                metadata.insert(
+                    "delivery_status".into(),
+                    serde_json::json!({ agent: { "status": status.as_str() } }),
+                );
             }
             metadata.insert("attempts".into(), serde_json::json!(r.attempts));
             metadata.insert(

@@ -167,7 +167,7 @@ pub fn remove_participant(
         core.push(&Push {
             channel: Channel::RoomMembers(room),
             event: "participant_removed",
-            payload: &json!({ "id": member.id, "type": member.kind.as_str() }),
+            payload: &json!({ "id": member.id, "type": member.kind.as_str(), "name": object["name"] }),
             audience: Audience::Everyone,
         });
     }
@@ -221,7 +221,7 @@ fn own_channel_event(
 fn participant_added(object: &Value) -> Value {
     let mut v = object.clone();
     if let Some(o) = v.as_object_mut() {
-        o.retain(|k, x| !((k == "role" || k == "status") && x.is_null()));
+        o.retain(|k, x| !((k == "role" || k == "status" || k == "handle") && x.is_null()));
     }
     v
 }

@@ -241,7 +241,7 @@ impl Rooms {
             .iter()
             .filter_map(|m| m.records.get(agent).map(|d| (m, d)))
             .filter(|(_, d)| filter.admits(d.status))
-            .map(|(m, d)| m.message.rest_object(Some(d)))
+            .map(|(m, d)| m.message.rest_object(Some((agent, d))))
             .collect()
     }
 
@@ -256,7 +256,7 @@ impl Rooms {
             .filter_map(|m| m.records.get(agent).map(|d| (m, d)))
             .filter(|(_, d)| processed_too || d.status != Some(Status::Processed))
             .nth(skip)
-            .map(|(m, d)| m.message.rest_object(Some(d)))
+            .map(|(m, d)| m.message.rest_object(Some((agent, d))))
     }
 
     /// The agent's history for rehydration (T39): what it sent, of any
@@ -269,7 +269,10 @@ impl Rooms {
         r.messages
             .iter()
             .filter(|m| m.message.sender_id == agent || m.records.contains_key(agent))
-            .map(|m| m.message.rest_object(m.records.get(agent)))
+            .map(|m| {
+                m.message
+                    .rest_object(m.records.get(agent).map(|d| (agent, d)))
+            })
             .collect()
     }
 
@@ -365,8 +368,10 @@ pub fn paginate(items: Vec<Value>, page: usize, size: usize) -> (Vec<Value>, Val
         .skip((page.saturating_sub(1)).saturating_mul(size))
         .take(size)
         .collect();
+    // `has_more` and `limit`: the Band SDK reads them (SDK).
     let meta = serde_json::json!({
         "page": page, "page_size": size, "total_count": total, "total_pages": pages,
+        "has_more": page < pages, "limit": size,
     });
     (data, meta)
 }

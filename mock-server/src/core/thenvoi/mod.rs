@@ -256,6 +256,7 @@ impl Rooms {
         Some(json!({
             "id": a.id, "name": a.name, "description": a.description, "handle": a.handle,
             "owner_uuid": a.owner_id, "inserted_at": a.inserted_at, "updated_at": a.inserted_at,
+            "feature_flags": {},
         }))
     }
 

@@ -70,12 +70,21 @@ pub struct Stats {
     pub slow_consumers_cut: AtomicU64,
 }
 
+/// A socket's subscription to a topic: the socket and its join's ref,
+/// which every push on the topic carries (Phoenix does; the Band SDK drops
+/// a push whose `join_ref` is not its join's).
+#[derive(Debug, Clone)]
+struct Sub {
+    conn: Arc<Conn>,
+    join_ref: Option<String>,
+}
+
 #[derive(Debug, Default)]
 struct Topic {
     /// User sockets by connection id.
-    users: HashMap<u64, Arc<Conn>>,
+    users: HashMap<u64, Sub>,
     /// Agent sockets by agent id.
-    agents: HashMap<String, Vec<Arc<Conn>>>,
+    agents: HashMap<String, Vec<Sub>>,
 }
 
 /// Topic subscriptions and live sockets.
@@ -138,17 +147,21 @@ impl Hub {
         }
     }
 
-    pub fn subscribe(&self, topic: &str, conn: &Arc<Conn>) {
+    pub fn subscribe(&self, topic: &str, conn: &Arc<Conn>, join_ref: Option<String>) {
         let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
         let t = topics.entry(topic.to_string()).or_default();
+        let sub = Sub {
+            conn: conn.clone(),
+            join_ref,
+        };
         match conn.kind {
             Kind::User => {
-                t.users.insert(conn.id, conn.clone());
+                t.users.insert(conn.id, sub);
             }
             Kind::Agent => {
                 let list = t.agents.entry(conn.entity.clone()).or_default();
-                list.retain(|c| c.id != conn.id);
-                list.push(conn.clone());
+                list.retain(|s| s.conn.id != conn.id);
+                list.push(sub);
             }
         }
     }
@@ -160,7 +173,7 @@ impl Hub {
         };
         t.users.remove(&conn.id);
         if let Some(list) = t.agents.get_mut(&conn.entity) {
-            list.retain(|c| c.id != conn.id);
+            list.retain(|s| s.conn.id != conn.id);
             if list.is_empty() {
                 t.agents.remove(&conn.entity);
             }
@@ -178,8 +191,25 @@ impl Hub {
             t.users.contains_key(&conn.id)
                 || t.agents
                     .get(&conn.entity)
-                    .is_some_and(|l| l.iter().any(|c| c.id == conn.id))
+                    .is_some_and(|l| l.iter().any(|s| s.conn.id == conn.id))
         })
+    }
+
+    /// Pushes `event` to one socket on `topic`, if it joined it.
+    pub fn push_to(&self, topic: &str, conn: &Conn, event: &str, payload: &Value) {
+        let topics = self.topics.read().unwrap_or_else(|p| p.into_inner());
+        let Some(t) = topics.get(topic) else { return };
+        let sub = t.users.get(&conn.id).or_else(|| {
+            t.agents
+                .get(&conn.entity)?
+                .iter()
+                .find(|s| s.conn.id == conn.id)
+        });
+        if let Some(s) = sub {
+            let tail = push_tail(topic, event, payload);
+            s.conn
+                .send(push_frame(s.join_ref.as_deref(), &tail), &self.stats);
+        }
     }
 
     /// Live sockets (stats, reset).
@@ -209,11 +239,24 @@ pub fn topic(channel: Channel<'_>) -> String {
     }
 }
 
-/// A server push: `[null, null, topic, event, payload]` (T6).
-pub fn push_frame(topic: &str, event: &str, payload: &Value) -> Utf8Bytes {
-    let frame =
-        serde_json::to_string(&(None::<()>, None::<()>, topic, event, payload)).unwrap_or_default();
-    Utf8Bytes::from(frame)
+/// A server push, all of it but the first element: `,null,topic,event,payload]`
+/// (T6), serialized once and shared by every subscriber.
+pub fn push_tail(topic: &str, event: &str, payload: &Value) -> String {
+    let frame = serde_json::to_string(&(None::<()>, topic, event, payload)).unwrap_or_default();
+    frame[1..].to_string()
+}
+
+/// The push as one subscriber gets it: `[join_ref` + the shared tail.
+fn push_frame(join_ref: Option<&str>, tail: &str) -> Utf8Bytes {
+    let mut s = String::with_capacity(tail.len() + 40);
+    s.push('[');
+    match join_ref {
+        Some(r) => s.push_str(&serde_json::to_string(r).unwrap_or_default()),
+        None => s.push_str("null"),
+    }
+    s.push(',');
+    s.push_str(tail);
+    Utf8Bytes::from(s)
 }
 
 impl Outbox for Hub {
@@ -235,14 +278,17 @@ impl Outbox for Hub {
         {
             let topics = self.topics.read().unwrap_or_else(|p| p.into_inner());
             if let Some(t) = topics.get(&topic) {
-                let frame = push_frame(&topic, push.event, push.payload);
-                for c in t.users.values() {
-                    reached += usize::from(c.send(frame.clone(), &self.stats));
+                let tail = push_tail(&topic, push.event, push.payload);
+                for s in t.users.values() {
+                    let frame = push_frame(s.join_ref.as_deref(), &tail);
+                    reached += usize::from(s.conn.send(frame, &self.stats));
                 }
-                let mut to_agent = |agent: &String, conns: &Vec<Arc<Conn>>| {
+                let mut to_agent = |agent: &String, subs: &Vec<Sub>| {
                     let mut any = false;
-                    for c in conns {
-                        any |= c.send(frame.clone(), &self.stats);
+                    for s in subs {
+                        any |= s
+                            .conn
+                            .send(push_frame(s.join_ref.as_deref(), &tail), &self.stats);
                     }
                     if any {
                         reached += 1;
@@ -296,7 +342,7 @@ impl Outbox for Hub {
                 }
                 Some(e) => {
                     if let Some(t) = topics.get_mut(&name) {
-                        t.users.retain(|_, c| c.entity != e);
+                        t.users.retain(|_, s| s.conn.entity != e);
                         t.agents.remove(e);
                     }
                 }

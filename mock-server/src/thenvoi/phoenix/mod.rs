@@ -43,7 +43,8 @@ pub const MAX_FRAME: usize = 1024 * 1024;
 /// upgrades.
 pub async fn upgrade(
     State(band): State<Arc<Band>>,
-    Query(query): Query<HashMap<String, String>>,
+    Query(mut query): Query<HashMap<String, String>>,
+    headers: axum::http::HeaderMap,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
     let ws = match ws {
@@ -55,6 +56,13 @@ pub async fn upgrade(
             );
         }
     };
+    // The Band SDK sends its key as a header, not in the query (SDK).
+    if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok())
+        && !query.contains_key("api_key")
+        && !query.contains_key("token")
+    {
+        query.insert("api_key".into(), key.to_string());
+    }
     let faults = band.core.faults.thenvoi(None);
     let vsn_ok = match query.get("vsn").map(String::as_str) {
         Some(v) if v.starts_with("2.") => true,
@@ -140,7 +148,15 @@ async fn serve(band: Arc<Band>, who: Principal, vsn_ok: bool, socket: WebSocket)
     });
     let keep_old = band.core.faults.thenvoi(None).keep_old_agent_socket.fire();
     if let Some(old) = band.hub.connect(&conn, keep_old) {
-        // T14: the new one wins; the old one is closed without a frame.
+        // T14: the new one wins. The old one is told on its agent_control
+        // channel when it joined it (the Band SDK then stops instead of
+        // reconnecting), and closed.
+        let topic = format!("agent_control:{}", who.id);
+        let notice = json!({
+            "reason": "superseded", "retryable": false, "correlation_id": null,
+            "message": "another connection of this agent took over",
+        });
+        band.hub.push_to(&topic, &old, "supersede", &notice);
         old.close(CloseWith(1000, "superseded by a new connection"));
     }
     journal(
@@ -263,7 +279,8 @@ fn handle(
                 if let Some(old) = joined.insert(frame.topic.clone(), frame.join_ref.clone()) {
                     send(frames::close(old.as_deref(), &frame.topic));
                 }
-                band.hub.subscribe(&frame.topic, conn);
+                band.hub
+                    .subscribe(&frame.topic, conn, frame.join_ref.clone());
                 let bare = faults.join_reply_without_refs.fire();
                 send(frames::reply(&frame, true, json!({}), bare));
                 "ok"

@@ -273,6 +273,23 @@ pub async fn event(
     )
 }
 
+/// `POST /agent/chats/{id}/activity {"working": bool}`: the Band SDK says
+/// when its agent is busy (SDK); the mock records it in the journal only.
+pub async fn activity(
+    State(band): State<Arc<Band>>,
+    AgentKey(who): AgentKey,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Answer {
+    member_room(&band, &who, &id)?;
+    let body = Body::parse(&body, lenient(&band, Some(&id)))?;
+    let working = match body.flat(&["working"])?.get("working") {
+        Some(Value::Bool(b)) => *b,
+        _ => return Err(Failure::invalid("working must be true or false")),
+    };
+    data(StatusCode::OK, json!({ "working": working }))
+}
+
 /// `POST …/messages/{mid}/processing|processed|failed` (T41-T45).
 pub async fn lifecycle(
     State(band): State<Arc<Band>>,
@@ -324,7 +341,17 @@ pub async fn lifecycle(
             ));
         }
     };
-    let (status, attempt) = flow::claim(&band.core, &who, &id, &mid, claim)?;
+    let (status, attempt) = match flow::claim(&band.core, &who, &id, &mid, claim) {
+        Err(crate::core::Refusal::Invalid(message)) => {
+            // The Band SDK tells "no active attempt" by this code and detail (SDK).
+            let body = json!({ "error": {
+                "code": "validation_error", "message": message,
+                "details": { "/processing_attempt": ["no active attempt"] },
+            }});
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, axum::Json(body)).into_response());
+        }
+        other => other?,
+    };
     data(
         StatusCode::OK,
         json!({ "id": mid, "status": status.as_str(), "attempt_number": attempt, "success": true }),

@@ -305,6 +305,7 @@ pub fn router(band: Arc<Band>) -> Router<Arc<Band>> {
             post(agent::lifecycle),
         )
         .route("/agent/chats/{id}/events", post(agent::event))
+        .route("/agent/chats/{id}/activity", post(agent::activity))
         .route("/me/agents/register", post(human::register_agent))
         .route("/me/chats", get(human::chats).post(human::create_chat))
         .route("/me/chats/{id}", get(human::chat))
