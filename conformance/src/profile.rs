@@ -81,9 +81,57 @@ pub struct Profile {
     pub agents: Agents,
     #[serde(default)]
     pub capabilities: Capabilities,
+    /// The Thenvoi (Band) fixtures, when the target speaks that protocol too
+    /// (docs/CONFORMANCE.md, "Thenvoi (Band)"); `thenvoi.*` cases need it.
+    #[serde(default)]
+    pub thenvoi: Option<Thenvoi>,
     /// Where the profile came from (for the report).
     #[serde(skip)]
     pub source: String,
+}
+
+/// A Thenvoi user: its id, display name, REST key and socket JWT.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ThenvoiUser {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub api_key: String,
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+/// A Thenvoi agent and its owner (a user of [`Thenvoi::users`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ThenvoiAgent {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub api_key: String,
+    pub owner_id: String,
+}
+
+/// The `thenvoi` object of a profile: two users of different owners, agents
+/// that answer nothing on their own (at least three of users\[0\], one of
+/// users\[1\]), the idle timeout in force and the route that deletes a room
+/// (the public API has none, T20).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Thenvoi {
+    #[serde(default)]
+    pub users: Vec<ThenvoiUser>,
+    #[serde(default)]
+    pub agents: Vec<ThenvoiAgent>,
+    /// Agents with scripted behaviour (the mock's), by script name; unused by the cases.
+    #[serde(default)]
+    pub scripted: std::collections::BTreeMap<String, ThenvoiAgent>,
+    #[serde(default)]
+    pub idle_timeout_ms: Option<u64>,
+    /// A path with `{id}`: DELETE it with users\[0\]'s key to delete a room.
+    #[serde(default)]
+    pub delete_room: Option<String>,
 }
 
 /// Why no profile could be had.
@@ -155,7 +203,7 @@ impl Profile {
     pub fn from_value(base_url: &str, source: &str, v: Value) -> Result<Profile, ProfileError> {
         let mut p: Profile = serde_json::from_value(v)
             .map_err(|e| ProfileError::Invalid(format!("profile from {source}: {e}")))?;
-        if p.users.is_empty() {
+        if p.users.is_empty() && p.thenvoi.is_none() {
             return Err(ProfileError::Invalid(format!(
                 "profile from {source} lists no users: the runner needs at least one token"
             )));
@@ -231,6 +279,18 @@ mod tests {
         assert_eq!(p.base_url, "http://127.0.0.1:9");
         assert_eq!(p.source, path.display().to_string());
         assert_eq!(p.user(0).map(|u| u.token.as_str()), Some("user-1"));
+    }
+
+    #[tokio::test]
+    async fn a_thenvoi_only_profile_is_accepted_without_proteus_users() {
+        let path = file(
+            "thenvoi",
+            r#"{"thenvoi": {"users": [{"id": "u", "apiKey": "k"}], "agents": [], "idleTimeoutMs": 1500}}"#,
+        );
+        let p = load(&path).await.expect("a thenvoi-only profile");
+        let t = p.thenvoi.expect("the thenvoi object");
+        assert_eq!(t.users[0].api_key, "k");
+        assert_eq!(t.idle_timeout_ms, Some(1500));
     }
 
     #[tokio::test]

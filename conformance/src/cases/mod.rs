@@ -7,6 +7,7 @@ mod plugins;
 mod realtime;
 mod rest;
 mod stream;
+pub mod thenvoi;
 
 use crate::case::Case;
 
@@ -18,6 +19,7 @@ pub fn all() -> Vec<Case> {
     v.extend(lifecycle::cases());
     v.extend(stream::cases());
     v.extend(plugins::cases());
+    v.extend(thenvoi::cases());
     v
 }
 

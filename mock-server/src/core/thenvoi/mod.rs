@@ -274,7 +274,7 @@ impl Rooms {
         {
             out.push(json!({
                 "id": owner.id, "name": owner.name, "type": "User", "handle": owner.handle,
-                "is_contact": false, "source": "owner",
+                "is_contact": false, "source": "registry",
             }));
         }
         for a in s.agent_order.iter().filter_map(|id| s.agents.get(id)) {
@@ -287,7 +287,7 @@ impl Rooms {
             out.push(json!({
                 "id": a.id, "name": a.name, "type": "Agent", "handle": a.handle,
                 "description": a.description, "is_external": a.is_external,
-                "is_contact": false, "source": "owner",
+                "is_contact": false, "source": "registry",
             }));
         }
         out

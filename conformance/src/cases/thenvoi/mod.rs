@@ -1,0 +1,26 @@
+//! `thenvoi.*`: the Thenvoi (Band) profile, docs/THENVOI.md T1–T52, checked
+//! on any target whose profile has a `thenvoi` object (the others see every
+//! case unsupported). Each case sets up its own room through the Human API,
+//! so cases do not depend on one another or on the target's seed data, and
+//! every frame and body they see is validated against `schemas/thenvoi`.
+//!
+//! One file per area: [`ws`] the socket and its authentication, [`chan`]
+//! topics, membership events and delivery, [`rest`] the REST surface,
+//! [`life`] the message lifecycle and pagination; [`kit`] their helpers.
+
+mod chan;
+pub mod kit;
+mod life;
+mod rest;
+mod ws;
+
+use crate::case::Case;
+
+/// Every `thenvoi.*` case, in run order.
+pub fn cases() -> Vec<Case> {
+    let mut v = ws::cases();
+    v.extend(chan::cases());
+    v.extend(rest::cases());
+    v.extend(life::cases());
+    v
+}
