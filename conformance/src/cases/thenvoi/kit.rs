@@ -5,7 +5,7 @@
 //!
 //! The socket speaks the five-element JSON frames itself, not through a
 //! Phoenix client library: a client library would hide exactly what the
-//! cases check (refs echoed, `null` refs on pushes, close codes).
+//! cases check (refs echoed, a push's `null` ref and its join's `join_ref`, close codes).
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -684,7 +684,7 @@ fn short_text(s: &str) -> String {
 
 /// A push on `topic` of `event` (for [`Phx::wait`] and [`Phx::none`]).
 pub fn is_push(f: &Value, topic: &str, event: &str) -> bool {
-    f[0].is_null() && f[1].is_null() && f[2] == topic && f[3] == event
+    (f[0].is_null() || f[0].is_string()) && f[1].is_null() && f[2] == topic && f[3] == event
 }
 
 /// A `message_created` push of message `mid` on `chat_room:{room}`.
