@@ -1,7 +1,7 @@
 //! The `thenvoi.*` cases against the mock, spawned as a separate process
 //! (this crate never imports the mock's code): every case passes on a clean
-//! mock, and each `thenvoi-*` fault makes exactly the cases that guard its
-//! rule fail. The mock runs with a 1.5 s idle timeout so the idle cases
+//! mock. (The fault table, each `thenvoi-*` fault failing exactly the cases
+//! that guard its rule, is not written yet.) The mock runs with a 1.5 s idle timeout so the idle cases
 //! (`thenvoi.ws.11`, `.13`) run instead of being unsupported.
 
 use std::sync::Arc;
@@ -11,19 +11,8 @@ use proteus_conformance::cases;
 use proteus_conformance::profile::Profile;
 use proteus_conformance::runner::{self, CaseResult, Settings, Status};
 use proteus_conformance::testing::MockProcess;
-use serde_json::json;
 
 const IDLE: &[&str] = &["--thenvoi-idle-timeout-ms", "1500"];
-
-async fn admin(url: &str, path: &str, body: Option<serde_json::Value>) -> u16 {
-    let http = reqwest::Client::new();
-    let req = http.post(format!("{url}{path}"));
-    let req = match body {
-        Some(b) => req.json(&b),
-        None => req,
-    };
-    req.send().await.expect("admin").status().as_u16()
-}
 
 async fn run(url: &str, only: &[&str]) -> Vec<CaseResult> {
     let http = reqwest::Client::new();
