@@ -229,6 +229,9 @@ pub fn cases() -> Vec<Case> {
 }
 
 async fn rest1(cx: Ctx) -> Step<()> {
+    // Needs no key of the profile, but only a target that declares the
+    // Thenvoi profile is held to its rules.
+    tv(&cx)?;
     for key in [None, Some("no-such-key")] {
         let r = api(&cx, "GET", "/agent/me", key, None).await?;
         expect_error(&cx, &r, &[401])?;
