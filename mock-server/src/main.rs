@@ -160,7 +160,14 @@ fn banner(world: &World, url: &str) -> serde_json::Value {
         .iter()
         .map(|c| json!({ "id": c.chat.id, "title": c.chat.title, "key": c.chat.key }))
         .collect();
-    json!({ "url": url, "users": users, "agents": agents, "chats": chats })
+    let t = &world.thenvoi;
+    let thenvoi = json!({
+        "socket": format!("{}/api/v1/socket/websocket?vsn=2.0.0", url.replacen("http", "ws", 1)),
+        "users": t.users.iter().map(|u| json!({ "id": u.id, "name": u.name, "apiKey": u.api_key })).collect::<Vec<_>>(),
+        "agents": t.agents.iter().map(|a| json!({ "id": a.id, "name": a.name, "apiKey": a.api_key, "script": a.script })).collect::<Vec<_>>(),
+        "rooms": t.rooms.iter().map(|r| json!({ "id": r.room.id, "title": r.room.title })).collect::<Vec<_>>(),
+    });
+    json!({ "url": url, "users": users, "agents": agents, "chats": chats, "thenvoi": thenvoi })
 }
 
 fn print_banner(b: &serde_json::Value) {
@@ -209,6 +216,38 @@ fn print_banner(b: &serde_json::Value) {
             "  {:<24} id {}",
             c["title"].as_str().unwrap_or("(untitled)"),
             c["id"].as_str().unwrap_or("?")
+        );
+    }
+    let t = &b["thenvoi"];
+    println!(
+        "Thenvoi (Band): {}/api/v1/...  (X-API-Key: <key>); socket {}",
+        b["url"].as_str().unwrap_or_default(),
+        t["socket"].as_str().unwrap_or_default()
+    );
+    for u in t["users"].as_array().into_iter().flatten() {
+        println!(
+            "  user  {:<12} id {}  key {}",
+            u["name"].as_str().unwrap_or("?"),
+            u["id"].as_str().unwrap_or("?"),
+            u["apiKey"].as_str().unwrap_or("?")
+        );
+    }
+    for a in t["agents"].as_array().into_iter().flatten() {
+        let how = a["script"]
+            .as_str()
+            .map_or("yours to drive".to_string(), |s| format!("scripted: {s}"));
+        println!(
+            "  agent {:<12} id {}  key {}  ({how})",
+            a["name"].as_str().unwrap_or("?"),
+            a["id"].as_str().unwrap_or("?"),
+            a["apiKey"].as_str().unwrap_or("?")
+        );
+    }
+    for r in t["rooms"].as_array().into_iter().flatten() {
+        println!(
+            "  room  {:<12} id {}",
+            r["title"].as_str().unwrap_or("(untitled)"),
+            r["id"].as_str().unwrap_or("?")
         );
     }
     println!("Stop with Ctrl-C.");

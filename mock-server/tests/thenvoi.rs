@@ -1,0 +1,265 @@
+//! The mock's own Thenvoi surface, beyond what the `thenvoi.*` conformance
+//! cases check of any implementation: the journal holds Phoenix frames and
+//! Thenvoi REST calls in the one timeline, a reset closes Phoenix sockets,
+//! the control plane deletes a room, the scripted peers play the whole
+//! lifecycle, and a world file with a bad Thenvoi part is refused by path.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use proteus_mock::world::World;
+use proteus_mock::{Config, Running};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+const ROOM: &str = "0c4a7b00-0000-4000-8000-000000000001";
+const NADIA: &str = "thnv_u_nadia_0123456789abcdef0123456789ab";
+const HELPER_KEY: &str = "thnv_a_helper_0123456789abcdef0123456789ab";
+const ECHO: &str = "a9e17000-0000-4000-8000-000000000001";
+const FLAKY: &str = "a9e17000-0000-4000-8000-000000000002";
+
+async fn start() -> Running {
+    proteus_mock::start(World::default_world(), Config::default())
+        .await
+        .expect("mock starts")
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn socket(mock: &Running, key: &str) -> Ws {
+    let url = format!(
+        "ws://{}/api/v1/socket/websocket?vsn=2.0.0&api_key={key}",
+        mock.addr
+    );
+    tokio_tungstenite::connect_async(url)
+        .await
+        .expect("upgrade")
+        .0
+}
+
+/// The next text frame as JSON, or `None` when the socket closed or went quiet.
+async fn next(ws: &mut Ws) -> Option<Value> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(3), ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => return serde_json::from_str(&t).ok(),
+            Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Ok(Some(Err(_))) | Err(_) => {
+                return None;
+            }
+            Ok(Some(Ok(_))) => {}
+        }
+    }
+}
+
+/// Whether the server closes the socket within 3 s (a quiet open socket is not).
+async fn closed(ws: &mut Ws) -> bool {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(3), ws.next()).await {
+            Err(_) => return false,
+            Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Ok(Some(Err(_))) => return true,
+            Ok(Some(Ok(_))) => {}
+        }
+    }
+}
+
+async fn join(ws: &mut Ws, topic: &str) -> Value {
+    ws.send(Message::text(
+        json!(["1", "1", topic, "phx_join", {}]).to_string(),
+    ))
+    .await
+    .expect("send");
+    next(ws).await.expect("a join reply")
+}
+
+async fn post(mock: &Running, path: &str, key: &str, body: Value) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{}{path}", mock.url()))
+        .header("x-api-key", key)
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(mock: &Running, path: &str, key: &str) -> Value {
+    reqwest::Client::new()
+        .get(format!("{}{path}", mock.url()))
+        .header("x-api-key", key)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json")
+}
+
+fn mention(content: &str, id: &str) -> Value {
+    json!({ "message": { "content": content, "mentions": [{ "id": id }] } })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_journal_holds_phoenix_frames_and_thenvoi_rest_calls_in_one_timeline() {
+    let mock = start().await;
+    let mut ws = socket(&mock, HELPER_KEY).await;
+    let reply = join(&mut ws, &format!("chat_room:{ROOM}")).await;
+    assert_eq!(reply[4]["status"], "ok", "{reply}");
+    let path = format!("/api/v1/me/chats/{ROOM}/messages");
+    let helper = "a9e17000-0000-4000-8000-000000000003";
+    assert_eq!(
+        post(&mock, &path, NADIA, mention("for Helper", helper))
+            .await
+            .0,
+        201
+    );
+    let push = next(&mut ws).await.expect("the push");
+    assert_eq!(push[0], "1", "a push carries its join's join_ref: {push}");
+    let journal: Value = reqwest::get(format!("{}/__admin/journal", mock.url()))
+        .await
+        .expect("journal")
+        .json()
+        .await
+        .expect("json");
+    let entries = journal["data"]["entries"]
+        .as_array()
+        .or_else(|| journal["data"].as_array())
+        .cloned()
+        .unwrap_or_default();
+    let kinds: Vec<(String, String)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap_or_default().to_string(),
+                e["event"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let at = |kind: &str, event: &str| {
+        kinds
+            .iter()
+            .position(|(k, e)| k == kind && e == event)
+            .unwrap_or_else(|| panic!("no {kind} {event:?} in the journal: {kinds:?}"))
+    };
+    let (connect, joined, rest, pushed) = (
+        at("connect", ""),
+        at("in", "phx_join"),
+        at("rest", ""),
+        at("out", "message_created"),
+    );
+    assert!(connect < joined && joined < pushed, "{kinds:?}");
+    assert!(rest < entries.len());
+    let out = &entries[pushed];
+    assert_eq!(out["chatId"], ROOM);
+    assert_eq!(out["detail"]["agents"], json!([helper]));
+    mock.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reset_closes_phoenix_sockets_and_an_admin_delete_pushes_room_deleted() {
+    let mock = start().await;
+    let mut ws = socket(&mock, NADIA).await;
+    let reply = join(&mut ws, &format!("room_participants:{ROOM}")).await;
+    assert_eq!(reply[4]["status"], "ok", "{reply}");
+    let deleted = reqwest::Client::new()
+        .delete(format!("{}/__admin/thenvoi/rooms/{ROOM}", mock.url()))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(deleted.status().as_u16(), 200);
+    let push = next(&mut ws).await.expect("room_deleted");
+    assert_eq!(push[3], "room_deleted", "{push}");
+    assert_eq!(push[4]["id"], ROOM);
+    let gone = get(&mock, &format!("/api/v1/me/chats/{ROOM}"), NADIA).await;
+    assert_eq!(gone["error"]["code"], "not_found", "{gone}");
+    let reset = reqwest::Client::new()
+        .post(format!("{}/__admin/reset", mock.url()))
+        .send()
+        .await
+        .expect("reset");
+    assert_eq!(reset.status().as_u16(), 200);
+    assert!(closed(&mut ws).await, "the socket is closed by the reset");
+    let back = get(&mock, &format!("/api/v1/me/chats/{ROOM}"), NADIA).await;
+    assert_eq!(
+        back["data"]["id"], ROOM,
+        "the reset brought the room back: {back}"
+    );
+    mock.stop().await.expect("clean stop");
+}
+
+/// The agent's delivery record of `mid`, read as the agent would.
+async fn record(mock: &Running, key: &str, mid: &str) -> Value {
+    let all = get(
+        mock,
+        &format!("/api/v1/agent/chats/{ROOM}/messages?status=all"),
+        key,
+    )
+    .await;
+    all["data"]
+        .as_array()
+        .and_then(|d| d.iter().find(|m| m["id"] == mid))
+        .map(|m| m["metadata"].clone())
+        .unwrap_or(Value::Null)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_scripted_peers_claim_answer_and_finish_flaky_on_its_second_attempt() {
+    let mock = start().await;
+    let path = format!("/api/v1/me/chats/{ROOM}/messages");
+    let (_, echo) = post(&mock, &path, NADIA, mention("ping", ECHO)).await;
+    let (_, flaky) = post(&mock, &path, NADIA, mention("ping flaky", FLAKY)).await;
+    let (echo_id, flaky_id) = (
+        echo["data"]["id"].as_str().expect("id").to_string(),
+        flaky["data"]["id"].as_str().expect("id").to_string(),
+    );
+    let echo_key = "thnv_a_echo_0123456789abcdef0123456789ab";
+    let flaky_key = "thnv_a_flaky_0123456789abcdef0123456789ab";
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let (e, f) = (
+            record(&mock, echo_key, &echo_id).await,
+            record(&mock, flaky_key, &flaky_id).await,
+        );
+        if e["status"] == "processed" && f["status"] == "processed" {
+            assert_eq!(e["attempts"].as_array().map(Vec::len), Some(1), "{e}");
+            let attempts = f["attempts"].as_array().cloned().unwrap_or_default();
+            assert_eq!(attempts.len(), 2, "{f}");
+            assert_eq!(attempts[0]["status"], "failed");
+            assert_eq!(attempts[1]["status"], "success");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not processed: {e} {f}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let history = get(&mock, &format!("{path}?page_size=10"), NADIA).await;
+    let texts: Vec<&str> = history["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["content"].as_str())
+        .collect();
+    assert!(
+        texts.contains(&"echo: ping") && texts.contains(&"echo: ping flaky"),
+        "{texts:?}"
+    );
+    mock.stop().await.expect("clean stop");
+}
+
+#[test]
+fn a_world_with_a_bad_thenvoi_part_is_refused_with_its_path() {
+    let mut world: Value = serde_json::from_str(proteus_mock::world::DEFAULT_WORLD).expect("json");
+    world["thenvoi"]["rooms"][0]["participants"][1]["id"] =
+        json!("a9e17000-0000-4000-8000-0000000000ff");
+    let e = World::parse("w.json", &world.to_string()).expect_err("refused");
+    assert_eq!(
+        e.to_string(),
+        "w.json: at thenvoi.rooms[0].participants[1].id: a9e17000-0000-4000-8000-0000000000ff does not exist in this world"
+    );
+    world["thenvoi"]["rooms"][0]["participants"][1]["id"] = json!("NOT-A-UUID");
+    world["thenvoi"]["agents"][0]["id"] = json!("NOT-A-UUID");
+    let e = World::parse("w.json", &world.to_string()).expect_err("refused");
+    assert!(e.to_string().contains("thenvoi.agents[0].id"), "{e}");
+}
