@@ -138,6 +138,7 @@ const TABLE: &[(&str, &[&str])] = &[
             "thenvoi.deliver.1",
             "thenvoi.deliver.2",
             "thenvoi.deliver.3",
+            "thenvoi.deliver.4",
             "thenvoi.deliver.5",
             "thenvoi.deliver.6",
             "thenvoi.deliver.7",
