@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::super::kit::{Step, ensure, short};
 use super::kit::{
-    Phx, QUIET, Refused, agent, api, expect, key_query, other, owner, room, say, socket_url, tv,
+    Phx, QUIET, Refused, agent, api, expect, key_query, owner, room, say, socket_url, tv,
 };
 use crate::case::{Case, Ctx, Level, Level::*, Outcome};
 
@@ -400,7 +400,7 @@ async fn ws9(cx: Ctx) -> Step<()> {
     let r = s.next_ref();
     s.send(json!([jr, r, topic, "shout", {"body": "hello"}]))
         .await?;
-    let _ = s.drain(QUIET).await?;
+    s.drain(QUIET).await?;
     let hb = s.heartbeat().await?;
     ensure(
         hb.is_some_and(|f| f[4]["status"] == "ok"),
@@ -534,7 +534,6 @@ fn bad_queries(cx: &Ctx) -> Step<Vec<String>> {
     if let Some(tok) = &u.token {
         v.push(format!("{}&token={tok}", key_query(&u.api_key)));
     }
-    let _ = other(&t);
     Ok(v)
 }
 
