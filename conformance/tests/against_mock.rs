@@ -38,7 +38,9 @@ async fn run(url: &str, only: &[&str], timeout_ms: u64) -> Vec<CaseResult> {
         .expect("the mock serves a profile");
     let all = cases::all();
     let only: Vec<String> = only.iter().map(|s| s.to_string()).collect();
-    let selected = runner::select(&all, &only, &[]);
+    // The thenvoi.* group has its own file (thenvoi_against_mock.rs), which
+    // starts the mock with a short idle timeout so every case runs.
+    let selected = runner::select(&all, &only, &["thenvoi".to_string()]);
     let settings = Settings {
         only,
         exclude: Vec::new(),
@@ -431,7 +433,11 @@ fn every_case_is_made_to_fail_by_some_fault_or_is_listed_as_not_yet() {
         .flat_map(|(_, _, f)| f.iter().copied())
         .collect();
     let mut uncovered = Vec::new();
-    for c in cases::all() {
+    // thenvoi.* cases have their own table and list (thenvoi_against_mock.rs).
+    for c in cases::all()
+        .iter()
+        .filter(|c| !c.id.starts_with("thenvoi."))
+    {
         let listed = NOT_YET.contains(&c.id);
         match (covered.contains(c.id), listed) {
             (true, true) => panic!("{} is covered by a fault now: remove it from NOT_YET", c.id),
