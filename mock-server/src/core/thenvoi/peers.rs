@@ -31,7 +31,7 @@ pub fn react(core: &Arc<Core>, message: &Message) {
     if ids.is_empty()
         || !core
             .thenvoi
-            .scripted(&[message.sender_id.clone()])
+            .scripted(std::slice::from_ref(&message.sender_id))
             .is_empty()
     {
         return;
