@@ -332,3 +332,53 @@ async fn socket_faults_fail_exactly_the_thenvoi_cases_that_guard_their_rule() {
 async fn rest_faults_fail_exactly_the_thenvoi_cases_that_guard_their_rule() {
     check_rows(false).await;
 }
+
+/// The `thenvoi-*` rows of docs/CONFORMANCE.md's tables as (fault, cases):
+/// ranges like `thenvoi.chan.1–4` expanded, remarks in parentheses dropped.
+fn documented_thenvoi_table() -> Vec<(String, Vec<String>)> {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/CONFORMANCE.md"
+    ))
+    .expect("docs/CONFORMANCE.md");
+    let mut rows = Vec::new();
+    for line in text.lines().filter(|l| l.starts_with("| `thenvoi-")) {
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        let fault = cells[0].trim_matches('`').to_string();
+        let listed = cells[1].split(" (").next().unwrap_or_default();
+        let mut cases = Vec::new();
+        for item in listed.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match item.split_once('–') {
+                Some((first, last)) => {
+                    let (prefix, from) = first.rsplit_once('.').expect("a numbered id");
+                    let from: u32 = from.parse().expect("a number");
+                    let to: u32 = last.parse().expect("a number");
+                    cases.extend((from..=to).map(|n| format!("{prefix}.{n}")));
+                }
+                None => cases.push(item.to_string()),
+            }
+        }
+        cases.sort();
+        rows.push((fault, cases));
+    }
+    rows
+}
+
+#[test]
+fn the_thenvoi_fault_table_in_conformance_md_is_the_one_the_tests_run() {
+    let docs = documented_thenvoi_table();
+    let mut problems = Vec::new();
+    for (fault, fail) in TABLE {
+        let mut expected: Vec<String> = fail.iter().map(|c| c.to_string()).collect();
+        expected.sort();
+        match docs.iter().find(|(f, _)| f == fault) {
+            None => problems.push(format!("{fault}: missing from docs/CONFORMANCE.md")),
+            Some((_, listed)) if *listed != expected => problems.push(format!(
+                "{fault}: docs/CONFORMANCE.md lists {listed:?}, the test runs {expected:?}"
+            )),
+            Some(_) => {}
+        }
+    }
+    assert_eq!(docs.len(), TABLE.len(), "one documented row per fault");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
