@@ -94,6 +94,7 @@ const TABLE: &[(&str, &[&str])] = &[
             "thenvoi.deliver.3",
             "thenvoi.deliver.5",
             "thenvoi.deliver.7",
+            "thenvoi.deliver.9",
         ],
     ),
     (
@@ -106,7 +107,7 @@ const TABLE: &[(&str, &[&str])] = &[
             "thenvoi.chan.6",
             "thenvoi.chan.7",
             "thenvoi.chan.8",
-            "thenvoi.chan.10",
+            "thenvoi.chan.14",
             "thenvoi.chan.12",
         ],
     ),
@@ -135,6 +136,7 @@ const TABLE: &[(&str, &[&str])] = &[
             "thenvoi.chan.11",
             "thenvoi.chan.12",
             "thenvoi.chan.13",
+            "thenvoi.chan.14",
             "thenvoi.deliver.1",
             "thenvoi.deliver.2",
             "thenvoi.deliver.3",
@@ -143,6 +145,7 @@ const TABLE: &[(&str, &[&str])] = &[
             "thenvoi.deliver.6",
             "thenvoi.deliver.7",
             "thenvoi.deliver.8",
+            "thenvoi.deliver.9",
         ],
     ),
     (

@@ -90,7 +90,7 @@ pub fn cases() -> Vec<Case> {
         ),
         c(
             "thenvoi.life.8",
-            Must,
+            Should,
             "Lifecycle calls on the caller's own message or one that does not mention it are 404",
             T45,
             |cx| run(life8(cx)),
@@ -139,7 +139,7 @@ pub fn cases() -> Vec<Case> {
         ),
         c(
             "thenvoi.life.15",
-            Must,
+            Should,
             "An unknown ?status= is 422",
             T48,
             |cx| run(life15(cx)),

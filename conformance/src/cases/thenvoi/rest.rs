@@ -48,7 +48,7 @@ pub fn cases() -> Vec<Case> {
         ),
         c(
             "thenvoi.rest.2",
-            Must,
+            Should,
             "A user key on /agent and an agent key on /me are 403",
             T29,
             |cx| run(rest2(cx)),
@@ -62,7 +62,7 @@ pub fn cases() -> Vec<Case> {
         ),
         c(
             "thenvoi.rest.4",
-            Must,
+            Should,
             "An unknown route answers 404 with {error: {code, message}}",
             T30,
             |cx| run(rest4(cx)),
