@@ -5,13 +5,17 @@
 //! every frame and body they see is validated against `schemas/thenvoi`.
 //!
 //! One file per area: [`ws`] the socket and its authentication, [`chan`]
-//! topics, membership events and delivery, [`rest`] the REST surface,
-//! [`life`] the message lifecycle and pagination; [`kit`] their helpers.
+//! topics, membership events and delivery, [`rest`] the REST surface, [`rooms`] rooms,
+//! participants and the Human API,
+//! [`life`] the message lifecycle and pagination; [`kit`] their REST helpers and
+//! [`phx`] their socket.
 
 mod chan;
 pub mod kit;
 mod life;
+mod phx;
 mod rest;
+mod rooms;
 mod ws;
 
 use crate::case::Case;
@@ -21,6 +25,7 @@ pub fn cases() -> Vec<Case> {
     let mut v = ws::cases();
     v.extend(chan::cases());
     v.extend(rest::cases());
+    v.extend(rooms::cases());
     v.extend(life::cases());
     v
 }
