@@ -78,26 +78,21 @@ async fn call(
     Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-/// The user key: `--thenvoi-key`, else the target's profile.
-async fn user_key(profile: &Profile, plan: &Plan) -> Result<String, RunError> {
+/// The user key: `--thenvoi-key`, else the profile's first Thenvoi user
+/// (the mock's `/__admin/profile`, or `--profile FILE`).
+fn user_key(profile: &Profile, plan: &Plan) -> Result<String, RunError> {
     if let Some(k) = &plan.thenvoi_key {
         return Ok(k.clone());
     }
-    let url = format!("{}/__admin/profile", profile.base_url);
-    let body = call(reqwest::Method::GET, url, "", None)
-        .await
-        .map_err(|_| {
-            RunError::Setup(
-                "no Thenvoi user key: pass --thenvoi-key KEY (the target has no /__admin/profile)"
-                    .into(),
-            )
-        })?;
-    let p = body.get("data").unwrap_or(&body);
-    p["thenvoi"]["users"][0]["apiKey"]
-        .as_str()
-        .map(str::to_string)
+    profile
+        .thenvoi
+        .as_ref()
+        .and_then(|t| t.users.first())
+        .map(|u| u.api_key.clone())
         .ok_or_else(|| {
-            RunError::Setup("the profile has no thenvoi.users[0].apiKey: pass --thenvoi-key".into())
+            RunError::Setup(
+                "no Thenvoi user key: the profile has no thenvoi.users; pass --thenvoi-key KEY".into(),
+            )
         })
 }
 
@@ -276,7 +271,7 @@ async fn read(
 
 async fn run(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError> {
     let base = profile.base_url.trim_end_matches('/').to_string();
-    let key = user_key(&profile, &plan).await?;
+    let key = user_key(&profile, &plan)?;
     let (agents, rooms) = setup(&base, &key, &plan).await?;
     let shards = SharedHistograms::shards(SHARDS);
     let mut setup_metrics = Metrics::default();
