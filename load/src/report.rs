@@ -373,8 +373,19 @@ impl Report {
     /// latency measured, one per gate.
     pub fn summary(&self) -> String {
         let c = &self.counters;
+        // fanout: every send is a stream at each subscriber; say so.
+        let per_send = match &self.settings {
+            Settings::Run(plan) if self.scenario == "fanout" && plan.subscribers > 0 => {
+                let subscribers = plan.subscribers as u64;
+                format!(
+                    "{} sends to {subscribers} subscribers: ",
+                    c.started / subscribers
+                )
+            }
+            _ => String::new(),
+        };
         let mut s = format!(
-            "{} streams started, {} completed, {} failed; {} deltas ({:.0}/s); loss {}, duplicates {}, out of order {}, content violations {}; disconnects {}\n",
+            "{per_send}{} streams started, {} completed, {} failed; {} deltas ({:.0}/s); loss {}, duplicates {}, out of order {}, content violations {}; disconnects {}\n",
             c.started,
             c.completed,
             c.failed,
