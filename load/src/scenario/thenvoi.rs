@@ -91,7 +91,8 @@ fn user_key(profile: &Profile, plan: &Plan) -> Result<String, RunError> {
         .map(|u| u.api_key.clone())
         .ok_or_else(|| {
             RunError::Setup(
-                "no Thenvoi user key: the profile has no thenvoi.users; pass --thenvoi-key KEY".into(),
+                "no Thenvoi user key: the profile has no thenvoi.users; pass --thenvoi-key KEY"
+                    .into(),
             )
         })
 }
