@@ -650,4 +650,154 @@ pub static ROWS: &[Row] = &[
         thenvoi.accept_bad_key,
         "an unknown X-API-Key or socket api_key is taken for the first agent (T29)"
     ),
+    flag!(
+        "thenvoi-accept-any-vsn",
+        Thenvoi,
+        thenvoi.accept_any_vsn,
+        "a socket with a vsn other than 2.x (vsn=1.0.0) is served like vsn=2.0.0 (T2)"
+    ),
+    flag!(
+        "thenvoi-ignore-malformed-frames",
+        Thenvoi,
+        thenvoi.ignore_malformed_frames,
+        "a malformed frame is dropped and the socket stays open (T7)"
+    ),
+    flag!(
+        "thenvoi-unmatched-as-unauthorized",
+        Thenvoi,
+        thenvoi.unmatched_as_unauthorized,
+        "a join of a topic of no known family is refused unauthorized, not unmatched topic (T8)"
+    ),
+    flag!(
+        "thenvoi-wrong-key-kind-401",
+        Thenvoi,
+        thenvoi.wrong_key_kind_401,
+        "a user key on /agent or an agent key on /me is 401, not 403 (T29)"
+    ),
+    flag!(
+        "thenvoi-read-bearer",
+        Thenvoi,
+        thenvoi.read_bearer,
+        "an Authorization: Bearer key is taken when X-API-Key is absent (T29)"
+    ),
+    flag!(
+        "thenvoi-plain-404",
+        Thenvoi,
+        thenvoi.plain_404,
+        "an unknown REST route answers a plain-text 404 without the error envelope (T30)"
+    ),
+    flag!(
+        "thenvoi-unknown-room-403",
+        Thenvoi,
+        thenvoi.unknown_room_403,
+        "an unknown room id on the REST routes is 403, not 404 (T31)"
+    ),
+    flag!(
+        "thenvoi-non-object-body-422",
+        Thenvoi,
+        thenvoi.non_object_body_422,
+        "a request body that is not a JSON object is 422, not 400 (T31)"
+    ),
+    flag!(
+        "thenvoi-created-as-200",
+        Thenvoi,
+        thenvoi.created_as_200,
+        "Agent API creations (room, message, event, participant) and agent registration answer 200, not 201 (T31)"
+    ),
+    flag!(
+        "thenvoi-no-recipients",
+        Thenvoi,
+        thenvoi.no_recipients,
+        "a sent message answers an empty recipients list (T34)"
+    ),
+    flag!(
+        "thenvoi-mention-anyone",
+        Thenvoi,
+        thenvoi.mention_anyone,
+        "a message mentioning someone who is not a participant is accepted (T34)"
+    ),
+    flag!(
+        "thenvoi-participants-agents-only",
+        Thenvoi,
+        thenvoi.participants_agents_only,
+        "GET /agent/chats/{id}/participants lists the agents only, not the users (T36)"
+    ),
+    flag!(
+        "thenvoi-duplicate-participant-ok",
+        Thenvoi,
+        thenvoi.duplicate_participant_ok,
+        "adding a participant already in the room answers 201 again (T36)"
+    ),
+    flag!(
+        "thenvoi-any-role-adds",
+        Thenvoi,
+        thenvoi.any_role_adds,
+        "an agent that is a plain member of a room may add participants (T36)"
+    ),
+    flag!(
+        "thenvoi-remove-missing-200",
+        Thenvoi,
+        thenvoi.remove_missing_200,
+        "removing a participant who is not in the room answers 200 (T36)"
+    ),
+    flag!(
+        "thenvoi-added-rooms-hidden",
+        Thenvoi,
+        thenvoi.added_rooms_hidden,
+        "GET /agent/chats/{id} is 404 for a room the agent was added to rather than created (T37)"
+    ),
+    flag!(
+        "thenvoi-me-without-owner",
+        Thenvoi,
+        thenvoi.me_without_owner,
+        "GET /agent/me leaves out owner_uuid (T38)"
+    ),
+    flag!(
+        "thenvoi-register-without-key",
+        Thenvoi,
+        thenvoi.register_without_key,
+        "POST /me/agents/register answers credentials without the api_key (T51)"
+    ),
+    flag!(
+        "thenvoi-users-add-only-agents",
+        Thenvoi,
+        thenvoi.users_add_only_agents,
+        "a user adding another user to a room is 403 (T51)"
+    ),
+    flag!(
+        "thenvoi-attempts-from-zero",
+        Thenvoi,
+        thenvoi.attempts_from_zero,
+        "processing attempts are numbered from 0, not 1 (T42)"
+    ),
+    flag!(
+        "thenvoi-processing-keeps-attempt",
+        Thenvoi,
+        thenvoi.processing_keeps_attempt,
+        "/processing on a message still processing keeps its attempt instead of starting the next (T42)"
+    ),
+    flag!(
+        "thenvoi-claim-any-message",
+        Thenvoi,
+        thenvoi.claim_any_message,
+        "lifecycle calls on a room's message not addressed to the caller are accepted (T45)"
+    ),
+    flag!(
+        "thenvoi-next-skips-processing",
+        Thenvoi,
+        thenvoi.next_skips_processing,
+        "/messages/next leaves out messages still processing (T47)"
+    ),
+    flag!(
+        "thenvoi-unknown-status-as-all",
+        Thenvoi,
+        thenvoi.unknown_status_as_all,
+        "an unknown ?status= lists everything instead of 422 (T48)"
+    ),
+    flag!(
+        "thenvoi-lenient-paging",
+        Thenvoi,
+        thenvoi.lenient_paging,
+        "page or page_size below 1 or not an integer falls back to the default instead of 422 (T49)"
+    ),
 ];

@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use super::messages::{Claim, MentionIn, addressed};
-use super::{Principal, now, room_object};
+use super::messages::{Addressee, Claim, ClaimRules, MentionIn, Mentions, addressed};
+use super::{AddRules, Principal, now, room_object};
 use crate::core::Core;
 use crate::core::error::Refusal;
 use crate::core::outbox::{Audience, Channel, Push};
@@ -30,10 +30,17 @@ pub fn send(
     mentions: Vec<MentionIn>,
 ) -> Result<(Message, Vec<Value>), Refusal> {
     let faults = core.faults.thenvoi(Some(room));
-    let optional = mentions.is_empty() && faults.mention_optional.fire();
+    let lenient = Mentions {
+        optional: mentions.is_empty() && faults.mention_optional.fire(),
+        anyone: faults.mention_anyone.is_on()
+            && mentions
+                .iter()
+                .any(|m| !core.thenvoi.is_participant(room, &m.id))
+            && faults.mention_anyone.fire(),
+    };
     let (message, recipients) = core
         .thenvoi
-        .send(caller, room, content, mentions, optional)?;
+        .send(caller, room, content, mentions, lenient)?;
     announce(core, &message);
     super::peers::react(core, &message);
     Ok((message, recipients))
@@ -96,11 +103,26 @@ pub fn claim(
     claim: Claim,
 ) -> Result<(Status, u32), Refusal> {
     let faults = core.faults.thenvoi(Some(room));
-    let lenient = !matches!(claim, Claim::Processing) && faults.processed_without_attempt.is_on();
-    let result = core.thenvoi.claim(&agent.id, room, mid, &claim, false);
+    let processing = matches!(claim, Claim::Processing);
+    let mut rules = ClaimRules::default();
+    match core.thenvoi.addressee(&agent.id, room, mid) {
+        Addressee::NotAddressed if faults.claim_any_message.fire() => rules.any_message = true,
+        Addressee::Addressed(status) if processing => {
+            rules.keep_attempt =
+                status == Some(Status::Processing) && faults.processing_keeps_attempt.fire();
+            rules.from_zero = !rules.keep_attempt && faults.attempts_from_zero.fire();
+        }
+        _ => {}
+    }
+    if rules.any_message && processing {
+        rules.from_zero = faults.attempts_from_zero.fire();
+    }
+    let lenient = !processing && faults.processed_without_attempt.is_on();
+    let result = core.thenvoi.claim(&agent.id, room, mid, &claim, rules);
     match result {
         Err(Refusal::Invalid(_)) if lenient && faults.processed_without_attempt.fire() => {
-            core.thenvoi.claim(&agent.id, room, mid, &claim, true)
+            rules.without_attempt = true;
+            core.thenvoi.claim(&agent.id, room, mid, &claim, rules)
         }
         other => other,
     }
@@ -129,8 +151,32 @@ pub fn add_participant(
     id: &str,
     role: &str,
 ) -> Result<Value, Refusal> {
-    let (member, object) = core.thenvoi.add_member(caller, room, id, role)?;
     let faults = core.faults.thenvoi(Some(room));
+    if caller.kind == Kind::User && core.thenvoi.is_user(id) && faults.users_add_only_agents.fire()
+    {
+        return Err(Refusal::Forbidden(
+            "a user may add only agents to a chat".into(),
+        ));
+    }
+    let mut lenient = AddRules::default();
+    let (member, object) = loop {
+        match core.thenvoi.add_member(caller, room, id, role, lenient) {
+            Err(Refusal::Forbidden(_)) if !lenient.any_role && faults.any_role_adds.fire() => {
+                lenient.any_role = true;
+            }
+            Err(Refusal::Invalid(_))
+                if !lenient.duplicate_ok && faults.duplicate_participant_ok.fire() =>
+            {
+                // Answered as if added; nothing changed, so nothing is pushed.
+                lenient.duplicate_ok = true;
+                return core
+                    .thenvoi
+                    .add_member(caller, room, id, role, lenient)
+                    .map(|(_, object)| object);
+            }
+            other => break other?,
+        }
+    };
     if !faults.no_participant_events.fire() {
         core.push(&Push {
             channel: Channel::RoomMembers(room),
@@ -161,8 +207,15 @@ pub fn remove_participant(
     id: &str,
 ) -> Result<Value, Refusal> {
     let r = core.thenvoi.room(caller, room, true)?;
-    let (member, object) = core.thenvoi.remove_member(caller, room, id)?;
     let faults = core.faults.thenvoi(Some(room));
+    let (member, object) = match core.thenvoi.remove_member(caller, room, id) {
+        // The room exists (above): the participant is not in it.
+        Err(Refusal::NotFound(m)) => match core.thenvoi.participant_of(id) {
+            Some(object) if faults.remove_missing_200.fire() => return Ok(object),
+            _ => return Err(Refusal::NotFound(m)),
+        },
+        other => other?,
+    };
     if !faults.no_participant_events.fire() {
         core.push(&Push {
             channel: Channel::RoomMembers(room),

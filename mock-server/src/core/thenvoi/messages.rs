@@ -23,6 +23,15 @@ pub fn addressed(m: &Message) -> impl Iterator<Item = &str> {
         .filter(move |id| text && *id != m.sender_id)
 }
 
+/// The faults a sent message's mentions may be let through by (T34).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Mentions {
+    /// No mention at all.
+    pub optional: bool,
+    /// Mentions of someone who is not a participant.
+    pub anyone: bool,
+}
+
 /// What an agent's `/messages?status=` lists (T48).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Filter {
@@ -80,6 +89,40 @@ pub enum Claim {
     Failed(String),
 }
 
+/// How `/messages/next` picks (T47); anything but the default is a fault.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Next {
+    /// Answer the `skip`-th candidate after the oldest.
+    pub skip: usize,
+    /// Processed messages are candidates too.
+    pub processed_too: bool,
+    /// Messages still processing are not candidates.
+    pub skip_processing: bool,
+}
+
+/// What the lifecycle state machine lets through (T41-T45); anything but
+/// the default is a fault.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClaimRules {
+    /// Finish a message without an active attempt.
+    pub without_attempt: bool,
+    /// Number attempts from 0.
+    pub from_zero: bool,
+    /// `/processing` on a processing message keeps its attempt.
+    pub keep_attempt: bool,
+    /// A message of the room not addressed to the caller gets a record.
+    pub any_message: bool,
+}
+
+/// Whether a message of a room is addressed to an agent (T40, T45).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Addressee {
+    NoMessage,
+    NotAddressed,
+    /// Addressed, with the agent's delivery status.
+    Addressed(Option<Status>),
+}
+
 /// A message's mentions as the sender gave them: `id` required, `name` and
 /// `handle` optional (T34).
 #[derive(Debug, Clone)]
@@ -91,16 +134,21 @@ pub struct MentionIn {
 
 impl Rooms {
     /// Stores a text message of `caller` (T34); returns it and the
-    /// recipients (the mentioned participants). `mention_optional` is the
-    /// fault that lets a message without mentions through.
+    /// recipients (the mentioned participants). `lenient` holds the faults
+    /// that let a message without mentions, or mentioning someone who is
+    /// not a participant, through.
     pub fn send(
         &self,
         caller: &Principal,
         room: &str,
         content: &str,
         mentions: Vec<MentionIn>,
-        mention_optional: bool,
+        lenient: Mentions,
     ) -> Result<(Message, Vec<Value>), Refusal> {
+        let Mentions {
+            optional: mention_optional,
+            anyone: mention_anyone,
+        } = lenient;
         if content.is_empty() {
             return Err(Refusal::Invalid("message.content must not be empty".into()));
         }
@@ -115,13 +163,18 @@ impl Rooms {
         let mut stored_mentions = Vec::new();
         let mut recipients = Vec::new();
         for m in mentions {
-            let Some(member) = r.members.iter().find(|p| p.id == m.id) else {
-                return Err(Refusal::Invalid(format!(
-                    "mentioned {} is not a participant of chat {room}",
-                    m.id
-                )));
+            let kind = match r.members.iter().find(|p| p.id == m.id) {
+                Some(member) => member.kind,
+                None if mention_anyone && s.users.contains_key(&m.id) => Kind::User,
+                None if mention_anyone => Kind::Agent,
+                None => {
+                    return Err(Refusal::Invalid(format!(
+                        "mentioned {} is not a participant of chat {room}",
+                        m.id
+                    )));
+                }
             };
-            let (name, handle) = match member.kind {
+            let (name, handle) = match kind {
                 Kind::User => s
                     .users
                     .get(&m.id)
@@ -245,17 +298,17 @@ impl Rooms {
             .collect()
     }
 
-    /// The oldest addressed message that is not processed (T47), or the
-    /// `skip`-th after it (a fault); `processed_too` is the fault that
-    /// lists processed ones as well.
-    pub fn next(&self, agent: &str, room: &str, skip: usize, processed_too: bool) -> Option<Value> {
+    /// The oldest addressed message that is not processed (T47), or
+    /// another under a fault (`how`).
+    pub fn next(&self, agent: &str, room: &str, how: Next) -> Option<Value> {
         let s = self.lock();
         let r = s.rooms.get(room)?;
         r.messages
             .iter()
             .filter_map(|m| m.records.get(agent).map(|d| (m, d)))
-            .filter(|(_, d)| processed_too || d.status != Some(Status::Processed))
-            .nth(skip)
+            .filter(|(_, d)| how.processed_too || d.status != Some(Status::Processed))
+            .filter(|(_, d)| !how.skip_processing || d.status != Some(Status::Processing))
+            .nth(how.skip)
             .map(|(m, d)| m.message.rest_object(Some((agent, d))))
     }
 
@@ -289,23 +342,44 @@ impl Rooms {
             .collect()
     }
 
+    /// Whether message `mid` of `room` is addressed to `agent` (T45).
+    pub fn addressee(&self, agent: &str, room: &str, mid: &str) -> Addressee {
+        let s = self.lock();
+        let Some(m) = s
+            .rooms
+            .get(room)
+            .and_then(|r| r.messages.iter().find(|m| m.message.id == mid))
+        else {
+            return Addressee::NoMessage;
+        };
+        match m.records.get(agent) {
+            Some(d) => Addressee::Addressed(d.status),
+            None => Addressee::NotAddressed,
+        }
+    }
+
     /// A lifecycle call of `agent` on message `mid` of `room` (T41-T45):
-    /// the new status and attempt number. `lenient` is the fault that
-    /// finishes a message without an active attempt.
+    /// the new status and attempt number. `rules` holds the faults that
+    /// loosen the state machine.
     pub fn claim(
         &self,
         agent: &str,
         room: &str,
         mid: &str,
         claim: &Claim,
-        lenient: bool,
+        rules: ClaimRules,
     ) -> Result<(Status, u32), Refusal> {
         let mut s = self.lock();
         let record = s
             .rooms
             .get_mut(room)
             .and_then(|r| r.messages.iter_mut().find(|m| m.message.id == mid))
-            .and_then(|m| m.records.get_mut(agent))
+            .and_then(|m| {
+                if rules.any_message {
+                    m.records.entry(agent.to_string()).or_default();
+                }
+                m.records.get_mut(agent)
+            })
             .ok_or_else(|| {
                 Refusal::NotFound(format!(
                     "message {mid} not found among the messages addressed to you in chat {room}"
@@ -313,7 +387,9 @@ impl Rooms {
             })?;
         let at = now();
         let active = record.status == Some(Status::Processing);
+        let lenient = rules.without_attempt;
         match claim {
+            Claim::Processing if active && rules.keep_attempt => {}
             Claim::Processing => {
                 if let Some(open) = record.attempts.last_mut().filter(|_| active) {
                     // A new attempt supersedes the one still open (T42).
@@ -321,7 +397,7 @@ impl Rooms {
                     open.completed_at = Some(at.clone());
                     open.error = Some("superseded by a new attempt".into());
                 }
-                let n = record.attempts.len() as u32 + 1;
+                let n = record.attempts.len() as u32 + u32::from(!rules.from_zero);
                 record.attempts.push(Attempt {
                     attempt_number: n,
                     status: "processing".into(),

@@ -22,8 +22,15 @@ pub enum Join {
 /// Decides a join of `topic` by `who` (the `thenvoi-join-any-room` fault
 /// accepts every join of a known family).
 pub fn join(core: &Core, who: &Principal, topic: &str) -> Join {
+    let unmatched = || {
+        if core.faults.thenvoi(None).unmatched_as_unauthorized.fire() {
+            Join::Unauthorized
+        } else {
+            Join::Unmatched
+        }
+    };
     let Some((family, id)) = topic.split_once(':') else {
-        return Join::Unmatched;
+        return unmatched();
     };
     let own = |kind: Kind| who.kind == kind && who.id == id;
     let allowed = match family {
@@ -32,7 +39,7 @@ pub fn join(core: &Core, who: &Principal, topic: &str) -> Join {
         }
         "agent_rooms" | "agent_contacts" | "agent_control" => own(Kind::Agent),
         "user_rooms" | "user_contacts" | "tasks" => own(Kind::User),
-        _ => return Join::Unmatched,
+        _ => return unmatched(),
     };
     if allowed || core.faults.thenvoi(room_of(topic)).join_any_room.fire() {
         Join::Ok

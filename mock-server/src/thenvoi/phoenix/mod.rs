@@ -71,6 +71,7 @@ pub async fn upgrade(
     let faults = band.core.faults.thenvoi(None);
     let vsn_ok = match query.get("vsn").map(String::as_str) {
         Some(v) if v.starts_with("2.") => true,
+        Some(_) if faults.accept_any_vsn.fire() => true,
         Some(v) => {
             return error(
                 StatusCode::FORBIDDEN,
@@ -222,7 +223,9 @@ async fn serve(band: Arc<Band>, who: Principal, vsn_ok: bool, socket: WebSocket)
                         journal(&band, JournalKind::In, None, None, json!({
                             "transport": "phoenix", "socket": conn.id, "malformed": problem,
                         }));
-                        break CloseWith(1011, "malformed frame");
+                        if !band.core.faults.thenvoi(None).ignore_malformed_frames.fire() {
+                            break CloseWith(1011, "malformed frame");
+                        }
                     }
                 }
             }

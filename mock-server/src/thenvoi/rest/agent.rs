@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::body::{Body, optional_text, text};
 use super::{AgentKey, Answer, Failure, data, page, paging, query_pairs, uuid};
-use crate::core::thenvoi::messages::{Claim, Filter};
+use crate::core::thenvoi::messages::{Claim, Filter, Next};
 use crate::core::thenvoi::{Principal, flow, room_object};
 use crate::model::thenvoi::Room;
 use crate::thenvoi::Band;
@@ -21,22 +21,38 @@ pub fn member_room(band: &Band, who: &Principal, id: &str) -> Result<Room, Failu
     uuid("chat", id)?;
     let rooms = &band.core.thenvoi;
     match rooms.room(who, id, false) {
-        Err(crate::core::Refusal::NotFound(_))
-            if band
-                .core
-                .faults
-                .thenvoi(Some(id))
-                .foreign_room_visible
-                .fire() =>
-        {
-            Ok(rooms.room(who, id, true)?)
+        Err(crate::core::Refusal::NotFound(message)) => {
+            let faults = band.core.faults.thenvoi(Some(id));
+            match rooms.room(who, id, true) {
+                Ok(room) if faults.foreign_room_visible.fire() => Ok(room),
+                Err(_) if faults.unknown_room_403.fire() => {
+                    Err(Failure(StatusCode::FORBIDDEN, message))
+                }
+                _ => Err(Failure(StatusCode::NOT_FOUND, message)),
+            }
         }
         other => Ok(other?),
     }
 }
 
-fn lenient(band: &Band, room: Option<&str>) -> bool {
-    band.core.faults.thenvoi(room).lenient_bodies.fire()
+/// A request body (T31, T32), read with the faults of `room`'s view.
+pub fn read_body(band: &Band, room: Option<&str>, bytes: &[u8]) -> Result<Body, Failure> {
+    let faults = band.core.faults.thenvoi(room);
+    match Body::parse(bytes, faults.lenient_bodies.fire()) {
+        Err(Failure(StatusCode::BAD_REQUEST, message)) if faults.non_object_body_422.fire() => {
+            Err(Failure::invalid(message))
+        }
+        other => other,
+    }
+}
+
+/// The status of a creation (T31): 201, or 200 under `thenvoi-created-as-200`.
+pub fn created(band: &Band, room: Option<&str>) -> StatusCode {
+    if band.core.faults.thenvoi(room).created_as_200.fire() {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    }
 }
 
 pub async fn me(State(band): State<Arc<Band>>, AgentKey(who): AgentKey) -> Answer {
@@ -45,6 +61,13 @@ pub async fn me(State(band): State<Arc<Band>>, AgentKey(who): AgentKey) -> Answe
         .thenvoi
         .agent_me(&who.id)
         .ok_or_else(|| Failure(StatusCode::NOT_FOUND, "agent not found".into()))?;
+    let mut me = me;
+    if let Some(o) = me.as_object_mut()
+        && o.contains_key("owner_uuid")
+        && band.core.faults.thenvoi(None).me_without_owner.fire()
+    {
+        o.remove("owner_uuid");
+    }
     data(StatusCode::OK, me)
 }
 
@@ -54,7 +77,7 @@ pub async fn peers(
     RawQuery(q): RawQuery,
 ) -> Answer {
     let q = query_pairs(q.as_deref());
-    let at = paging(&q, 20)?;
+    let at = paging(&band, None, &q, 20)?;
     let not_in = q
         .iter()
         .find(|(k, _)| k == "not_in_chat")
@@ -67,7 +90,7 @@ pub async fn chats(
     AgentKey(who): AgentKey,
     RawQuery(q): RawQuery,
 ) -> Answer {
-    let at = paging(&query_pairs(q.as_deref()), 20)?;
+    let at = paging(&band, None, &query_pairs(q.as_deref()), 20)?;
     let rooms = band
         .core
         .thenvoi
@@ -83,11 +106,11 @@ pub async fn create_chat(
     AgentKey(who): AgentKey,
     body: Bytes,
 ) -> Answer {
-    let body = Body::parse(&body, lenient(&band, None))?;
+    let body = read_body(&band, None, &body)?;
     let chat = body.maybe_wrapped("chat", &["task_id"])?;
     let task_id = optional_text(&chat, "task_id", "chat.")?;
     let room = flow::create_room(&band.core, &who, task_id);
-    data(StatusCode::CREATED, room_object(&room))
+    data(created(&band, None), room_object(&room))
 }
 
 pub async fn chat(
@@ -95,7 +118,21 @@ pub async fn chat(
     AgentKey(who): AgentKey,
     Path(id): Path<String>,
 ) -> Answer {
-    data(StatusCode::OK, room_object(&member_room(&band, &who, &id)?))
+    let room = member_room(&band, &who, &id)?;
+    if band.core.thenvoi.role_of(&id, &who.id).as_deref() != Some("owner")
+        && band
+            .core
+            .faults
+            .thenvoi(Some(&id))
+            .added_rooms_hidden
+            .fire()
+    {
+        return Err(Failure(
+            StatusCode::NOT_FOUND,
+            format!("chat {id} not found"),
+        ));
+    }
+    data(StatusCode::OK, room_object(&room))
 }
 
 pub async fn participants(
@@ -104,7 +141,18 @@ pub async fn participants(
     Path(id): Path<String>,
 ) -> Answer {
     member_room(&band, &who, &id)?;
-    data(StatusCode::OK, band.core.thenvoi.participants(&id).into())
+    let mut list = band.core.thenvoi.participants(&id);
+    if list.iter().any(|p| p["type"] == "User")
+        && band
+            .core
+            .faults
+            .thenvoi(Some(&id))
+            .participants_agents_only
+            .fire()
+    {
+        list.retain(|p| p["type"] != "User");
+    }
+    data(StatusCode::OK, list.into())
 }
 
 /// `{"participant": {"participant_id", "role"?}}` (T36).
@@ -113,7 +161,7 @@ pub fn participant_body(
     room: &str,
     bytes: &[u8],
 ) -> Result<(String, String), Failure> {
-    let body = Body::parse(bytes, lenient(band, Some(room)))?;
+    let body = read_body(band, Some(room), bytes)?;
     let p = body.wrapped("participant", &["participant_id", "role"])?;
     let id = text(&p, "participant_id", "participant.")?;
     if !crate::model::thenvoi::is_uuid(&id) {
@@ -137,7 +185,7 @@ pub async fn add_participant(
     member_room(&band, &who, &id)?;
     let (pid, role) = participant_body(&band, &id, &body)?;
     let object = flow::add_participant(&band.core, &who, &id, &pid, &role)?;
-    data(StatusCode::CREATED, object)
+    data(created(&band, Some(&id)), object)
 }
 
 pub async fn remove_participant(
@@ -160,7 +208,7 @@ pub async fn context(
     RawQuery(q): RawQuery,
 ) -> Answer {
     member_room(&band, &who, &id)?;
-    let at = paging(&query_pairs(q.as_deref()), 50)?;
+    let at = paging(&band, Some(&id), &query_pairs(q.as_deref()), 50)?;
     let items = band.core.thenvoi.context(&who.id, &id);
     let mut answer = page(&band, items, at, &[])?;
     // T39: older clients read the same object as `meta`.
@@ -182,14 +230,28 @@ pub async fn messages(
 ) -> Answer {
     member_room(&band, &who, &id)?;
     let q = query_pairs(q.as_deref());
-    let at = paging(&q, 20)?;
+    let at = paging(&band, Some(&id), &q, 20)?;
     let status = q
         .iter()
         .find(|(k, _)| k == "status")
         .map(|(_, v)| v.as_str());
-    let filter = Filter::parse(status).ok_or_else(|| {
-        Failure::invalid("status must be one of pending, processing, processed, failed, all")
-    })?;
+    let filter = match Filter::parse(status) {
+        Some(f) => f,
+        None if band
+            .core
+            .faults
+            .thenvoi(Some(&id))
+            .unknown_status_as_all
+            .fire() =>
+        {
+            Filter::All
+        }
+        None => {
+            return Err(Failure::invalid(
+                "status must be one of pending, processing, processed, failed, all",
+            ));
+        }
+    };
     let filter = if filter != Filter::All
         && band
             .core
@@ -214,13 +276,39 @@ pub async fn next(
     member_room(&band, &who, &id)?;
     let faults = band.core.faults.thenvoi(Some(&id));
     let rooms = &band.core.thenvoi;
+    let strict = Next::default();
     let skip = usize::from(
-        rooms.next(&who.id, &id, 1, false).is_some() && faults.next_skips_oldest.fire(),
+        rooms
+            .next(&who.id, &id, Next { skip: 1, ..strict })
+            .is_some()
+            && faults.next_skips_oldest.fire(),
     );
     let processed_too = faults.next_includes_processed.is_on()
-        && rooms.next(&who.id, &id, 0, true) != rooms.next(&who.id, &id, 0, false)
+        && rooms.next(
+            &who.id,
+            &id,
+            Next {
+                processed_too: true,
+                ..strict
+            },
+        ) != rooms.next(&who.id, &id, strict)
         && faults.next_includes_processed.fire();
-    match rooms.next(&who.id, &id, skip, processed_too) {
+    let skip_processing = faults.next_skips_processing.is_on()
+        && rooms.next(
+            &who.id,
+            &id,
+            Next {
+                skip_processing: true,
+                ..strict
+            },
+        ) != rooms.next(&who.id, &id, strict)
+        && faults.next_skips_processing.fire();
+    let how = Next {
+        skip,
+        processed_too,
+        skip_processing,
+    };
+    match rooms.next(&who.id, &id, how) {
         Some(message) => data(StatusCode::OK, message),
         None if faults.next_empty_200.fire() => data(StatusCode::OK, Value::Null),
         None => Ok(StatusCode::NO_CONTENT.into_response()),
@@ -239,13 +327,23 @@ pub async fn send(
 
 /// `{"message": {"content", "mentions"}}` (T34), for agents and users.
 pub fn send_message(band: &Band, who: &Principal, room: &str, bytes: &[u8]) -> Answer {
-    let body = Body::parse(bytes, lenient(band, Some(room)))?;
+    let body = read_body(band, Some(room), bytes)?;
     let message = body.wrapped("message", &["content", "mentions"])?;
     let content = text(&message, "content", "message.")?;
     let mentions = body.mentions(&message)?;
-    let (sent, recipients) = flow::send(&band.core, who, room, &content, mentions)?;
+    let (sent, mut recipients) = flow::send(&band.core, who, room, &content, mentions)?;
+    let faults = band.core.faults.thenvoi(Some(room));
+    if !recipients.is_empty() && faults.no_recipients.fire() {
+        recipients.clear();
+    }
+    // Only the Agent API's creations answer 200 under the fault: the Human
+    // API is every case's set-up.
+    let status = match who.kind {
+        crate::model::thenvoi::Kind::Agent => created(band, Some(room)),
+        crate::model::thenvoi::Kind::User => StatusCode::CREATED,
+    };
     data(
-        StatusCode::CREATED,
+        status,
         json!({ "id": sent.id, "success": true, "recipients": recipients }),
     )
 }
@@ -257,7 +355,7 @@ pub async fn event(
     body: Bytes,
 ) -> Answer {
     member_room(&band, &who, &id)?;
-    let body = Body::parse(&body, lenient(&band, Some(&id)))?;
+    let body = read_body(&band, Some(&id), &body)?;
     let event = body.wrapped("event", &["content", "message_type", "metadata"])?;
     let content = text(&event, "content", "event.")?;
     let kind = text(&event, "message_type", "event.")?;
@@ -268,7 +366,7 @@ pub async fn event(
     };
     let stored = flow::record_event(&band.core, &who, &id, &content, &kind, metadata)?;
     data(
-        StatusCode::CREATED,
+        created(&band, Some(&id)),
         json!({ "id": stored.id, "message_type": stored.message_type, "success": true }),
     )
 }
@@ -282,7 +380,7 @@ pub async fn activity(
     body: Bytes,
 ) -> Answer {
     member_room(&band, &who, &id)?;
-    let body = Body::parse(&body, lenient(&band, Some(&id)))?;
+    let body = read_body(&band, Some(&id), &body)?;
     let working = match body.flat(&["working"])?.get("working") {
         Some(Value::Bool(b)) => *b,
         _ => return Err(Failure::invalid("working must be true or false")),
@@ -299,7 +397,7 @@ pub async fn lifecycle(
 ) -> Answer {
     member_room(&band, &who, &id)?;
     uuid("message", &mid)?;
-    let body = Body::parse(&body, lenient(&band, Some(&id)))?;
+    let body = read_body(&band, Some(&id), &body)?;
     let claim = match action.as_str() {
         "processing" => {
             body.none()?;

@@ -8,8 +8,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use serde_json::json;
 
-use super::agent::{member_room, participant_body, send_message};
-use super::body::{Body, optional_text, text};
+use super::agent::{created, member_room, participant_body, read_body, send_message};
+use super::body::{optional_text, text};
 use super::{Answer, Failure, UserKey, data, page, paging, query_pairs, uuid};
 use crate::core::thenvoi::{flow, room_object};
 use crate::thenvoi::Band;
@@ -19,8 +19,7 @@ pub async fn register_agent(
     UserKey(who): UserKey,
     body: Bytes,
 ) -> Answer {
-    let lenient = band.core.faults.thenvoi(None).lenient_bodies.fire();
-    let body = Body::parse(&body, lenient)?;
+    let body = read_body(&band, None, &body)?;
     let agent = body.wrapped("agent", &["name", "description"])?;
     let name = text(&agent, "name", "agent.")?;
     if name.trim().is_empty() {
@@ -28,12 +27,18 @@ pub async fn register_agent(
     }
     let description = optional_text(&agent, "description", "agent.")?;
     let (agent, key) = band.core.thenvoi.register_agent(&who, &name, description);
+    let faults = band.core.faults.thenvoi(None);
+    let credentials = if faults.register_without_key.fire() {
+        json!({})
+    } else {
+        json!({ "api_key": key })
+    };
     data(
-        StatusCode::CREATED,
+        created(&band, None),
         json!({
             "agent": { "id": agent.id, "name": agent.name, "description": agent.description,
                        "handle": agent.handle, "inserted_at": agent.inserted_at },
-            "credentials": { "api_key": key },
+            "credentials": credentials,
         }),
     )
 }
@@ -43,7 +48,7 @@ pub async fn chats(
     UserKey(who): UserKey,
     RawQuery(q): RawQuery,
 ) -> Answer {
-    let at = paging(&query_pairs(q.as_deref()), 20)?;
+    let at = paging(&band, None, &query_pairs(q.as_deref()), 20)?;
     let rooms = band
         .core
         .thenvoi
@@ -59,8 +64,7 @@ pub async fn create_chat(
     UserKey(who): UserKey,
     body: Bytes,
 ) -> Answer {
-    let lenient = band.core.faults.thenvoi(None).lenient_bodies.fire();
-    let body = Body::parse(&body, lenient)?;
+    let body = read_body(&band, None, &body)?;
     let chat = body.maybe_wrapped("chat", &["task_id"])?;
     let task_id = optional_text(&chat, "task_id", "chat.")?;
     let room = flow::create_room(&band.core, &who, task_id);
@@ -82,7 +86,7 @@ pub async fn messages(
     RawQuery(q): RawQuery,
 ) -> Answer {
     member_room(&band, &who, &id)?;
-    let at = paging(&query_pairs(q.as_deref()), 20)?;
+    let at = paging(&band, Some(&id), &query_pairs(q.as_deref()), 20)?;
     page(&band, band.core.thenvoi.user_messages(&id), at, &[])
 }
 

@@ -95,19 +95,23 @@ pub struct AgentKey(pub Principal);
 pub struct UserKey(pub Principal);
 
 fn caller(band: &Band, parts: &Parts, want: Kind) -> Result<Principal, Failure> {
-    let key = parts
-        .headers
-        .get("x-api-key")
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| {
-            Failure(
-                StatusCode::UNAUTHORIZED,
-                "missing X-API-Key header: send your agent or user API key".into(),
-            )
-        })?;
+    let faults = band.core.faults.thenvoi(None);
+    let read = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    // T29: Authorization is not read, unless under `thenvoi-read-bearer`.
+    let bearer = || {
+        read("authorization")
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .filter(|_| faults.read_bearer.fire())
+    };
+    let key = read("x-api-key").or_else(bearer).ok_or_else(|| {
+        Failure(
+            StatusCode::UNAUTHORIZED,
+            "missing X-API-Key header: send your agent or user API key".into(),
+        )
+    })?;
     let who = match band.core.thenvoi.by_key(key) {
         Some(p) => p,
-        None if want == Kind::Agent && band.core.faults.thenvoi(None).accept_bad_key.fire() => band
+        None if want == Kind::Agent && faults.accept_bad_key.fire() => band
             .core
             .thenvoi
             .first_agent()
@@ -119,8 +123,13 @@ fn caller(band: &Band, parts: &Parts, want: Kind) -> Result<Principal, Failure> 
             Kind::Agent => ("/agent", "an agent"),
             Kind::User => ("/me", "a user"),
         };
+        let status = if faults.wrong_key_kind_401.fire() {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::FORBIDDEN
+        };
         return Err(Failure(
-            StatusCode::FORBIDDEN,
+            status,
             format!("{route} routes need {key} API key"),
         ));
     }
@@ -155,15 +164,24 @@ pub fn uuid(what: &str, id: &str) -> Result<(), Failure> {
 
 /// `page` and `page_size` of a list (T49): 422 below 1 or not an integer;
 /// a size above 100 is clamped.
-pub fn paging(query: &[(String, String)], default_size: usize) -> Result<(usize, usize), Failure> {
+/// The `thenvoi-lenient-paging` fault takes a bad value for the default.
+pub fn paging(
+    band: &Band,
+    room: Option<&str>,
+    query: &[(String, String)],
+    default_size: usize,
+) -> Result<(usize, usize), Failure> {
+    let faults = band.core.faults.thenvoi(room);
     let read = |name: &str, default: usize| -> Result<usize, Failure> {
         match query.iter().find(|(k, _)| k == name) {
             None => Ok(default),
-            Some((_, v)) => v.parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| {
-                Failure::invalid(format!(
+            Some((_, v)) => match v.parse::<usize>().ok().filter(|n| *n >= 1) {
+                Some(n) => Ok(n),
+                None if faults.lenient_paging.fire() => Ok(default),
+                None => Err(Failure::invalid(format!(
                     "{name} must be an integer of at least 1, got {v:?}"
-                ))
-            }),
+                ))),
+            },
         }
     };
     Ok((read("page", 1)?, read("page_size", default_size)?.min(100)))
@@ -197,11 +215,19 @@ fn full_path(req: &Request) -> String {
         .map_or_else(|| req.uri().path().to_string(), |u| u.path().to_string())
 }
 
-async fn not_found(req: Request) -> Response {
-    error(
-        StatusCode::NOT_FOUND,
-        &format!("No route for {} {}", req.method(), full_path(&req)),
-    )
+/// Marks a response the journal must pass on as it is (not turned into the
+/// envelope): the `thenvoi-plain-404` fault's plain-text answer.
+#[derive(Debug, Clone, Copy)]
+struct AsIs;
+
+async fn not_found(State(band): State<Arc<Band>>, req: Request) -> Response {
+    let message = format!("No route for {} {}", req.method(), full_path(&req));
+    if band.core.faults.thenvoi(None).plain_404.fire() {
+        let mut response = (StatusCode::NOT_FOUND, message).into_response();
+        response.extensions_mut().insert(AsIs);
+        return response;
+    }
+    error(StatusCode::NOT_FOUND, &message)
 }
 
 async fn method_not_allowed(req: Request) -> Response {
@@ -230,7 +256,8 @@ async fn journal(
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    let response = if status.as_u16() >= 400 && !is_json {
+    let as_is = response.extensions().get::<AsIs>().is_some();
+    let response = if status.as_u16() >= 400 && !is_json && !as_is {
         let bytes = axum::body::to_bytes(response.into_body(), 4096)
             .await
             .unwrap_or_default();
