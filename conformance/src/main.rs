@@ -22,7 +22,13 @@ use serde_json::Value;
 /// --profile); 3 target unreachable (or the runner could not run: a report
 /// it cannot write). proteus-load uses 2 and 3 the same way.
 #[derive(Parser, Debug)]
-#[command(name = "proteus-conformance", version, about, long_about)]
+#[command(
+    name = "proteus-conformance",
+    version,
+    about,
+    long_about,
+    after_help = "Examples:\n  proteus-conformance run --target http://127.0.0.1:4000          # everything, against the mock\n  proteus-conformance run --target http://127.0.0.1:4000 --only thenvoi\n  proteus-conformance list --only stream                            # ids, levels, rules\n  proteus-conformance validate capture.jsonl                         # payloads captured elsewhere"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -71,13 +77,19 @@ enum Command {
     },
     /// List the cases: id, level, and the rule each checks.
     List {
+        /// List only cases matching GLOB; repeatable.
         #[arg(long, value_name = "GLOB")]
         only: Vec<String>,
     },
     /// Validate captured payloads offline: JSON files or JSON lines of
-    /// {event, payload}; REST bodies and plugin events are recognized too.
-    /// Streams in the capture are checked for ordering.
+    /// {event, payload}, or a recorded stream ({events: [{event, data}]},
+    /// as in fixtures/streams/); REST bodies and plugin events are
+    /// recognized too. Streams in the capture are checked for ordering.
+    #[command(
+        after_help = "Examples:\n  proteus-conformance validate capture.jsonl        # JSON lines: {\"event\": \"message:delta\", \"payload\": {...}}\n  proteus-conformance validate reply.json chat.json  # one payload per file\n  proteus-conformance validate fixtures/streams/gap.json  # a recorded stream: {\"events\": [{\"event\", \"data\"}]}\n\nExit codes: 0 every payload valid, 1 a payload or a stream broke a rule, 2 a file unreadable."
+    )]
     Validate {
+        /// Capture files: JSON, or JSON lines of {event, payload}.
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
@@ -88,17 +100,48 @@ fn fail(code: i32, message: &str) -> ! {
     std::process::exit(code)
 }
 
+/// Levenshtein distance (selectors are short).
+fn edits(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
 fn unknown_selector_hint(patterns: &[String]) {
     let all = cases::all();
     for p in patterns {
         if !all.iter().any(|c| runner::selects(p, c.id)) {
             let stem = p.split('.').next().unwrap_or(p);
-            let similar: Vec<&str> = all
+            let mut similar: Vec<&str> = all
                 .iter()
                 .map(|c| c.id)
                 .filter(|id| id.starts_with(stem))
                 .take(6)
                 .collect();
+            if similar.is_empty() {
+                // A typo in the group itself (`strem`): the groups and
+                // subgroups within two edits of it.
+                let mut groups: Vec<&str> = all
+                    .iter()
+                    .flat_map(|c| {
+                        let dots: Vec<usize> = c.id.match_indices('.').map(|(i, _)| i).collect();
+                        dots.into_iter().take(2).map(|i| &c.id[..i])
+                    })
+                    .filter(|g| edits(g, p) <= 2)
+                    .collect();
+                groups.sort_unstable();
+                groups.dedup();
+                similar = groups.into_iter().take(6).collect();
+            }
             let hint = if similar.is_empty() {
                 String::new()
             } else {
@@ -176,6 +219,21 @@ async fn run(cmd: Command) -> i32 {
             let profile = Profile::load(&http, &target, profile.as_deref())
                 .await
                 .unwrap_or_else(|e| fail(e.exit_code(), &e.to_string()));
+            // A target that accepts connections and never answers would
+            // make every case wait out its timeout: ask once first.
+            if let Err(e) = http.get(&target).send().await {
+                let why = if e.is_timeout() {
+                    format!(
+                        "it accepted the connection but answered nothing within {timeout_ms} ms"
+                    )
+                } else {
+                    e.to_string()
+                };
+                fail(
+                    exit::UNREACHABLE,
+                    &format!("{target} does not answer: {why}"),
+                );
+            }
             let all = cases::all();
             let selected = runner::select(&all, &only, &exclude);
             let settings = Settings {
@@ -309,6 +367,14 @@ fn validate(files: &[PathBuf]) -> i32 {
         let text = std::fs::read_to_string(path)
             .unwrap_or_else(|e| fail(exit::USAGE, &format!("cannot read {}: {e}", path.display())));
         let items: Vec<Value> = match serde_json::from_str::<Value>(&text) {
+            // A recorded stream (fixtures/streams/*.json): its events, each
+            // `{event, data}`, as `{event, payload}`.
+            Ok(Value::Object(o)) if o.get("events").is_some_and(Value::is_array) => o["events"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|e| serde_json::json!({ "event": e["event"], "payload": e["data"] }))
+                .collect(),
             Ok(v) => vec![v],
             Err(_) => text
                 .lines()

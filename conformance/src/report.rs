@@ -282,6 +282,35 @@ details{{margin:.2em 0 .6em}} summary{{cursor:pointer}} pre{{background:#f6f6f6;
         count(Status::Xpass)
     )
     .ok();
+    // Failures first: a list linking to each, before anything that passed.
+    let failing = |r: &CaseResult| match r.status {
+        Status::Fail if r.level == Level::Must => 0,
+        Status::Fail | Status::Xpass => 1,
+        _ => 2,
+    };
+    let mut ordered: Vec<&CaseResult> = results.iter().collect();
+    ordered.sort_by_key(|r| failing(r));
+    let failures: Vec<&&CaseResult> = ordered.iter().filter(|r| failing(r) < 2).collect();
+    if !failures.is_empty() {
+        out.push_str("<h2>Failures</h2><ul>\n");
+        for r in &failures {
+            let what = r
+                .failure
+                .as_ref()
+                .map(|f| f.actual.chars().take(160).collect::<String>())
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "<li><a href=\"#{id}\"><code>{id}</code></a> ({}) {} <small>{}</small></li>",
+                r.level,
+                esc(&r.desc),
+                esc(&what),
+                id = esc(&r.id),
+            )
+            .ok();
+        }
+        out.push_str("</ul>\n");
+    }
     let groups = by_group(results);
     out.push_str("<h2>By group</h2><table><tr><th>group</th><th class=num>pass</th><th class=num>fail</th><th class=num>unsupported</th><th class=num>xfail</th><th class=num>xpass</th></tr>\n");
     for (g, c) in &groups {
@@ -298,7 +327,7 @@ details{{margin:.2em 0 .6em}} summary{{cursor:pointer}} pre{{background:#f6f6f6;
         .ok();
     }
     out.push_str("</table><h2>Cases</h2>\n");
-    for r in results {
+    for r in ordered {
         let (class, label) = match r.status {
             Status::Pass => ("pass", "PASS"),
             Status::Fail if r.level == Level::Must => ("fail", "FAIL"),
@@ -314,7 +343,8 @@ details{{margin:.2em 0 .6em}} summary{{cursor:pointer}} pre{{background:#f6f6f6;
         };
         write!(
             out,
-            "<details{open}><summary><span class=\"s-{class}\">{label}</span> <code>{}</code> {} <small>({}, {} ms)</small></summary>",
+            "<details id=\"{}\"{open}><summary><span class=\"s-{class}\">{label}</span> <code>{}</code> {} <small>({}, {} ms)</small></summary>",
+            esc(&r.id),
             esc(&r.id),
             esc(&r.desc),
             r.level,
@@ -370,5 +400,56 @@ fn status_index(s: Status) -> usize {
         Status::Unsupported => 2,
         Status::Xfail => 3,
         Status::Xpass => 4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(id: &str, level: Level, status: Status) -> CaseResult {
+        CaseResult {
+            id: id.into(),
+            level,
+            desc: format!("case {id}"),
+            requirement: String::new(),
+            status,
+            failure: None,
+            reason: None,
+            duration_ms: 0,
+            wire: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_html_report_lists_failures_first_and_links_to_them() {
+        let mut results: Vec<CaseResult> = (1..=30)
+            .map(|i| result(&format!("rest.a.{i}"), Level::Must, Status::Pass))
+            .collect();
+        results.push(result("stream.order.1", Level::Must, Status::Fail));
+        results.push(result("rest.b.1", Level::Should, Status::Fail));
+        let page = html(&results, "http://t", 10, 1);
+        let failures = page.find("<h2>Failures</h2>").expect("a failures section");
+        let first_pass = page.find("rest.a.1\"").expect("a passing case");
+        let must = page
+            .find("href=\"#stream.order.1\"")
+            .expect("a link to the MUST failure");
+        let should = page
+            .find("href=\"#rest.b.1\"")
+            .expect("a link to the SHOULD failure");
+        assert!(
+            failures < must && must < should && should < first_pass,
+            "failures first"
+        );
+        let cases = page.find("<h2>Cases</h2>").expect("cases");
+        let detail = page
+            .find("<details id=\"stream.order.1\"")
+            .expect("an anchor");
+        assert!(cases < detail && detail < page.find("<details id=\"rest.a.1\"").expect("pass"));
+        let clean = html(&results[..30], "http://t", 10, 0);
+        assert!(
+            !clean.contains("<h2>Failures</h2>"),
+            "no section when all pass"
+        );
     }
 }

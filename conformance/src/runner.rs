@@ -305,7 +305,7 @@ fn schema_summary(seen: &[Seen], expectations: &[Expectation]) -> Vec<CaseResult
                 None => Outcome::Pass,
                 Some((s, v)) => Outcome::fail(
                     [format!(
-                        "every {name} payload of the run matches schemas/{name}.json"
+                        "every {name} payload the cases checked matches schemas/{name}.json"
                     )],
                     format!(
                         "{} of {} failed; first, seen in {}: {}",

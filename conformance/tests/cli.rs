@@ -106,8 +106,10 @@ fn a_must_failure_exits_1_with_requirement_expected_actual_and_reproducer() {
     let page = std::fs::read_to_string(&html).expect("html written");
     for needle in [
         "<span class=\"v-FAILED\">FAILED</span>",
-        "<details open><summary><span class=\"s-fail\">FAIL</span> <code>stream.4</code>",
-        "<details><summary><span class=\"s-pass\">PASS</span> <code>rt.join.1</code>",
+        "<h2>Failures</h2>",
+        "<a href=\"#stream.4\"><code>stream.4</code></a>",
+        "<details id=\"stream.4\" open><summary><span class=\"s-fail\">FAIL</span> <code>stream.4</code>",
+        "<details id=\"rt.join.1\"><summary><span class=\"s-pass\">PASS</span> <code>rt.join.1</code>",
         "<b>Expected</b>",
         "<b>Reproduce</b>",
         "<b>Wire log</b>",
@@ -324,6 +326,25 @@ fn validate_checks_captured_payloads_and_streams() {
         .expect("runs");
     assert_eq!(code(&bad), 1);
     assert!(String::from_utf8_lossy(&bad.stdout).contains("out-of-order"));
+    // The repository's recorded streams are read as they are.
+    let recorded = runner()
+        .arg("validate")
+        .arg(root().join("fixtures/streams/single-stream.json"))
+        .output()
+        .expect("runs");
+    assert_eq!(
+        code(&recorded),
+        0,
+        "{}",
+        String::from_utf8_lossy(&recorded.stdout)
+    );
+    let recorded_bad = runner()
+        .arg("validate")
+        .arg(root().join("fixtures/streams/reordered.json"))
+        .output()
+        .expect("runs");
+    assert_eq!(code(&recorded_bad), 1);
+    assert!(String::from_utf8_lossy(&recorded_bad.stdout).contains("out-of-order"));
     let plugin = runner()
         .arg("validate")
         .arg(root().join("fixtures/valid/plugin-events/plugin-installed.json"))
@@ -353,4 +374,34 @@ fn an_expectations_file_naming_no_case_is_a_usage_error_with_its_line() {
         err.contains("line 2") && err.contains("rt.jion.2") && err.contains("rt.join.1"),
         "names the line, the id and similar ids: {err}"
     );
+}
+
+#[test]
+fn a_target_that_accepts_and_never_answers_is_exit_3_at_once() {
+    // Accepts connections (the kernel's backlog does) and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", silent.local_addr().expect("addr"));
+    let profile = tmp("silent-profile.json");
+    std::fs::write(
+        &profile,
+        r#"{"users": [{"id": "6466ae1b03fab9ddd1d67c40", "token": "user-x"}]}"#,
+    )
+    .expect("write");
+    let started = std::time::Instant::now();
+    let out = runner()
+        .args(["run", "--target", &url, "--timeout-ms", "500", "--profile"])
+        .arg(&profile)
+        .output()
+        .expect("runs");
+    assert_eq!(code(&out), 3, "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("answered nothing within 500 ms"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "it gave up early"
+    );
+    drop(silent);
 }

@@ -40,6 +40,16 @@ pub enum Counter {
 
 /// Counter names (the report's keys), and the version 1 spelling where it
 /// differs.
+/// `--ensure`'s long help: the grammar and every metric name (a test keeps
+/// the names in step with [`COUNTERS`], [`STATS`] and `Hist::ALL`).
+pub const HELP: &str = "Fail with exit 99 unless this holds (repeatable): METRIC OP VALUE, \
+OP one of < <= > >= == !=, e.g. 'ttfd.p99<50ms', 'loss==0', 'deliveriesPerSecond>=10000'.
+Counters: loss, duplicates, outOfOrder, contentViolations, started, failed, completed, deltas, \
+deltasPerSecond, disconnects, errors, deliveriesPerSecond, deliveries, misdeliveries, \
+claimsPerSecond, claims.
+Latencies: <connect|ack|ttfd|gap|stream|delivery|claim>.<min|p50|p90|p99|p999|max|mean>, \
+in ms (a unit is optional: 50ms, 2s, 500us).";
+
 const COUNTERS: &[(&str, Option<&str>, Counter)] = &[
     ("loss", None, Counter::Loss),
     ("duplicates", None, Counter::Duplicates),
@@ -233,6 +243,22 @@ fn unknown(text: &str, name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_ensure_help_names_every_counter_latency_and_statistic() {
+        for (name, _, _) in super::COUNTERS {
+            assert!(
+                super::HELP.contains(name),
+                "{name} missing from --ensure help"
+            );
+        }
+        for h in crate::metrics::Hist::ALL {
+            assert!(super::HELP.contains(h.name()), "{} missing", h.name());
+        }
+        for (s, _) in super::STATS {
+            assert!(super::HELP.contains(s), "{s} missing");
+        }
+    }
+
     use super::*;
     use crate::metrics::Metrics;
     use crate::report::{Report, Settings};

@@ -180,14 +180,11 @@ fn percentiles(curves: &[(&str, &[(f64, f64)])]) -> String {
     .iter()
     .map(|(x, l)| (*x, l.to_string()))
     .collect();
-    let mut s = frame(
-        "Latency by percentile",
-        "percentile",
-        "ms",
-        y_max,
-        &ticks,
-        x_max,
-    );
+    let title = match curves.as_slice() {
+        [(name, _)] => format!("{name}: latency by percentile"),
+        _ => "Latency by percentile".to_string(),
+    };
+    let mut s = frame(&title, "percentile", "ms", y_max, &ticks, x_max);
     for (i, (name, points)) in curves.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
         let path: Vec<String> = points
@@ -290,11 +287,15 @@ th:first-child,td:first-child{text-align:left}figure{margin:1em 0}figcaption{fon
     }
     let curves = &report.curves_ms;
     s.push_str(&throughput(&report.per_second.deltas));
-    s.push_str(&percentiles(&[
+    // One panel per series: on a shared axis, one series' long tail
+    // flattens the others into the floor.
+    for (name, points) in [
         ("ttfd", &curves.ttfd),
         ("gap", &curves.gap),
         ("ack", &curves.ack),
-    ]));
+    ] {
+        s.push_str(&percentiles(&[(name, points)]));
+    }
     s.push_str(&ttfd_histogram(&report.ttfd_histogram_ms));
     s.push_str("<h2>Latency (ms)</h2><table><tr><th>metric</th><th>count</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>");
     for h in Hist::ALL {
@@ -313,12 +314,115 @@ th:first-child,td:first-child{text-align:left}figure{margin:1em 0}figcaption{fon
             l.max
         );
     }
+    s.push_str("</table>");
+    if let Some(cpu) = &report.cpu {
+        let secs =
+            |v: Option<f64>| v.map_or_else(|| "not measured".into(), |v| format!("{v:.2} s"));
+        let _ = write!(
+            s,
+            "<h2>CPU</h2><p>generator {}, saturated {} of {} s · server {}{}</p>",
+            secs(cpu.generator_seconds),
+            cpu.generator.saturated_intervals,
+            cpu.generator.intervals,
+            secs(cpu.server_seconds),
+            cpu.deltas_per_server_core
+                .filter(|p| *p > 0.0)
+                .map_or_else(String::new, |p| format!(
+                    " · {p:.0} deltas per server CPU-second"
+                )),
+        );
+    }
     let _ = write!(
         s,
-        "</table><h2>Settings</h2><pre>{}</pre><p><small>proteus-load {} · report version {}</small></p></body></html>",
-        esc(&serde_json::to_string_pretty(&report.settings).unwrap_or_default()),
+        "<h2>Settings</h2><pre>{}</pre><p><small>proteus-load {} · report version {}</small></p></body></html>",
+        esc(&serde_json::to_string_pretty(&relevant_settings(report)).unwrap_or_default()),
         report.tool_version,
         report.version
     );
     s
+}
+
+/// The settings that apply to the report's scenario (a fan-out run does not
+/// list `--users` or `--agents`).
+fn relevant_settings(report: &Report) -> serde_json::Value {
+    let mut v = serde_json::to_value(&report.settings).unwrap_or_default();
+    let only_for: &[(&str, &[&str])] = &[
+        ("users", &["chat"]),
+        ("subscribers", &["fanout", "firehose"]),
+        ("connections", &["connect"]),
+        ("agents", &["thenvoi"]),
+        ("mentions", &["thenvoi"]),
+        ("agentsPerRoom", &["thenvoi"]),
+        ("claimEvery", &["thenvoi"]),
+        ("chunks", &["chat", "fanout", "firehose"]),
+        ("chunkDelayMs", &["chat", "fanout"]),
+        ("size", &["firehose"]),
+    ];
+    if let Some(o) = v.as_object_mut() {
+        for (key, scenarios) in only_for {
+            if !scenarios.contains(&report.scenario) {
+                o.remove(*key);
+            }
+        }
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::metrics::Metrics;
+    use crate::report::{Report, Settings};
+    use crate::scenario::Plan;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        plan: Plan,
+    }
+
+    #[test]
+    fn each_latency_series_gets_its_own_panel() {
+        let mut m = Metrics::default();
+        for i in 1..=200u64 {
+            m.record(crate::metrics::Hist::Ttfd, 1_000 + i);
+            // ack has a tail a thousand times longer than ttfd's
+            m.record(
+                crate::metrics::Hist::Ack,
+                if i == 200 { 5_000_000 } else { 900 },
+            );
+        }
+        let plan = Flags::parse_from(["proteus-load"]).plan;
+        let report = Report::new(&m, 1.0, "t".into(), "chat", Settings::Run(plan));
+        let page = super::page(&report);
+        assert!(page.contains("ttfd: latency by percentile"), "a ttfd panel");
+        assert!(
+            page.contains("ack: latency by percentile"),
+            "an ack panel of its own"
+        );
+    }
+
+    #[test]
+    fn the_settings_shown_are_the_ones_the_scenario_uses() {
+        let plan = Flags::parse_from(["proteus-load"]).plan;
+        let report = Report::new(
+            &Metrics::default(),
+            1.0,
+            "t".into(),
+            "fanout",
+            Settings::Run(plan),
+        );
+        let v = super::relevant_settings(&report);
+        assert!(
+            v.get("subscribers").is_some() && v.get("rate").is_some(),
+            "{v}"
+        );
+        for gone in ["users", "connections", "agents", "size"] {
+            assert!(
+                v.get(gone).is_none(),
+                "{gone} does not apply to fanout: {v}"
+            );
+        }
+    }
 }

@@ -84,7 +84,7 @@ enum Command {
         #[arg(required = true, value_name = "HLOG")]
         files: Vec<PathBuf>,
         /// Fail with exit 99 unless this holds (as for run).
-        #[arg(long = "ensure", value_name = "GATE", help_heading = "Gates")]
+        #[arg(long = "ensure", value_name = "GATE", help_heading = "Gates", long_help = gates::HELP)]
         ensure: Vec<String>,
         /// Write the merged JSON report here.
         #[arg(long, value_name = "FILE", help_heading = "Output")]
@@ -113,7 +113,7 @@ struct RunArgs {
     plan: Plan,
     /// Fail with exit 99 unless this holds, e.g. 'ttfd.p99<50ms', 'loss==0'
     /// (repeatable; counters as named in the report's `counters`).
-    #[arg(long = "ensure", value_name = "GATE", help_heading = "Gates")]
+    #[arg(long = "ensure", value_name = "GATE", help_heading = "Gates", long_help = gates::HELP)]
     ensure: Vec<String>,
     /// Write the JSON report (schemas/report/load.json) here.
     #[arg(long, value_name = "FILE", help_heading = "Output")]

@@ -425,6 +425,25 @@ impl Report {
                 );
             }
         }
+        if let Some(cpu) = &self.cpu {
+            let secs = |v: Option<f64>| v.map_or_else(|| "?".into(), |v| format!("{v:.2} s"));
+            let _ = write!(s, "cpu      generator {}", secs(cpu.generator_seconds));
+            if cpu.server.is_some() || cpu.server_seconds.is_some() {
+                let _ = write!(s, ", server {}", secs(cpu.server_seconds));
+                if let Some(per) = cpu.deltas_per_server_core.filter(|p| *p > 0.0) {
+                    let _ = write!(s, " ({per:.0} deltas per server CPU-second)");
+                }
+            }
+            let saturated = cpu.generator.saturated_intervals;
+            if saturated > 0 {
+                let _ = write!(
+                    s,
+                    "; the generator was saturated {saturated} s of {} (figures may be its limit, not the server's)",
+                    cpu.generator.intervals
+                );
+            }
+            s.push('\n');
+        }
         for g in &self.gates {
             let actual = g.actual.map_or_else(|| "null".into(), |a| a.to_string());
             let _ = writeln!(

@@ -105,7 +105,7 @@ fn a_clean_chat_run_counts_exactly_and_its_report_matches_the_schema() {
         name.starts_with("proteus-") || name.starts_with("tokio-"),
         "a thread of the mock: {server}"
     );
-    // The HTML page: three plots, the numbers, nothing loaded from elsewhere.
+    // The HTML page: five plots, the numbers, nothing loaded from elsewhere.
     let html = std::env::temp_dir().join(format!("proteus-load-{}.html", std::process::id()));
     let mut args = vec![
         "--target",
@@ -119,12 +119,13 @@ fn a_clean_chat_run_counts_exactly_and_its_report_matches_the_schema() {
     let page = std::fs::read_to_string(&html).expect("html written");
     assert_eq!(
         page.matches("<svg").count(),
-        3,
-        "throughput, percentiles, ttfd histogram"
+        5,
+        "throughput, a percentile panel each for ttfd, gap and ack, the ttfd histogram"
     );
     for needle in [
         "Deltas received per second",
-        "Latency by percentile",
+        "ttfd: latency by percentile",
+        "ack: latency by percentile",
         "Time to first delta",
         "200 deltas",
     ] {

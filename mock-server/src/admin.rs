@@ -33,7 +33,12 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
         .route("/__admin/journal", get(journal))
         .route("/__admin/journal/live", get(journal_live))
         .route("/__admin/verify", post(verify))
-        .route("/__admin/world", get(get_world).put(put_world))
+        .route(
+            "/__admin/world",
+            get(get_world)
+                .put(put_world)
+                .layer(axum::extract::DefaultBodyLimit::max(WORLD_LIMIT)),
+        )
         .route("/__admin/seed", post(seed))
         .route(
             "/__admin/thenvoi/rooms/{id}",
@@ -433,9 +438,14 @@ async fn get_world(State(app): State<Arc<App>>) -> ApiResult {
 }
 
 /// Loads a world (the same format as `--world`) and resets to it.
-async fn put_world(State(app): State<Arc<App>>, body: JsonBody) -> ApiResult {
-    let text = body.0.to_string();
-    let world = crate::world::World::parse("PUT /__admin/world body", &text)
+/// Largest world `PUT /__admin/world` reads: a dump `GET /__admin/world`
+/// made after `/__admin/seed` must load back (REST bodies stop at 1 MiB).
+pub const WORLD_LIMIT: usize = 256 * 1024 * 1024;
+
+async fn put_world(State(app): State<Arc<App>>, body: axum::body::Bytes) -> ApiResult {
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::bad_request("the world file is not UTF-8"))?;
+    let world = crate::world::World::parse("PUT /__admin/world body", text)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     app.thenvoi.set_world(world.thenvoi.clone());
     app.store.set_world(world);

@@ -901,3 +901,55 @@ async fn the_firehose_streams_exactly_what_was_asked_and_refuses_nonsense() {
     c.close().await;
     mock.stop().await.expect("clean stop");
 }
+
+#[tokio::test]
+async fn a_world_dump_of_several_megabytes_loads_back() {
+    let mock = start().await;
+    let url = mock.url();
+    let http = reqwest::Client::new();
+    let seed = json!({ "chats": 5, "messages": 2000 });
+    let (status, _) = admin(
+        &http,
+        &url,
+        reqwest::Method::POST,
+        "/__admin/seed",
+        Some(seed),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let dump = |http: reqwest::Client, url: String| async move {
+        let v: Value = http
+            .get(format!("{url}/__admin/world"))
+            .send()
+            .await
+            .expect("dump")
+            .json()
+            .await
+            .expect("json");
+        v["data"].clone()
+    };
+    let world = dump(http.clone(), url.clone()).await;
+    let body = world.to_string();
+    assert!(
+        body.len() > 2 * 1024 * 1024,
+        "the dump is {} bytes",
+        body.len()
+    );
+    let put = http
+        .put(format!("{url}/__admin/world"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(put.status().as_u16(), 200, "{:?}", put.text().await);
+    let again = dump(http.clone(), url.clone()).await;
+    let count = |w: &Value| w["messages"].as_array().map(Vec::len);
+    assert_eq!(
+        count(&again),
+        count(&world),
+        "the loaded world has the dump's messages"
+    );
+    assert!(count(&again) >= Some(10_000));
+    mock.stop().await.expect("clean stop");
+}

@@ -493,9 +493,13 @@ pub fn cases() -> Vec<Case> {
                         rest(&cx, "POST", "/api/chats", Some(&a.token), Some(&body)).await?;
                     let again =
                         rest(&cx, "POST", "/api/chats", Some(&a.token), Some(&body)).await?;
+                    // Both ids must exist: two missing ids compare equal.
+                    let id = first.data()["id"].as_str().filter(|s| !s.is_empty());
                     ensure(
-                        first.data()["id"] == again.data()["id"] && again.status == 200,
-                        &["the same chat id, and 200 for the reuse"],
+                        id.is_some()
+                            && first.data()["id"] == again.data()["id"]
+                            && again.status == 200,
+                        &["the same chat id (a non-empty string), and 200 for the reuse"],
                         format!(
                             "{} then {}: {} / {}",
                             first.status,

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::registry::{ROWS, Row};
+use super::registry::{Row, rows};
 
 /// An argument, by what it means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,7 +90,7 @@ pub fn parse(spec: &str) -> Result<(&'static Row, Args), String> {
     let mut parts = spec.split(':');
     let name = parts.next().unwrap_or_default();
     let given: Vec<&str> = parts.collect();
-    let Some(row) = ROWS.iter().find(|r| r.name == name) else {
+    let Some(row) = rows().find(|r| r.name == name) else {
         return Err(unknown(name));
     };
     if given.len() > row.args.len() {
@@ -145,8 +145,7 @@ pub fn parse(spec: &str) -> Result<(&'static Row, Args), String> {
 
 /// The error for an unknown name: similar names first, then all of them.
 fn unknown(name: &str) -> String {
-    let similar: Vec<String> = ROWS
-        .iter()
+    let similar: Vec<String> = rows()
         .filter(|r| r.name.contains(name) || name.contains(r.name))
         .map(Row::usage)
         .collect();
@@ -155,7 +154,7 @@ fn unknown(name: &str) -> String {
     } else {
         format!(" (similar: {})", similar.join(", "))
     };
-    let all: Vec<String> = ROWS.iter().map(Row::usage).collect();
+    let all: Vec<String> = rows().map(Row::usage).collect();
     format!(
         "unknown fault {name:?}{hint}; known faults: {}",
         all.join(", ")

@@ -26,6 +26,7 @@
 mod args;
 pub mod registry;
 mod stream;
+mod thenvoi_rows;
 pub mod views;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,7 +35,7 @@ use std::sync::{Arc, RwLock};
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
-pub use registry::{ROWS, Row, Site, parse};
+pub use registry::{Row, Site, parse, rows};
 pub use stream::StreamFaults;
 pub use views::{
     AuthFaults, ChatFaults, Effects, Flag, PageFaults, PluginFaults, RealtimeFaults, RestFaults,
@@ -85,7 +86,7 @@ impl Serialize for Fault {
 
 /// `(usage, doc)` for every fault, in catalogue order (help texts, the profile).
 pub fn catalog() -> Vec<(String, &'static str)> {
-    ROWS.iter().map(|r| (r.usage(), r.doc)).collect()
+    rows().map(|r| (r.usage(), r.doc)).collect()
 }
 
 /// The active faults.
