@@ -44,7 +44,8 @@ def stream_reply(message):
             chunk = word if i == len(words) - 1 else word + " "
             post("/api/messages", {**common, "contentDelta": chunk, "isStreaming": True})
             time.sleep(0.05)
-        post("/api/messages", {**common, "isStreaming": False})
+        status = post("/api/messages", {**common, "isStreaming": False})
+        print(f"plugin: replied to {message['id']} through {state['api']} ({status})", file=sys.stderr)
     except Exception as e:  # a plugin must not die on one failed reply
         print(f"plugin: reply failed: {e}", file=sys.stderr)
 

@@ -316,6 +316,14 @@ async fn stats(State(app): State<Arc<App>>) -> ApiResult {
                 "longestWaitMs": n(&s.longest_buffer_wait_us) as f64 / 1000.0,
             },
             "store": { "chats": chats, "messages": messages, "tokens": tokens },
+            "thenvoi": {
+                "sockets": app.band.hub.sockets().len(),
+                "pushes": n(&app.band.hub.stats.pushes),
+                "framesPushed": n(&app.band.hub.stats.frames_pushed),
+                "slowConsumersCut": n(&app.band.hub.stats.slow_consumers_cut),
+                "rooms": app.thenvoi.sizes().0,
+                "messages": app.thenvoi.sizes().1,
+            },
             // What would leak if a reset or a disconnect forgot something.
             "internal": {
                 "tcpConnections": app.connections.len(),

@@ -120,9 +120,10 @@ impl Mock {
             .spawn()
             .expect("the mock starts");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("the start-up line");
+        let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+        out.read_line(&mut line).expect("the start-up line");
+        // Keep reading: a closed pipe would fail the mock's next write.
+        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
         let banner: serde_json::Value = serde_json::from_str(&line).expect("JSON banner");
         let url = banner["url"].as_str().expect("url");
         Mock {

@@ -263,3 +263,41 @@ fn a_world_with_a_bad_thenvoi_part_is_refused_with_its_path() {
     let e = World::parse("w.json", &world.to_string()).expect_err("refused");
     assert!(e.to_string().contains("thenvoi.agents[0].id"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stats_count_phoenix_sockets_and_pushes() {
+    let mock = start().await;
+    let stats = |mock: &Running| {
+        let url = format!("{}/__admin/stats", mock.url());
+        async move {
+            let v: Value = reqwest::get(url)
+                .await
+                .expect("stats")
+                .json()
+                .await
+                .expect("json");
+            v["data"]["thenvoi"].clone()
+        }
+    };
+    let before = stats(&mock).await;
+    assert_eq!(before["sockets"], 0, "{before}");
+    let mut ws = socket(&mock, NADIA).await;
+    join(&mut ws, &format!("chat_room:{ROOM}")).await;
+    let path = format!("/api/v1/me/chats/{ROOM}/messages");
+    assert_eq!(
+        post(&mock, &path, NADIA, mention("count me", ECHO)).await.0,
+        201
+    );
+    next(&mut ws).await.expect("the push");
+    let after = stats(&mock).await;
+    assert_eq!(after["sockets"], 1, "{after}");
+    assert!(
+        after["pushes"].as_u64() >= Some(1) && after["framesPushed"].as_u64() >= Some(1),
+        "{after}"
+    );
+    assert!(
+        after["messages"].as_u64() > before["messages"].as_u64(),
+        "{after}"
+    );
+    mock.stop().await.expect("clean stop");
+}
