@@ -867,3 +867,47 @@ async fn the_example_plugin_streams_replies_for_the_default_worlds_plugin_agent(
     );
     m.stop().await.expect("stop");
 }
+
+#[tokio::test]
+async fn an_instance_gets_plugin_installed_before_any_event_it_must_answer_with_its_token() {
+    const PLUGIN_CHAT: &str = "682f4b313981b5f54e96ea4e";
+    let mut hook = Hook::start().await;
+    // Every answer takes 1.5 s: PLUGIN_INSTALLED is still being answered
+    // when the message below is sent.
+    hook.set(Mode::Delay(1500));
+    let config = Config {
+        plugin_url: Some(hook.url.clone()),
+        ..Config::default()
+    };
+    let m = proteus_mock::start(World::default_world(), config)
+        .await
+        .expect("starts");
+    let http = Http::new(&m);
+    let sent = http
+        .post(
+            "/api/messages",
+            ADA,
+            json!({ "chatId": PLUGIN_CHAT, "content": "right after start" }),
+        )
+        .await;
+    assert_eq!(sent.status, 201);
+    let seen = hook.drain(Duration::from_secs(4)).await;
+    let at = |name: &str| {
+        seen.iter()
+            .find(|(b, _)| b["name"] == name)
+            .map(|(_, t)| *t)
+            .unwrap_or_else(|| {
+                panic!(
+                    "no {name}: {:?}",
+                    seen.iter().map(|(b, _)| &b["name"]).collect::<Vec<_>>()
+                )
+            })
+    };
+    let (installed, message) = (at("PLUGIN_INSTALLED"), at("AGENT_MESSAGE_RECEIVED"));
+    assert!(
+        message >= installed + Duration::from_millis(1400),
+        "the message event came {:?} after PLUGIN_INSTALLED, before its answer (1.5 s)",
+        message.saturating_duration_since(installed)
+    );
+    m.stop().await.expect("clean stop");
+}

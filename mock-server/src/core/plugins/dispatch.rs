@@ -94,6 +94,20 @@ pub struct Target {
 struct Job {
     target: Target,
     body: Value,
+    /// Set on a `PLUGIN_INSTALLED`: said `true` when its delivery ended.
+    installed: Option<tokio::sync::watch::Sender<bool>>,
+}
+
+/// Tells the instance's waiting events that its `PLUGIN_INSTALLED`
+/// delivery ended, however it ended (delivered, given up, aborted).
+struct Done(Option<tokio::sync::watch::Sender<bool>>);
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        if let Some(tx) = &self.0 {
+            let _ = tx.send(true);
+        }
+    }
 }
 
 fn trim(s: &str) -> String {
@@ -158,6 +172,10 @@ pub struct Dispatcher {
     queues: Mutex<HashMap<(String, String), mpsc::UnboundedSender<Job>>>,
     /// The `dispatch-out-of-order` fault: instance id → (url, chat id, event) held back.
     pub held: Mutex<HashMap<String, (String, String, Value)>>,
+    /// Instances whose `PLUGIN_INSTALLED` is still on its way: their other
+    /// events wait for it (a plugin gets its token before anything it must
+    /// answer with it), at most one webhook timeout per attempt.
+    installing: Mutex<HashMap<String, tokio::sync::watch::Receiver<bool>>>,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -184,6 +202,7 @@ impl Dispatcher {
             seq: AtomicU64::new(0),
             queues: Mutex::default(),
             held: Mutex::default(),
+            installing: Mutex::default(),
         }
     }
 
@@ -215,6 +234,37 @@ impl Dispatcher {
             .clear();
         self.log.lock().unwrap_or_else(|p| p.into_inner()).clear();
         self.held.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.installing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
+    /// Marks `PLUGIN_INSTALLED` of an instance as on its way; the sender
+    /// says when its delivery ended (delivered or given up).
+    fn installing(&self, instance: &str) -> tokio::sync::watch::Sender<bool> {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        self.installing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(instance.to_string(), rx);
+        tx
+    }
+
+    /// Waits until the instance's `PLUGIN_INSTALLED` delivery ended, if one
+    /// is on its way; never longer than its attempts could take.
+    async fn after_install(&self, instance: Option<&str>) {
+        let Some(mut rx) = instance.and_then(|i| {
+            self.installing
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(i)
+                .cloned()
+        }) else {
+            return;
+        };
+        let bound = self.settings.timeout * self.settings.attempts.max(1) + Duration::from_secs(1);
+        let _ = tokio::time::timeout(bound, rx.wait_for(|done| *done)).await;
     }
 
     /// One POST, logged; `Ok(body)` on a 2xx answer.
@@ -346,9 +396,16 @@ impl Dispatcher {
         target: Target,
         body: Value,
     ) {
+        let installed = (body["name"] == "PLUGIN_INSTALLED")
+            .then(|| target.instance_id.as_deref().map(|i| self.installing(i)))
+            .flatten();
         if !target.sync {
             let me = self.clone();
             crate::priority::background().spawn(async move {
+                let _done = Done(installed);
+                if _done.0.is_none() {
+                    me.after_install(target.instance_id.as_deref()).await;
+                }
                 let mut wait = me.settings.retry_base;
                 for attempt in 1..=me.settings.attempts.max(1) {
                     if me.attempt(&journal, &target, &body, attempt).await.is_ok() {
@@ -371,7 +428,11 @@ impl Dispatcher {
             target.chat_id.clone().unwrap_or_default(),
         );
         let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
-        let job = Job { target, body };
+        let job = Job {
+            target,
+            body,
+            installed,
+        };
         let job = match queues.get(&key) {
             Some(tx) => match tx.send(job) {
                 Ok(()) => return,
@@ -387,6 +448,10 @@ impl Dispatcher {
             while let Some(job) =
                 tokio::select! { j = rx.recv() => j, _ = abort.cancelled() => None }
             {
+                let done = Done(job.installed);
+                if done.0.is_none() {
+                    me.after_install(job.target.instance_id.as_deref()).await;
+                }
                 let _ = me.attempt(&journal, &job.target, &job.body, 1).await;
             }
         });
