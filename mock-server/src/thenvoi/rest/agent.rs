@@ -85,22 +85,6 @@ pub async fn peers(
     page(&band, band.core.thenvoi.peers(&who, not_in), at, &[])
 }
 
-pub async fn chats(
-    State(band): State<Arc<Band>>,
-    AgentKey(who): AgentKey,
-    RawQuery(q): RawQuery,
-) -> Answer {
-    let at = paging(&band, None, &query_pairs(q.as_deref()), 20)?;
-    let rooms = band
-        .core
-        .thenvoi
-        .rooms_of(&who.id)
-        .iter()
-        .map(room_object)
-        .collect();
-    page(&band, rooms, at, &[])
-}
-
 pub async fn create_chat(
     State(band): State<Arc<Band>>,
     AgentKey(who): AgentKey,
@@ -186,19 +170,6 @@ pub async fn add_participant(
     let (pid, role) = participant_body(&band, &id, &body)?;
     let object = flow::add_participant(&band.core, &who, &id, &pid, &role)?;
     data(created(&band, Some(&id)), object)
-}
-
-pub async fn remove_participant(
-    State(band): State<Arc<Band>>,
-    AgentKey(who): AgentKey,
-    Path((id, pid)): Path<(String, String)>,
-) -> Answer {
-    member_room(&band, &who, &id)?;
-    uuid("participant", &pid)?;
-    data(
-        StatusCode::OK,
-        flow::remove_participant(&band.core, &who, &id, &pid)?,
-    )
 }
 
 pub async fn context(

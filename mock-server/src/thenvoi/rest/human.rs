@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::agent::{created, member_room, participant_body, read_body, send_message};
 use super::body::{optional_text, text};
-use super::{Answer, Failure, UserKey, data, page, paging, query_pairs, uuid};
+use super::{Answer, Failure, UserKey, data, page, paging, query_pairs};
 use crate::core::thenvoi::{flow, room_object};
 use crate::thenvoi::Band;
 
@@ -41,22 +41,6 @@ pub async fn register_agent(
             "credentials": credentials,
         }),
     )
-}
-
-pub async fn chats(
-    State(band): State<Arc<Band>>,
-    UserKey(who): UserKey,
-    RawQuery(q): RawQuery,
-) -> Answer {
-    let at = paging(&band, None, &query_pairs(q.as_deref()), 20)?;
-    let rooms = band
-        .core
-        .thenvoi
-        .rooms_of(&who.id)
-        .iter()
-        .map(room_object)
-        .collect();
-    page(&band, rooms, at, &[])
 }
 
 pub async fn create_chat(
@@ -120,18 +104,5 @@ pub async fn add_participant(
     data(
         StatusCode::CREATED,
         flow::add_participant(&band.core, &who, &id, &pid, &role)?,
-    )
-}
-
-pub async fn remove_participant(
-    State(band): State<Arc<Band>>,
-    UserKey(who): UserKey,
-    Path((id, pid)): Path<(String, String)>,
-) -> Answer {
-    member_room(&band, &who, &id)?;
-    uuid("participant", &pid)?;
-    data(
-        StatusCode::OK,
-        flow::remove_participant(&band.core, &who, &id, &pid)?,
     )
 }

@@ -8,6 +8,7 @@
 
 pub mod agent;
 pub mod body;
+pub mod either;
 pub mod human;
 
 use std::sync::Arc;
@@ -134,6 +135,23 @@ fn caller(band: &Band, parts: &Parts, want: Kind) -> Result<Principal, Failure> 
         ));
     }
     Ok(who)
+}
+
+/// A key extractor of either API, as the principal it acts for.
+pub trait Key: FromRequestParts<Arc<Band>, Rejection = Failure> + Send + 'static {
+    fn principal(self) -> Principal;
+}
+
+impl Key for AgentKey {
+    fn principal(self) -> Principal {
+        self.0
+    }
+}
+
+impl Key for UserKey {
+    fn principal(self) -> Principal {
+        self.0
+    }
 }
 
 impl FromRequestParts<Arc<Band>> for AgentKey {
@@ -311,7 +329,10 @@ pub fn router(band: Arc<Band>) -> Router<Arc<Band>> {
     Router::new()
         .route("/agent/me", get(agent::me))
         .route("/agent/peers", get(agent::peers))
-        .route("/agent/chats", get(agent::chats).post(agent::create_chat))
+        .route(
+            "/agent/chats",
+            get(either::chats::<AgentKey>).post(agent::create_chat),
+        )
         .route("/agent/chats/{id}", get(agent::chat))
         .route(
             "/agent/chats/{id}/participants",
@@ -319,7 +340,7 @@ pub fn router(band: Arc<Band>) -> Router<Arc<Band>> {
         )
         .route(
             "/agent/chats/{id}/participants/{pid}",
-            delete(agent::remove_participant),
+            delete(either::remove_participant::<AgentKey>),
         )
         .route("/agent/chats/{id}/context", get(agent::context))
         .route(
@@ -334,7 +355,10 @@ pub fn router(band: Arc<Band>) -> Router<Arc<Band>> {
         .route("/agent/chats/{id}/events", post(agent::event))
         .route("/agent/chats/{id}/activity", post(agent::activity))
         .route("/me/agents/register", post(human::register_agent))
-        .route("/me/chats", get(human::chats).post(human::create_chat))
+        .route(
+            "/me/chats",
+            get(either::chats::<UserKey>).post(human::create_chat),
+        )
         .route("/me/chats/{id}", get(human::chat))
         .route(
             "/me/chats/{id}/messages",
@@ -346,7 +370,7 @@ pub fn router(band: Arc<Band>) -> Router<Arc<Band>> {
         )
         .route(
             "/me/chats/{id}/participants/{pid}",
-            delete(human::remove_participant),
+            delete(either::remove_participant::<UserKey>),
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
