@@ -4,6 +4,10 @@
 
 use std::{env, fs, path::Path};
 
+/// API descriptions beside the schemas (OpenAPI, AsyncAPI): they refer to
+/// the schemas but are not schemas themselves.
+const NOT_SCHEMAS: [&str; 2] = ["openapi.json", "asyncapi.json"];
+
 fn collect(dir: &Path, root: &Path, out: &mut Vec<String>) {
     let mut entries: Vec<_> = fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
@@ -15,7 +19,10 @@ fn collect(dir: &Path, root: &Path, out: &mut Vec<String>) {
             collect(&path, root, out);
         } else if path.extension().is_some_and(|x| x == "json") {
             let rel = path.strip_prefix(root).expect("under root");
-            out.push(rel.to_string_lossy().replace('\\', "/"));
+            let rel = rel.to_string_lossy().replace('\\', "/");
+            if !NOT_SCHEMAS.contains(&rel.as_str()) {
+                out.push(rel);
+            }
         }
     }
 }

@@ -233,12 +233,7 @@ pub async fn serve(
             connections.cut_all();
         });
     };
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<net::Peer>(),
-    )
-    .with_graceful_shutdown(graceful)
-    .await
+    net::serve(listener, router, config.limits, graceful).await
 }
 
 /// A mock running on a random loopback port (for tests and embedding).

@@ -10,11 +10,19 @@
 //!
 //! The listener also bounds what a connection may hold (the mock's `axum`
 //! server has no timeouts of its own): at most [`Limits::max_connections`]
-//! open at once (more are closed on accept, with a log line); the first
-//! request's head must arrive within [`Limits::head_timeout`]; a connection
-//! that sends nothing for [`Limits::idle_timeout`] is closed (a socket.io
-//! client answers the server's ping every 25 s, so a live one never is); on
-//! shutdown, connections still open after a short grace are cut.
+//! open at once (more are closed on accept, with a log line); every
+//! request head (also the next one on a keep-alive connection) must arrive
+//! within [`Limits::head_timeout`] ([`serve`]); a connection that sends
+//! nothing for [`Limits::idle_timeout`] is closed (a socket.io client answers
+//! the server's ping every 25 s, so a live one never is); on shutdown,
+//! connections still open after a short grace are cut. The answers the HTTP
+//! layer writes by itself (400, 414, 431 for a request it cannot parse) are
+//! rewritten into the error envelope ([`early_errors`]).
+
+mod early_errors;
+mod serve;
+
+pub use serve::serve;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -37,14 +45,6 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 /// on a listener of ours).
 #[derive(Debug, Clone, Copy)]
 pub struct Peer(pub SocketAddr);
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, CuttableListener>>
-    for Peer
-{
-    fn connect_info(stream: axum::serve::IncomingStream<'_, CuttableListener>) -> Self {
-        Peer(*stream.remote_addr())
-    }
-}
 
 /// Whether a connection was cut: a flag for the checks before every read
 /// and write (a token check takes a lock; this is on the path of every
@@ -71,7 +71,7 @@ impl Cut {
 pub struct Limits {
     /// Connections open at once; more are closed when accepted.
     pub max_connections: usize,
-    /// From accept until the first request's head (`\r\n\r\n`) is in.
+    /// For each request head, from when the server waits for it.
     pub head_timeout: std::time::Duration,
     /// A connection that sends nothing this long is closed.
     pub idle_timeout: std::time::Duration,
@@ -192,8 +192,8 @@ impl axum::serve::Listener for CuttableListener {
                     let stream = CuttableStream {
                         tcp,
                         peer,
-                        head: Some(HeadWatch::default()),
-                        deadline: Box::pin(tokio::time::sleep(limits.head_timeout)),
+                        deadline: Box::pin(tokio::time::sleep(limits.idle_timeout)),
+                        rewrite: None,
                         last_write: tokio::time::Instant::now(),
                         limits,
                         read_cut: Box::pin(cut.token.clone().cancelled_owned()),
@@ -226,15 +226,14 @@ impl axum::serve::Listener for CuttableListener {
 pub struct CuttableStream {
     tcp: TcpStream,
     peer: SocketAddr,
-    /// Watches for the end of the first request's head; `None` once seen.
-    head: Option<HeadWatch>,
-    /// When the connection is closed unless it sends something: the head
-    /// timeout until the first head is in, then the idle timeout.
+    /// When the connection is closed unless it sends something.
     deadline: Pin<Box<tokio::time::Sleep>>,
     /// The last write: a connection the server is still writing to (a
     /// stream, a keep-alive) is not idle.
     last_write: tokio::time::Instant,
     limits: Limits,
+    /// An HTTP-layer error answer, rewritten, and how much of it is out.
+    rewrite: Option<(Vec<u8>, usize)>,
     cut: Arc<Cut>,
     // Separate futures, so a reader and a writer in different tasks are both woken.
     read_cut: Pin<Box<WaitForCancellationFutureOwned>>,
@@ -279,13 +278,7 @@ impl AsyncRead for CuttableStream {
         });
         match read {
             Poll::Ready(Ok(())) => {
-                let got = &buf.filled()[before..];
-                if let Some(watch) = &mut this.head
-                    && watch.complete_with(got)
-                {
-                    this.head = None;
-                }
-                if this.head.is_none() && !got.is_empty() {
+                if buf.filled().len() > before {
                     let next = tokio::time::Instant::now() + this.limits.idle_timeout;
                     this.deadline.as_mut().reset(next);
                 }
@@ -293,22 +286,17 @@ impl AsyncRead for CuttableStream {
             }
             Poll::Pending if this.deadline.as_mut().poll(cx).is_ready() => {
                 let busy_until = this.last_write + this.limits.idle_timeout;
-                if this.head.is_none() && busy_until > tokio::time::Instant::now() {
+                if busy_until > tokio::time::Instant::now() {
                     // Written to since: not idle. Wait from the last write.
                     this.deadline.as_mut().reset(busy_until);
                     let _ = this.deadline.as_mut().poll(cx);
                     return Poll::Pending;
                 }
-                let what = if this.head.is_some() {
-                    "no complete request head"
-                } else {
-                    "nothing sent"
-                };
-                tracing::debug!(peer = %this.peer, what, "read timeout: closing the connection");
+                tracing::debug!(peer = %this.peer, "idle: closing the connection");
                 this.connections.lock().remove(&this.peer);
                 Poll::Ready(Err(io::Error::new(
                     io::ErrorKind::TimedOut,
-                    format!("{what} within the read timeout"),
+                    "nothing sent within the idle timeout",
                 )))
             }
             other => other,
@@ -316,24 +304,35 @@ impl AsyncRead for CuttableStream {
     }
 }
 
-/// Finds the `\r\n\r\n` that ends a request head, across reads.
-#[derive(Debug, Default)]
-struct HeadWatch {
-    /// The last bytes seen (at most 3), for a terminator split across reads.
-    tail: Vec<u8>,
-}
-
-impl HeadWatch {
-    /// Whether the head is complete once `bytes` are in.
-    fn complete_with(&mut self, bytes: &[u8]) -> bool {
-        let mut window = std::mem::take(&mut self.tail);
-        window.extend_from_slice(bytes);
-        if window.windows(4).any(|w| w == b"\r\n\r\n") {
-            return true;
+impl CuttableStream {
+    /// Writes what is left of a rewritten answer; ready once it is all out.
+    fn drain_rewrite(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while let Some((answer, sent)) = &mut self.rewrite {
+            if *sent == answer.len() {
+                return Poll::Ready(Ok(()));
+            }
+            let tcp = &mut self.tcp;
+            let n = std::task::ready!(unless_cut(&self.cut, self.write_cut.as_mut(), cx, |cx| {
+                Pin::new(tcp).poll_write(cx, &answer[*sent..])
+            }))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            *sent += n;
         }
-        let keep = window.len().saturating_sub(3);
-        self.tail = window.split_off(keep);
-        false
+        Poll::Ready(Ok(()))
+    }
+
+    /// Takes `written` in place of writing it when it is one of the HTTP
+    /// layer's bodiless error answers ([`early_errors`]).
+    fn take_early_error(&mut self, written: &[u8]) -> bool {
+        match early_errors::rewrite(written) {
+            Some(answer) => {
+                self.rewrite = Some((answer, 0));
+                true
+            }
+            None => false,
+        }
     }
 }
 
@@ -344,6 +343,11 @@ impl AsyncWrite for CuttableStream {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
+        std::task::ready!(this.drain_rewrite(cx))?;
+        if buf.starts_with(b"HTTP/1.1 4") && this.take_early_error(buf) {
+            let _ = this.drain_rewrite(cx)?;
+            return Poll::Ready(Ok(buf.len()));
+        }
         let written = unless_cut(&this.cut, this.write_cut.as_mut(), cx, |cx| {
             Pin::new(&mut this.tcp).poll_write(cx, buf)
         });
@@ -359,6 +363,15 @@ impl AsyncWrite for CuttableStream {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
+        std::task::ready!(this.drain_rewrite(cx))?;
+        let first = bufs.iter().find(|b| !b.is_empty());
+        if first.is_some_and(|b| b.starts_with(b"HTTP/1.1 4")) {
+            let whole: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
+            if this.take_early_error(&whole) {
+                let _ = this.drain_rewrite(cx)?;
+                return Poll::Ready(Ok(whole.len()));
+            }
+        }
         let written = unless_cut(&this.cut, this.write_cut.as_mut(), cx, |cx| {
             Pin::new(&mut this.tcp).poll_write_vectored(cx, bufs)
         });
@@ -374,12 +387,14 @@ impl AsyncWrite for CuttableStream {
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
+        std::task::ready!(this.drain_rewrite(cx))?;
         unless_cut(&this.cut, this.write_cut.as_mut(), cx, |cx| {
             Pin::new(&mut this.tcp).poll_flush(cx)
         })
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        std::task::ready!(self.drain_rewrite(cx))?;
         Pin::new(&mut self.tcp).poll_shutdown(cx)
     }
 }
