@@ -23,32 +23,37 @@ pub struct MockProcess {
 
 /// `target/<profile>/proteus-mock`, built if needed.
 pub fn mock_binary() -> PathBuf {
+    workspace_binary("proteus-mock")
+}
+
+/// `target/<profile>/<package>` (each package here has one binary of its
+/// own name), built once per test process with the tests' own profile, so a
+/// test never runs a stale build of another package.
+pub fn workspace_binary(package: &str) -> PathBuf {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    static BUILT: Mutex<Option<HashSet<String>>> = Mutex::new(None);
     let exe = std::env::current_exe().expect("test executable");
     // target/<profile>/deps/<test> → target/<profile>
     let dir = exe
         .parent()
         .and_then(|d| d.parent())
         .expect("target/<profile>");
-    static BUILT: std::sync::Once = std::sync::Once::new();
-    BUILT.call_once(|| {
+    let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
+    if built
+        .get_or_insert_with(HashSet::new)
+        .insert(package.to_string())
+    {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        // The tests' own profile: the binary below is the one they run.
         let release = dir.ends_with("release").then_some("--release");
         let ok = Command::new(cargo)
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "proteus-mock",
-                "--bin",
-                "proteus-mock",
-            ])
+            .args(["build", "--quiet", "-p", package, "--bin", package])
             .args(release)
             .status()
             .expect("cargo runs");
-        assert!(ok.success(), "cannot build proteus-mock");
-    });
-    dir.join(format!("proteus-mock{}", std::env::consts::EXE_SUFFIX))
+        assert!(ok.success(), "cannot build {package}");
+    }
+    dir.join(format!("{package}{}", std::env::consts::EXE_SUFFIX))
 }
 
 impl MockProcess {

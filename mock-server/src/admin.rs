@@ -46,6 +46,7 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
         )
         .route("/__admin/firehose", post(firehose))
         .route("/__admin/deliveries", get(deliveries))
+        .merge(crate::inspector::routes())
         .layer(axum::middleware::from_fn_with_state(app, guard))
         .layer(axum::middleware::from_fn(
             crate::proteus::rest::envelope_errors,
@@ -311,6 +312,8 @@ async fn stats(State(app): State<Arc<App>>) -> ApiResult {
             // longest wait for them was.
             "socketBuffer": {
                 "capacity": app.socket_buffer,
+                "capacityBytes": app.socket_buffer_bytes,
+                "mostBytesHeld": n(&s.most_bytes_held),
                 "fullEvents": n(&s.buffer_full_events),
                 "maxSocketsFullAtOnce": n(&s.max_sockets_full_at_once),
                 "longestWaitMs": n(&s.longest_buffer_wait_us) as f64 / 1000.0,

@@ -66,7 +66,33 @@ pub enum Detail {
     Reached {
         sockets: usize,
         sids: Vec<Sid>,
+        /// The event's payload, as sent (the inspector shows the frame).
+        payload: Option<Sent>,
     },
+}
+
+/// An emitted payload as the journal keeps it: whole up to
+/// [`Sent::WHOLE`] bytes, otherwise its first bytes as a string.
+#[derive(Debug, Clone)]
+pub enum Sent {
+    Whole(Box<serde_json::value::RawValue>),
+    Prefix(String),
+}
+
+impl Sent {
+    pub const WHOLE: usize = 4096;
+
+    pub fn of(raw: &serde_json::value::RawValue) -> Sent {
+        let text = raw.get();
+        if text.len() <= Sent::WHOLE {
+            return Sent::Whole(raw.to_owned());
+        }
+        let mut end = Sent::WHOLE;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        Sent::Prefix(text[..end].to_string())
+    }
 }
 
 impl Default for Detail {
@@ -86,13 +112,23 @@ impl Serialize for Detail {
         use serde::ser::SerializeMap;
         match self {
             Detail::Json(v) => v.serialize(s),
-            Detail::Reached { sockets, sids } => {
+            Detail::Reached {
+                sockets,
+                sids,
+                payload,
+            } => {
                 let listed = *sockets <= 16;
-                let mut map = s.serialize_map(Some(1 + usize::from(listed)))?;
+                let fields = 1 + usize::from(listed) + usize::from(payload.is_some());
+                let mut map = s.serialize_map(Some(fields))?;
                 map.serialize_entry("sockets", sockets)?;
                 if listed {
                     let ids: Vec<String> = sids.iter().map(Sid::to_string).collect();
                     map.serialize_entry("sids", &ids)?;
+                }
+                match payload {
+                    Some(Sent::Whole(raw)) => map.serialize_entry("payload", raw)?,
+                    Some(Sent::Prefix(text)) => map.serialize_entry("payloadPrefix", text)?,
+                    None => {}
                 }
                 map.end()
             }
@@ -346,6 +382,7 @@ mod tests {
         let few = Detail::Reached {
             sockets: 2,
             sids: vec![sid, sid],
+            payload: None,
         };
         assert_eq!(
             serde_json::to_value(&few).ok(),
@@ -354,11 +391,35 @@ mod tests {
         let many = Detail::Reached {
             sockets: 17,
             sids: Vec::new(),
+            payload: None,
         };
         assert_eq!(
             serde_json::to_value(&many).ok(),
             Some(serde_json::json!({ "sockets": 17 }))
         );
+    }
+
+    #[test]
+    fn an_emission_keeps_its_payload_whole_up_to_4_kib_then_a_prefix() {
+        let small = serde_json::value::RawValue::from_string(r#"{"content":"hé"}"#.into()).unwrap();
+        let d = Detail::Reached {
+            sockets: 1,
+            sids: Vec::new(),
+            payload: Some(Sent::of(&small)),
+        };
+        let v = serde_json::to_value(&d).unwrap();
+        assert_eq!(v["payload"]["content"], "hé");
+        let big = format!(r#"{{"content":"{}é"}}"#, "x".repeat(Sent::WHOLE - 13));
+        let big = serde_json::value::RawValue::from_string(big).unwrap();
+        let d = Detail::Reached {
+            sockets: 1,
+            sids: Vec::new(),
+            payload: Some(Sent::of(&big)),
+        };
+        let v = serde_json::to_value(&d).unwrap();
+        assert!(v.get("payload").is_none());
+        let prefix = v["payloadPrefix"].as_str().unwrap();
+        assert!(prefix.len() <= Sent::WHOLE && prefix.starts_with(r#"{"content":"xxx"#));
     }
 
     #[test]

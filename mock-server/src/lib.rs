@@ -21,6 +21,7 @@
 pub mod admin;
 pub mod core;
 pub mod faults;
+pub mod inspector;
 pub mod journal;
 pub mod model;
 pub mod net;
@@ -52,6 +53,9 @@ pub struct Config {
     /// Packets a socket may hold unsent before it is disconnected as a slow
     /// consumer (see [`realtime::rooms`]).
     pub socket_buffer: usize,
+    /// Bytes a WebSocket socket may hold unsent (the same policy; 0: no
+    /// bound; see [`proteus::realtime::held`]).
+    pub socket_buffer_bytes: u64,
     /// How long a stream waits for a full socket before disconnecting it.
     pub slow_consumer_grace: Duration,
     /// Serve the control plane under `/__admin`.
@@ -80,6 +84,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             socket_buffer: 8192,
+            socket_buffer_bytes: 8 << 20,
             slow_consumer_grace: Duration::from_secs(2),
             admin: true,
             admin_token: None,
@@ -110,6 +115,7 @@ pub fn build(
     let connections = Arc::new(net::Connections::new(config.limits));
     let rooms = Arc::new(Rooms::new(
         config.slow_consumer_grace,
+        config.socket_buffer_bytes,
         journal.clone(),
         connections.clone(),
     ));
@@ -130,6 +136,7 @@ pub fn build(
         hub,
         idle_timeout: config.thenvoi_idle_timeout,
         queue: config.socket_buffer,
+        queue_bytes: config.socket_buffer_bytes,
     });
     let app = Arc::new(App {
         core,
@@ -137,6 +144,7 @@ pub fn build(
         rooms,
         connections,
         socket_buffer: config.socket_buffer,
+        socket_buffer_bytes: config.socket_buffer_bytes,
         start_faults: config.faults.clone(),
         admin_token: config.admin_token.clone(),
         io: std::sync::OnceLock::new(),

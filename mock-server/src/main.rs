@@ -46,6 +46,9 @@ struct Args {
     /// Packets a socket may hold unsent before it is disconnected as a slow consumer.
     #[arg(long, default_value_t = 8192, value_name = "PACKETS")]
     socket_buffer: usize,
+    /// Bytes a WebSocket socket may hold unsent before the same policy applies (0: no bound).
+    #[arg(long, default_value_t = 8 << 20, value_name = "BYTES")]
+    socket_buffer_bytes: u64,
     /// How long a stream waits for a socket whose buffer is full before disconnecting it.
     #[arg(long, default_value_t = 2000, value_name = "MS")]
     slow_consumer_grace_ms: u64,
@@ -301,6 +304,7 @@ async fn main() -> anyhow::Result<()> {
         world,
         Config {
             socket_buffer: args.socket_buffer,
+            socket_buffer_bytes: args.socket_buffer_bytes,
             slow_consumer_grace: std::time::Duration::from_millis(args.slow_consumer_grace_ms),
             admin: !args.no_admin,
             admin_token: args.admin_token.clone(),

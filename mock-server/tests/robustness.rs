@@ -260,7 +260,7 @@ async fn a_consumer_that_stops_reading_is_disconnected_not_silently_skipped() {
     .await
     .expect("starts");
     // A raw websocket client that joins the room and then never reads again.
-    let mut ws = stalled_in_welcome(&mock).await;
+    let mut ws = raw_ws::stalled_in_room(&mock, WELCOME).await;
     let mut buf = [0u8; 4096];
     // A reader in the same room that keeps up.
     let mut ada = Sio::connect(&mock, ADA).await;
@@ -320,78 +320,6 @@ async fn a_consumer_that_stops_reading_is_disconnected_not_silently_skipped() {
     mock.stop().await.expect("clean stop");
 }
 
-/// Opens a websocket to the mock's socket.io endpoint with a raw TCP stream
-/// and a hand-written upgrade, so the test controls exactly when it reads.
-async fn tokio_tungstenite_like_connect(url: &str) -> (tokio::net::TcpStream, ()) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let addr = url.trim_start_matches("http://");
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("tcp");
-    let req = format!(
-        "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    );
-    tcp.write_all(req.as_bytes()).await.expect("upgrade");
-    let mut head = Vec::new();
-    let mut b = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        tcp.read_exact(&mut b).await.expect("upgrade response");
-        head.push(b[0]);
-    }
-    assert!(
-        head.starts_with(b"HTTP/1.1 101"),
-        "{}",
-        String::from_utf8_lossy(&head)
-    );
-    (tcp, ())
-}
-
-/// A masked client text frame.
-fn frame(text: &str) -> Vec<u8> {
-    let payload = text.as_bytes();
-    let mut out = vec![0x81u8];
-    if payload.len() < 126 {
-        out.push(0x80 | payload.len() as u8);
-    } else {
-        out.push(0x80 | 126);
-        out.extend_from_slice(&(payload.len() as u16).to_be_bytes());
-    }
-    let mask = [1u8, 2, 3, 4];
-    out.extend_from_slice(&mask);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    out
-}
-
-/// A raw websocket client that joins the welcome chat's room, then never
-/// reads again.
-async fn stalled_in_welcome(mock: &proteus_mock::Running) -> tokio::net::TcpStream {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let (mut ws, _) = tokio_tungstenite_like_connect(&mock.url()).await;
-    ws.write_all(&frame(&format!("40{}", json!({"token": ADA}))))
-        .await
-        .expect("connect packet");
-    // Like any socket.io client, wait for the CONNECT ack before emitting: an
-    // event pipelined behind the CONNECT packet can reach socketioxide before
-    // the socket exists, and it then closes the connection.
-    let mut seen = Vec::new();
-    let mut chunk = [0u8; 4096];
-    while !seen.windows(7).any(|w| w == b"40{\"sid") {
-        let n = tokio::time::timeout(Duration::from_secs(5), ws.read(&mut chunk))
-            .await
-            .expect("the CONNECT ack within 5 s")
-            .expect("read");
-        assert!(n > 0, "closed before the CONNECT ack");
-        seen.extend_from_slice(&chunk[..n]);
-    }
-    ws.write_all(&frame(&format!(
-        "421{}",
-        json!(["chat:join", {"chatId": WELCOME}])
-    )))
-    .await
-    .expect("join");
-    let mut buf = [0u8; 4096];
-    let _ = tokio::time::timeout(Duration::from_millis(300), ws.read(&mut buf)).await;
-    ws
-}
-
 #[tokio::test]
 async fn a_slow_consumer_is_cut_and_counted_once_however_many_streams_wait_on_it() {
     let mock = proteus_mock::start(
@@ -404,7 +332,7 @@ async fn a_slow_consumer_is_cut_and_counted_once_however_many_streams_wait_on_it
     )
     .await
     .expect("starts");
-    let _ws = stalled_in_welcome(&mock).await;
+    let _ws = raw_ws::stalled_in_room(&mock, WELCOME).await;
     // Sent over REST, so that no reader of the test's own is in the room
     // (a reader of its own could be cut too on a loaded machine).
     let http = Http::new(&mock);
@@ -499,4 +427,75 @@ async fn an_ack_that_does_not_fit_cuts_the_socket_instead_of_vanishing() {
         "{acks} of {SENDS} acks arrived and the connection stayed open: acks were dropped in silence"
     );
     mock.stop().await.expect("clean stop");
+}
+
+/// Posts large plain messages into the welcome chat until the mock has cut
+/// a slow consumer (or 40 MB went out); the stats at the end.
+async fn flood_until_cut(mock: &proteus_mock::Running) -> Value {
+    let http = Http::new(mock);
+    let text = "x".repeat(256 * 1024);
+    let mut stats = Value::Null;
+    for _ in 0..160 {
+        let r = http
+            .post(
+                "/api/messages",
+                ADA,
+                json!({"chatId": WELCOME, "content": text, "state": {"mock": {"text": "ok"}}}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        stats = reqwest::get(format!("{}/__admin/stats", mock.url()))
+            .await
+            .expect("stats")
+            .json()
+            .await
+            .expect("json");
+        if stats["data"]["slowConsumersDisconnected"] == 1 {
+            break;
+        }
+    }
+    stats
+}
+
+/// The bytes a paused socket may hold are bounded, not only its packets:
+/// a few hundred large messages are far below the packet bound.
+async fn a_paused_socket_is_cut_at_the_byte_bound(upgraded: bool) {
+    let mock = proteus_mock::start(
+        proteus_mock::world::World::default_world(),
+        proteus_mock::Config {
+            socket_buffer_bytes: 1 << 20,
+            slow_consumer_grace: Duration::from_millis(300),
+            ..proteus_mock::Config::default()
+        },
+    )
+    .await
+    .expect("starts");
+    let _ws = if upgraded {
+        raw_ws::upgraded_stalled_in_room(&mock, WELCOME).await
+    } else {
+        raw_ws::stalled_in_room(&mock, WELCOME).await
+    };
+    let stats = flood_until_cut(&mock).await;
+    let d = &stats["data"];
+    assert_eq!(
+        d["slowConsumersDisconnected"], 1,
+        "the paused socket was not cut: {stats}"
+    );
+    assert_eq!(d["socketBuffer"]["capacityBytes"], 1 << 20, "{stats}");
+    let most = d["socketBuffer"]["mostBytesHeld"].as_u64().unwrap_or(0);
+    assert!(
+        most > 1 << 20 && most < (1 << 20) + 2 * 256 * 1024 + 1024,
+        "held at most the bound plus the packet that crossed it: {stats}"
+    );
+    mock.stop().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn a_paused_websocket_is_cut_when_it_holds_too_many_bytes() {
+    a_paused_socket_is_cut_at_the_byte_bound(false).await;
+}
+
+#[tokio::test]
+async fn a_paused_socket_upgraded_from_polling_is_cut_when_it_holds_too_many_bytes() {
+    a_paused_socket_is_cut_at_the_byte_bound(true).await;
 }

@@ -301,3 +301,55 @@ async fn stats_count_phoenix_sockets_and_pushes() {
     );
     mock.stop().await.expect("clean stop");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_paused_phoenix_socket_is_cut_when_it_has_too_many_bytes_queued() {
+    let mock = proteus_mock::start(
+        World::default_world(),
+        Config {
+            socket_buffer_bytes: 1 << 20,
+            ..Config::default()
+        },
+    )
+    .await
+    .expect("mock starts");
+    let mut ws = socket(&mock, NADIA).await;
+    join(&mut ws, &format!("chat_room:{ROOM}")).await;
+    // Nadia stops reading; 256 KiB messages mentioning nobody scripted.
+    let path = format!("/api/v1/me/chats/{ROOM}/messages");
+    let helper = get(&mock, "/api/v1/agent/me", HELPER_KEY).await;
+    let helper = helper["data"]["id"]
+        .as_str()
+        .expect("Helper's id")
+        .to_string();
+    let text = "x".repeat(256 * 1024);
+    let mut cut = Value::Null;
+    for _ in 0..160 {
+        let (status, body) = post(&mock, &path, NADIA, mention(&text, &helper)).await;
+        assert_eq!(status, 201, "{body}");
+        let stats: Value = reqwest::get(format!("{}/__admin/stats", mock.url()))
+            .await
+            .expect("stats")
+            .json()
+            .await
+            .expect("json");
+        cut = stats["data"]["thenvoi"]["slowConsumersCut"].clone();
+        if cut == 1 {
+            break;
+        }
+    }
+    assert_eq!(
+        cut, 1,
+        "160 messages of 256 KiB and the paused socket was not cut"
+    );
+    // What was queued still arrives, then the close says why.
+    let code = loop {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
+            Ok(Some(Ok(Message::Close(frame)))) => break frame.map(|f| u16::from(f.code)),
+            Ok(Some(Ok(_))) => {}
+            other => panic!("no close frame: {other:?}"),
+        }
+    };
+    assert_eq!(code, Some(1008));
+    mock.stop().await.expect("clean stop");
+}

@@ -21,8 +21,10 @@
 
 mod early_errors;
 mod serve;
+mod sockets;
 
 pub use serve::serve;
+pub use sockets::{Written, cut_carrier, disconnect};
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -33,9 +35,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use axum::extract::ConnectInfo;
-use socketioxide::SocketError;
-use socketioxide::extract::SocketRef;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
@@ -53,6 +52,10 @@ pub struct Peer(pub SocketAddr);
 struct Cut {
     flag: AtomicBool,
     token: CancellationToken,
+    /// Bytes written to the connection so far.
+    written: std::sync::atomic::AtomicU64,
+    /// The socket.io socket this connection carries after an upgrade.
+    upgrade_of: std::sync::OnceLock<String>,
 }
 
 impl Cut {
@@ -91,6 +94,8 @@ impl Default for Limits {
 #[derive(Debug, Default)]
 pub struct Connections {
     open: Mutex<HashMap<SocketAddr, Arc<Cut>>>,
+    /// The connection each upgraded socket.io socket moved to, by socket id.
+    upgrades: Mutex<HashMap<String, SocketAddr>>,
     limits: Limits,
     /// When the last "too many connections" line was logged (seconds since
     /// the epoch), so a flood logs once a second, not once a connection.
@@ -134,20 +139,6 @@ impl Connections {
             }
             None => false,
         }
-    }
-}
-
-/// Disconnects a socket: the disconnect packet when it fits in the socket's
-/// buffer, otherwise the TCP connection is cut.
-pub fn disconnect(socket: SocketRef, connections: &Connections) {
-    let peer = socket
-        .req_parts()
-        .extensions
-        .get::<ConnectInfo<Peer>>()
-        .map(|c| c.0.0);
-    if let Err(SocketError::InternalChannelFull) = socket.disconnect() {
-        let cut = peer.is_some_and(|p| connections.cut(p));
-        tracing::debug!(?peer, cut, "socket buffer full: cut the TCP connection");
     }
 }
 
@@ -351,8 +342,9 @@ impl AsyncWrite for CuttableStream {
         let written = unless_cut(&this.cut, this.write_cut.as_mut(), cx, |cx| {
             Pin::new(&mut this.tcp).poll_write(cx, buf)
         });
-        if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
+        if let Poll::Ready(Ok(n @ 1..)) = written {
             this.last_write = tokio::time::Instant::now();
+            this.cut.written.fetch_add(n as u64, Ordering::Relaxed);
         }
         written
     }
@@ -375,8 +367,9 @@ impl AsyncWrite for CuttableStream {
         let written = unless_cut(&this.cut, this.write_cut.as_mut(), cx, |cx| {
             Pin::new(&mut this.tcp).poll_write_vectored(cx, bufs)
         });
-        if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
+        if let Poll::Ready(Ok(n @ 1..)) = written {
             this.last_write = tokio::time::Instant::now();
+            this.cut.written.fetch_add(n as u64, Ordering::Relaxed);
         }
         written
     }
@@ -402,5 +395,8 @@ impl AsyncWrite for CuttableStream {
 impl Drop for CuttableStream {
     fn drop(&mut self) {
         self.connections.lock().remove(&self.peer);
+        if let Some(sid) = self.cut.upgrade_of.get() {
+            self.connections.forget_upgrade(sid, self.peer);
+        }
     }
 }

@@ -50,9 +50,10 @@ pub async fn serve(
             accepted = listener.accept() => accepted,
             () = &mut shutdown => break,
         };
-        let router = router.clone();
+        let (router, sockets) = (router.clone(), listener.connections.clone());
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(Peer(peer)));
+            sockets.note_upgrade(request.uri(), peer);
             let response = router.clone().oneshot(request.map(axum::body::Body::new));
             async move { Ok::<_, Infallible>(response.await.unwrap_or_else(|never| match never {})) }
         });

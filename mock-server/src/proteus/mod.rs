@@ -30,6 +30,8 @@ pub struct App {
     pub admin_token: Option<String>,
     /// Packets a socket may hold unsent (`Config::socket_buffer`), for stats.
     pub socket_buffer: usize,
+    /// Bytes a socket may hold unsent (`Config::socket_buffer_bytes`).
+    pub socket_buffer_bytes: u64,
     /// Accepted TCP connections, so a socket with a full buffer can still be cut.
     pub connections: Arc<net::Connections>,
     /// The address the server listens on, set when it starts serving

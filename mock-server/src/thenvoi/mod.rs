@@ -25,6 +25,8 @@ pub struct Band {
     pub idle_timeout: Duration,
     /// Frames a socket may have queued before it is cut as a slow consumer.
     pub queue: usize,
+    /// Bytes a socket may have queued before it is cut (0: no bound).
+    pub queue_bytes: u64,
 }
 
 /// The Thenvoi routes, to be nested under `/api/v1`.

@@ -3,6 +3,8 @@
 //! lands in a channel, and schema validation of everything seen.
 #![allow(dead_code)]
 
+pub mod raw_ws;
+
 use std::time::Duration;
 
 use futures_util::FutureExt;

@@ -5,6 +5,7 @@
 //! a handler whose typed `Data<T>` fails to parse, and the protocol promises
 //! an error ack for every malformed payload (PROTOCOL.md R14).
 
+pub mod held;
 pub mod rooms;
 
 use std::sync::Arc;
@@ -107,10 +108,8 @@ fn send_ack(app: &App, socket: &SocketRef, ack: AckSender, value: &Value) {
         Ok(()) | Err(SendError::Socket(SocketError::Closed)) => {}
         Err(SendError::Socket(SocketError::InternalChannelFull)) => {
             tracing::warn!(sid = %socket.id, "slow consumer: an ack did not fit its socket buffer");
-            app.rooms.cut_slow_consumer(
-                socket.clone(),
-                "an acknowledgement did not fit your socket buffer",
-            );
+            app.rooms
+                .cut_slow_consumer(socket.clone(), rooms::Full::Ack);
         }
         Err(e) => tracing::error!(sid = %socket.id, error = %e, "cannot encode an ack (a bug)"),
     }
@@ -123,6 +122,10 @@ fn caller_of(socket: &SocketRef) -> Option<Caller> {
 /// The reset generation a socket connected in.
 #[derive(Clone, Copy)]
 struct Generation(u64);
+
+/// When a socket connected (for the inspector's list of connections).
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectedAt(pub std::time::SystemTime);
 
 /// Why a socket was refused (kept in its extensions until it is told).
 #[derive(Clone)]
@@ -170,6 +173,9 @@ pub async fn authenticate(
     // The reset that ends this socket also empties the journal: its
     // disconnect, which comes after, is not journaled (see on_disconnect).
     socket.extensions.insert(Generation(app.generation()));
+    socket
+        .extensions
+        .insert(ConnectedAt(std::time::SystemTime::now()));
     socket.on("chat:join", on_join);
     socket.on("chat:leave", on_leave);
     socket.on("message:send", on_send);

@@ -7,8 +7,9 @@
 //! that client: not acceptable for a server whose streams must be complete.
 //!
 //! **Slow-consumer policy.** Each socket may hold `socket_buffer` unsent
-//! packets (`--socket-buffer`, default 8192), so memory per socket is
-//! bounded. When a packet does not fit, the sender waits for *that socket*
+//! packets (`--socket-buffer`, default 8192) and, on WebSocket, at most
+//! `--socket-buffer-bytes` unsent bytes ([`held`](super::held)), so memory
+//! per socket is bounded. When a packet does not fit, the sender waits for *that socket*
 //! (retrying only it, so nobody gets a duplicate and its order is kept) for
 //! up to `slow_consumer_grace` (`--slow-consumer-grace-ms`, default 2000 ms).
 //! A socket still full after that is disconnected, with a warning naming it,
@@ -22,7 +23,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use crate::journal::{Detail, Journal, Kind, Note};
+use crate::journal::{Detail, Journal, Kind, Note, Sent};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -32,6 +33,7 @@ use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
 use socketioxide::{SendError, SocketError};
 
+use super::held::{self, Held};
 use crate::core::outbox::{self, Emission, Outbox, Payload, Sending};
 use crate::model::Id;
 
@@ -49,12 +51,32 @@ pub struct Stats {
     pub max_sockets_full_at_once: AtomicU64,
     /// High-water mark: the longest an emission waited for full sockets, in µs.
     pub longest_buffer_wait_us: AtomicU64,
+    /// High-water mark: the most bytes one socket held unsent (WebSocket).
+    pub most_bytes_held: AtomicU64,
+}
+
+/// Why a socket is cut as a slow consumer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Full {
+    /// Its buffer stayed full of packets for the grace period.
+    Packets,
+    /// It held more bytes unsent than it may, for the grace period.
+    Bytes,
+    /// An acknowledgement did not fit its buffer.
+    Ack,
+}
+
+/// A socket in a room, with its count of unsent bytes.
+#[derive(Clone)]
+struct Member {
+    socket: SocketRef,
+    held: Arc<Held>,
 }
 
 #[derive(Default)]
 struct Membership {
-    rooms: HashMap<Id, Vec<SocketRef>>,
-    of_socket: HashMap<Sid, Vec<Id>>,
+    rooms: HashMap<Id, Vec<Member>>,
+    of_socket: HashMap<Sid, (Vec<Id>, Arc<Held>)>,
 }
 
 /// Room membership and emission.
@@ -65,6 +87,8 @@ pub struct Rooms {
     cut: std::sync::Mutex<std::collections::HashSet<Sid>>,
     journal: Arc<Journal>,
     grace: Duration,
+    /// Bytes a WebSocket socket may hold unsent; 0: no bound.
+    byte_limit: u64,
     connections: Arc<crate::net::Connections>,
     pub stats: Stats,
 }
@@ -80,6 +104,7 @@ impl std::fmt::Debug for Rooms {
 impl Rooms {
     pub fn new(
         slow_consumer_grace: Duration,
+        byte_limit: u64,
         journal: Arc<Journal>,
         connections: Arc<crate::net::Connections>,
     ) -> Self {
@@ -89,6 +114,7 @@ impl Rooms {
             journal,
             connections,
             grace: slow_consumer_grace,
+            byte_limit,
             stats: Stats::default(),
         }
     }
@@ -103,27 +129,28 @@ impl Rooms {
     /// Adds a socket to a chat's room (idempotent).
     pub fn join(&self, chat_id: &str, socket: &SocketRef) {
         let mut m = self.write();
-        let members = m.rooms.entry(chat_id.to_string()).or_default();
-        if members.iter().any(|s| s.id == socket.id) {
+        let (chats, held) = m.of_socket.entry(socket.id).or_default();
+        if chats.iter().any(|c| c == chat_id) {
             return;
         }
-        members.push(socket.clone());
-        m.of_socket
-            .entry(socket.id)
-            .or_default()
-            .push(chat_id.to_string());
+        chats.push(chat_id.to_string());
+        let member = Member {
+            socket: socket.clone(),
+            held: held.clone(),
+        };
+        m.rooms.entry(chat_id.to_string()).or_default().push(member);
     }
 
     /// Removes a socket from a chat's room (idempotent).
     pub fn leave(&self, chat_id: &str, sid: Sid) {
         let mut m = self.write();
         if let Some(members) = m.rooms.get_mut(chat_id) {
-            members.retain(|s| s.id != sid);
+            members.retain(|s| s.socket.id != sid);
             if members.is_empty() {
                 m.rooms.remove(chat_id);
             }
         }
-        if let Some(chats) = m.of_socket.get_mut(&sid) {
+        if let Some((chats, _)) = m.of_socket.get_mut(&sid) {
             chats.retain(|c| c != chat_id);
         }
     }
@@ -132,12 +159,12 @@ impl Rooms {
     /// forgotten (another emission cut it first).
     pub fn remove_socket(&self, sid: Sid) -> bool {
         let mut m = self.write();
-        let Some(chats) = m.of_socket.remove(&sid) else {
+        let Some((chats, _)) = m.of_socket.remove(&sid) else {
             return false;
         };
         for chat in chats {
             if let Some(members) = m.rooms.get_mut(&chat) {
-                members.retain(|s| s.id != sid);
+                members.retain(|s| s.socket.id != sid);
                 if members.is_empty() {
                     m.rooms.remove(&chat);
                 }
@@ -148,8 +175,8 @@ impl Rooms {
 
     /// Disconnects every socket in a chat's room (a fault, and reset).
     pub fn disconnect_room(&self, chat_id: &str) {
-        let members: Vec<SocketRef> = self.read().rooms.get(chat_id).cloned().unwrap_or_default();
-        for socket in members {
+        let members: Vec<Member> = self.read().rooms.get(chat_id).cloned().unwrap_or_default();
+        for Member { socket, .. } in members {
             self.remove_socket(socket.id);
             crate::net::disconnect(socket, &self.connections);
         }
@@ -168,9 +195,25 @@ impl Rooms {
         m.rooms
             .values()
             .flatten()
-            .filter(|s| seen.insert(s.id))
-            .cloned()
+            .filter(|s| seen.insert(s.socket.id))
+            .map(|s| s.socket.clone())
             .collect()
+    }
+
+    /// The chats whose rooms a socket is in.
+    pub fn rooms_of(&self, sid: Sid) -> Vec<Id> {
+        self.read()
+            .of_socket
+            .get(&sid)
+            .map(|(chats, _)| chats.clone())
+            .unwrap_or_default()
+    }
+
+    /// The bytes a socket holds unsent, when it is in a room and on
+    /// WebSocket.
+    pub fn bytes_unsent(&self, socket: &SocketRef) -> Option<u64> {
+        let held = self.read().of_socket.get(&socket.id)?.1.clone();
+        held.unsent(socket, &self.connections)
     }
 
     /// Sockets the membership tables still know (0 once all are gone).
@@ -227,19 +270,24 @@ impl Rooms {
         except: Option<Sid>,
         stream: Option<(&str, Option<usize>)>,
     ) {
-        let members: Vec<SocketRef> = match self.read().rooms.get(chat_id) {
-            Some(m) => m.iter().filter(|s| Some(s.id) != except).cloned().collect(),
+        let members: Vec<Member> = match self.read().rooms.get(chat_id) {
+            Some(m) => m
+                .iter()
+                .filter(|s| Some(s.socket.id) != except)
+                .cloned()
+                .collect(),
             None => Vec::new(),
         };
         if self.journal.enabled() {
             let sids = if members.len() <= 16 {
-                members.iter().map(|s| s.id).collect()
+                members.iter().map(|s| s.socket.id).collect()
             } else {
                 Vec::new()
             };
             let detail = Detail::Reached {
                 sockets: members.len(),
                 sids,
+                payload: Some(Sent::of(raw)),
             };
             self.journal.record(
                 Kind::Out,
@@ -274,24 +322,34 @@ impl Rooms {
                 .longest_buffer_wait_us
                 .fetch_max(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         }
-        for socket in full {
-            tracing::warn!(sid = %socket.id, chat_id, %event, grace_ms = self.grace.as_millis() as u64,
-                "slow consumer: socket buffer stayed full");
-            self.cut_slow_consumer(socket, "your socket buffer stayed full");
+        for member in full {
+            let sid = member.socket.id;
+            if self.holds_too_much(&member) {
+                tracing::warn!(%sid, chat_id, %event, grace_ms = self.grace.as_millis() as u64,
+                    limit = self.byte_limit, "slow consumer: too many bytes unsent");
+                self.cut_slow_consumer(member.socket, Full::Bytes);
+            } else {
+                tracing::warn!(%sid, chat_id, %event, grace_ms = self.grace.as_millis() as u64,
+                    "slow consumer: socket buffer stayed full");
+                self.cut_slow_consumer(member.socket, Full::Packets);
+            }
         }
     }
 
     /// Cuts a socket that cannot take what it is owed (an event after the
     /// grace, or an ack): out of every room, the reason offered first (it
-    /// goes through if the buffer has room by now), then disconnected.
-    /// Several emissions and acks may find the same socket full: the first
-    /// cuts and counts it, the others do nothing.
-    pub fn cut_slow_consumer(&self, socket: SocketRef, why: &str) {
-        if !self
-            .cut
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(socket.id)
+    /// goes through if the buffer has room by now), then disconnected. A
+    /// socket full of bytes has its connection cut at once: a disconnect
+    /// packet would wait behind what it cannot take. Several emissions and
+    /// acks may find the same socket full: the first cuts and counts it, the
+    /// others (also those that waited on it meanwhile) do nothing.
+    pub fn cut_slow_consumer(&self, socket: SocketRef, full: Full) {
+        if !socket.connected()
+            || !self
+                .cut
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(socket.id)
         {
             return;
         }
@@ -299,10 +357,18 @@ impl Rooms {
         self.stats
             .slow_consumers_disconnected
             .fetch_add(1, Ordering::Relaxed);
+        let why = match full {
+            Full::Packets => "your socket buffer stayed full",
+            Full::Bytes => "your socket held too many bytes unsent",
+            Full::Ack => "an acknowledgement did not fit your socket buffer",
+        };
         let _ = socket.emit(
             "error",
             &serde_json::json!({ "message": format!("slow consumer: {why}; disconnected") }),
         );
+        if full == Full::Bytes {
+            crate::net::cut_carrier(&socket, &self.connections);
+        }
         crate::net::disconnect(socket, &self.connections);
     }
 
@@ -315,15 +381,24 @@ impl Rooms {
             .remove(&sid);
     }
 
-    /// Hands a packet to each socket; returns the ones whose buffer was full.
-    fn offer(&self, sockets: &[SocketRef], event: &str, raw: &RawValue) -> Vec<SocketRef> {
+    /// Hands a packet to each socket; returns the ones whose buffer was full
+    /// (in packets, or in bytes).
+    fn offer(&self, members: &[Member], event: &str, raw: &RawValue) -> Vec<Member> {
         let mut full = Vec::new();
         let mut sent = 0u64;
-        for socket in sockets {
-            match socket.emit(event, raw) {
-                Ok(()) => sent += 1,
+        let bytes = held::packet_bytes(event, raw.get().len());
+        for member in members {
+            if self.holds_too_much(member) {
+                full.push(member.clone());
+                continue;
+            }
+            match member.socket.emit(event, raw) {
+                Ok(()) => {
+                    sent += 1;
+                    member.held.handed(bytes);
+                }
                 Err(SendError::Socket(SocketError::InternalChannelFull)) => {
-                    full.push(socket.clone())
+                    full.push(member.clone())
                 }
                 Err(SendError::Socket(SocketError::Closed)) => {}
                 Err(e) => {
@@ -336,6 +411,20 @@ impl Rooms {
             self.stats.deltas_sent.fetch_add(sent, Ordering::Relaxed);
         }
         full
+    }
+
+    /// Whether a WebSocket socket holds more unsent bytes than it may.
+    fn holds_too_much(&self, member: &Member) -> bool {
+        if self.byte_limit == 0 {
+            return false;
+        }
+        let Some(unsent) = member.held.unsent(&member.socket, &self.connections) else {
+            return false;
+        };
+        self.stats
+            .most_bytes_held
+            .fetch_max(unsent, Ordering::Relaxed);
+        unsent > self.byte_limit
     }
 }
 

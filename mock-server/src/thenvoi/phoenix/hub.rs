@@ -4,8 +4,9 @@
 //! out. A push is serialized once and its bytes shared by every receiver;
 //! the mention rule arrives from the core as an [`Audience`], so the hub
 //! only looks up subscribers: the users of a topic, and the listed agents
-//! (one socket each, T14). A socket whose queue is full is cut as a slow
-//! consumer (docs/SECURITY.md) rather than allowed to grow without bound.
+//! (one socket each, T14). A socket whose queue is full, in frames or in
+//! bytes, is cut as a slow consumer (docs/SECURITY.md) rather than allowed
+//! to grow without bound.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,14 +31,33 @@ pub struct CloseWith(pub u16, pub &'static str);
 pub struct Conn {
     pub id: u64,
     pub entity: String,
+    /// The entity's display name.
+    pub name: String,
+    /// When the socket connected.
+    pub since: std::time::SystemTime,
     pub kind: Kind,
     pub tx: mpsc::Sender<Utf8Bytes>,
+    /// Bytes queued in `tx` (added here, taken off by the writer).
+    pub queued_bytes: AtomicU64,
+    /// The most bytes `tx` may hold (0: no bound).
+    pub byte_limit: u64,
     /// Fired to close the socket; the reason is set first.
     pub closer: CancellationToken,
     pub close_with: Mutex<Option<CloseWith>>,
 }
 
 impl Conn {
+    /// Bytes queued now.
+    pub fn queued(&self) -> u64 {
+        self.queued_bytes.load(Ordering::Relaxed)
+    }
+
+    /// The writer took a frame off the queue.
+    pub fn took(&self, frame: &Utf8Bytes) {
+        self.queued_bytes
+            .fetch_sub(frame.len() as u64, Ordering::Relaxed);
+    }
+
     /// Asks the connection task to close with `why` (the first reason wins).
     pub fn close(&self, why: CloseWith) {
         let mut w = self.close_with.lock().unwrap_or_else(|p| p.into_inner());
@@ -48,10 +68,22 @@ impl Conn {
         self.closer.cancel();
     }
 
-    /// Queues a frame; a full queue cuts the socket (slow consumer).
+    /// Queues a frame; a full queue (in frames or bytes) cuts the socket
+    /// (slow consumer).
     pub fn send(&self, frame: Utf8Bytes, stats: &Stats) -> bool {
+        let bytes = frame.len() as u64;
+        if self.byte_limit > 0
+            && self.queued_bytes.load(Ordering::Relaxed) + bytes > self.byte_limit
+        {
+            stats.slow_consumers_cut.fetch_add(1, Ordering::Relaxed);
+            self.close(CloseWith(1008, "slow consumer: too many bytes queued"));
+            return false;
+        }
         match self.tx.try_send(frame) {
-            Ok(()) => true,
+            Ok(()) => {
+                self.queued_bytes.fetch_add(bytes, Ordering::Relaxed);
+                true
+            }
             Err(mpsc::error::TrySendError::Full(_)) => {
                 stats.slow_consumers_cut.fetch_add(1, Ordering::Relaxed);
                 self.close(CloseWith(1008, "slow consumer: too many frames queued"));
@@ -215,6 +247,27 @@ impl Hub {
     /// Live sockets (stats, reset).
     pub fn sockets(&self) -> Vec<Arc<Conn>> {
         lock(&self.conns).values().cloned().collect()
+    }
+
+    /// The topics a socket has joined.
+    pub fn topics_of(&self, conn_id: u64) -> Vec<String> {
+        let topics = self.topics.read().unwrap_or_else(|p| p.into_inner());
+        let mut joined: Vec<String> = topics
+            .iter()
+            .filter(|(_, t)| {
+                t.users.contains_key(&conn_id)
+                    || t.agents.values().flatten().any(|s| s.conn.id == conn_id)
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        joined.sort();
+        joined
+    }
+
+    /// Closes one socket; false when there is none with that id.
+    pub fn close_one(&self, conn_id: u64, why: &'static str) -> bool {
+        let conn = lock(&self.conns).get(&conn_id).cloned();
+        conn.map(|c| c.close(CloseWith(1000, why))).is_some()
     }
 
     /// Closes every socket (reset, shutdown).

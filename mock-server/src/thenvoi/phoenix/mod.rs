@@ -14,6 +14,7 @@ pub mod hub;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
@@ -151,8 +152,12 @@ async fn serve(band: Arc<Band>, who: Principal, vsn_ok: bool, socket: WebSocket)
     let conn = Arc::new(Conn {
         id: band.hub.next_id(),
         entity: who.id.clone(),
+        name: who.name.clone(),
+        since: std::time::SystemTime::now(),
         kind: who.kind,
         tx,
+        queued_bytes: AtomicU64::new(0),
+        byte_limit: band.queue_bytes,
         closer: CancellationToken::new(),
         close_with: std::sync::Mutex::new(None),
     });
@@ -192,8 +197,10 @@ async fn serve(band: Arc<Band>, who: Principal, vsn_ok: bool, socket: WebSocket)
             }
             out = rx.recv() => {
                 let Some(frame) = out else { break CloseWith(1000, "closed") };
+                conn.took(&frame);
                 let mut failed = sink.feed(Message::Text(frame)).await.is_err();
                 while let (false, Ok(more)) = (failed, rx.try_recv()) {
+                    conn.took(&more);
                     failed = sink.feed(Message::Text(more)).await.is_err();
                 }
                 if failed || sink.flush().await.is_err() {

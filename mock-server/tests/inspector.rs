@@ -1,0 +1,216 @@
+//! What the inspector page stands on, through the control plane: the page
+//! and its files come from the binary, live sockets of both protocols are
+//! listed and can be disconnected, and the journal keeps each emitted
+//! payload (so the page can show a reply growing).
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+const ROOM: &str = "0c4a7b00-0000-4000-8000-000000000001";
+const NADIA: &str = "thnv_u_nadia_0123456789abcdef0123456789ab";
+
+async fn admin(mock: &proteus_mock::Running, method: reqwest::Method, path: &str) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .request(method, format!("{}{path}", mock.url()))
+        .send()
+        .await
+        .expect("request");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_page_and_its_files_are_served_from_the_binary() {
+    let mock = start().await;
+    let http = reqwest::Client::new();
+    let page = http
+        .get(format!("{}/__admin/ui", mock.url()))
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(page.status(), 200);
+    let kind = page.headers()["content-type"]
+        .to_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(kind.starts_with("text/html"), "{kind}");
+    let html = page.text().await.expect("html");
+    assert!(
+        html.contains("app.js") && html.contains("style.css"),
+        "the page loads its files"
+    );
+    for (file, kind) in [("app.js", "text/javascript"), ("style.css", "text/css")] {
+        let r = http
+            .get(format!("{}/__admin/ui/{file}", mock.url()))
+            .send()
+            .await
+            .expect("asset");
+        assert_eq!(r.status(), 200, "{file}");
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap_or_default()
+                .starts_with(kind)
+        );
+        assert!(!r.text().await.expect("body").is_empty(), "{file} is empty");
+    }
+    let (status, body) = admin(&mock, reqwest::Method::GET, "/__admin/ui/secrets.txt").await;
+    assert_eq!(status, 404);
+    assert_eq!(body["ok"], false, "{body}");
+    mock.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn live_sockets_of_both_protocols_are_listed_and_can_be_disconnected() {
+    let mock = start().await;
+    let mut sio = Sio::connect(&mock, ADA).await;
+    sio.next_named("success", 5).await;
+    let joined = sio.ack("chat:join", json!({"chatId": WELCOME})).await;
+    assert_eq!(joined["data"]["chatId"], WELCOME, "{joined}");
+    let url = format!(
+        "ws://{}/api/v1/socket/websocket?vsn=2.0.0&api_key={NADIA}",
+        mock.addr
+    );
+    let (mut phx, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("phoenix");
+    let topic = format!("chat_room:{ROOM}");
+    phx.send(Message::text(
+        json!(["1", "1", topic, "phx_join", {}]).to_string(),
+    ))
+    .await
+    .expect("join");
+    let _reply = tokio::time::timeout(Duration::from_secs(3), phx.next()).await;
+
+    let (status, list) = admin(&mock, reqwest::Method::GET, "/__admin/connections").await;
+    assert_eq!(status, 200, "{list}");
+    let rows = list["data"].as_array().expect("a list");
+    assert_eq!(rows.len(), 2, "{list}");
+    let sio_row = rows
+        .iter()
+        .find(|r| r["protocol"] == "socket.io")
+        .expect("the socket.io socket");
+    assert_eq!(sio_row["transport"], "websocket");
+    assert_eq!(sio_row["entity"]["name"], "Ada Lovelace", "{sio_row}");
+    assert_eq!(sio_row["rooms"], json!([WELCOME]));
+    assert!(
+        sio_row["connectedAt"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z'))
+    );
+    let phx_row = rows
+        .iter()
+        .find(|r| r["protocol"] == "phoenix")
+        .expect("the Phoenix socket");
+    assert_eq!(phx_row["rooms"], json!([topic]));
+    assert_eq!(phx_row["entity"]["type"], "user", "{phx_row}");
+
+    let sid = sio_row["id"].as_str().expect("id");
+    let (status, body) = admin(
+        &mock,
+        reqwest::Method::DELETE,
+        &format!("/__admin/connections/{sid}"),
+    )
+    .await;
+    assert_eq!(
+        (status, body["data"]["disconnected"].clone()),
+        (200, json!(true)),
+        "{body}"
+    );
+    sio.next_named("close", 5).await;
+    let phx_id = phx_row["id"].as_str().expect("id");
+    let (status, _) = admin(
+        &mock,
+        reqwest::Method::DELETE,
+        &format!("/__admin/connections/{phx_id}"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match phx.next().await {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the Phoenix socket was not closed");
+    let (status, body) = admin(
+        &mock,
+        reqwest::Method::DELETE,
+        &format!("/__admin/connections/{sid}"),
+    )
+    .await;
+    assert_eq!(status, 404, "a gone socket: {body}");
+    mock.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_journal_keeps_each_emitted_payload_and_the_fault_catalogue_is_listed() {
+    let mock = start().await;
+    let mut sio = Sio::connect(&mock, ADA).await;
+    sio.next_named("success", 5).await;
+    sio.ack("chat:join", json!({"chatId": WELCOME})).await;
+    let http = Http::new(&mock);
+    let r = http
+        .post(
+            "/api/messages",
+            ADA,
+            json!({"chatId": WELCOME, "content": "in the journal"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    sio.next_named("message", 5).await;
+    let (_, journal) = admin(
+        &mock,
+        reqwest::Method::GET,
+        &format!("/__admin/journal?kind=out&event=message&chatId={WELCOME}"),
+    )
+    .await;
+    let entry = &journal["data"][0];
+    assert_eq!(
+        entry["detail"]["payload"]["content"], "in the journal",
+        "{journal}"
+    );
+    assert_schema("admin/journal-entry", entry);
+
+    let (status, catalogue) = admin(&mock, reqwest::Method::GET, "/__admin/faults/catalogue").await;
+    assert_eq!(status, 200);
+    let rows = catalogue["data"].as_array().expect("rows");
+    let drop = rows
+        .iter()
+        .find(|r| r["name"] == "drop-delta")
+        .expect("drop-delta");
+    assert_eq!(drop["usage"], "drop-delta:N");
+    assert!(drop["description"].as_str().is_some_and(|d| !d.is_empty()));
+    let listed = std::process::Command::new(env!("CARGO_BIN_EXE_proteus-mock"))
+        .arg("--list-faults")
+        .output()
+        .expect("--list-faults");
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    for row in rows {
+        let usage = row["usage"].as_str().expect("usage");
+        assert!(
+            listed.contains(usage),
+            "{usage} is in the catalogue but not in --list-faults"
+        );
+    }
+    assert_eq!(
+        rows.len(),
+        listed
+            .lines()
+            .filter(|l| rows
+                .iter()
+                .any(|r| l.starts_with(r["usage"].as_str().unwrap_or(""))))
+            .count(),
+        "one catalogue row per fault the CLI lists"
+    );
+    mock.stop().await.expect("clean stop");
+}
