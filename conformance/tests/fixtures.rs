@@ -429,6 +429,39 @@ fn stream_checker_counts_exactly_under_load_shaped_faults() {
 }
 
 #[test]
+fn adjacent_lost_deltas_are_one_missing_segment_and_their_characters_are_counted_exactly() {
+    // 20 deltas of "é{i:02} " (4 characters, 5 bytes); deltas 3 and 4 are lost
+    // together, 10 alone, and the last one (the done then carries its text).
+    let (sid, mid, chat) = ("s", "6832df11b749a23a30105e02", "682f4b313981b5f54e96ea4b");
+    let mut text = String::new();
+    let mut frames = Vec::new();
+    for i in 1..=20 {
+        let chunk = format!("é{i:02} ");
+        text.push_str(&chunk);
+        if [3, 4, 10, 20].contains(&i) {
+            continue;
+        }
+        frames.push((
+            "message:delta",
+            serde_json::json!({"chatId": chat, "streamId": sid, "messageId": mid, "contentDelta": chunk,
+                "content": text, "message": {"isStreaming": true, "streamId": sid}}),
+        ));
+    }
+    frames.push((
+        "message:done",
+        serde_json::json!({"id": mid, "streamId": sid, "content": text, "isStreaming": false}),
+    ));
+    let report = StreamChecker::check(frames.iter().map(|(e, d)| (*e, d)));
+    assert_eq!(
+        (report.totals.lost, report.totals.missing_chars),
+        (3, 4 * 4),
+        "three holes (3-4, 10, 20) and four deltas of 4 characters: {:?}",
+        report.totals
+    );
+    assert_eq!(report.totals.deltas, 16);
+}
+
+#[test]
 fn the_fast_delta_path_judges_every_stream_fixture_like_the_value_path() {
     use proteus_conformance::stream::{RawDelta, RawDone};
     for (file, doc) in stream_fixtures() {

@@ -26,6 +26,8 @@ pub enum Counter {
     Deltas,
     DeltasPerSecond,
     Loss,
+    MissingSegments,
+    MissingChars,
     Duplicates,
     OutOfOrder,
     ContentViolations,
@@ -44,7 +46,7 @@ pub enum Counter {
 /// the names in step with [`COUNTERS`], [`STATS`] and `Hist::ALL`).
 pub const HELP: &str = "Fail with exit 99 unless this holds (repeatable): METRIC OP VALUE, \
 OP one of < <= > >= == !=, e.g. 'ttfd.p99<50ms', 'loss==0', 'deliveriesPerSecond>=10000'.
-Counters: loss, duplicates, outOfOrder, contentViolations, started, failed, completed, deltas, \
+Counters: loss (= missingSegments), missingSegments, missingChars, duplicates, outOfOrder, contentViolations, started, failed, completed, deltas, \
 deltasPerSecond, disconnects, errors, deliveriesPerSecond, deliveries, misdeliveries, \
 claimsPerSecond, claims.
 Latencies: <connect|ack|ttfd|gap|stream|delivery|claim>.<min|p50|p90|p99|p999|max|mean>, \
@@ -52,6 +54,8 @@ in ms (a unit is optional: 50ms, 2s, 500us).";
 
 const COUNTERS: &[(&str, Option<&str>, Counter)] = &[
     ("loss", None, Counter::Loss),
+    ("missingSegments", None, Counter::MissingSegments),
+    ("missingChars", None, Counter::MissingChars),
     ("duplicates", None, Counter::Duplicates),
     ("outOfOrder", Some("out_of_order"), Counter::OutOfOrder),
     (

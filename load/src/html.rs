@@ -256,7 +256,7 @@ th:first-child,td:first-child{text-align:left}figure{margin:1em 0}figcaption{fon
     let c = &report.counters;
     let _ = write!(
         s,
-        "<h1>proteus-load: {} against <code>{}</code></h1><p>{:.1} s · {} deltas · <b>{:.0} deltas/s</b> · {} streams completed of {} · loss {} · duplicates {} · out of order {} · content violations {} · disconnects {}</p>",
+        "<h1>proteus-load: {} against <code>{}</code></h1><p>{:.1} s · {} deltas · <b>{:.0} deltas/s</b> · {} streams completed of {} · missing {} segments ({} characters) · duplicates {} · out of order {} · content violations {} · disconnects {}</p>",
         esc(report.scenario),
         esc(&report.target),
         report.seconds,
@@ -264,7 +264,8 @@ th:first-child,td:first-child{text-align:left}figure{margin:1em 0}figcaption{fon
         c.deltas_per_second,
         c.completed,
         c.started,
-        c.loss,
+        c.missing_segments,
+        c.missing_chars,
         c.duplicates,
         c.out_of_order,
         c.content_violations,

@@ -211,6 +211,7 @@ impl Metrics {
         self.checks.duplicates += other.checks.duplicates;
         self.checks.out_of_order += other.checks.out_of_order;
         self.checks.lost += other.checks.lost;
+        self.checks.missing_chars += other.checks.missing_chars;
         self.checks.content_violations += other.checks.content_violations;
         self.first_delta = match (self.first_delta, other.first_delta) {
             (Some(a), Some(b)) => Some(a.min(b)),

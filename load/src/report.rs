@@ -71,7 +71,14 @@ pub struct Counters {
     pub bytes: u64,
     /// Over the active window (first to last delta), not the setup.
     pub deltas_per_second: f64,
+    /// Missing segments: holes in the streams' text, one per run of
+    /// adjacent lost deltas (the wire cannot tell how many deltas a run
+    /// was). `loss` is the same figure under its first name, for gates.
+    pub missing_segments: u64,
     pub loss: u64,
+    /// Characters of text never delivered (exact, from the cumulative
+    /// `content` after each hole).
+    pub missing_chars: u64,
     pub duplicates: u64,
     #[serde(alias = "out_of_order")]
     pub out_of_order: u64,
@@ -106,7 +113,9 @@ impl Counters {
             deltas: m.deltas,
             bytes: m.bytes,
             deltas_per_second,
+            missing_segments: m.checks.lost,
             loss: m.checks.lost,
+            missing_chars: m.checks.missing_chars,
             duplicates: m.checks.duplicates,
             out_of_order: m.checks.out_of_order,
             content_violations: m.checks.content_violations,
@@ -135,7 +144,8 @@ impl Counters {
         m.streams_failed += self.failed;
         m.deltas += self.deltas;
         m.bytes += self.bytes;
-        m.checks.lost += self.loss;
+        m.checks.lost += self.loss.max(self.missing_segments);
+        m.checks.missing_chars += self.missing_chars;
         m.checks.duplicates += self.duplicates;
         m.checks.out_of_order += self.out_of_order;
         m.checks.content_violations += self.content_violations;
@@ -153,7 +163,8 @@ impl Counters {
             Counter::Failed => self.failed as f64,
             Counter::Deltas => self.deltas as f64,
             Counter::DeltasPerSecond => self.deltas_per_second,
-            Counter::Loss => self.loss as f64,
+            Counter::Loss | Counter::MissingSegments => self.missing_segments.max(self.loss) as f64,
+            Counter::MissingChars => self.missing_chars as f64,
             Counter::Duplicates => self.duplicates as f64,
             Counter::OutOfOrder => self.out_of_order as f64,
             Counter::ContentViolations => self.content_violations as f64,
@@ -385,13 +396,14 @@ impl Report {
             _ => String::new(),
         };
         let mut s = format!(
-            "{per_send}{} streams started, {} completed, {} failed; {} deltas ({:.0}/s); loss {}, duplicates {}, out of order {}, content violations {}; disconnects {}\n",
+            "{per_send}{} streams started, {} completed, {} failed; {} deltas ({:.0}/s); missing {} segments ({} characters), duplicates {}, out of order {}, content violations {}; disconnects {}\n",
             c.started,
             c.completed,
             c.failed,
             c.deltas,
             c.deltas_per_second,
-            c.loss,
+            c.missing_segments,
+            c.missing_chars,
             c.duplicates,
             c.out_of_order,
             c.content_violations,

@@ -474,6 +474,57 @@ fn the_firehose_counts_exactly_and_a_one_in_10000_drop_is_exactly_that_loss() {
 }
 
 #[test]
+fn adjacent_drops_are_one_missing_segment_and_their_characters_are_counted() {
+    // Deltas 3 and 4 of every stream dropped (adjacent: one hole) and 9
+    // (another): 2 missing segments and 3 × 8 characters per stream.
+    let mock = MockProcess::start(&[
+        "--fault",
+        "drop-delta:3",
+        "--fault",
+        "drop-delta:4",
+        "--fault",
+        "drop-delta:9",
+    ]);
+    let (out, report) = load(&[
+        "--target",
+        &mock.url,
+        "--scenario",
+        "firehose",
+        "--subscribers",
+        "2",
+        "--streams",
+        "25",
+        "--chunks",
+        "20",
+        "--size",
+        "8",
+        "--rate",
+        "0",
+        "--grace",
+        "20s",
+    ]);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{out:?}");
+    let c = &report["counters"];
+    let streams = 25 * 2;
+    assert_eq!(c["deltas"], streams * 17, "{c}");
+    assert_eq!(c["missingSegments"], streams * 2, "{c}");
+    assert_eq!(
+        c["loss"], c["missingSegments"],
+        "loss is missingSegments' first name"
+    );
+    assert_eq!(c["missingChars"], streams * 3 * 8, "{c}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "missing {} segments ({} characters)",
+            streams * 2,
+            streams * 24
+        )),
+        "the summary names both: {stdout}"
+    );
+}
+
+#[test]
 fn bad_targets_and_bad_usage_end_clearly_and_quickly() {
     let started = Instant::now();
     let (out, _) = load(&["--target", "http://127.0.0.1:9"]);

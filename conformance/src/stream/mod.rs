@@ -16,10 +16,14 @@
 //! - a **content mismatch**: anything else (`content` is not the running
 //!   concatenation).
 //!
-//! Each hole left when the stream closes counts as one lost delta: when deltas
-//! are lost one at a time, that is the exact number lost. A `message:done`
-//! whose `content` extends the delivered text is a hole at the end (the last
-//! delta was lost) and counts too.
+//! Each hole left when the stream closes counts once (`lost`: a missing
+//! segment): when deltas are lost one at a time, that is the exact number
+//! lost, but a run of adjacent lost deltas is one hole, and the wire cannot
+//! tell how many deltas it was. What it can tell exactly is how much text is
+//! missing: the cumulative `content` after a hole says where the text
+//! resumes, so `missing_chars` counts the characters never delivered. A
+//! `message:done` whose `content` extends the delivered text is a hole at the
+//! end (the last delta was lost) and counts too.
 //!
 //! The checker never stores more than the current text of each stream and at
 //! most [`REORDER_WINDOW`] held-back deltas, so a load generator can run it on
@@ -434,9 +438,12 @@ impl StreamChecker {
                 // final delta looks like (it is also what a done with extra
                 // text looks like: the wire cannot tell them apart). Counted
                 // as one hole, like any other run of lost deltas.
-                if other.is_some_and(|c| c.len() > stream.text.len() && c.starts_with(&stream.text))
+                if let Some(c) =
+                    other.filter(|c| c.len() > stream.text.len() && c.starts_with(&stream.text))
                 {
                     stream.counters.lost += 1;
+                    stream.counters.missing_chars +=
+                        order::missing_chars(c, stream.text.len(), c.len());
                 }
                 found.push((
                     Rule::DoneContentMismatch,

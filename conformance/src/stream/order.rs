@@ -117,6 +117,7 @@ impl StreamChecker {
             let start = a.content.len() - a.delta_len;
             if start != s.text.len() {
                 s.counters.lost += 1;
+                s.counters.missing_chars += missing_chars(&a.content, s.text.len(), start);
                 violations.push(Violation {
                     rule: Rule::Gap,
                     stream_id: stream_id.to_string(),
@@ -130,4 +131,13 @@ impl StreamChecker {
             s.counters.deltas += 1;
         }
     }
+}
+
+/// The characters of `content` between byte `from` and byte `to` (a hole);
+/// 0 when those are not character boundaries (a content violation, counted
+/// as such).
+pub(super) fn missing_chars(content: &str, from: usize, to: usize) -> u64 {
+    content
+        .get(from..to)
+        .map_or(0, |hole| hole.chars().count() as u64)
 }

@@ -135,8 +135,12 @@ pub struct Counters {
     pub deltas: u64,
     pub duplicates: u64,
     pub out_of_order: u64,
-    /// Holes in the text: one per lost run of deltas.
+    /// Holes in the text: one per lost run of deltas (the wire cannot tell
+    /// how many deltas a run of adjacent lost ones was).
     pub lost: u64,
+    /// Characters of text never delivered: the holes' sizes, exact, read
+    /// from the cumulative `content` that follows each hole.
+    pub missing_chars: u64,
     pub content_violations: u64,
 }
 
@@ -146,6 +150,7 @@ impl Counters {
         self.duplicates += other.duplicates;
         self.out_of_order += other.out_of_order;
         self.lost += other.lost;
+        self.missing_chars += other.missing_chars;
         self.content_violations += other.content_violations;
     }
 }

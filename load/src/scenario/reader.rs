@@ -176,6 +176,7 @@ impl Reader {
         m.checks.duplicates += report.totals.duplicates;
         m.checks.out_of_order += report.totals.out_of_order;
         m.checks.lost += report.totals.lost;
+        m.checks.missing_chars += report.totals.missing_chars;
         m.checks.content_violations += report.totals.content_violations;
         m.checks.deltas += report.totals.deltas;
     }
