@@ -38,6 +38,9 @@ pub enum Counter {
     Misdeliveries,
     Claims,
     ClaimsPerSecond,
+    GoodStreams,
+    SloAttainment,
+    Goodput,
 }
 
 /// Counter names (the report's keys), and the version 1 spelling where it
@@ -48,8 +51,8 @@ pub const HELP: &str = "Fail with exit 99 unless this holds (repeatable): METRIC
 OP one of < <= > >= == !=, e.g. 'ttfd.p99<50ms', 'loss==0', 'deliveriesPerSecond>=10000'.
 Counters: loss (= missingSegments), missingSegments, missingChars, duplicates, outOfOrder, contentViolations, started, failed, completed, deltas, \
 deltasPerSecond, disconnects, errors, deliveriesPerSecond, deliveries, misdeliveries, \
-claimsPerSecond, claims.
-Latencies: <connect|ack|ttfd|gap|stream|delivery|claim>.<min|p50|p90|p99|p999|max|mean>, \
+claimsPerSecond, claims, goodStreams, sloAttainment (0 to 1), goodput (good streams/s).
+Latencies: <connect|ack|ttfd|ttsd|gap|tpot|stream|delivery|claim>.<min|p50|p90|p99|p999|max|mean>, \
 in ms (a unit is optional: 50ms, 2s, 500us).";
 
 const COUNTERS: &[(&str, Option<&str>, Counter)] = &[
@@ -79,6 +82,9 @@ const COUNTERS: &[(&str, Option<&str>, Counter)] = &[
     ("misdeliveries", None, Counter::Misdeliveries),
     ("claimsPerSecond", None, Counter::ClaimsPerSecond),
     ("claims", None, Counter::Claims),
+    ("goodStreams", None, Counter::GoodStreams),
+    ("sloAttainment", None, Counter::SloAttainment),
+    ("goodput", None, Counter::Goodput),
 ];
 
 /// A statistic of a latency summary.

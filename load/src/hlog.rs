@@ -112,7 +112,7 @@ pub fn merge(paths: &[std::path::PathBuf]) -> Result<(Metrics, f64), String> {
             let h: hdrhistogram::Histogram<u64> = deserializer
                 .deserialize(&mut raw.as_slice())
                 .map_err(|e| format!("{shown}: interval {name}: {e:?}"))?;
-            if let Some(hist) = Hist::from_name(&name) {
+            if let Some(hist) = Hist::from_tag(&name) {
                 part.hist
                     .entry(hist)
                     .or_insert_with(crate::metrics::histogram)

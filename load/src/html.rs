@@ -243,6 +243,51 @@ fn ttfd_histogram(counts: &[(f64, u64)]) -> String {
     s
 }
 
+/// Gap p50 and p99 by the later delta's position, as paired bars.
+fn gaps_by_position(rows: &[crate::report::PositionGap]) -> String {
+    if rows.is_empty() {
+        return String::new();
+    }
+    let n = rows.len() as f64;
+    let y_max = nice(rows.iter().map(|r| r.p99).fold(0.0, f64::max));
+    let label = |r: &crate::report::PositionGap| match r.to {
+        Some(to) if to == r.from => format!("{}", r.from),
+        Some(to) => format!("{}–{to}", r.from),
+        None => format!("{}+", r.from),
+    };
+    let ticks: Vec<(f64, String)> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (i as f64 + 0.5, label(r)))
+        .collect();
+    let mut s = frame(
+        "Gap by delta position (p50, p99)",
+        "position of the later delta in its stream",
+        "ms",
+        y_max,
+        &ticks,
+        n,
+    );
+    let pw = W - PAD_L - PAD_R;
+    let (_, y0) = point(0.0, 0.0, n, y_max);
+    for (i, r) in rows.iter().enumerate() {
+        for (k, (name, v)) in [("p50", r.p50), ("p99", r.p99)].into_iter().enumerate() {
+            let (x, y) = point(i as f64 + 0.1 + 0.4 * k as f64, v, n, y_max);
+            let _ = write!(
+                s,
+                r##"<rect x="{x:.1}" y="{y:.1}" width="{:.1}" height="{:.1}" fill="{}"><title>{} {name}: {v:.3} ms (n={})</title></rect>"##,
+                pw / n * 0.38,
+                (y0 - y).max(0.5),
+                COLORS[k],
+                esc(&label(r)),
+                r.count
+            );
+        }
+    }
+    s.push_str("</svg></figure>");
+    s
+}
+
 /// The page.
 pub fn page(report: &Report) -> String {
     let mut s = String::from(
@@ -298,6 +343,23 @@ th:first-child,td:first-child{text-align:left}figure{margin:1em 0}figcaption{fon
         s.push_str(&percentiles(&[(name, points)]));
     }
     s.push_str(&ttfd_histogram(&report.ttfd_histogram_ms));
+    s.push_str(&gaps_by_position(&report.gap_by_position_ms));
+    let c = &report.counters;
+    let _ = write!(
+        s,
+        "<h2>Streams</h2><p>good {} · SLO attainment <b>{:.2}%</b> · goodput {:.1} streams/s · left out by the window {}</p>",
+        c.good_streams,
+        c.slo_attainment * 100.0,
+        c.goodput,
+        c.excluded_streams
+    );
+    if let Some(r) = &report.stream_rate_per_second {
+        let _ = write!(
+            s,
+            "<p>per-stream delivery rate (deltas/s): p1 {:.0} · p10 {:.0} · p50 {:.0} · p90 {:.0} · max {:.0} (n={})</p>",
+            r.p1, r.p10, r.p50, r.p90, r.max, r.count
+        );
+    }
     s.push_str("<h2>Latency (ms)</h2><table><tr><th>metric</th><th>count</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>");
     for h in Hist::ALL {
         let Some(l) = report.latency_ms.get(h) else {
@@ -395,7 +457,7 @@ mod tests {
             );
         }
         let plan = Flags::parse_from(["proteus-load"]).plan;
-        let report = Report::new(&m, 1.0, "t".into(), "chat", Settings::Run(plan));
+        let report = Report::new(&m, 1.0, "t".into(), "chat", Settings::Run(Box::new(plan)));
         let page = super::page(&report);
         assert!(page.contains("ttfd: latency by percentile"), "a ttfd panel");
         assert!(
@@ -412,7 +474,7 @@ mod tests {
             1.0,
             "t".into(),
             "fanout",
-            Settings::Run(plan),
+            Settings::Run(Box::new(plan)),
         );
         let v = super::relevant_settings(&report);
         assert!(

@@ -19,6 +19,7 @@ mod metrics;
 mod metronome;
 mod report;
 mod scenario;
+mod slo;
 
 /// Every frame read allocates (the websocket message, the stream checker's
 /// keys); mimalloc took glibc's malloc/free (~4% of the one-connection
@@ -229,7 +230,7 @@ async fn run(a: RunArgs) -> Result<i32, Fatal> {
         elapsed,
         a.target.clone(),
         a.scenario.name,
-        Settings::Run(a.plan.clone()),
+        Settings::Run(Box::new(a.plan.clone())),
     );
     // The generator must not be the bottleneck it measures: say so when a
     // thread of it was saturated or it took the machine's cores.

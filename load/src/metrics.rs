@@ -30,8 +30,13 @@ pub enum Hist {
     Ack,
     /// Intended start → first delta.
     Ttfd,
+    /// Intended start → second delta.
+    Ttsd,
     /// Between two deltas of a stream.
     Gap,
+    /// A stream's mean gap (first to last delta over the gaps): its time
+    /// per output token, one sample per stream of two deltas or more.
+    Tpot,
     /// Intended start → `message:done`.
     Stream,
     /// thenvoi: a message's intended send time → its `message_created` at
@@ -39,14 +44,56 @@ pub enum Hist {
     Delivery,
     /// thenvoi: `/processing` sent → `/processed` answered.
     Claim,
+    /// A gap whose later delta is at a position of bucket `i` (see
+    /// [`POSITIONS`]); not a gate metric, shown by position.
+    GapAt(u8),
+    /// A stream's deltas per second, first to last delta (a rate, not a
+    /// latency: one sample per stream of two deltas or more).
+    StreamRate,
 }
 
+/// Delta positions (1-based, inclusive) of the gap-by-position buckets:
+/// the gap before delta 2, 3–4, 5–8, … , 129 and later.
+pub const POSITIONS: [(u32, u32); 8] = [
+    (2, 2),
+    (3, 4),
+    (5, 8),
+    (9, 16),
+    (17, 32),
+    (33, 64),
+    (65, 128),
+    (129, u32::MAX),
+];
+
+/// The bucket of the gap before delta `position` (≥ 2).
+pub fn position_bucket(position: u32) -> u8 {
+    POSITIONS
+        .iter()
+        .position(|(_, to)| position <= *to)
+        .unwrap_or(POSITIONS.len() - 1) as u8
+}
+
+/// Names of [`Hist::GapAt`] in hlogs.
+const GAP_AT: [&str; 8] = [
+    "gapAt2",
+    "gapAt3to4",
+    "gapAt5to8",
+    "gapAt9to16",
+    "gapAt17to32",
+    "gapAt33to64",
+    "gapAt65to128",
+    "gapAt129up",
+];
+
 impl Hist {
-    pub const ALL: [Hist; 7] = [
+    /// The latencies (report's `latencyMs`, gates).
+    pub const ALL: [Hist; 9] = [
         Hist::Connect,
         Hist::Ack,
         Hist::Ttfd,
+        Hist::Ttsd,
         Hist::Gap,
+        Hist::Tpot,
         Hist::Stream,
         Hist::Delivery,
         Hist::Claim,
@@ -57,16 +104,33 @@ impl Hist {
             Hist::Connect => "connect",
             Hist::Ack => "ack",
             Hist::Ttfd => "ttfd",
+            Hist::Ttsd => "ttsd",
             Hist::Gap => "gap",
+            Hist::Tpot => "tpot",
             Hist::Stream => "stream",
             Hist::Delivery => "delivery",
             Hist::Claim => "claim",
+            Hist::GapAt(i) => GAP_AT[usize::from(i).min(GAP_AT.len() - 1)],
+            Hist::StreamRate => "streamRate",
         }
     }
 
-    /// The histogram spelled `name` (hlog tags and gates come as strings).
+    /// The latency spelled `name` (gates come as strings).
     pub fn from_name(name: &str) -> Option<Hist> {
         Hist::ALL.into_iter().find(|h| h.name() == name)
+    }
+
+    /// Any histogram spelled `name`, the positional and rate ones too
+    /// (hlog tags, read back by `merge`).
+    pub fn from_tag(name: &str) -> Option<Hist> {
+        Hist::from_name(name)
+            .or_else(|| (name == "streamRate").then_some(Hist::StreamRate))
+            .or_else(|| {
+                GAP_AT
+                    .iter()
+                    .position(|n| *n == name)
+                    .map(|i| Hist::GapAt(i as u8))
+            })
     }
 }
 
@@ -125,6 +189,12 @@ pub struct Metrics {
     pub misdeliveries: u64,
     /// thenvoi: claim round trips (`/processing` then `/processed`) done.
     pub claims: u64,
+    /// Streams that completed undamaged and met every `--slo`, among those
+    /// the measuring window counts.
+    pub good_streams: u64,
+    /// Streams whose first delta came in `--warmup` or `--cooldown`: out of
+    /// the latency statistics and of the SLO attainment.
+    pub excluded_streams: u64,
     /// Loss, duplicates, reordering and content-rule violations (stream checker).
     pub checks: Counters,
     /// Deltas received per second of the run.
@@ -207,6 +277,8 @@ impl Metrics {
         self.deliveries += other.deliveries;
         self.misdeliveries += other.misdeliveries;
         self.claims += other.claims;
+        self.good_streams += other.good_streams;
+        self.excluded_streams += other.excluded_streams;
         self.checks.deltas += other.checks.deltas;
         self.checks.duplicates += other.checks.duplicates;
         self.checks.out_of_order += other.checks.out_of_order;

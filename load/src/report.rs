@@ -10,7 +10,9 @@
 //! Keys are camelCase throughout. Version 2 renamed three counters
 //! (`deltas_per_s` → `deltasPerSecond`, `out_of_order` → `outOfOrder`,
 //! `content_violations` → `contentViolations`), added `settings.graceS`,
-//! `curvesMs.ack` and `ttfdHistogramMs`; docs/LOAD.md has the table.
+//! `curvesMs.ack` and `ttfdHistogramMs`; version 3 added the per-stream
+//! measures (`ttsd`, `tpot`, gaps by position, stream rates, SLO counters);
+//! docs/LOAD.md has the table.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -23,9 +25,12 @@ use crate::gates::{Counter, Gate, Stat};
 use crate::metrics::{Hist, Metrics};
 use crate::scenario::Plan;
 
+mod streams;
+pub use streams::{PositionGap, RateSummary};
+
 /// The schema version (`version`); bumped when a key changes meaning or
 /// name, not when one is added.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -42,6 +47,10 @@ pub struct Report {
     pub counters: Counters,
     pub latency_ms: Latencies,
     pub curves_ms: Curves,
+    /// Gap percentiles by the later delta's position in its stream.
+    pub gap_by_position_ms: Vec<PositionGap>,
+    /// Each stream's deltas per second; null when no stream had two deltas.
+    pub stream_rate_per_second: Option<RateSummary>,
     /// Time to first delta in 30 log-spaced buckets: `[from ms, streams]`.
     pub ttfd_histogram_ms: Vec<(f64, u64)>,
     pub per_second: PerSecond,
@@ -54,7 +63,7 @@ pub struct Report {
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum Settings {
-    Run(Plan),
+    Run(Box<Plan>),
     Merged { files: Vec<String> },
 }
 
@@ -95,6 +104,14 @@ pub struct Counters {
     /// thenvoi: claim round trips done, and per second of the schedule.
     pub claims: u64,
     pub claims_per_second: f64,
+    /// Streams that completed undamaged and met every `--slo`.
+    pub good_streams: u64,
+    /// Streams left out by `--warmup` / `--cooldown`.
+    pub excluded_streams: u64,
+    /// Good streams over counted streams (started minus excluded).
+    pub slo_attainment: f64,
+    /// Good streams per second of the schedule.
+    pub goodput: f64,
 }
 
 impl Counters {
@@ -134,6 +151,14 @@ impl Counters {
             } else {
                 0.0
             },
+            good_streams: m.good_streams,
+            excluded_streams: m.excluded_streams,
+            slo_attainment: streams::attainment(m),
+            goodput: if seconds > 0.0 {
+                m.good_streams as f64 / seconds
+            } else {
+                0.0
+            },
         }
     }
 
@@ -154,6 +179,8 @@ impl Counters {
         m.deliveries += self.deliveries;
         m.misdeliveries += self.misdeliveries;
         m.claims += self.claims;
+        m.good_streams += self.good_streams;
+        m.excluded_streams += self.excluded_streams;
     }
 
     pub fn get(&self, c: Counter) -> f64 {
@@ -175,6 +202,9 @@ impl Counters {
             Counter::Misdeliveries => self.misdeliveries as f64,
             Counter::Claims => self.claims as f64,
             Counter::ClaimsPerSecond => self.claims_per_second,
+            Counter::GoodStreams => self.good_streams as f64,
+            Counter::SloAttainment => self.slo_attainment,
+            Counter::Goodput => self.goodput,
         }
     }
 }
@@ -227,7 +257,9 @@ pub struct Latencies {
     pub connect: Option<Summary>,
     pub ack: Option<Summary>,
     pub ttfd: Option<Summary>,
+    pub ttsd: Option<Summary>,
     pub gap: Option<Summary>,
+    pub tpot: Option<Summary>,
     pub stream: Option<Summary>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delivery: Option<Summary>,
@@ -241,10 +273,13 @@ impl Latencies {
             Hist::Connect => self.connect.as_ref(),
             Hist::Ack => self.ack.as_ref(),
             Hist::Ttfd => self.ttfd.as_ref(),
+            Hist::Ttsd => self.ttsd.as_ref(),
             Hist::Gap => self.gap.as_ref(),
+            Hist::Tpot => self.tpot.as_ref(),
             Hist::Stream => self.stream.as_ref(),
             Hist::Delivery => self.delivery.as_ref(),
             Hist::Claim => self.claim.as_ref(),
+            Hist::GapAt(_) | Hist::StreamRate => None,
         }
     }
 }
@@ -345,7 +380,9 @@ impl Report {
                 connect: summary(Hist::Connect),
                 ack: summary(Hist::Ack),
                 ttfd: summary(Hist::Ttfd),
+                ttsd: summary(Hist::Ttsd),
                 gap: summary(Hist::Gap),
+                tpot: summary(Hist::Tpot),
                 stream: summary(Hist::Stream),
                 delivery: summary(Hist::Delivery),
                 claim: summary(Hist::Claim),
@@ -356,6 +393,8 @@ impl Report {
                 ack: curve(m.hist.get(&Hist::Ack)),
             },
             ttfd_histogram_ms: buckets(m.hist.get(&Hist::Ttfd)),
+            gap_by_position_ms: streams::gaps_by_position(&m.hist),
+            stream_rate_per_second: streams::stream_rate(&m.hist),
             per_second: PerSecond {
                 deltas: m.per_second.clone(),
             },
@@ -436,6 +475,21 @@ impl Report {
                     l.count
                 );
             }
+        }
+        if c.started > 0 && self.scenario != "thenvoi" && self.scenario != "connect" {
+            let _ = writeln!(
+                s,
+                "streams  good {} of {} counted: SLO attainment {:.2}%, goodput {:.1}/s{}",
+                c.good_streams,
+                c.started.saturating_sub(c.excluded_streams),
+                c.slo_attainment * 100.0,
+                c.goodput,
+                if c.excluded_streams > 0 {
+                    format!(" ({} left out by --warmup/--cooldown)", c.excluded_streams)
+                } else {
+                    String::new()
+                }
+            );
         }
         if let Some(cpu) = &self.cpu {
             let secs = |v: Option<f64>| v.map_or_else(|| "?".into(), |v| format!("{v:.2} s"));
@@ -530,7 +584,7 @@ mod tests {
         keys(&v, &mut all);
         let snake: Vec<&String> = all.iter().filter(|k| k.contains('_')).collect();
         assert!(snake.is_empty(), "snake_case keys: {snake:?}");
-        assert_eq!(v["version"], 2);
+        assert_eq!(v["version"], 3);
         assert_eq!(v["counters"]["outOfOrder"], 2);
         assert_eq!(v["latencyMs"]["connect"], serde_json::Value::Null);
     }

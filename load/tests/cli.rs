@@ -105,7 +105,7 @@ fn a_clean_chat_run_counts_exactly_and_its_report_matches_the_schema() {
         name.starts_with("proteus-") || name.starts_with("tokio-"),
         "a thread of the mock: {server}"
     );
-    // The HTML page: five plots, the numbers, nothing loaded from elsewhere.
+    // The HTML page: six plots, the numbers, nothing loaded from elsewhere.
     let html = std::env::temp_dir().join(format!("proteus-load-{}.html", std::process::id()));
     let mut args = vec![
         "--target",
@@ -119,14 +119,16 @@ fn a_clean_chat_run_counts_exactly_and_its_report_matches_the_schema() {
     let page = std::fs::read_to_string(&html).expect("html written");
     assert_eq!(
         page.matches("<svg").count(),
-        5,
-        "throughput, a percentile panel each for ttfd, gap and ack, the ttfd histogram"
+        6,
+        "throughput, a percentile panel each for ttfd, gap and ack, the ttfd histogram, gaps by position"
     );
     for needle in [
         "Deltas received per second",
         "ttfd: latency by percentile",
         "ack: latency by percentile",
         "Time to first delta",
+        "Gap by delta position",
+        "SLO attainment",
         "200 deltas",
     ] {
         assert!(page.contains(needle), "the page lacks {needle:?}");
@@ -522,6 +524,144 @@ fn adjacent_drops_are_one_missing_segment_and_their_characters_are_counted() {
         )),
         "the summary names both: {stdout}"
     );
+}
+
+/// A chat run of `users` users, 10 streams/s for `secs`, 10 deltas each
+/// `delay` ms apart; extra flags after.
+fn paced(url: &str, delay: &str, secs: &str, extra: &[&str]) -> (Output, Value) {
+    let mut args = vec![
+        "--target",
+        url,
+        "--users",
+        "2",
+        "--rate",
+        "10",
+        "--duration",
+        secs,
+        "--chunks",
+        "10",
+        "--chunk-delay-ms",
+        delay,
+        "--grace",
+        "10s",
+    ];
+    args.extend(extra);
+    load(&args)
+}
+
+#[test]
+fn tpot_is_the_paced_gap_and_ttsd_is_one_gap_after_ttfd() {
+    let mock = MockProcess::start(&[]);
+    let (out, report) = paced(&mock.url, "20", "1s", &[]);
+    assert_ran(&out);
+    SchemaSet::embedded()
+        .check("report/load", &report)
+        .expect("report matches schemas/report/load.json");
+    let l = &report["latencyMs"];
+    let ms = |k: &str, s: &str| l[k][s].as_f64().unwrap_or(f64::NAN);
+    assert!(
+        (ms("tpot", "p50") - 20.0).abs() <= 1.0,
+        "tpot {}",
+        l["tpot"]
+    );
+    assert_eq!(
+        l["tpot"]["count"], report["counters"]["completed"],
+        "one tpot per stream"
+    );
+    // Per stream, the second delta comes one paced gap after the first;
+    // percentiles of two distributions do not subtract, their minimums bound.
+    assert_eq!(
+        l["ttsd"]["count"], l["ttfd"]["count"],
+        "one ttsd per stream"
+    );
+    assert!(
+        ms("ttsd", "min") >= ms("ttfd", "min") + 19.0,
+        "ttsd {} ttfd {}",
+        l["ttsd"],
+        l["ttfd"]
+    );
+    let rate = report["streamRatePerSecond"]["p50"].as_f64().unwrap_or(0.0);
+    assert!(
+        (45.0..=55.0).contains(&rate),
+        "about 50 deltas/s per stream: {rate}"
+    );
+    let positions: Vec<(u64, Option<u64>)> = report["gapByPositionMs"]
+        .as_array()
+        .expect("by position")
+        .iter()
+        .map(|p| (p["from"].as_u64().unwrap_or(0), p["to"].as_u64()))
+        .collect();
+    assert_eq!(
+        positions,
+        [(2, Some(2)), (3, Some(4)), (5, Some(8)), (9, Some(16))]
+    );
+    for p in report["gapByPositionMs"].as_array().into_iter().flatten() {
+        let p50 = p["p50"].as_f64().unwrap_or(0.0);
+        assert!(
+            (p50 - 20.0).abs() <= 2.0,
+            "every position paced at 20 ms: {p}"
+        );
+    }
+}
+
+#[test]
+fn slo_attainment_counts_lost_and_slow_streams_as_bad() {
+    let attainment = |r: &Value| r["counters"]["sloAttainment"].as_f64().unwrap_or(-1.0);
+    let mock = MockProcess::start(&[]);
+    let (out, clean) = paced(
+        &mock.url,
+        "0",
+        "1s",
+        &["--slo", "ttfd<5s", "--slo", "tpot<1s"],
+    );
+    assert_ran(&out);
+    assert_eq!(attainment(&clean), 1.0, "{}", clean["counters"]);
+    assert_eq!(
+        clean["counters"]["goodStreams"],
+        clean["counters"]["started"]
+    );
+    assert_eq!(
+        clean["settings"]["slo"],
+        serde_json::json!(["ttfd<5s", "tpot<1s"])
+    );
+    // Every stream loses a delta: none is good, whatever its timing.
+    let mock = MockProcess::start(&["--fault", "drop-delta:3"]);
+    let (out, lossy) = paced(&mock.url, "0", "1s", &["--ensure", "sloAttainment>=0.99"]);
+    assert_eq!(attainment(&lossy), 0.0, "{}", lossy["counters"]);
+    assert_eq!(
+        out.status.code(),
+        Some(99),
+        "the attainment gate is crossed"
+    );
+    // Slow first deltas: bad under a tight ttfd objective, good under a loose one.
+    let mock = MockProcess::start(&["--fault", "delay-first-delta:150"]);
+    let (_, tight) = paced(&mock.url, "0", "1s", &["--slo", "ttfd<100ms"]);
+    assert_eq!(attainment(&tight), 0.0, "{}", tight["counters"]);
+    let (_, loose) = paced(&mock.url, "0", "1s", &["--slo", "ttfd<1s"]);
+    assert_eq!(attainment(&loose), 1.0, "{}", loose["counters"]);
+    let goodput = loose["counters"]["goodput"].as_f64().unwrap_or(0.0);
+    assert!(goodput > 0.0, "{}", loose["counters"]);
+}
+
+#[test]
+fn warmup_leaves_the_first_streams_out_of_the_statistics() {
+    let mock = MockProcess::start(&[]);
+    let (out, report) = paced(&mock.url, "0", "2s", &["--warmup", "1s"]);
+    assert_ran(&out);
+    let c = &report["counters"];
+    let excluded = c["excludedStreams"].as_u64().unwrap_or(0);
+    assert!(
+        (7..=13).contains(&excluded),
+        "about the first 10 of 20: {c}"
+    );
+    let counted = c["started"].as_u64().unwrap_or(0) - excluded;
+    assert_eq!(
+        report["latencyMs"]["ttfd"]["count"], counted,
+        "{}",
+        report["latencyMs"]["ttfd"]
+    );
+    assert_eq!(c["goodStreams"], counted, "{c}");
+    assert_eq!(report["settings"]["warmupS"], 1.0);
 }
 
 #[test]

@@ -109,7 +109,7 @@ impl User {
         // periodic tick here woke 1,000 idle users 20 times a second).
         let grace_end = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(grace_end);
-        let mut reader = Reader::new(self.zero.clone());
+        let mut reader = Reader::new(self.zero.clone(), self.plan.judge());
         self.ready.add_permits(1);
         let mut acks: HashMap<u64, Instant> = HashMap::new();
         let mut sent = 0u64;

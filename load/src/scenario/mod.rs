@@ -235,10 +235,41 @@ pub struct Plan {
     #[arg(long, default_value = "0s", value_parser = parse_duration, help_heading = "Schedule")]
     #[serde(rename = "rampUpS", serialize_with = "seconds")]
     pub ramp_up: Duration,
+    /// Leave streams whose first delta comes in this first part of the
+    /// schedule out of the latency statistics and the SLO attainment.
+    #[arg(long, default_value = "0s", value_parser = parse_duration, help_heading = "Judgement")]
+    #[serde(rename = "warmupS", serialize_with = "seconds")]
+    pub warmup: Duration,
+    /// The same for the last part of the schedule (and the grace after it).
+    #[arg(long, default_value = "0s", value_parser = parse_duration, help_heading = "Judgement")]
+    #[serde(rename = "cooldownS", serialize_with = "seconds")]
+    pub cooldown: Duration,
+    /// A per-stream objective, e.g. ttfd<200ms or tpot<=30ms (repeatable).
+    #[arg(long = "slo", value_name = "SLO", long_help = crate::slo::HELP,
+          value_parser = parse_slo, help_heading = "Judgement")]
+    #[serde(rename = "slo")]
+    pub slos: Vec<String>,
     /// Wait this long for streams in flight once sending stops.
     #[arg(long, default_value = "10s", value_parser = parse_duration, help_heading = "Schedule")]
     #[serde(rename = "graceS", serialize_with = "seconds")]
     pub grace: Duration,
+}
+
+impl Plan {
+    /// The run's SLOs and measuring window, for its readers.
+    pub fn judge(&self) -> std::sync::Arc<crate::slo::Judge> {
+        std::sync::Arc::new(crate::slo::Judge {
+            slos: self.slos.iter().filter_map(|s| s.parse().ok()).collect(),
+            warmup: self.warmup,
+            cooldown: self.cooldown,
+            duration: self.duration,
+        })
+    }
+}
+
+/// Checks an `--slo` as clap reads it (the text is kept for the report).
+fn parse_slo(s: &str) -> Result<String, String> {
+    s.parse::<crate::slo::Slo>().map(|_| s.to_string())
 }
 
 fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -283,6 +314,9 @@ mod tests {
             duration: Duration::from_secs(10),
             max_streams: None,
             ramp_up: Duration::ZERO,
+            warmup: Duration::ZERO,
+            cooldown: Duration::ZERO,
+            slos: Vec::new(),
             grace: Duration::from_secs(10),
         }
     }

@@ -1,6 +1,7 @@
 //! Reads the frames of one socket: counts deltas, checks every stream with
-//! the conformance stream checker, and times first deltas, gaps and whole
-//! streams.
+//! the conformance stream checker, times first and second deltas, gaps (also
+//! by position), whole streams and each stream's time per delta, and judges
+//! each finished stream against the run's SLOs ([`Judge`]).
 //!
 //! This is the generator's hot path (about a million deltas a second on one
 //! connection), so a frame is classified by the client's borrowed
@@ -9,6 +10,7 @@
 //! not fit them is parsed in full, so the checker can name the problem.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use proteus_conformance::client::{Frame, Packet, event, parse_packet};
@@ -16,33 +18,48 @@ use proteus_conformance::stream::{FastMap, RawDelta, RawDone, StreamChecker};
 use tokio::time::Instant;
 
 use super::schedule::Zero;
-use crate::metrics::{Hist, LIVE, Metrics};
+use crate::metrics::{Hist, LIVE, Metrics, position_bucket};
+use crate::slo::{Judge, StreamTimes};
+
+/// An open stream's timings.
+#[derive(Debug, Clone, Copy)]
+struct Open {
+    /// When it was meant to start (`None`: a subscriber that did not send).
+    intended: Option<Instant>,
+    first: Instant,
+    second: Option<Instant>,
+    last: Instant,
+    deltas: u32,
+    /// Outside the measuring window: no latency samples, no verdict.
+    excluded: bool,
+}
 
 /// Handles one frame of a stream reader: counts, checks, timings.
 pub struct Reader {
     checker: StreamChecker,
     /// Intended send times of streams not yet seen, oldest first.
     pub pending: VecDeque<Instant>,
-    /// streamId → (intended time, last delta arrival), for open streams
-    /// other than `hot`.
-    open: FastMap<String, (Instant, Instant)>,
+    /// streamId → its timings, for open streams other than `hot`.
+    open: FastMap<String, Open>,
     /// The open stream of the last delta, kept out of `open`: consecutive
     /// deltas of one stream (the common case) skip the hash lookup.
-    hot: Option<(String, (Instant, Instant))>,
-    /// The run's zero, for the per-second counts.
+    hot: Option<(String, Open)>,
+    /// The run's zero, for the per-second counts and the window.
     zero: Zero,
+    judge: Arc<Judge>,
     /// Deltas not yet added to [`LIVE`].
     unpublished: u64,
 }
 
 impl Reader {
-    pub fn new(zero: Zero) -> Self {
+    pub fn new(zero: Zero, judge: Arc<Judge>) -> Self {
         Reader {
             checker: StreamChecker::new(),
             pending: VecDeque::new(),
             open: FastMap::default(),
             hot: None,
             zero,
+            judge,
             unpublished: 0,
         }
     }
@@ -107,7 +124,7 @@ impl Reader {
     }
 
     /// Takes stream `sid` out of the open ones.
-    fn close(&mut self, sid: &str) -> Option<(Instant, Instant)> {
+    fn close(&mut self, sid: &str) -> Option<Open> {
         match self.hot.take() {
             Some((id, times)) if id == sid => Some(times),
             other => {
@@ -118,11 +135,37 @@ impl Reader {
     }
 
     fn done(&mut self, sid: &str, now: Instant, m: &mut Metrics) {
-        if let Some((intended, _)) = self.close(sid) {
-            m.streams_completed += 1;
-            LIVE.completed.fetch_add(1, Ordering::Relaxed);
-            self.publish();
-            m.record(Hist::Stream, (now - intended).as_micros() as u64);
+        let Some(s) = self.close(sid) else { return };
+        m.streams_completed += 1;
+        LIVE.completed.fetch_add(1, Ordering::Relaxed);
+        self.publish();
+        if s.excluded {
+            return;
+        }
+        let micros = |d: std::time::Duration| d.as_micros() as u64;
+        let gaps = s.deltas.saturating_sub(1);
+        let spread = s.last - s.first;
+        let times = StreamTimes {
+            ttfd: s.intended.map(|at| micros(s.first - at)),
+            ttsd: s
+                .intended
+                .zip(s.second)
+                .map(|(at, second)| micros(second - at)),
+            tpot: (gaps > 0).then(|| micros(spread) / u64::from(gaps)),
+            stream: Some(micros(now - s.intended.unwrap_or(s.first))),
+        };
+        m.record(Hist::Stream, times.stream.unwrap_or_default());
+        if let Some(tpot) = times.tpot {
+            m.record(Hist::Tpot, tpot);
+            let per_second = f64::from(gaps) / spread.as_secs_f64().max(1e-6);
+            m.record(Hist::StreamRate, per_second.round() as u64);
+        }
+        let damaged = self
+            .checker
+            .counters(sid)
+            .is_none_or(|c| c.lost + c.duplicates + c.out_of_order + c.content_violations > 0);
+        if self.judge.good(&times, damaged) {
+            m.good_streams += 1;
         }
     }
 
@@ -141,33 +184,63 @@ impl Reader {
             .get()
             .map_or(0, |z| now.saturating_duration_since(z).as_secs());
         m.tick(second as usize);
-        if let Some((id, (_, last))) = &mut self.hot
+        if let Some((id, open)) = &mut self.hot
             && id == sid
         {
-            m.record(Hist::Gap, (now - *last).as_micros() as u64);
-            *last = now;
+            Self::next_delta(open, now, m);
             return false;
         }
         if let Some((id, times)) = self.hot.take() {
             self.open.insert(id, times);
         }
         let (hot, new) = match self.open.remove_entry(sid) {
-            Some((id, (intended, last))) => {
-                m.record(Hist::Gap, (now - last).as_micros() as u64);
-                ((id, (intended, now)), false)
+            Some((id, mut open)) => {
+                Self::next_delta(&mut open, now, m);
+                ((id, open), false)
             }
             None => {
                 // Subscribers that did not send have no intended time: their
                 // scenario times the first delta itself.
                 let intended = self.pending.pop_front();
-                if let Some(at) = intended {
+                let excluded = !self.judge.counts(self.zero.get(), now);
+                if excluded {
+                    m.excluded_streams += 1;
+                } else if let Some(at) = intended {
                     m.record(Hist::Ttfd, (now - at).as_micros() as u64);
                 }
-                ((sid.to_string(), (intended.unwrap_or(now), now)), true)
+                let open = Open {
+                    intended,
+                    first: now,
+                    second: None,
+                    last: now,
+                    deltas: 1,
+                    excluded,
+                };
+                ((sid.to_string(), open), true)
             }
         };
         self.hot = Some(hot);
         new
+    }
+
+    /// A second or later delta of an open stream: its gap, by position too,
+    /// and for the second, the time to it.
+    fn next_delta(open: &mut Open, now: Instant, m: &mut Metrics) {
+        open.deltas += 1;
+        if !open.excluded {
+            let gap = (now - open.last).as_micros() as u64;
+            m.record(Hist::Gap, gap);
+            m.record(Hist::GapAt(position_bucket(open.deltas)), gap);
+            if open.deltas == 2
+                && let Some(at) = open.intended
+            {
+                m.record(Hist::Ttsd, (now - at).as_micros() as u64);
+            }
+        }
+        if open.deltas == 2 {
+            open.second = Some(now);
+        }
+        open.last = now;
     }
 
     pub fn finish(mut self, m: &mut Metrics) {
@@ -198,7 +271,7 @@ mod tests {
 
     #[test]
     fn deltas_of_interleaved_streams_are_counted_timed_and_each_stream_is_new_once() {
-        let mut reader = Reader::new(Zero::default());
+        let mut reader = Reader::new(Zero::default(), Arc::default());
         let mut m = Metrics::default();
         let now = Instant::now();
         reader.pending.push_back(now);

@@ -35,7 +35,8 @@ pub async fn subscribers(
     for i in 0..plan.subscribers.max(1) {
         let c = joined(profile, token, chat, read_buffer, setup).await?;
         let shard = shards[i % shards.len()].clone();
-        subs.push(subscriber(c, zero.clone(), stop.clone(), plan.grace, shard));
+        let reader = Reader::new(zero.clone(), plan.judge());
+        subs.push(subscriber(c, reader, stop.clone(), plan.grace, shard));
     }
     Ok((subs, shards))
 }
@@ -46,14 +47,13 @@ pub async fn subscribers(
 /// when its first delta arrived).
 fn subscriber(
     mut c: Client,
-    zero: Zero,
+    mut reader: Reader,
     mut stop: watch::Receiver<Option<u64>>,
     grace: Duration,
     shard: SharedHistograms,
 ) -> Subscriber {
     tokio::spawn(async move {
         let mut m = Metrics::sharing(shard);
-        let mut reader = Reader::new(zero);
         let mut firsts: Vec<(String, Instant)> = Vec::new();
         let mut total: Option<u64> = None;
         let mut deadline: Option<Instant> = None;
