@@ -183,8 +183,12 @@ fn cpu_seconds(pid: &str) -> Option<f64> {
     Some((fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?) / 100.0)
 }
 
-async fn run(a: RunArgs) -> Result<i32, Fatal> {
+async fn run(mut a: RunArgs) -> Result<i32, Fatal> {
     let gates = parse_gates(&a.ensure)?;
+    a.plan = a
+        .plan
+        .slice(a.scenario.name)
+        .map_err(|e| Fatal::usage(anyhow!(e)))?;
     a.scenario
         .check_rate(a.plan.rate)
         .map_err(|e| Fatal::usage(anyhow!(e)))?;

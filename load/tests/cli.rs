@@ -665,6 +665,116 @@ fn warmup_leaves_the_first_streams_out_of_the_statistics() {
 }
 
 #[test]
+fn four_workers_with_a_shared_start_merge_into_one_run() {
+    let mock = MockProcess::start(&[]);
+    let dir = std::env::temp_dir().join(format!("proteus-workers-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let start_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64()
+        + 4.0;
+    let workers: Vec<_> = (0..4)
+        .map(|i| {
+            Command::new(env!("CARGO_BIN_EXE_proteus-load"))
+                .args(["run", "--target", &mock.url, "--users", "8", "--rate", "40"])
+                .args(["--duration", "2s", "--chunks", "5", "--grace", "10s"])
+                .args(["--workers", "4", "--worker-index", &i.to_string()])
+                .args(["--start-at", &format!("{start_at:.3}")])
+                .arg("--hlog")
+                .arg(dir.join(format!("w{i}.hlog")))
+                .arg("--json")
+                .arg(dir.join(format!("w{i}.json")))
+                .spawn()
+                .expect("a worker starts")
+        })
+        .collect();
+    for mut w in workers {
+        assert!(w.wait().expect("worker").success(), "a worker failed");
+    }
+    let parts: Vec<Value> = (0..4)
+        .map(|i| {
+            let text = std::fs::read_to_string(dir.join(format!("w{i}.json"))).expect("report");
+            serde_json::from_str(&text).expect("json")
+        })
+        .collect();
+    for p in &parts {
+        assert_eq!(
+            (
+                p["settings"]["users"].as_u64(),
+                p["settings"]["rate"].as_f64()
+            ),
+            (Some(2), Some(10.0))
+        );
+    }
+    let merged_json = dir.join("merged.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_proteus-load"))
+        .arg("merge")
+        .args((0..4).map(|i| dir.join(format!("w{i}.hlog"))))
+        .args(["--ensure", "sloAttainment>=0.99", "--json"])
+        .arg(&merged_json)
+        .output()
+        .expect("merge runs");
+    assert_ran(&out);
+    let merged: Value =
+        serde_json::from_str(&std::fs::read_to_string(&merged_json).expect("merged"))
+            .expect("json");
+    let sum = |k: &str| {
+        parts
+            .iter()
+            .map(|p| p["counters"][k].as_u64().unwrap_or(0))
+            .sum::<u64>()
+    };
+    for k in [
+        "started",
+        "completed",
+        "deltas",
+        "goodStreams",
+        "missingSegments",
+    ] {
+        assert_eq!(
+            merged["counters"][k].as_u64(),
+            Some(sum(k)),
+            "{k}: merged = sum of workers"
+        );
+    }
+    assert_eq!(sum("started"), 80, "2 s at 10/s on each of 4 workers");
+    assert_eq!(merged["counters"]["sloAttainment"], 1.0);
+    for h in ["ttfd", "gap", "tpot", "stream"] {
+        let of = |p: &Value, s: &str| p["latencyMs"][h][s].as_f64().unwrap_or(f64::NAN);
+        let count: u64 = parts
+            .iter()
+            .map(|p| p["latencyMs"][h]["count"].as_u64().unwrap_or(0))
+            .sum();
+        assert_eq!(
+            merged["latencyMs"][h]["count"].as_u64(),
+            Some(count),
+            "{h}: every sample once"
+        );
+        let min = parts
+            .iter()
+            .map(|p| of(p, "min"))
+            .fold(f64::INFINITY, f64::min);
+        let max = parts.iter().map(|p| of(p, "max")).fold(0.0, f64::max);
+        assert_eq!(
+            (of(&merged, "min"), of(&merged, "max")),
+            (min, max),
+            "{h}: the union's extremes"
+        );
+        let p50s: Vec<f64> = parts.iter().map(|p| of(p, "p50")).collect();
+        let (lo, hi) = (
+            p50s.iter().cloned().fold(f64::INFINITY, f64::min),
+            p50s.iter().cloned().fold(0.0, f64::max),
+        );
+        assert!(
+            (lo..=hi).contains(&of(&merged, "p50")),
+            "{h}: the union's median lies among the workers'"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn bad_targets_and_bad_usage_end_clearly_and_quickly() {
     let started = Instant::now();
     let (out, _) = load(&["--target", "http://127.0.0.1:9"]);

@@ -68,6 +68,7 @@ async fn run(profile: Arc<Profile>, plan: Plan) -> Result<Metrics, RunError> {
     tokio::task::yield_now().await;
     // The metronome hands each send straight to its user's task; the users'
     // channels close when it is done.
+    plan.wait_for_start().await;
     let start = zero.start_now();
     let users = senders.len();
     start_metronome(schedule(&plan, start), move |i, at| {

@@ -28,6 +28,7 @@ mod firehose;
 mod reader;
 mod schedule;
 mod setup;
+mod split;
 mod subscriber;
 mod thenvoi;
 
@@ -249,6 +250,28 @@ pub struct Plan {
           value_parser = parse_slo, help_heading = "Judgement")]
     #[serde(rename = "slo")]
     pub slos: Vec<String>,
+    /// Split the run over N processes (see docs/LOAD.md, "Across
+    /// machines"): this one takes its share of --users, --rate, --streams.
+    #[arg(
+        long,
+        default_value_t = 1,
+        value_name = "N",
+        help_heading = "Across machines"
+    )]
+    pub workers: usize,
+    /// Which share this process takes, 0 to N − 1.
+    #[arg(
+        long,
+        default_value_t = 0,
+        value_name = "I",
+        help_heading = "Across machines"
+    )]
+    pub worker_index: usize,
+    /// When every worker starts its schedule, in Unix seconds (all workers
+    /// get the same value); the setup happens before it.
+    #[arg(long, value_name = "UNIX_S", value_parser = split::parse_start_at, help_heading = "Across machines")]
+    #[serde(rename = "startAtUnixS")]
+    pub start_at: Option<f64>,
     /// Wait this long for streams in flight once sending stops.
     #[arg(long, default_value = "10s", value_parser = parse_duration, help_heading = "Schedule")]
     #[serde(rename = "graceS", serialize_with = "seconds")]
@@ -317,6 +340,9 @@ mod tests {
             warmup: Duration::ZERO,
             cooldown: Duration::ZERO,
             slos: Vec::new(),
+            workers: 1,
+            worker_index: 0,
+            start_at: None,
             grace: Duration::from_secs(10),
         }
     }
