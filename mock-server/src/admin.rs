@@ -48,6 +48,7 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
         .route("/__admin/deliveries", get(deliveries))
         .merge(crate::inspector::routes())
         .layer(axum::middleware::from_fn_with_state(app, guard))
+        .merge(crate::inspector::page())
         .layer(axum::middleware::from_fn(
             crate::proteus::rest::envelope_errors,
         ))
@@ -362,6 +363,9 @@ struct JournalQuery {
     event: Option<String>,
     #[serde(default)]
     limit: Option<usize>,
+    /// `false`: leave emitted payloads out (the inspector's light reads).
+    #[serde(default)]
+    payloads: Option<String>,
 }
 
 fn journal_query(raw: Option<&str>) -> Result<JournalQuery, ApiError> {
@@ -380,12 +384,12 @@ fn serde_urlencoded_like<T: serde::de::DeserializeOwned>(raw: &str) -> Result<T,
     }
     serde_json::from_value(Value::Object(map)).map_err(|e| {
         ApiError::bad_request(format!(
-            "Invalid query: {e} (use since, chatId, kind, event, limit)"
+            "Invalid query: {e} (use since, chatId, kind, event, limit, payloads)"
         ))
     })
 }
 
-/// `GET /__admin/journal?since=&chatId=&kind=&event=&limit=`
+/// `GET /__admin/journal?since=&chatId=&kind=&event=&limit=&payloads=`
 async fn journal(
     State(app): State<Arc<App>>,
     axum::extract::RawQuery(q): axum::extract::RawQuery,
@@ -397,13 +401,25 @@ async fn journal(
         ));
     }
     let q = journal_query(q.as_deref())?;
-    let entries = app.journal.query(
+    let payloads = match q.payloads.as_deref() {
+        None | Some("true") => true,
+        Some("false") => false,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid query: payloads={other:?} (use true or false)"
+            )));
+        }
+    };
+    let mut entries = app.journal.query(
         q.since,
         q.chat_id.as_deref(),
         q.kind,
         q.event.as_deref(),
         q.limit.unwrap_or(1000).min(100_000),
     );
+    if !payloads {
+        entries.iter_mut().for_each(|e| e.detail.drop_payload());
+    }
     let last = entries.last().map_or(q.since, |e| e.seq);
     crate::proteus::rest::ok_with_meta(
         &entries,

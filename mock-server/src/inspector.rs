@@ -7,8 +7,9 @@
 //! every delta, so a page left open does not slow a busy mock
 //! (docs/BENCHMARKS.md, "Inspector"). `PROTEUS_INSPECTOR_DIR` serves the
 //! assets from a directory instead, for working on the page without a
-//! rebuild. The routes sit behind the control plane's guard like every
-//! other `/__admin` route.
+//! rebuild. The page's files are served to anyone who can reach the mock
+//! (they hold no data); the routes they call sit behind the control
+//! plane's guard like every other `/__admin` route.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -44,7 +45,11 @@ const ASSETS: [(&str, &str, &str); 3] = [
     ),
 ];
 
-pub fn routes() -> Router<Arc<App>> {
+/// The page's files: outside the control plane's guard, so a browser can
+/// load the page when `--admin-token` is set (it sends no header when it
+/// navigates); the page then asks for the token and sends it on every call.
+/// The files hold no data, only the code that asks for it.
+pub fn page() -> Router<Arc<App>> {
     Router::new()
         .route("/__admin/ui", get(|| asset(Path("index.html".to_string()))))
         .route(
@@ -52,6 +57,11 @@ pub fn routes() -> Router<Arc<App>> {
             get(|| asset(Path("index.html".to_string()))),
         )
         .route("/__admin/ui/{file}", get(asset))
+}
+
+/// The control plane routes the page needed, behind the guard.
+pub fn routes() -> Router<Arc<App>> {
+    Router::new()
         .route("/__admin/connections", get(connections))
         .route(
             "/__admin/connections/{id}",

@@ -79,6 +79,15 @@ pub enum Sent {
     Prefix(String),
 }
 
+impl Detail {
+    /// Leaves an emission's payload out (a light read of the journal).
+    pub fn drop_payload(&mut self) {
+        if let Detail::Reached { payload, .. } = self {
+            *payload = None;
+        }
+    }
+}
+
 impl Sent {
     pub const WHOLE: usize = 4096;
 

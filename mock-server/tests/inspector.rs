@@ -214,3 +214,97 @@ async fn the_journal_keeps_each_emitted_payload_and_the_fault_catalogue_is_liste
     );
     mock.stop().await.expect("clean stop");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deltas_of_a_faulted_stream_keep_their_stream_and_number_in_the_journal() {
+    let mock = start().await;
+    for fault in ["drop-delta:2", "duplicate-delta:3"] {
+        let r = reqwest::Client::new()
+            .post(format!("{}/__admin/faults", mock.url()))
+            .json(&json!({ "fault": fault }))
+            .send()
+            .await
+            .expect("fault");
+        assert_eq!(r.status(), 201, "{fault}");
+    }
+    let mut sio = Sio::connect(&mock, ADA).await;
+    sio.next_named("success", 5).await;
+    sio.ack("chat:join", json!({"chatId": WELCOME})).await;
+    sio.ack(
+        "message:send",
+        json!({"chatId": WELCOME, "content": "faulted", "streamResponse": true,
+               "state": {"mock": {"chunks": 5, "chunkDelayMs": 0}}}),
+    )
+    .await;
+    sio.until_done(5).await;
+    let (_, journal) = admin(
+        &mock,
+        reqwest::Method::GET,
+        &format!("/__admin/journal?kind=out&event=message:delta&chatId={WELCOME}"),
+    )
+    .await;
+    let entries = journal["data"].as_array().expect("entries");
+    let numbers: Vec<u64> = entries.iter().filter_map(|e| e["delta"].as_u64()).collect();
+    assert_eq!(
+        numbers,
+        [1, 3, 3, 4, 5],
+        "delta 2 dropped, 3 twice: {journal}"
+    );
+    let stream = entries[0]["streamId"].as_str().expect("a stream id");
+    assert!(entries.iter().all(|e| e["streamId"] == stream), "{journal}");
+    mock.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_an_admin_token_the_page_loads_and_the_data_behind_it_needs_the_token() {
+    let mock = proteus_mock::start(
+        proteus_mock::world::World::default_world(),
+        proteus_mock::Config {
+            admin_token: Some("sesame".into()),
+            ..proteus_mock::Config::default()
+        },
+    )
+    .await
+    .expect("starts");
+    let (status, _) = admin(&mock, reqwest::Method::GET, "/__admin/ui").await;
+    assert_eq!(status, 200, "a browser navigating sends no token");
+    let (status, body) = admin(&mock, reqwest::Method::GET, "/__admin/connections").await;
+    assert_eq!(status, 403, "{body}");
+    let r = reqwest::Client::new()
+        .get(format!("{}/__admin/connections", mock.url()))
+        .bearer_auth("sesame")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 200);
+    mock.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_light_journal_read_leaves_the_payloads_out() {
+    let mock = start().await;
+    let http = Http::new(&mock);
+    let r = http
+        .post(
+            "/api/messages",
+            ADA,
+            json!({"chatId": WELCOME, "content": "light"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let path = format!("/__admin/journal?kind=out&chatId={WELCOME}");
+    let (_, full) = admin(&mock, reqwest::Method::GET, &path).await;
+    assert!(full["data"][0]["detail"]["payload"].is_object(), "{full}");
+    let (_, light) = admin(
+        &mock,
+        reqwest::Method::GET,
+        &format!("{path}&payloads=false"),
+    )
+    .await;
+    let entry = &light["data"][0];
+    assert!(entry["detail"].get("payload").is_none(), "{light}");
+    assert_eq!(entry["seq"], full["data"][0]["seq"]);
+    let (status, body) = admin(&mock, reqwest::Method::GET, &format!("{path}&payloads=no")).await;
+    assert_eq!(status, 400, "{body}");
+    mock.stop().await.expect("clean stop");
+}

@@ -164,7 +164,8 @@
     if (opts.token) headers.Authorization = 'Bearer ' + opts.token;
     else if (path.startsWith('/__admin') && adminToken) headers.Authorization = 'Bearer ' + adminToken;
     if (path.startsWith('/api')) {
-      ownRequests.push({ method, path, at: Date.now() });
+      // Its journal entry will come after the newest entry known now.
+      ownRequests.push({ method, path, at: Date.now(), afterSeq: Math.max(J.lastSeq, J.floor) });
       if (ownRequests.length > 300) ownRequests.splice(0, ownRequests.length - 300);
     }
     let res;
@@ -184,7 +185,7 @@
     }
     if (!res.ok || (body && body.ok === false)) {
       const message = (body && body.error && body.error.message) || (res.status + ' ' + res.statusText + (text && !body ? ': ' + text.slice(0, 200) : ''));
-      if (res.status === 401 && path.startsWith('/__admin')) askForToken();
+      if ((res.status === 401 || res.status === 403) && path.startsWith('/__admin')) askForToken();
       throw new ApiFailure(message, res.status);
     }
     return body || {};
@@ -280,7 +281,7 @@
     if (focus) tab.focus();
     if (location.hash !== '#' + activeTab) {
       try {
-        history.replaceState(null, '', '#' + activeTab);
+        window.history.replaceState(null, '', '#' + activeTab);
       } catch (_) {
         /* file:// or sandboxed: the hash is only a convenience */
       }
@@ -354,6 +355,8 @@
   const J = {
     since: 0,
     lastSeq: 0,
+    floor: 0, // the newest seq when the page opened
+    started: false,
     skipped: 0,
     off: false,
     paused: false,
@@ -371,7 +374,7 @@
   }
 
   /** A seq near the newest entry (found with a few one-entry queries), at least `from`. */
-  async function findHead(from) {
+  async function findHead(from, precision = 64) {
     let lo = from;
     let step = 1024;
     let hi = null;
@@ -384,7 +387,7 @@
         hi = lo + step;
       }
     }
-    while (hi !== null && hi - lo > 64) {
+    while (hi !== null && hi - lo > precision) {
       const mid = Math.floor((lo + hi) / 2);
       const d = await journalPage(mid, 1);
       if (d.length) lo = d[0].seq;
@@ -393,9 +396,23 @@
     return lo;
   }
 
+  /** Opens on the newest entries rather than the oldest of the ring. */
+  async function startJournal() {
+    const first = await journalPage(0, 1);
+    J.started = true;
+    if (first.length) {
+      let head = await findHead(first[0].seq, 1);
+      const last = await journalPage(head, 1);
+      if (last.length) head = last[0].seq;
+      J.floor = head;
+      J.since = Math.max(first[0].seq - 1, head - Math.floor(JOURNAL_LIMIT / 2));
+    }
+  }
+
   async function pollJournal() {
     let data;
     try {
+      if (!J.started) await startJournal();
       data = await journalPage(J.since, JOURNAL_LIMIT);
     } catch (e) {
       if (e.status === 409) {
@@ -411,7 +428,7 @@
     for (const e of data) {
       if (e.seq <= J.lastSeq) continue;
       if (J.lastSeq && e.seq > J.lastSeq + 1) fresh.push({ marker: true, count: e.seq - J.lastSeq - 1, why: 'the journal rolled past them (it is a ring) or a reset emptied it' });
-      else if (!J.lastSeq && e.seq > 1) fresh.push({ marker: true, count: e.seq - 1, why: 'before this page opened, or gone from the ring' });
+      else if (!J.lastSeq && e.seq > 1) fresh.push({ marker: true, old: true, count: e.seq - 1, why: 'older than this page: not loaded, or gone from the ring' });
       J.lastSeq = e.seq;
       fresh.push(e);
     }
@@ -429,7 +446,7 @@
     }
     let skipAt = 0;
     fresh.forEach((m, i) => {
-      if (!m.marker) return;
+      if (!m.marker || m.old) return;
       J.skipped += m.count;
       const next = fresh.slice(i + 1).find((x) => !x.marker);
       skipAt = next ? next.seq : J.since + 1;
@@ -474,12 +491,15 @@
       const sender = p.senderId || (p.message && p.message.senderId);
       if (sender) bits.push(sender, nameOf(sender));
     }
+    if (e.chatId) bits.push(e.chatId);
     return bits.filter(Boolean).join(' ').toLowerCase();
   }
 
   function markOwn(e) {
     if (e.kind !== 'rest' || !e.detail) return;
-    const i = ownRequests.findIndex((r) => r.method === e.detail.method && r.path === e.detail.path);
+    const old = Date.now() - 60000;
+    while (ownRequests.length && ownRequests[0].at < old) ownRequests.shift();
+    const i = ownRequests.findIndex((r) => e.seq > r.afterSeq && r.method === e.detail.method && r.path === e.detail.path);
     if (i >= 0) {
       e.own = true;
       ownRequests.splice(i, 1);
@@ -500,6 +520,11 @@
           const ent = typeof d.entity === 'object' ? d.entity : { id: d.entity, name: nameOf(d.entity), type: d.type };
           J.sidEntity.set(sid, ent);
           if (d.socket !== undefined) J.sidEntity.set(String(d.socket), ent);
+          if (J.sidEntity.size > 5000) {
+            // Forget the oldest sockets (a Map iterates in insertion order).
+            const it = J.sidEntity.keys();
+            for (let k = 0; k < 1000; k++) J.sidEntity.delete(it.next().value);
+          }
           if (ent.id && ent.name) world.names.set(ent.id, ent.name);
         }
       }
@@ -628,6 +653,12 @@
   function appendJournal(list) {
     for (const e of list) J.held.push(e);
     if (J.held.length > MAX_ROWS) J.held.splice(0, J.held.length - MAX_ROWS);
+    if (activeTab !== 'journal') {
+      // Rows are built when the tab is shown: no DOM work for a hidden list.
+      J.stale = true;
+      $('badge-journal').textContent = J.lastSeq ? fmtNum(J.lastSeq) : '';
+      return;
+    }
     const box = $('journal-list');
     const stick = atBottom(box);
     const frag = document.createDocumentFragment();
@@ -662,6 +693,7 @@
   }
 
   function renderJournal() {
+    J.stale = false;
     const box = $('journal-list');
     clear(box);
     const frag = document.createDocumentFragment();
@@ -731,6 +763,7 @@
 
   function addChatFilterOption(id) {
     const sel = $('jf-chat');
+    if (sel.options.length > 500) return; // a seeded world: type the id in the entity box instead
     if ([...sel.options].some((o) => o.value === id)) return;
     sel.append(h('option', { value: id }, chatLabel(id)));
   }
@@ -958,11 +991,12 @@
     world.chatById = byId;
     renderChatList(problems);
     const fsel = $('fault-chat');
-    for (const c of world.chats) {
+    for (const c of world.chats.slice(0, 500)) {
       if (![...fsel.options].some((o) => o.value === c.id)) fsel.append(h('option', { value: c.id }, (c.title || c.key || 'untitled') + ' (' + short(c.id) + ')'));
     }
     for (const o of $('jf-chat').options) if (o.value) o.textContent = chatLabel(o.value);
-    $('badge-chats').textContent = $('badge-chats').textContent || '';
+    for (const id of streams.keys()) dirtyStreams.add(id); // chat titles known now
+    renderStreams();
     if (!chatsView.selected && world.chats.length) {
       const welcome = world.chats.find((c) => /welcome/i.test(c.title || '')) || world.chats[world.chats.length - 1];
       selectChat(welcome.id, false);
@@ -1621,14 +1655,14 @@
 
   // ------------------------------------------------------------------ stats
 
-  const history = []; // [{t, dps, conns}]
+  const samples = []; // [{t, dps, conns}]
 
   async function pollStats() {
     const r = await call('GET', '/__admin/stats');
     const s = r.data || {};
     const conns = (s.sockets || 0) + ((s.thenvoi && s.thenvoi.sockets) || 0);
-    history.push({ t: Date.now(), dps: s.deltasPerSecond || 0, conns });
-    if (history.length > HISTORY) history.splice(0, history.length - HISTORY);
+    samples.push({ t: Date.now(), dps: s.deltasPerSecond || 0, conns });
+    if (samples.length > HISTORY) samples.splice(0, samples.length - HISTORY);
     if (activeTab !== 'connections' || !$('badge-connections').textContent) $('badge-connections').textContent = String(conns);
     if (activeTab === 'stats') {
       drawCharts();
@@ -1685,7 +1719,7 @@
     const bottom = 22;
     const pw = w - left - right;
     const ph = hgt - top - bottom;
-    const values = history.map((x) => x[key]);
+    const values = samples.map((x) => x[key]);
     const max = niceMax(Math.max(1, ...values));
     ctx.font = '11px system-ui, sans-serif';
     ctx.fillStyle = '#5b6472';
@@ -1710,12 +1744,12 @@
     ]) {
       ctx.fillText(label, left + pw - (pw * sec) / 120, top + ph + 5);
     }
-    if (!history.length) return;
-    const now = history[history.length - 1].t;
+    if (!samples.length) return;
+    const now = samples[samples.length - 1].t;
     const xOf = (t) => left + pw - (pw * Math.min(120000, now - t)) / 120000;
     const yOf = (v) => top + ph - (ph * v) / max;
     ctx.beginPath();
-    history.forEach((pt, i) => {
+    samples.forEach((pt, i) => {
       const x = xOf(pt.t);
       const y = yOf(pt[key]);
       if (i === 0) ctx.moveTo(x, y);
@@ -1725,7 +1759,7 @@
     ctx.lineWidth = 2;
     ctx.stroke();
     ctx.lineTo(xOf(now), top + ph);
-    ctx.lineTo(xOf(history[0].t), top + ph);
+    ctx.lineTo(xOf(samples[0].t), top + ph);
     ctx.closePath();
     ctx.globalAlpha = 0.12;
     ctx.fillStyle = color;
@@ -1736,7 +1770,7 @@
   function drawCharts() {
     drawChart($('chart-dps'), 'dps', '#2f6fdb');
     drawChart($('chart-conns'), 'conns', '#1f9d6b');
-    const last = history[history.length - 1];
+    const last = samples[samples.length - 1];
     $('now-dps').textContent = last ? fmtNum(last.dps) + '/s' : '';
     $('now-conns').textContent = last ? fmtNum(last.conns) : '';
   }
@@ -1827,7 +1861,7 @@
     } catch (e) {
       setHealth('profile', e);
       updateLiveStatus();
-      if (e.status !== 401) setTimeout(boot, 3000);
+      if (e.status !== 401 && e.status !== 403) setTimeout(boot, 3000);
       return;
     }
     const p = world.profile;
@@ -1836,6 +1870,11 @@
     renderProfile();
     if (booted) return;
     booted = true;
+    try {
+      await startJournal();
+    } catch (_) {
+      /* the journal poller retries (and reports) */
+    }
     await loadNames();
     await loadCatalogue();
     loadChats().catch((e) => setHealth('chats', e));
@@ -1867,6 +1906,7 @@
     kick('stats');
   });
   onShow.set('journal', () => {
+    if (J.stale) renderJournal();
     const box = $('journal-list');
     box.scrollTop = box.scrollHeight;
   });

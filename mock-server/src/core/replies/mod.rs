@@ -191,7 +191,7 @@ pub async fn end_stream(
     sender: &str,
     ending: Ending,
     faults: &StreamFaults,
-    late_delta: Option<&str>,
+    late_delta: Option<(&str, usize)>,
 ) -> Result<Message, Refusal> {
     let new = NewMessage {
         content: ending.content,
@@ -226,23 +226,38 @@ pub async fn end_stream(
         core.emit(as_done.stream(&stream_id, None)).await;
     }
     if faults.double_done {
-        core.emit(as_done).await;
+        core.emit(as_done.stream(&stream_id, None)).await;
     }
     if faults.delta_after_done
-        && let Some(json) = late_delta
+        && let Some((json, n)) = late_delta
     {
-        emit_json(core, chat_id, Kind::Delta, json).await;
+        emit_json(
+            core,
+            chat_id,
+            Kind::Delta,
+            json,
+            Some((&stream_id, Some(n))),
+        )
+        .await;
     }
     events::message_added(core, &chat, &done).await;
     Ok(done)
 }
 
-/// Emits pre-serialized JSON (the fault paths keep deltas to replay them).
-pub(crate) async fn emit_json(core: &Core, chat_id: &str, kind: Kind, json: &str) {
+/// Emits pre-serialized JSON (the fault paths keep deltas to replay them),
+/// with its stream and delta number for the journal.
+pub(crate) async fn emit_json(
+    core: &Core,
+    chat_id: &str,
+    kind: Kind,
+    json: &str,
+    stream: Option<(&str, Option<usize>)>,
+) {
     match serde_json::value::RawValue::from_string(json.to_string()) {
         Ok(raw) => {
-            core.emit(Emission::new(chat_id, kind, Payload::Raw(&raw)))
-                .await
+            let mut emission = Emission::new(chat_id, kind, Payload::Raw(&raw));
+            emission.stream = stream;
+            core.emit(emission).await
         }
         Err(e) => tracing::error!(error = %e, "fault path produced invalid JSON (a bug)"),
     }

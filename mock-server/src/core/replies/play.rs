@@ -107,7 +107,7 @@ pub async fn play_reply(core: Arc<Core>, responder: Responder, trigger: Message,
     message.is_streaming = !faults.delta_not_streaming;
     let start = start + faults.first_delay.unwrap_or_default();
     let mut writer = DeltaWriter::new(&chat_id, &stream_id, &message);
-    let mut held: Option<String> = None;
+    let mut held: Option<(String, usize)> = None;
     let mut last_delta = String::new();
     for (i, chunk) in plan.chunks.iter().enumerate() {
         let n = i + 1;
@@ -165,15 +165,17 @@ pub async fn play_reply(core: Arc<Core>, responder: Responder, trigger: Message,
             continue;
         }
         if faults.reorder.contains(&n) && n < plan.chunks.len() && held.is_none() {
-            held = Some(json);
+            held = Some((json, n));
             continue;
         }
-        emit_json(&core, &chat_id, Kind::Delta, &json).await;
+        let this = Some((stream_id.as_str(), Some(n)));
+        emit_json(&core, &chat_id, Kind::Delta, &json, this).await;
         if faults.duplicate.contains(&n) {
-            emit_json(&core, &chat_id, Kind::Delta, &json).await;
+            emit_json(&core, &chat_id, Kind::Delta, &json, this).await;
         }
-        if let Some(previous) = held.take() {
-            emit_json(&core, &chat_id, Kind::Delta, &previous).await;
+        if let Some((previous, m)) = held.take() {
+            let that = Some((stream_id.as_str(), Some(m)));
+            emit_json(&core, &chat_id, Kind::Delta, &previous, that).await;
         }
         if faults.disconnect_after == Some(n) {
             core.disconnect_room(&chat_id);
@@ -186,7 +188,7 @@ pub async fn play_reply(core: Arc<Core>, responder: Responder, trigger: Message,
         message_id,
         stream_id,
     };
-    let late = (!last_delta.is_empty()).then_some(last_delta.as_str());
+    let late = (!last_delta.is_empty()).then_some((last_delta.as_str(), plan.chunks.len()));
     if let Err(e) = end_stream(&core, &chat_id, &sender.id, ending, &faults, late).await {
         tracing::debug!(
             chat_id,
