@@ -3,8 +3,9 @@
 //! The mock's inspector page is used end to end (a socket.io client listed,
 //! a streamed reply growing, a fault switched on from the page hitting the
 //! next stream, a post from the composer received, a disconnect from the
-//! page), and the runner's `--report-html` and the load generator's `--html`
-//! reports are opened and fail on a console error or an empty chart.
+//! page), and the runner's `--report-html`, the load generator's `--html`
+//! and its sweep's `--html` are opened and fail on a console error or an
+//! empty chart.
 //!
 //! The screenshot of the inspector lands in `target/inspector.png`; with
 //! `PROTEUS_UPDATE_SCREENSHOT=1` it also replaces `docs/inspector.png` (the
@@ -72,6 +73,18 @@ fn the_inspector_and_the_html_reports_work_in_headless_chromium() {
         "no load report: {}",
         String::from_utf8_lossy(&run.stderr)
     );
+    let sweep_html = out.join("sweep.html");
+    let run = Command::new(workspace_binary("proteus-load"))
+        .args(["sweep", "--target", &reports_mock.url, "--from", "5", "--to", "10"])
+        .args(["--double", "--users", "2", "--duration", "1s", "--html"])
+        .arg(&sweep_html)
+        .output()
+        .expect("proteus-load sweep runs");
+    assert!(
+        run.status.success() && sweep_html.exists(),
+        "no sweep report: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     drop(reports_mock);
 
     let mock = MockProcess::start(&[]);
@@ -84,6 +97,8 @@ fn the_inspector_and_the_html_reports_work_in_headless_chromium() {
         .arg(&conformance_html)
         .arg("--report-html")
         .arg(&load_html)
+        .arg("--report-html")
+        .arg(&sweep_html)
         .output()
         .expect("the browser check runs");
     assert!(

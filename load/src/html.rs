@@ -405,6 +405,148 @@ th:first-child,td:first-child{text-align:left}figure{margin:1em 0}figcaption{fon
     s
 }
 
+/// A named figure of a sweep step.
+type Series<'a> = (&'a str, &'a dyn Fn(&crate::sweep::Step) -> Option<f64>);
+
+/// Lines against the offered rate (log-spaced steps shown evenly), with
+/// the knee marked.
+fn against_rate(
+    title: &str,
+    y_label: &str,
+    steps: &[crate::sweep::Step],
+    knee: Option<f64>,
+    series: &[Series<'_>],
+) -> String {
+    let n = steps.len() as f64;
+    let y_max = nice(
+        steps
+            .iter()
+            .flat_map(|st| series.iter().filter_map(|(_, f)| f(st)))
+            .fold(0.0, f64::max),
+    );
+    let ticks: Vec<(f64, String)> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, st)| (i as f64 + 0.5, fmt_num(st.offered_rate)))
+        .collect();
+    let mut s = frame(title, "offered rate (streams/s)", y_label, y_max, &ticks, n);
+    if let Some(i) = knee.and_then(|k| steps.iter().position(|st| st.offered_rate == k)) {
+        let (x, y_top) = point(i as f64 + 0.5, y_max, n, y_max);
+        let (_, y0) = point(0.0, 0.0, n, y_max);
+        let _ = write!(
+            s,
+            r##"<line x1="{x:.1}" x2="{x:.1}" y1="{y_top:.1}" y2="{y0:.1}" stroke="#dc2626" stroke-dasharray="5 4"/><text x="{:.1}" y="{:.1}" font-size="12" fill="#dc2626">knee</text>"##,
+            x + 4.0,
+            y_top + 12.0
+        );
+    }
+    for (k, (name, f)) in series.iter().enumerate() {
+        let color = COLORS[k % COLORS.len()];
+        let points: Vec<String> = steps
+            .iter()
+            .enumerate()
+            .filter_map(|(i, st)| {
+                let (x, y) = point(i as f64 + 0.5, f(st)?, n, y_max);
+                Some(format!("{x:.1},{y:.1}"))
+            })
+            .collect();
+        let _ = write!(
+            s,
+            r##"<polyline points="{}" fill="none" stroke="{color}" stroke-width="2"/><text x="{:.1}" y="{:.1}" font-size="12" fill="{color}">{}</text>"##,
+            points.join(" "),
+            PAD_L + 8.0,
+            PAD_T + 14.0 * (k as f64 + 1.0),
+            esc(name)
+        );
+        for p in &points {
+            let (x, y) = p.split_once(',').unwrap_or(("0", "0"));
+            let _ = write!(s, r##"<circle cx="{x}" cy="{y}" r="3" fill="{color}"/>"##);
+        }
+    }
+    s.push_str("</svg></figure>");
+    s
+}
+
+/// The sweep's page: throughput and latency against the offered rate, the
+/// knee marked, a table of every step.
+pub fn sweep_page(r: &crate::sweep::SweepReport) -> String {
+    let mut s = String::from(
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>proteus-load sweep</title>
+<style>body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1000px;color:#1f2937}
+table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{padding:.2em .7em;border-bottom:1px solid #eee;text-align:right}
+th:first-child,td:first-child{text-align:left}figure{margin:1em 0}figcaption{font-weight:600;margin-bottom:.3em}.bad{color:#b91c1c}</style></head><body>"#,
+    );
+    let _ = write!(
+        s,
+        "<h1>proteus-load sweep: {} against <code>{}</code></h1><p>{} rates · knee <b>{}</b> (attainment ≥ {:.2}%, nothing lost)</p>",
+        esc(r.scenario),
+        esc(&r.target),
+        r.steps.len(),
+        r.knee
+            .map_or_else(|| "none".into(), |k| format!("{}/s", fmt_num(k))),
+        r.attainment_target * 100.0
+    );
+    s.push_str(&against_rate(
+        "Throughput against the offered rate",
+        "streams/s",
+        &r.steps,
+        r.knee,
+        &[
+            ("offered", &|st| Some(st.offered_rate)),
+            ("completed", &|st| Some(st.streams_per_second)),
+            ("goodput", &|st| Some(st.goodput)),
+        ],
+    ));
+    s.push_str(&against_rate(
+        "Time to first delta against the offered rate",
+        "ms",
+        &r.steps,
+        r.knee,
+        &[
+            ("ttfd p50", &|st| st.ttfd_ms.p50),
+            ("ttfd p99", &|st| st.ttfd_ms.p99),
+        ],
+    ));
+    s.push_str(&against_rate(
+        "Time per delta (TPOT) against the offered rate",
+        "ms",
+        &r.steps,
+        r.knee,
+        &[
+            ("tpot p50", &|st| st.tpot_ms.p50),
+            ("tpot p99", &|st| st.tpot_ms.p99),
+        ],
+    ));
+    s.push_str("<h2>Steps</h2><table><tr><th>offered/s</th><th>completed/s</th><th>goodput/s</th><th>ttfd p50</th><th>ttfd p99</th><th>tpot p99</th><th>attainment</th><th>missing</th><th>errors</th><th>generator µs/delta</th></tr>");
+    let ms = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| format!("{v:.2}"));
+    for st in &r.steps {
+        let _ = write!(
+            s,
+            r#"<tr class="{}"><td>{}</td><td>{:.1}</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}%</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
+            if st.good { "" } else { "bad" },
+            fmt_num(st.offered_rate),
+            st.streams_per_second,
+            st.goodput,
+            ms(st.ttfd_ms.p50),
+            ms(st.ttfd_ms.p99),
+            ms(st.tpot_ms.p99),
+            st.slo_attainment * 100.0,
+            st.missing_segments,
+            st.errors,
+            st.generator_us_per_delta
+                .map_or_else(|| "-".into(), |v| format!("{v:.2}"))
+        );
+    }
+    let _ = write!(
+        s,
+        "</table><h2>Settings</h2><pre>{}</pre><p><small>proteus-load {} · sweep report version {}</small></p></body></html>",
+        esc(&serde_json::to_string_pretty(&r.settings).unwrap_or_default()),
+        r.tool_version,
+        r.version
+    );
+    s
+}
+
 /// The settings that apply to the report's scenario (a fan-out run does not
 /// list `--users` or `--agents`).
 fn relevant_settings(report: &Report) -> serde_json::Value {

@@ -20,6 +20,7 @@ mod metronome;
 mod report;
 mod scenario;
 mod slo;
+mod sweep;
 
 /// Every frame read allocates (the websocket message, the stream checker's
 /// keys); mimalloc took glibc's malloc/free (~4% of the one-connection
@@ -42,7 +43,7 @@ use crate::report::{Cpu, Report, Settings};
 use crate::scenario::{Plan, Progress, Scenario};
 
 /// A run in which no stream completed.
-const EXIT_FAILED: i32 = 1;
+pub(crate) const EXIT_FAILED: i32 = 1;
 /// An `--ensure` threshold was crossed.
 const EXIT_CROSSED: i32 = 99;
 
@@ -76,6 +77,12 @@ enum Command {
         after_help = "Examples:\n  proteus-load run --target http://127.0.0.1:4000 --users 50 --rate 100 --duration 10s\n  proteus-load run --scenario fanout --subscribers 100 --rate 20 --ensure 'loss==0' --ensure 'ttfd.p99<50ms'\n  proteus-load run --scenario connect --connections 500 --rate 200 --json connect.json\n  proteus-load run --scenario firehose --subscribers 10 --streams 20 --chunks 1000 --size 16 --rate 0\n  proteus-load run --file bench/scenarios/fanout.toml --duration 30s"
     )]
     Run(Box<RunArgs>),
+    /// One short run per offered rate, to find the knee: the highest rate
+    /// that keeps its SLO attainment and loses nothing.
+    #[command(
+        after_help = "Examples:\n  proteus-load sweep --from 10 --to 400 --steps 6 --duration 10s --slo 'ttfd<200ms' --html sweep.html\n  proteus-load sweep --from 10 --to 5000 --double --duration 5s --slo 'tpot<30ms' --json sweep.json"
+    )]
+    Sweep(Box<sweep::SweepArgs>),
     /// Add up HdrHistogram logs written by several `run --hlog` processes
     /// (a run spread over machines) and report them as one run.
     #[command(
@@ -94,58 +101,58 @@ enum Command {
 }
 
 #[derive(clap::Args, Debug)]
-struct RunArgs {
+pub(crate) struct RunArgs {
     /// Base URL of the server (default: a local proteus-mock).
     #[arg(long, default_value = "http://127.0.0.1:4000", help_heading = "Target")]
-    target: String,
+    pub(crate) target: String,
     /// Profile file (tokens, streaming agent) when the target has no
     /// /__admin/profile.
     #[arg(long, value_name = "FILE", help_heading = "Target")]
-    profile: Option<PathBuf>,
+    pub(crate) profile: Option<PathBuf>,
     /// Read settings from a TOML file (keys are the flags' names, e.g.
     /// `rate = 50`, `ramp_up = "5s"`, `ensure = ["loss==0"]`); flags given on
     /// the command line win.
     #[arg(long, value_name = "FILE", help_heading = "Workload")]
-    file: Option<PathBuf>,
+    pub(crate) file: Option<PathBuf>,
     /// What to run.
     #[arg(long, default_value = "chat", value_parser = scenario::parser(), help_heading = "Workload")]
-    scenario: &'static Scenario,
+    pub(crate) scenario: &'static Scenario,
     #[command(flatten)]
-    plan: Plan,
+    pub(crate) plan: Plan,
     /// Fail with exit 99 unless this holds, e.g. 'ttfd.p99<50ms', 'loss==0'
     /// (repeatable; counters as named in the report's `counters`).
     #[arg(long = "ensure", value_name = "GATE", help_heading = "Gates", long_help = gates::HELP)]
-    ensure: Vec<String>,
+    pub(crate) ensure: Vec<String>,
     /// Write the JSON report (schemas/report/load.json) here.
     #[arg(long, value_name = "FILE", help_heading = "Output")]
-    json: Option<PathBuf>,
+    pub(crate) json: Option<PathBuf>,
     /// Write a self-contained HTML page with plots (throughput over time,
     /// latency percentiles, time-to-first-delta histogram) here.
     #[arg(long, value_name = "FILE", help_heading = "Output")]
-    html: Option<PathBuf>,
+    pub(crate) html: Option<PathBuf>,
     /// Write the latency histograms and counters as an HdrHistogram interval
     /// log, for `proteus-load merge`.
     #[arg(long, value_name = "FILE", help_heading = "Output")]
-    hlog: Option<PathBuf>,
+    pub(crate) hlog: Option<PathBuf>,
     /// Worker threads (1 = a single-threaded runtime, the cheapest for one
     /// or a few connections). Default: one per CPU.
     #[arg(long, value_name = "N", help_heading = "Runtime")]
-    threads: Option<usize>,
+    pub(crate) threads: Option<usize>,
     /// Sample this process's CPU (the server's), thread by thread: deltas per
     /// server core, and a note when one server thread was saturated.
     #[arg(long, value_name = "PID", help_heading = "Runtime")]
-    server_pid: Option<u32>,
+    pub(crate) server_pid: Option<u32>,
 }
 
 /// What ends the process early: an error and its exit code.
-struct Fatal {
+pub(crate) struct Fatal {
     code: i32,
     error: anyhow::Error,
 }
 
 impl Fatal {
     /// Exit 2: something the user typed or wrote must change.
-    fn usage(error: impl Into<anyhow::Error>) -> Fatal {
+    pub(crate) fn usage(error: impl Into<anyhow::Error>) -> Fatal {
         Fatal {
             code: exit::USAGE,
             error: error.into(),
@@ -153,7 +160,7 @@ impl Fatal {
     }
 
     /// Exit 3: the target could not be measured (or the result not written).
-    fn could_not_run(error: impl Into<anyhow::Error>) -> Fatal {
+    pub(crate) fn could_not_run(error: impl Into<anyhow::Error>) -> Fatal {
         Fatal {
             code: exit::UNREACHABLE,
             error: error.into(),
@@ -209,16 +216,59 @@ async fn run(mut a: RunArgs) -> Result<i32, Fatal> {
             a.scenario.name, a.target, a.plan.duration, a.plan.rate
         );
     }
+    let measured = measure(&a, Arc::new(profile), a.plan.clone()).await?;
+    let (mut report, m) = (measured.report, measured.metrics);
+    if let Some(path) = &a.hlog {
+        hlog::write(path, &m, measured.started_wall, measured.elapsed)
+            .map_err(|e| Fatal::could_not_run(anyhow!(e)))?;
+    }
+    let crossed = finish(&mut report, &gates, a.json.as_deref())?;
+    if let Some(path) = &a.html {
+        std::fs::write(path, html::page(&report))
+            .with_context(|| format!("cannot write the HTML page to {}", path.display()))
+            .map_err(Fatal::could_not_run)?;
+    }
+    if a.scenario.streams && m.streams_completed == 0 {
+        eprintln!("proteus-load: no stream completed");
+        return Ok(EXIT_FAILED);
+    }
+    Ok(if crossed { EXIT_CROSSED } else { 0 })
+}
+
+/// One measured run: its report (CPU included, gates not yet checked), its
+/// metrics, and when it started and how long it took (for `--hlog`).
+pub(crate) struct Measured {
+    pub report: Report,
+    pub metrics: metrics::Metrics,
+    pub started_wall: std::time::SystemTime,
+    pub elapsed: Duration,
+}
+
+/// Runs `plan` once with the scenario and target of `a`, watching the
+/// generator's CPU (and the server's, with `--server-pid`): what `run` does
+/// once and `sweep` once per offered rate.
+pub(crate) async fn measure(
+    a: &RunArgs,
+    profile: Arc<Profile>,
+    plan: Plan,
+) -> Result<Measured, Fatal> {
+    let terminal = std::io::stderr().is_terminal();
     let server = a.server_pid.map(|p| p.to_string());
     let (cpu0, srv0) = (cpu_seconds("self"), server.as_deref().and_then(cpu_seconds));
     let started = Instant::now();
     let started_wall = std::time::SystemTime::now();
-    let view = tokio::spawn(live_view(terminal, (a.scenario.progress)(&a.plan), started));
+    metrics::LIVE
+        .deltas
+        .store(0, std::sync::atomic::Ordering::Relaxed);
+    metrics::LIVE
+        .completed
+        .store(0, std::sync::atomic::Ordering::Relaxed);
+    let view = tokio::spawn(live_view(terminal, (a.scenario.progress)(&plan), started));
     let watch = cpu::Watch::start("self".into(), Duration::from_secs(1));
     let server_watch = server
         .clone()
         .map(|pid| cpu::Watch::start(pid, Duration::from_secs(1)));
-    let outcome = a.scenario.run(Arc::new(profile), a.plan.clone()).await;
+    let outcome = a.scenario.run(profile, plan.clone()).await;
     let own_threads = watch.stop();
     let server_threads = server_watch.map(cpu::Watch::stop);
     view.abort();
@@ -234,7 +284,7 @@ async fn run(mut a: RunArgs) -> Result<i32, Fatal> {
         elapsed,
         a.target.clone(),
         a.scenario.name,
-        Settings::Run(Box::new(a.plan.clone())),
+        Settings::Run(Box::new(plan.clone())),
     );
     // The generator must not be the bottleneck it measures: say so when a
     // thread of it was saturated or it took the machine's cores.
@@ -251,21 +301,12 @@ async fn run(mut a: RunArgs) -> Result<i32, Fatal> {
         generator: own_threads,
         server: server_threads,
     });
-    if let Some(path) = &a.hlog {
-        hlog::write(path, &m, started_wall, started.elapsed())
-            .map_err(|e| Fatal::could_not_run(anyhow!(e)))?;
-    }
-    let crossed = finish(&mut report, &gates, a.json.as_deref())?;
-    if let Some(path) = &a.html {
-        std::fs::write(path, html::page(&report))
-            .with_context(|| format!("cannot write the HTML page to {}", path.display()))
-            .map_err(Fatal::could_not_run)?;
-    }
-    if a.scenario.streams && m.streams_completed == 0 {
-        eprintln!("proteus-load: no stream completed");
-        return Ok(EXIT_FAILED);
-    }
-    Ok(if crossed { EXIT_CROSSED } else { 0 })
+    Ok(Measured {
+        report,
+        elapsed: started.elapsed(),
+        started_wall,
+        metrics: m,
+    })
 }
 
 /// Checks the gates into the report, prints the summary and writes the
@@ -408,6 +449,7 @@ fn try_main() -> Result<i32, Fatal> {
     let cli = Cli::parse_from(args);
     let threads = match &cli.command {
         Command::Run(a) => a.threads,
+        Command::Sweep(s) => s.run.threads,
         Command::Merge { .. } => Some(1),
     }
     .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -425,6 +467,7 @@ fn try_main() -> Result<i32, Fatal> {
     .map_err(Fatal::could_not_run)?;
     match cli.command {
         Command::Run(a) => rt.block_on(run(*a)),
+        Command::Sweep(s) => rt.block_on(sweep::sweep(*s)),
         Command::Merge {
             files,
             ensure,
@@ -442,7 +485,7 @@ mod tests {
         all.extend(args);
         match Cli::try_parse_from(all)?.command {
             Command::Run(a) => Ok(*a),
-            Command::Merge { .. } => unreachable!("run was given"),
+            Command::Merge { .. } | Command::Sweep(_) => unreachable!("run was given"),
         }
     }
 

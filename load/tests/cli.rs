@@ -870,3 +870,92 @@ fn profile_errors_exit_2_and_an_unreachable_profile_endpoint_exits_3_as_in_the_r
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(err.contains("unreachable"), "{err}");
 }
+
+#[test]
+fn a_sweep_finds_the_knee_a_load_dependent_delay_makes() {
+    // Each first delta waits 10 ms per other reply in flight: about 1 at
+    // 5/s, 4 at 20/s, 16 and growing at 80/s (200 ms streams).
+    let mock = MockProcess::start(&["--fault", "slow-under-load:10"]);
+    let dir = std::env::temp_dir().join(format!("proteus-sweep-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (json, html) = (dir.join("sweep.json"), dir.join("sweep.html"));
+    let out = Command::new(env!("CARGO_BIN_EXE_proteus-load"))
+        .args([
+            "sweep", "--target", &mock.url, "--from", "5", "--to", "80", "--steps", "3",
+        ])
+        .args([
+            "--duration",
+            "2s",
+            "--users",
+            "10",
+            "--chunks",
+            "10",
+            "--chunk-delay-ms",
+            "20",
+        ])
+        .args(["--slo", "ttfd<150ms", "--json"])
+        .arg(&json)
+        .arg("--html")
+        .arg(&html)
+        .output()
+        .expect("sweep runs");
+    assert_ran(&out);
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("parses");
+    SchemaSet::embedded()
+        .check("report/sweep", &report)
+        .expect("matches schemas/report/sweep.json");
+    let rates: Vec<f64> = report["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["offeredRate"].as_f64().unwrap_or(0.0))
+        .collect();
+    assert_eq!(rates, [5.0, 20.0, 80.0]);
+    assert_eq!(
+        report["knee"],
+        20.0,
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(report["steps"][2]["good"], false);
+    assert!(
+        report["steps"][0]["generatorUsPerDelta"]
+            .as_f64()
+            .is_some_and(|v| v > 0.0)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("knee: 20/s"), "{stdout}");
+    let page = std::fs::read_to_string(&html).expect("html");
+    assert_eq!(
+        page.matches("<svg").count(),
+        3,
+        "throughput, ttfd and tpot against the rate"
+    );
+    assert!(page.contains("knee"), "the knee is marked");
+    // Without the fault nothing breaks in this range: no knee below the top.
+    let clean = MockProcess::start(&[]);
+    let out = Command::new(env!("CARGO_BIN_EXE_proteus-load"))
+        .args([
+            "sweep", "--target", &clean.url, "--from", "5", "--to", "20", "--double",
+        ])
+        .args([
+            "--duration",
+            "1s",
+            "--users",
+            "4",
+            "--chunks",
+            "5",
+            "--slo",
+            "ttfd<150ms",
+        ])
+        .output()
+        .expect("sweep runs");
+    assert_ran(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("knee: 20/s"),
+        "doubling 5, 10, 20 all hold: {stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -106,6 +106,16 @@ static PROTEUS_ROWS: &[Row] = &[
         },
     },
     Row {
+        name: "slow-under-load",
+        args: &[Arg::Ms],
+        site: Site::Stream,
+        doc: "each stream's first delta waits MS more for every other reply in flight (a server that slows with load: a sweep's knee)",
+        apply: |a, _, _, e| {
+            e.stream.per_load_delay = Some(a.ms(0));
+            1
+        },
+    },
+    Row {
         name: "stall-stream",
         args: &[Arg::After, Arg::Ms],
         site: Site::Stream,

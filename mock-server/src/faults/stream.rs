@@ -13,6 +13,9 @@ use crate::seeded::{SplitMix, fnv1a};
 #[derive(Debug, Default, Clone)]
 pub struct StreamFaults {
     pub first_delay: Option<Duration>,
+    /// Added to the first delta's wait once for every other reply in
+    /// flight when the stream starts (timing only: the fast path stays).
+    pub per_load_delay: Option<Duration>,
     pub stall: Option<(usize, Duration)>,
     pub drop: Vec<usize>,
     pub duplicate: Vec<usize>,

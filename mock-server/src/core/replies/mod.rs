@@ -69,6 +69,11 @@ impl InFlight {
         }
     }
 
+    /// Replies in flight now, for every entity.
+    pub fn total(&self) -> usize {
+        self.lock().values().sum()
+    }
+
     /// Forgets every count (on reset, once the replies stopped).
     pub fn clear(&self) {
         self.lock().clear();

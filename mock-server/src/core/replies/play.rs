@@ -6,6 +6,7 @@
 //! ends with its `message:done`, so no client is left with a half stream.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -105,7 +106,11 @@ pub async fn play_reply(core: Arc<Core>, responder: Responder, trigger: Message,
         "TEXT".into(),
     );
     message.is_streaming = !faults.delta_not_streaming;
-    let start = start + faults.first_delay.unwrap_or_default();
+    let others = core.in_flight.total().saturating_sub(1);
+    let under_load = faults.per_load_delay.map_or(Duration::ZERO, |d| {
+        d * u32::try_from(others).unwrap_or(u32::MAX)
+    });
+    let start = start + faults.first_delay.unwrap_or_default() + under_load;
     let mut writer = DeltaWriter::new(&chat_id, &stream_id, &message);
     let mut held: Option<(String, usize)> = None;
     let mut last_delta = String::new();
