@@ -134,6 +134,24 @@ const OPS: &[(&str, Op)] = &[
     (">", Op::Gt),
 ];
 
+/// Every metric a gate can name, with its value in `report` (latencies
+/// the run did not measure are left out).
+pub fn every_metric(report: &Report) -> Vec<(String, f64)> {
+    let mut all: Vec<(String, f64)> = COUNTERS
+        .iter()
+        .filter(|(name, _, _)| *name != "loss")
+        .map(|(name, _, c)| (name.to_string(), report.counters.get(*c)))
+        .collect();
+    for h in Hist::ALL {
+        if let Some(l) = report.latency_ms.get(h) {
+            for (stat, s) in STATS {
+                all.push((format!("{}.{stat}", h.name()), l.get(*s)));
+            }
+        }
+    }
+    all
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Gate {
     /// As the user typed it (the report and the summary show it so).
@@ -199,13 +217,33 @@ impl Gate {
         })
     }
 
-    /// The measured value in the report, and whether the gate holds (a
-    /// latency the run did not measure fails it).
+    /// The metric's name as the report and `every_metric` spell it.
+    fn key(&self) -> String {
+        match self.metric {
+            Metric::Counter(c) => COUNTERS
+                .iter()
+                .find(|(_, _, k)| *k == c)
+                .map_or_else(String::new, |(n, _, _)| n.to_string()),
+            Metric::Latency(h, s) => {
+                let stat = STATS.iter().find(|(_, k)| *k == s).map_or("", |(n, _)| n);
+                format!("{}.{stat}", h.name())
+            }
+        }
+    }
+
+    /// The measured value in the report (the median over `--repeat`s when
+    /// there were several), and whether the gate holds (a latency the run
+    /// did not measure fails it).
     pub fn check(&self, report: &Report) -> (Option<f64>, bool) {
-        let actual = match self.metric {
+        let median = report
+            .repeats
+            .as_ref()
+            .and_then(|r| r.get(&self.key()))
+            .map(|f| f.median);
+        let actual = median.or_else(|| match self.metric {
             Metric::Counter(c) => Some(report.counters.get(c)),
             Metric::Latency(h, s) => report.latency_ms.get(h).map(|l| l.get(s)),
-        };
+        });
         let Some(a) = actual else {
             return (None, false);
         };

@@ -360,6 +360,24 @@ th:first-child,td:first-child{text-align:left}figure{margin:1em 0}figcaption{fon
             r.p1, r.p10, r.p50, r.p90, r.max, r.count
         );
     }
+    if let Some(repeats) = &report.repeats {
+        s.push_str("<h2>Over the repeats</h2><table><tr><th>figure</th><th>median</th><th>interval</th><th>confidence</th><th>each repeat</th></tr>");
+        for name in crate::repeat::SHOWN {
+            if let Some(f) = repeats.get(name) {
+                let each: Vec<String> = f.values.iter().map(|v| format!("{v:.3}")).collect();
+                let _ = write!(
+                    s,
+                    "<tr><td>{name}</td><td>{:.3}</td><td>{:.3} – {:.3}</td><td>{:.1}%</td><td>{}</td></tr>",
+                    f.median,
+                    f.low,
+                    f.high,
+                    f.confidence * 100.0,
+                    each.join(", ")
+                );
+            }
+        }
+        s.push_str("</table>");
+    }
     s.push_str("<h2>Latency (ms)</h2><table><tr><th>metric</th><th>count</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>");
     for h in Hist::ALL {
         let Some(l) = report.latency_ms.get(h) else {

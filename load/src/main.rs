@@ -17,6 +17,7 @@ mod hlog;
 mod html;
 mod metrics;
 mod metronome;
+mod repeat;
 mod report;
 mod scenario;
 mod slo;
@@ -134,6 +135,10 @@ pub(crate) struct RunArgs {
     /// log, for `proteus-load merge`.
     #[arg(long, value_name = "FILE", help_heading = "Output")]
     pub(crate) hlog: Option<PathBuf>,
+    /// Run it N times; every figure is then reported as its median and 95%
+    /// confidence interval over the repeats, and gates read the medians.
+    #[arg(long, default_value_t = 1, value_name = "N", help_heading = "Schedule")]
+    pub(crate) repeat: usize,
     /// Worker threads (1 = a single-threaded runtime, the cheapest for one
     /// or a few connections). Default: one per CPU.
     #[arg(long, value_name = "N", help_heading = "Runtime")]
@@ -216,8 +221,24 @@ async fn run(mut a: RunArgs) -> Result<i32, Fatal> {
             a.scenario.name, a.target, a.plan.duration, a.plan.rate
         );
     }
-    let measured = measure(&a, Arc::new(profile), a.plan.clone()).await?;
+    if a.repeat == 0 || (a.repeat > 1 && a.hlog.is_some()) {
+        return Err(Fatal::usage(anyhow!(
+            "--repeat needs N >= 1, and takes no --hlog (merge separate runs' logs instead)"
+        )));
+    }
+    let profile = Arc::new(profile);
+    let mut reports = Vec::new();
+    let mut measured = measure(&a, profile.clone(), a.plan.clone()).await?;
+    for i in 1..a.repeat {
+        eprintln!("proteus-load: repeat {} of {} done", i, a.repeat);
+        reports.push(measured.report);
+        measured = measure(&a, profile.clone(), a.plan.clone()).await?;
+    }
     let (mut report, m) = (measured.report, measured.metrics);
+    if a.repeat > 1 {
+        reports.push(report.clone());
+        report.repeats = Some(repeat::summarize(&reports));
+    }
     if let Some(path) = &a.hlog {
         hlog::write(path, &m, measured.started_wall, measured.elapsed)
             .map_err(|e| Fatal::could_not_run(anyhow!(e)))?;

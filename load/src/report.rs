@@ -57,6 +57,10 @@ pub struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu: Option<Cpu>,
     pub gates: Vec<GateResult>,
+    /// With `--repeat N`: every figure's median and 95% confidence interval
+    /// over the repeats (the rest of the report is the last repeat's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repeats: Option<crate::repeat::Repeats>,
 }
 
 /// What was asked: a run's plan, or the files a merge added up.
@@ -400,6 +404,7 @@ impl Report {
             },
             cpu: None,
             gates: Vec::new(),
+            repeats: None,
         }
     }
 
@@ -490,6 +495,22 @@ impl Report {
                     String::new()
                 }
             );
+        }
+        if let Some(repeats) = &self.repeats {
+            let n = repeats.values().map(|f| f.values.len()).max().unwrap_or(0);
+            let _ = writeln!(s, "over {n} repeats: median [confidence interval]");
+            for name in crate::repeat::SHOWN {
+                if let Some(f) = repeats.get(name) {
+                    let _ = writeln!(
+                        s,
+                        "  {name:<16} {:>12.3} [{:.3} .. {:.3}] ({:.1}%)",
+                        f.median,
+                        f.low,
+                        f.high,
+                        f.confidence * 100.0
+                    );
+                }
+            }
         }
         if let Some(cpu) = &self.cpu {
             let secs = |v: Option<f64>| v.map_or_else(|| "?".into(), |v| format!("{v:.2} s"));

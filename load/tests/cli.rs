@@ -959,3 +959,56 @@ fn a_sweep_finds_the_knee_a_load_dependent_delay_makes() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn repeats_report_every_figure_as_a_median_with_its_interval_and_gates_read_it() {
+    let mock = MockProcess::start(&[]);
+    let (out, report) = paced(
+        &mock.url,
+        "10",
+        "1s",
+        &[
+            "--repeat",
+            "3",
+            "--ensure",
+            "tpot.p50<15ms",
+            "--ensure",
+            "tpot.p50>5ms",
+        ],
+    );
+    assert_ran(&out);
+    SchemaSet::embedded()
+        .check("report/load", &report)
+        .expect("report matches schemas/report/load.json");
+    let tpot = &report["repeats"]["tpot.p50"];
+    let values: Vec<f64> = tpot["values"]
+        .as_array()
+        .expect("values")
+        .iter()
+        .filter_map(Value::as_f64)
+        .collect();
+    assert_eq!(values.len(), 3, "{tpot}");
+    let mut sorted = values.clone();
+    sorted.sort_by(f64::total_cmp);
+    assert_eq!(tpot["median"].as_f64(), Some(sorted[1]), "{tpot}");
+    assert_eq!(
+        (tpot["low"].as_f64(), tpot["high"].as_f64()),
+        (Some(sorted[0]), Some(sorted[2]))
+    );
+    assert_eq!(
+        tpot["confidence"].as_f64(),
+        Some(0.75),
+        "3 repeats reach 1 - 2/8"
+    );
+    assert_eq!(
+        report["gates"][0]["actual"], tpot["median"],
+        "gates read the median"
+    );
+    assert_eq!(
+        report["repeats"]["started"]["median"], 10.0,
+        "{}",
+        report["repeats"]["started"]
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("over 3 repeats"), "{stdout}");
+}
