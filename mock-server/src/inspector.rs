@@ -9,7 +9,9 @@
 //! assets from a directory instead, for working on the page without a
 //! rebuild. The page's files are served to anyone who can reach the mock
 //! (they hold no data); the routes they call sit behind the control
-//! plane's guard like every other `/__admin` route.
+//! plane's guard like every other `/__admin` route. The API descriptions
+//! and schemas (`/__admin/api/…`) are served the same way: data-free
+//! files of the repository.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -57,6 +59,28 @@ pub fn page() -> Router<Arc<App>> {
             get(|| asset(Path("index.html".to_string()))),
         )
         .route("/__admin/ui/{file}", get(asset))
+        .route("/__admin/api/{*path}", get(api_file))
+}
+
+include!(concat!(env!("OUT_DIR"), "/api_files.rs"));
+
+/// The API descriptions (`openapi.json`, `asyncapi.json`) and every schema
+/// they refer to, at their paths under `schemas/`: a tool given
+/// `/__admin/api/openapi.json` resolves the relative `$ref`s beside it.
+async fn api_file(Path(path): Path<String>) -> Response {
+    match API_FILES.iter().find(|(name, _)| *name == path) {
+        Some((_, text)) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            *text,
+        )
+            .into_response(),
+        None => ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no file {path:?} under /__admin/api/ (try openapi.json or asyncapi.json)"),
+        )
+        .into_response(),
+    }
 }
 
 /// The control plane routes the page needed, behind the guard.
