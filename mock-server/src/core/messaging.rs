@@ -27,10 +27,52 @@ pub fn kind(v: &Value) -> &'static str {
 }
 
 /// Validates a `message:send` (or `POST /api/messages`) body.
+/// One attachment (MessageAttachment): a `url`, a `pageUrl` (absolute
+/// http(s) URLs), a `repositoryId`, or the legacy `{content, type}`.
+fn check_attachment(a: &Value) -> Result<(), String> {
+    let Some(m) = a.as_object() else {
+        return Err(format!("must be an object, not {}", kind(a)));
+    };
+    for k in ["url", "pageUrl"] {
+        match m.get(k) {
+            None => {}
+            Some(Value::String(u)) if u.starts_with("http://") || u.starts_with("https://") => {}
+            Some(v) => return Err(format!("{k} must be an absolute http(s) URL, not {v}")),
+        }
+    }
+    match m.get("repositoryId") {
+        None => {}
+        Some(Value::String(id)) if is_object_id(id) => {}
+        Some(v) => return Err(format!("repositoryId {v} is not an id")),
+    }
+    match m.get("content") {
+        None | Some(Value::String(_)) => {}
+        Some(v) => return Err(format!("content must be a string, not {}", kind(v))),
+    }
+    match m.get("type") {
+        None => {}
+        Some(Value::String(t)) if is_message_type(t) => {}
+        Some(v) => return Err(format!("type {v} is not a MessageType")),
+    }
+    let legacy = m.contains_key("content") && m.contains_key("type");
+    if !(legacy
+        || ["url", "pageUrl", "repositoryId"]
+            .iter()
+            .any(|k| m.contains_key(*k)))
+    {
+        return Err("must have a url, a pageUrl, a repositoryId, or content and type".into());
+    }
+    Ok(())
+}
+
 pub fn parse_send(o: &Map<String, Value>) -> Result<(Destination, NewMessage), String> {
+    // The send schemas allow no null: a field is given or left out.
+    if let Some((k, _)) = o.iter().find(|(_, v)| v.is_null()) {
+        return Err(format!("{k} must not be null (leave it out instead)"));
+    }
     let string = |k: &str| -> Result<Option<String>, String> {
         match o.get(k) {
-            None | Some(Value::Null) => Ok(None),
+            None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
             Some(v) => Err(format!("{k} must be a string, not {}", kind(v))),
         }
@@ -43,12 +85,12 @@ pub fn parse_send(o: &Map<String, Value>) -> Result<(Destination, NewMessage), S
         ));
     }
     let stream_response = match o.get("streamResponse") {
-        None | Some(Value::Null) => false,
+        None => false,
         Some(Value::Bool(b)) => *b,
         Some(v) => return Err(format!("streamResponse must be a boolean, not {}", kind(v))),
     };
     let state = match o.get("state") {
-        None | Some(Value::Null) => Map::new(),
+        None => Map::new(),
         Some(Value::Object(m)) => m.clone(),
         Some(v) => return Err(format!("state must be an object, not {}", kind(v))),
     };
@@ -63,19 +105,10 @@ pub fn parse_send(o: &Map<String, Value>) -> Result<(Destination, NewMessage), S
     };
     replies::script::effective(&probe, &state)?;
     let attachments = match o.get("attachments") {
-        None | Some(Value::Null) => Vec::new(),
+        None => Vec::new(),
         Some(Value::Array(items)) => {
             for (i, a) in items.iter().enumerate() {
-                let ok = a.as_object().is_some_and(|m| {
-                    ["url", "pageUrl", "repositoryId", "content"]
-                        .iter()
-                        .any(|k| m.contains_key(*k))
-                });
-                if !ok {
-                    return Err(format!(
-                        "attachments[{i}] must be an object with url, pageUrl or repositoryId"
-                    ));
-                }
+                check_attachment(a).map_err(|why| format!("attachments[{i}] {why}"))?;
             }
             items.clone()
         }
@@ -93,9 +126,12 @@ pub fn parse_send(o: &Map<String, Value>) -> Result<(Destination, NewMessage), S
     {
         return Err(format!("respondedToId {id:?} is not an id"));
     }
-    let chat_key = string("chatKey")?.filter(|k| !k.is_empty());
+    let chat_key = string("chatKey")?;
+    if chat_key.as_deref() == Some("") {
+        return Err("chatKey must not be empty (leave it out instead)".into());
+    }
     let recipients = match o.get("recipients") {
-        None | Some(Value::Null) => None,
+        None => None,
         Some(v) => Some(
             serde_json::from_value::<Vec<Participant>>(v.clone())
                 .map_err(|e| format!("recipients must be [{{ \"id\": \"…\", \"type\": \"AGENT\" | \"USER\" | \"APP_INTEGRATION\" }}]: {e}"))?,

@@ -17,7 +17,7 @@ pub struct CreateAgent {
     name: String,
     #[serde(default)]
     goal: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::not_null")]
     org_id: Option<String>,
     #[serde(default)]
     description: Option<String>,
@@ -39,6 +39,7 @@ pub struct CreateAgent {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateAgent {
+    #[serde(default, deserialize_with = "super::not_null")]
     name: Option<String>,
     #[serde(default, deserialize_with = "super::present")]
     goal: Option<Option<String>>,
@@ -46,9 +47,13 @@ pub struct UpdateAgent {
     description: Option<Option<String>>,
     #[serde(default, deserialize_with = "super::present")]
     image: Option<Option<String>>,
+    #[serde(default, deserialize_with = "super::not_null")]
     is_public: Option<bool>,
+    #[serde(default, deserialize_with = "super::not_null")]
     is_template: Option<bool>,
+    #[serde(default, deserialize_with = "super::not_null")]
     tags: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "super::not_null")]
     can_send_welcome_message: Option<bool>,
     #[serde(default, deserialize_with = "super::present")]
     welcome_message: Option<Option<String>>,

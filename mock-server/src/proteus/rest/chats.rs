@@ -19,7 +19,7 @@ use crate::proteus::App;
 pub struct CreateChat {
     #[serde(default)]
     participants: Vec<Participant>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::not_null")]
     key: Option<String>,
     #[serde(default)]
     title: Option<String>,

@@ -413,6 +413,17 @@ pub async fn envelope_errors(req: Request, next: axum::middleware::Next) -> Resp
 
 /// For partial updates: a present field (even `null`) is `Some(value)`, an
 /// absent one is `None` (with `#[serde(default)]`).
+/// An optional field whose schema does not allow `null`: absent is `None`
+/// (with `#[serde(default)]`), `null` is refused as any wrong type is (a
+/// 400 naming the field), never read as "absent".
+pub fn not_null<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
 pub fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: serde::Deserializer<'de>,

@@ -30,11 +30,11 @@ pub struct Register {
     #[serde(default)]
     description: Option<String>,
     events: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::not_null")]
     inputs_schema: Option<Value>,
     #[serde(default)]
     is_public: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::not_null")]
     org_id: Option<String>,
     scopes: Vec<String>,
     #[serde(default)]
@@ -47,7 +47,7 @@ pub struct Register {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Install {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::not_null")]
     name: Option<String>,
     plugin_id: String,
     events: Vec<String>,
@@ -153,6 +153,11 @@ async fn install(
     body: JsonBody,
 ) -> ApiResult {
     let b: Install = body.parse()?;
+    if b.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
+        return Err(ApiError::bad_request(
+            "name must not be empty (leave it out for the plugin's name)",
+        ));
+    }
     if b.event_dispatch_mode != "SYNC" && b.event_dispatch_mode != "ASYNC" {
         return Err(ApiError::bad_request(format!(
             "eventDispatchMode {:?} is not SYNC or ASYNC",

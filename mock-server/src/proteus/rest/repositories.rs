@@ -15,7 +15,7 @@ pub struct CreateRepository {
     name: String,
     #[serde(default)]
     description: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::not_null")]
     org_id: Option<String>,
 }
 

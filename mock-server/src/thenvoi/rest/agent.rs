@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
-use super::body::{Body, optional_text, text};
+use super::body::{Body, optional_text_not_null, optional_uuid, text};
 use super::{AgentKey, Answer, Failure, data, page, paging, query_pairs, uuid};
 use crate::core::thenvoi::messages::{Claim, Filter, Next};
 use crate::core::thenvoi::{Principal, flow, room_object};
@@ -92,7 +92,7 @@ pub async fn create_chat(
 ) -> Answer {
     let body = read_body(&band, None, &body)?;
     let chat = body.maybe_wrapped("chat", &["task_id"])?;
-    let task_id = optional_text(&chat, "task_id", "chat.")?;
+    let task_id = optional_uuid(&chat, "task_id", "chat.")?;
     let room = flow::create_room(&band.core, &who, task_id);
     data(created(&band, None), room_object(&room))
 }
@@ -151,7 +151,8 @@ pub fn participant_body(
     if !crate::model::thenvoi::is_uuid(&id) {
         return Err(Failure::invalid("participant.participant_id is not a uuid"));
     }
-    let role = optional_text(&p, "role", "participant.")?.unwrap_or_else(|| "member".into());
+    let role =
+        optional_text_not_null(&p, "role", "participant.")?.unwrap_or_else(|| "member".into());
     if !["owner", "admin", "member"].contains(&role.as_str()) {
         return Err(Failure::invalid(
             "participant.role must be owner, admin or member",
@@ -329,9 +330,12 @@ pub async fn event(
     let body = read_body(&band, Some(&id), &body)?;
     let event = body.wrapped("event", &["content", "message_type", "metadata"])?;
     let content = text(&event, "content", "event.")?;
+    if content.is_empty() {
+        return Err(Failure::invalid("event.content must not be empty"));
+    }
     let kind = text(&event, "message_type", "event.")?;
     let metadata = match event.get("metadata") {
-        None | Some(Value::Null) => serde_json::Map::new(),
+        None => serde_json::Map::new(),
         Some(Value::Object(o)) => o.clone(),
         Some(_) => return Err(Failure::invalid("event.metadata must be an object")),
     };
@@ -416,6 +420,7 @@ pub async fn lifecycle(
             let body = json!({ "error": {
                 "code": "validation_error", "message": message,
                 "details": { "/processing_attempt": ["no active attempt"] },
+                "request_id": super::next_request_id(),
             }});
             return Ok((StatusCode::UNPROCESSABLE_ENTITY, axum::Json(body)).into_response());
         }

@@ -16,7 +16,8 @@ pub struct Body {
 
 impl Body {
     pub fn parse(bytes: &[u8], lenient: bool) -> Result<Body, Failure> {
-        if bytes.iter().all(u8::is_ascii_whitespace) {
+        // No body at all is an empty object; white space alone is not JSON.
+        if bytes.is_empty() {
             return Ok(Body {
                 object: Map::new(),
                 lenient,
@@ -117,7 +118,7 @@ impl Body {
                 }
                 Ok(MentionIn {
                     id,
-                    name: optional_text(o, "name", &format!("message.mentions[{i}]."))?,
+                    name: optional_text_not_null(o, "name", &format!("message.mentions[{i}]."))?,
                     handle: optional_text(o, "handle", &format!("message.mentions[{i}]."))?,
                 })
             })
@@ -132,6 +133,38 @@ pub fn text(o: &Map<String, Value>, key: &str, at: &str) -> Result<String, Failu
         Some(_) => Err(Failure::invalid(format!("{at}{key} must be a string"))),
         None => Err(Failure::invalid(format!("{at}{key} is required"))),
     }
+}
+
+/// An optional string field that may not be null (its schema says
+/// `string`, not `["string", "null"]`).
+pub fn optional_text_not_null(
+    o: &Map<String, Value>,
+    key: &str,
+    at: &str,
+) -> Result<Option<String>, Failure> {
+    match o.get(key) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::Null) => Err(Failure::invalid(format!(
+            "{at}{key} must be a string (leave it out instead of null)"
+        ))),
+        Some(_) => Err(Failure::invalid(format!("{at}{key} must be a string"))),
+    }
+}
+
+/// An optional uuid field (null is absent).
+pub fn optional_uuid(
+    o: &Map<String, Value>,
+    key: &str,
+    at: &str,
+) -> Result<Option<String>, Failure> {
+    let value = optional_text(o, key, at)?;
+    if let Some(v) = &value
+        && !crate::model::thenvoi::is_uuid(v)
+    {
+        return Err(Failure::invalid(format!("{at}{key} is not a uuid")));
+    }
+    Ok(value)
 }
 
 /// An optional string field (null is absent).

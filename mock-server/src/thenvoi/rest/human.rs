@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use serde_json::json;
 
 use super::agent::{created, member_room, participant_body, read_body, send_message};
-use super::body::{optional_text, text};
+use super::body::{optional_uuid, text};
 use super::{Answer, Failure, UserKey, data, page, paging, query_pairs};
 use crate::core::thenvoi::{flow, room_object};
 use crate::thenvoi::Band;
@@ -25,7 +25,7 @@ pub async fn register_agent(
     if name.trim().is_empty() {
         return Err(Failure::invalid("agent.name must not be empty"));
     }
-    let description = optional_text(&agent, "description", "agent.")?;
+    let description = Some(text(&agent, "description", "agent.")?);
     let (agent, key) = band.core.thenvoi.register_agent(&who, &name, description);
     let faults = band.core.faults.thenvoi(None);
     let credentials = if faults.register_without_key.fire() {
@@ -50,7 +50,7 @@ pub async fn create_chat(
 ) -> Answer {
     let body = read_body(&band, None, &body)?;
     let chat = body.maybe_wrapped("chat", &["task_id"])?;
-    let task_id = optional_text(&chat, "task_id", "chat.")?;
+    let task_id = optional_uuid(&chat, "task_id", "chat.")?;
     let room = flow::create_room(&band.core, &who, task_id);
     data(StatusCode::CREATED, room_object(&room))
 }

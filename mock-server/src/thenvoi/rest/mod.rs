@@ -78,11 +78,22 @@ pub fn error(status: StatusCode, message: &str) -> Response {
         429 => "too_many_requests",
         _ => "internal_server_error",
     };
+    let request_id = next_request_id();
     (
         status,
-        axum::Json(json!({ "error": { "code": code, "message": message } })),
+        axum::Json(
+            json!({ "error": { "code": code, "message": message, "request_id": request_id } }),
+        ),
     )
         .into_response()
+}
+
+/// A request id for an error body: the Band SDK's error model requires one
+/// (T30). Counted, not random, so runs repeat.
+pub fn next_request_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("req_{n:016x}")
 }
 
 /// `{"data": …}` with a status.
