@@ -24,6 +24,7 @@ pub mod profile;
 pub mod report;
 pub mod runner;
 pub mod schema;
+pub mod sdk;
 pub mod stream;
 #[cfg(feature = "testing")]
 pub mod testing;

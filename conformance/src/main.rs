@@ -75,6 +75,49 @@ enum Command {
         #[arg(long, default_value_t = 3000, value_name = "N")]
         timeout_ms: u64,
     },
+    /// Grade a client SDK: run an adapter (a small program driving the SDK
+    /// through one task, see docs/CLIENTS.md) through the client scenarios
+    /// against a running proteus-mock, every fault of each scenario set on
+    /// it through its control plane.
+    #[command(
+        after_help = "Examples:\n  proteus-conformance client --target http://127.0.0.1:4000 --command 'node interop/clients/careful.mjs'\n  proteus-conformance client --command 'python3 my_adapter.py' --only client.stream --junit client.xml\n\nExit codes as for run: 0 every MUST passed, 1 a MUST failed, 2 usage, 3 the mock unreachable."
+    )]
+    Client {
+        /// A running proteus-mock (its control plane is used to set each scenario up).
+        #[arg(long, default_value = "http://127.0.0.1:4000")]
+        target: String,
+        /// The adapter, run with `sh -c` once per scenario.
+        #[arg(long, value_name = "CMD")]
+        command: String,
+        /// Run only scenarios matching GLOB; repeatable.
+        #[arg(long, value_name = "GLOB")]
+        only: Vec<String>,
+        /// Skip scenarios matching GLOB; repeatable.
+        #[arg(long, value_name = "GLOB")]
+        exclude: Vec<String>,
+        /// SHOULD failures fail the run too.
+        #[arg(long)]
+        strict: bool,
+        /// Known failures: lines `SCENARIO-ID [SIGNATURE] [# reason]`.
+        #[arg(long, value_name = "FILE")]
+        expectations: Option<PathBuf>,
+        /// A listed known failure that passes fails the run.
+        #[arg(long)]
+        strict_expectations: bool,
+        /// Write the JSON report (schemas/report/conformance.json) here.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// Write a JUnit XML report here.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// Write a self-contained HTML report here.
+        #[arg(long, value_name = "FILE")]
+        report_html: Option<PathBuf>,
+        /// How long the SDK waits for a reply before reporting a time-out
+        /// (PROTEUS_TIMEOUT_MS); an adapter is killed 10 s after that.
+        #[arg(long, default_value_t = 2000, value_name = "MS")]
+        reply_timeout_ms: u64,
+    },
     /// List the cases: id, level, and the rule each checks.
     List {
         /// List only cases matching GLOB; repeatable.
@@ -178,6 +221,79 @@ async fn run(cmd: Command) -> i32 {
             0
         }
         Command::Validate { files } => validate(&files),
+        Command::Client {
+            target,
+            command,
+            only,
+            exclude,
+            strict,
+            expectations,
+            strict_expectations,
+            json,
+            junit,
+            report_html,
+            reply_timeout_ms,
+        } => {
+            use proteus_conformance::sdk;
+            let ids: Vec<String> = sdk::scenarios::ALL
+                .iter()
+                .map(|s| s.id.to_string())
+                .collect();
+            let expectations = read_expectations(expectations.as_deref(), &ids);
+            let http = reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap_or_default();
+            let profile = Profile::load(&http, &target, None)
+                .await
+                .unwrap_or_else(|e| fail(e.exit_code(), &e.to_string()));
+            let selected: Vec<sdk::scenarios::Scenario> = sdk::scenarios::ALL
+                .iter()
+                .filter(|s| only.is_empty() || only.iter().any(|p| runner::selects(p, s.id)))
+                .filter(|s| !exclude.iter().any(|p| runner::selects(p, s.id)))
+                .copied()
+                .collect();
+            if selected.is_empty() {
+                fail(
+                    exit::USAGE,
+                    "no scenario matches --only/--exclude (see docs/CLIENTS.md)",
+                );
+            }
+            println!(
+                "proteus-conformance: {} client scenarios with `{command}` against {target}",
+                selected.len()
+            );
+            let settings = sdk::Settings {
+                command,
+                reply_timeout: Duration::from_millis(reply_timeout_ms),
+                limit: Duration::from_millis(reply_timeout_ms) + Duration::from_secs(10),
+                expectations,
+            };
+            let started = Instant::now();
+            let terminal = std::io::stdout().is_terminal();
+            let mut progress = Progress::new(selected.len(), terminal);
+            let results = sdk::run(&target, &profile, &selected, &settings, |r| {
+                progress.case(r)
+            })
+            .await;
+            progress.finish();
+            let code = runner::exit_code(&results, strict, strict_expectations);
+            let outputs = Outputs {
+                json,
+                junit,
+                report_html,
+            };
+            outputs.write(
+                &results,
+                &target,
+                &profile.source,
+                started,
+                code,
+                strict,
+                strict_expectations,
+            );
+            code
+        }
         Command::Run {
             target,
             profile,
@@ -192,26 +308,13 @@ async fn run(cmd: Command) -> i32 {
             timeout_ms,
         } => {
             unknown_selector_hint(&only);
-            let expectations = match expectations {
-                None => Vec::new(),
-                Some(path) => {
-                    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-                        fail(exit::USAGE, &format!("cannot read {}: {e}", path.display()))
-                    });
-                    let parsed = runner::parse_expectations(&text)
-                        .unwrap_or_else(|e| fail(exit::USAGE, &format!("{}: {e}", path.display())));
-                    let mut ids: Vec<String> =
-                        cases::all().iter().map(|c| c.id.to_string()).collect();
-                    ids.extend(
-                        proteus_conformance::schema::SchemaSet::embedded()
-                            .names()
-                            .map(|n| format!("schema.{}.1", n.replace('/', "."))),
-                    );
-                    runner::check_expectations(&parsed, &ids)
-                        .unwrap_or_else(|e| fail(exit::USAGE, &format!("{}: {e}", path.display())));
-                    parsed
-                }
-            };
+            let mut ids: Vec<String> = cases::all().iter().map(|c| c.id.to_string()).collect();
+            ids.extend(
+                proteus_conformance::schema::SchemaSet::embedded()
+                    .names()
+                    .map(|n| format!("schema.{}.1", n.replace('/', "."))),
+            );
+            let expectations = read_expectations(expectations.as_deref(), &ids);
             let http = reqwest::Client::builder()
                 .timeout(Duration::from_millis(timeout_ms))
                 .build()
@@ -256,51 +359,79 @@ async fn run(cmd: Command) -> i32 {
             .await;
             progress.finish();
             let code = runner::exit_code(&results, strict, strict_expectations);
-            print!("{}", report::summary(&results, strict));
-            if let Some(path) = json {
-                let doc = report::json(
-                    &results,
-                    &target,
-                    &profile.source,
-                    started.elapsed().as_millis() as u64,
-                    code,
-                );
-                if let Err(e) = std::fs::write(
-                    &path,
-                    serde_json::to_string_pretty(&doc).unwrap_or_default(),
-                ) {
-                    fail(
-                        exit::UNREACHABLE,
-                        &format!("cannot write {}: {e}", path.display()),
-                    );
-                }
-            }
-            if let Some(path) = report_html
-                && let Err(e) = std::fs::write(
-                    &path,
-                    report::html(
-                        &results,
-                        &target,
-                        started.elapsed().as_millis() as u64,
-                        code,
-                    ),
-                )
-            {
-                fail(
-                    exit::UNREACHABLE,
-                    &format!("cannot write {}: {e}", path.display()),
-                );
-            }
-            if let Some(path) = junit
-                && let Err(e) =
-                    std::fs::write(&path, report::junit(&results, strict, strict_expectations))
-            {
-                fail(
-                    exit::UNREACHABLE,
-                    &format!("cannot write {}: {e}", path.display()),
-                );
-            }
+            let outputs = Outputs {
+                json,
+                junit,
+                report_html,
+            };
+            outputs.write(
+                &results,
+                &target,
+                &profile.source,
+                started,
+                code,
+                strict,
+                strict_expectations,
+            );
             code
+        }
+    }
+}
+
+/// An expectations file, checked against the ids that exist (exit 2 on a
+/// bad line or an unknown id).
+fn read_expectations(path: Option<&std::path::Path>, ids: &[String]) -> Vec<runner::Expectation> {
+    let Some(path) = path else { return Vec::new() };
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| fail(exit::USAGE, &format!("cannot read {}: {e}", path.display())));
+    let parsed = runner::parse_expectations(&text)
+        .unwrap_or_else(|e| fail(exit::USAGE, &format!("{}: {e}", path.display())));
+    runner::check_expectations(&parsed, ids)
+        .unwrap_or_else(|e| fail(exit::USAGE, &format!("{}: {e}", path.display())));
+    parsed
+}
+
+/// The report files a run asked for.
+struct Outputs {
+    json: Option<PathBuf>,
+    junit: Option<PathBuf>,
+    report_html: Option<PathBuf>,
+}
+
+impl Outputs {
+    /// Prints the summary and writes each report asked for (exit 3 when one
+    /// cannot be written).
+    #[allow(clippy::too_many_arguments)]
+    fn write(
+        &self,
+        results: &[runner::CaseResult],
+        target: &str,
+        source: &str,
+        started: Instant,
+        code: i32,
+        strict: bool,
+        strict_expectations: bool,
+    ) {
+        print!("{}", report::summary(results, strict));
+        let took = started.elapsed().as_millis() as u64;
+        let mut files: Vec<(&PathBuf, String)> = Vec::new();
+        if let Some(path) = &self.json {
+            let doc = report::json(results, target, source, took, code);
+            files.push((path, serde_json::to_string_pretty(&doc).unwrap_or_default()));
+        }
+        if let Some(path) = &self.report_html {
+            files.push((path, report::html(results, target, took, code)));
+        }
+        if let Some(path) = &self.junit {
+            files.push((path, report::junit(results, strict, strict_expectations)));
+        }
+        for (path, text) in files {
+            if let Err(e) = std::fs::write(path, text) {
+                fail(
+                    exit::UNREACHABLE,
+                    &format!("cannot write {}: {e}", path.display()),
+                );
+            }
         }
     }
 }

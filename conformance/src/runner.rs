@@ -234,8 +234,10 @@ pub async fn run(
     results
 }
 
+/// A case's result from its outcome, with the expectations applied (also
+/// the client mode's, `crate::sdk`).
 #[allow(clippy::too_many_arguments)]
-fn judge(
+pub fn judge(
     id: &str,
     level: Level,
     desc: &str,

@@ -75,7 +75,15 @@ fn the_inspector_and_the_html_reports_work_in_headless_chromium() {
     );
     let sweep_html = out.join("sweep.html");
     let run = Command::new(workspace_binary("proteus-load"))
-        .args(["sweep", "--target", &reports_mock.url, "--from", "5", "--to", "10"])
+        .args([
+            "sweep",
+            "--target",
+            &reports_mock.url,
+            "--from",
+            "5",
+            "--to",
+            "10",
+        ])
         .args(["--double", "--users", "2", "--duration", "1s", "--html"])
         .arg(&sweep_html)
         .output()

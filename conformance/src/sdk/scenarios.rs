@@ -1,0 +1,288 @@
+//! The client scenarios, as data: what the mock is set to (faults, token,
+//! chat), which task the adapter does, and how the outcome is judged.
+//!
+//! Each judgement reads both sides: what the SDK reported (the adapter's
+//! lines) and what the server did (the mock's journal, its REST history).
+//! A profile adds its own scenarios by adding rows; the runner knows no
+//! scenario by name.
+
+use crate::case::Level;
+
+/// What the adapter is asked to do (`PROTEUS_TASK`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Task {
+    /// Connect and authenticate; report `connected` or `error`.
+    Connect,
+    /// Connect, join the chat, send `PROTEUS_CONTENT`; report `sent` (the
+    /// id the SDK returned) or `error`.
+    Send,
+    /// As send, asking for a streamed reply; report the reply as the SDK
+    /// presents it complete (`final`), or `error` / `timeout`.
+    Stream,
+    /// List the chat's whole history; report `history` (ids, oldest
+    /// first) or `error`.
+    History,
+}
+
+impl Task {
+    pub fn name(self) -> &'static str {
+        match self {
+            Task::Connect => "connect",
+            Task::Send => "send",
+            Task::Stream => "stream",
+            Task::History => "history",
+        }
+    }
+}
+
+/// The chat the task is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chat {
+    /// A fresh chat of the user with the streaming agent.
+    WithAgent,
+    /// A fresh chat of the user alone, holding 45 messages.
+    WithHistory,
+    /// An id no chat has.
+    Missing,
+}
+
+/// How the outcome is judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Judge {
+    /// A `connected` line, no `error`.
+    Connected,
+    /// An `error` line carrying the server's refusal, no `connected`.
+    Refused,
+    /// At most this many socket.io connection attempts reached the mock.
+    AtMostConnects(usize),
+    /// `sent` with the id of the message the server stored.
+    SentIsStored,
+    /// An `error` line with a message, and nothing presented as done.
+    ErrorSurfaced,
+    /// One `final` whose text is the `message:done` content.
+    FinalIsDone,
+    /// Never a `final` that differs from `message:done` (a `final` equal to
+    /// it, an `error` or a `timeout` are all fine; silence is not).
+    NoWrongFinal,
+    /// No `final`; a `timeout` or an `error` instead.
+    NoFinal,
+    /// `history` equal to the server's (every message, in order).
+    HistoryComplete,
+    /// `history` equal to the server's, or an `error`: never a wrong list.
+    HistoryNeverWrong,
+}
+
+/// One scenario.
+#[derive(Debug, Clone, Copy)]
+pub struct Scenario {
+    pub id: &'static str,
+    pub level: Level,
+    pub desc: &'static str,
+    /// The rule, quoted from docs/CLIENTS.md.
+    pub requirement: &'static str,
+    pub task: Task,
+    pub chat: Chat,
+    /// Give the adapter a token the server refuses.
+    pub bad_token: bool,
+    /// Mock faults switched on before the task.
+    pub faults: &'static [&'static str],
+    pub judge: Judge,
+}
+
+#[allow(clippy::too_many_arguments)] // one scenario row, every column named at the call
+const fn row(
+    id: &'static str,
+    level: Level,
+    desc: &'static str,
+    requirement: &'static str,
+    task: Task,
+    chat: Chat,
+    faults: &'static [&'static str],
+    judge: Judge,
+) -> Scenario {
+    Scenario {
+        id,
+        level,
+        desc,
+        requirement,
+        task,
+        chat,
+        bad_token: false,
+        faults,
+        judge,
+    }
+}
+
+const FINAL_IS_DONE: &str =
+    "The text an SDK presents as a complete reply is the message:done content.";
+const NEVER_WRONG: &str = "An SDK never presents as complete a reply that differs from message:done: it may rebuild the text from done or report an error.";
+
+/// Every scenario, in run order.
+pub const ALL: &[Scenario] = &[
+    row(
+        "client.auth.1",
+        Level::Must,
+        "a valid token reaches success",
+        "With a valid token the SDK connects and reports it.",
+        Task::Connect,
+        Chat::WithAgent,
+        &[],
+        Judge::Connected,
+    ),
+    Scenario {
+        bad_token: true,
+        ..row(
+            "client.auth.2",
+            Level::Must,
+            "an invalid token surfaces the server's error",
+            "A refused token is surfaced as an error carrying the server's message, never as a connection.",
+            Task::Connect,
+            Chat::WithAgent,
+            &[],
+            Judge::Refused,
+        )
+    },
+    Scenario {
+        bad_token: true,
+        ..row(
+            "client.auth.3",
+            Level::Should,
+            "a refused token is not retried in a storm",
+            "After an authentication error an SDK retries at most twice, not in a loop.",
+            Task::Connect,
+            Chat::WithAgent,
+            &[],
+            Judge::AtMostConnects(3),
+        )
+    },
+    row(
+        "client.send.1",
+        Level::Must,
+        "the id the SDK returns is the stored message's",
+        "The message id an SDK returns for a send is the one the server's ack gave.",
+        Task::Send,
+        Chat::WithAgent,
+        &[],
+        Judge::SentIsStored,
+    ),
+    row(
+        "client.send.2",
+        Level::Must,
+        "a refused send is surfaced",
+        "A send the server refuses (an error ack) is surfaced with its message, not reported as sent.",
+        Task::Send,
+        Chat::Missing,
+        &[],
+        Judge::ErrorSurfaced,
+    ),
+    row(
+        "client.stream.1",
+        Level::Must,
+        "a clean streamed reply is presented as message:done says",
+        FINAL_IS_DONE,
+        Task::Stream,
+        Chat::WithAgent,
+        &[],
+        Judge::FinalIsDone,
+    ),
+    row(
+        "client.stream.2",
+        Level::Must,
+        "a lost delta does not make a wrong final reply",
+        NEVER_WRONG,
+        Task::Stream,
+        Chat::WithAgent,
+        &["drop-delta:2"],
+        Judge::NoWrongFinal,
+    ),
+    row(
+        "client.stream.3",
+        Level::Must,
+        "a duplicated delta does not make a wrong final reply",
+        NEVER_WRONG,
+        Task::Stream,
+        Chat::WithAgent,
+        &["duplicate-delta:2"],
+        Judge::NoWrongFinal,
+    ),
+    row(
+        "client.stream.4",
+        Level::Must,
+        "swapped deltas do not make a wrong final reply",
+        NEVER_WRONG,
+        Task::Stream,
+        Chat::WithAgent,
+        &["reorder-deltas:2"],
+        Judge::NoWrongFinal,
+    ),
+    row(
+        "client.stream.5",
+        Level::Must,
+        "a wrong cumulative content does not make a wrong final reply",
+        NEVER_WRONG,
+        Task::Stream,
+        Chat::WithAgent,
+        &["wrong-content:2"],
+        Judge::NoWrongFinal,
+    ),
+    row(
+        "client.stream.6",
+        Level::Must,
+        "a delta after message:done does not change the final reply",
+        NEVER_WRONG,
+        Task::Stream,
+        Chat::WithAgent,
+        &["delta-after-done"],
+        Judge::NoWrongFinal,
+    ),
+    row(
+        "client.stream.7",
+        Level::Must,
+        "a reply without message:done is a time-out, not a complete reply",
+        "An SDK presents a reply as complete only on message:done; without it, it reports a time-out or an error.",
+        Task::Stream,
+        Chat::WithAgent,
+        &["omit-done"],
+        Judge::NoFinal,
+    ),
+    row(
+        "client.stream.8",
+        Level::Must,
+        "a reply that stalls past the time limit is a time-out",
+        "A reply that stops mid-way is reported as timed out at the SDK's limit, not as complete.",
+        Task::Stream,
+        Chat::WithAgent,
+        &["stall-stream:2:10000"],
+        Judge::NoFinal,
+    ),
+    row(
+        "client.history.1",
+        Level::Must,
+        "a 45-message history is listed completely and in order",
+        "Listing a chat's history pages through all of it (page or cursor) and keeps the order.",
+        Task::History,
+        Chat::WithHistory,
+        &[],
+        Judge::HistoryComplete,
+    ),
+    row(
+        "client.history.2",
+        Level::Should,
+        "pages that skip an item are not turned into a wrong history",
+        "An SDK notices pages that do not join up (or pages by cursor) instead of listing a history with a hole.",
+        Task::History,
+        Chat::WithHistory,
+        &["page-skip"],
+        Judge::HistoryNeverWrong,
+    ),
+    row(
+        "client.errors.1",
+        Level::Must,
+        "a 503 from the REST API is surfaced with its message",
+        "An error envelope (4xx, 5xx) is surfaced with its message, never read as an empty result.",
+        Task::History,
+        Chat::WithHistory,
+        &["rest-status:503:/api/chats"],
+        Judge::ErrorSurfaced,
+    ),
+];

@@ -1,0 +1,154 @@
+//! Client conformance against real adapters (interop/clients/): the careful
+//! ones (npm socket.io-client; python-socketio, written from docs/CLIENTS.md
+//! alone) pass every scenario, the naive one
+//! (the shortcuts real clients take) fails exactly the scenarios its row
+//! says, so every scenario is shown to fail for the behaviour it names. The
+//! whole catalogue runs in well under a minute per adapter.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use proteus_conformance::sdk::scenarios::ALL;
+use proteus_conformance::testing::MockProcess;
+use serde_json::Value;
+
+/// Runs `proteus-conformance client` with `adapter`; the JSON report.
+fn client(mock: &MockProcess, adapter: &str) -> (i32, Value, Duration) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let json = std::env::temp_dir().join(format!(
+        "proteus-client-{}-{}.json",
+        std::process::id(),
+        adapter.replace(['/', ' ', '.'], "_")
+    ));
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_proteus-conformance"))
+        .current_dir(&root)
+        .args([
+            "client",
+            "--target",
+            &mock.url,
+            "--command",
+            adapter,
+            "--json",
+        ])
+        .arg(&json)
+        .output()
+        .expect("the runner runs");
+    let took = started.elapsed();
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap_or_else(|e| {
+        panic!(
+            "no report ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }))
+    .expect("json");
+    (out.status.code().unwrap_or(-1), report, took)
+}
+
+fn failing(report: &Value) -> Vec<String> {
+    report["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .filter(|c| c["status"] == "fail")
+        .map(|c| c["id"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// The naive adapter's shortcuts, and the scenario each must fail.
+const NAIVE_FAILS: &[(&str, &str)] = &[
+    ("client.auth.2", "reports a generic error, not the server's"),
+    ("client.auth.3", "reconnects after every refusal"),
+    ("client.send.2", "reads an error ack as sent"),
+    (
+        "client.stream.2",
+        "concatenates deltas: a lost one is a hole",
+    ),
+    (
+        "client.stream.3",
+        "concatenates deltas: a duplicate is repeated",
+    ),
+    ("client.stream.4", "concatenates deltas in arrival order"),
+    ("client.stream.6", "ignores done: a late delta is kept"),
+    ("client.stream.7", "calls a reply complete when deltas stop"),
+    ("client.stream.8", "calls a stalled reply complete"),
+    (
+        "client.history.1",
+        "takes the first page for the whole history",
+    ),
+    (
+        "client.history.2",
+        "takes the first page for the whole history",
+    ),
+    (
+        "client.errors.1",
+        "reads an error envelope as an empty history",
+    ),
+];
+
+#[test]
+fn the_careful_adapter_passes_every_scenario_and_the_naive_fails_exactly_its_row() {
+    let mock = MockProcess::start(&[]);
+    let (code, careful, took) = client(&mock, "node interop/clients/careful.mjs");
+    assert_eq!(failing(&careful), Vec::<String>::new(), "{careful:#}");
+    assert_eq!(code, 0);
+    assert_eq!(
+        careful["cases"].as_array().map(Vec::len),
+        Some(ALL.len()),
+        "every scenario ran"
+    );
+    assert!(
+        took < Duration::from_secs(60),
+        "a full client run took {took:?}"
+    );
+    proteus_conformance::schema::SchemaSet::embedded()
+        .check("report/conformance", &careful)
+        .expect("the client report is a conformance report");
+
+    // Written from docs/CLIENTS.md alone, on python-socketio.
+    let (code, python, _) = client(&mock, "interop/.venv/bin/python interop/clients/careful.py");
+    assert_eq!(failing(&python), Vec::<String>::new(), "{python:#}");
+    assert_eq!(code, 0);
+
+    let (code, naive, _) = client(&mock, "node interop/clients/naive.mjs");
+    let expected: Vec<String> = NAIVE_FAILS.iter().map(|(id, _)| id.to_string()).collect();
+    assert_eq!(failing(&naive), expected, "{naive:#}");
+    assert_eq!(code, 1, "a MUST failed");
+    // Every scenario fails for some adapter behaviour, or says why not.
+    let never_failed: Vec<&str> = ALL
+        .iter()
+        .map(|s| s.id)
+        .filter(|id| !NAIVE_FAILS.iter().any(|(f, _)| f == id))
+        .collect();
+    assert_eq!(
+        never_failed,
+        [
+            "client.auth.1",
+            "client.send.1",
+            "client.stream.1",
+            "client.stream.5"
+        ],
+        "the scenarios a naive client passes too (it connects, sends and streams cleanly, and builds text from contentDelta, which wrong-content leaves right)"
+    );
+}
+
+#[test]
+fn a_selection_that_matches_no_scenario_is_a_usage_error() {
+    let mock = MockProcess::start(&[]);
+    let out = Command::new(env!("CARGO_BIN_EXE_proteus-conformance"))
+        .args([
+            "client",
+            "--target",
+            &mock.url,
+            "--command",
+            "true",
+            "--only",
+            "client.strem",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no scenario matches"));
+}
