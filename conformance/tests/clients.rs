@@ -83,8 +83,28 @@ const NAIVE_FAILS: &[(&str, &str)] = &[
         "takes the first page for the whole history",
     ),
     (
+        "client.connection.1",
+        "calls the text so far complete when the socket drops",
+    ),
+    (
+        "client.errors.2",
+        "reads a 401 envelope as an empty history",
+    ),
+    (
+        "client.errors.3",
+        "reads a 403 envelope as an empty history",
+    ),
+    (
+        "client.errors.4",
+        "reads a 404 envelope as an empty history",
+    ),
+    (
+        "client.errors.5",
+        "reads a 429 envelope as an empty history",
+    ),
+    (
         "client.errors.1",
-        "reads an error envelope as an empty history",
+        "reads a 503 envelope as an empty history",
     ),
 ];
 
@@ -131,6 +151,34 @@ fn the_careful_adapter_passes_every_scenario_and_the_naive_fails_exactly_its_row
             "client.stream.5"
         ],
         "the scenarios a naive client passes too (it connects, sends and streams cleanly, and builds text from contentDelta, which wrong-content leaves right)"
+    );
+}
+
+#[test]
+fn the_docs_count_the_scenarios_there_are() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let n = ALL.len();
+    for doc in ["README.md", "docs/CLIENTS.md"] {
+        let text = std::fs::read_to_string(root.join(doc)).expect("doc");
+        assert!(
+            text.contains(&format!("{n} scenarios")),
+            "{doc} does not say {n} scenarios"
+        );
+    }
+    let clients = std::fs::read_to_string(root.join("docs/CLIENTS.md")).expect("doc");
+    for s in ALL {
+        assert!(
+            clients.contains(&format!("| `{}` |", s.id)),
+            "docs/CLIENTS.md has no row for {}",
+            s.id
+        );
+    }
+    assert!(
+        clients.contains(&format!(
+            "It fails {} of the {n} scenarios",
+            NAIVE_FAILS.len()
+        )),
+        "docs/CLIENTS.md misstates the naive adapter's failures"
     );
 }
 

@@ -162,6 +162,25 @@ async fn prepare(
     let token = user.token.clone();
     let chat_id = match s.chat {
         Chat::Missing => "000000000000000000000000".to_string(),
+        Chat::Foreign => {
+            let other = profile
+                .users
+                .get(1)
+                .ok_or("the profile has no second user")?;
+            let (status, v) = mock
+                .call(
+                    reqwest::Method::POST,
+                    "/api/chats",
+                    Some(&other.token),
+                    Some(json!({ "participants": [] })),
+                )
+                .await?;
+            let id = v["data"]["id"]
+                .as_str()
+                .filter(|_| status < 300)
+                .ok_or(format!("creating a chat answered {status}: {v}"))?;
+            id.to_string()
+        }
         Chat::WithAgent | Chat::WithHistory => {
             let participants = match (s.chat, &profile.agents.streaming) {
                 (Chat::WithAgent, Some(agent)) => json!([{ "id": agent, "type": "AGENT" }]),

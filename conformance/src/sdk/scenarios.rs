@@ -44,6 +44,8 @@ pub enum Chat {
     WithHistory,
     /// An id no chat has.
     Missing,
+    /// A chat of another user, which this user may not read.
+    Foreign,
 }
 
 /// How the outcome is judged.
@@ -274,6 +276,59 @@ pub const ALL: &[Scenario] = &[
         Chat::WithHistory,
         &["page-skip"],
         Judge::HistoryNeverWrong,
+    ),
+    row(
+        "client.connection.1",
+        Level::Must,
+        "a connection lost mid-reply is surfaced or recovered, never a truncated final reply",
+        "When the connection drops mid-reply an SDK reports an error or recovers the complete reply (from history); it never presents the text so far as complete.",
+        Task::Stream,
+        Chat::WithAgent,
+        &["disconnect-mid-stream:3"],
+        Judge::NoWrongFinal,
+    ),
+    Scenario {
+        bad_token: true,
+        ..row(
+            "client.errors.2",
+            Level::Must,
+            "a 401 is surfaced with its message",
+            "An error envelope (4xx, 5xx) is surfaced with its message, never read as an empty result.",
+            Task::History,
+            Chat::WithHistory,
+            &[],
+            Judge::ErrorSurfaced,
+        )
+    },
+    row(
+        "client.errors.3",
+        Level::Must,
+        "a 403 is surfaced with its message",
+        "An error envelope (4xx, 5xx) is surfaced with its message, never read as an empty result.",
+        Task::History,
+        Chat::Foreign,
+        &[],
+        Judge::ErrorSurfaced,
+    ),
+    row(
+        "client.errors.4",
+        Level::Must,
+        "a 404 is surfaced with its message",
+        "An error envelope (4xx, 5xx) is surfaced with its message, never read as an empty result.",
+        Task::History,
+        Chat::Missing,
+        &[],
+        Judge::ErrorSurfaced,
+    ),
+    row(
+        "client.errors.5",
+        Level::Must,
+        "a 429 is surfaced with its message",
+        "An error envelope (4xx, 5xx) is surfaced with its message, never read as an empty result.",
+        Task::History,
+        Chat::WithHistory,
+        &["rest-status:429:/api/chats"],
+        Judge::ErrorSurfaced,
     ),
     row(
         "client.errors.1",
