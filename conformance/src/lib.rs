@@ -21,6 +21,7 @@ pub mod case;
 pub mod cases;
 pub mod client;
 pub mod profile;
+pub mod proxy;
 pub mod report;
 pub mod runner;
 pub mod schema;

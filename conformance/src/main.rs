@@ -118,6 +118,33 @@ enum Command {
         #[arg(long, default_value_t = 2000, value_name = "MS")]
         reply_timeout_ms: u64,
     },
+    /// Relay a real client's traffic to a real server and check it live:
+    /// REST envelopes, socket.io events against their schemas, streams
+    /// through the stream checker. Violations are printed as they happen;
+    /// on Ctrl-C or after --duration a summary, exit 0 (clean) or 1.
+    #[command(
+        after_help = "Examples:\n  proteus-conformance proxy --listen 127.0.0.1:4001 --upstream http://127.0.0.1:4000\n  proteus-conformance proxy --upstream http://127.0.0.1:4000 --capture traffic.jsonl --duration 60s\n  proteus-conformance validate traffic.jsonl   # the capture, checked again offline"
+    )]
+    Proxy {
+        /// Where the client connects instead of the server.
+        #[arg(long, default_value = "127.0.0.1:4001", value_name = "ADDR")]
+        listen: std::net::SocketAddr,
+        /// The server: http://HOST:PORT.
+        #[arg(long, value_name = "URL")]
+        upstream: String,
+        /// Write every exchange as JSON lines (validate reads them back).
+        #[arg(long, value_name = "FILE")]
+        capture: Option<PathBuf>,
+        /// Keep tokens in the capture (they are redacted by default).
+        #[arg(long)]
+        keep_tokens: bool,
+        /// Stop after this long (e.g. 30s, 5m); default: until Ctrl-C.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        duration: Option<Duration>,
+        /// Write the summary (exchanges, violations) as JSON here.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+    },
     /// List the cases: id, level, and the rule each checks.
     List {
         /// List only cases matching GLOB; repeatable.
@@ -136,6 +163,22 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+}
+
+/// `30s`, `500ms`, `5m` or a bare number of seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (n, scale) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (s.strip_suffix('s').unwrap_or(s), 1.0)
+    };
+    n.parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .map(|v| Duration::from_secs_f64(v * scale))
+        .ok_or_else(|| format!("{s:?} is not a duration (30s, 500ms, 5m)"))
 }
 
 fn fail(code: i32, message: &str) -> ! {
@@ -294,6 +337,14 @@ async fn run(cmd: Command) -> i32 {
             );
             code
         }
+        Command::Proxy {
+            listen,
+            upstream,
+            capture,
+            keep_tokens,
+            duration,
+            json,
+        } => proxy(listen, &upstream, capture, keep_tokens, duration, json).await,
         Command::Run {
             target,
             profile,
@@ -490,6 +541,80 @@ impl Progress {
 }
 
 /// Validates captured payloads and the streams they contain.
+/// How a captured REST exchange is named in `validate`'s output.
+fn path_of(path: &str, item: &Value) -> String {
+    format!("{} {path}", item["method"].as_str().unwrap_or("?"))
+}
+
+/// `proteus-conformance proxy`.
+async fn proxy(
+    listen: std::net::SocketAddr,
+    upstream: &str,
+    capture: Option<PathBuf>,
+    keep_tokens: bool,
+    duration: Option<Duration>,
+    json: Option<PathBuf>,
+) -> i32 {
+    use proteus_conformance::proxy::{self, Proxy, watch::Watch};
+    if !upstream.starts_with("http://") {
+        fail(
+            exit::USAGE,
+            &format!("--upstream {upstream:?}: give http://HOST:PORT (https is not relayed yet)"),
+        );
+    }
+    let file = capture.as_ref().map(|p| {
+        std::fs::File::create(p)
+            .unwrap_or_else(|e| fail(exit::USAGE, &format!("cannot write {}: {e}", p.display())))
+    });
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .unwrap_or_else(|e| fail(exit::USAGE, &format!("cannot listen on {listen}: {e}")));
+    let watch = Arc::new(Watch::new(file, keep_tokens, false));
+    let relay = Arc::new(Proxy::new(upstream, watch.clone()));
+    println!(
+        "proteus-conformance proxy: listening on http://{}, relaying to {upstream}{}",
+        listener.local_addr().unwrap_or(listen),
+        duration.map_or_else(|| " until Ctrl-C".to_string(), |d| format!(" for {d:?}"))
+    );
+    let stop = async move {
+        match duration {
+            Some(d) => tokio::time::sleep(d).await,
+            None => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    };
+    if let Err(e) = proxy::serve(listener, relay, stop).await {
+        fail(exit::UNREACHABLE, &format!("the proxy stopped: {e}"));
+    }
+    let (exchanges, violations) = watch.finish();
+    println!(
+        "\n{exchanges} exchanges relayed, {} violations",
+        violations.len()
+    );
+    if let Some(path) = json {
+        let doc = serde_json::json!({
+            "tool": "proteus-conformance proxy",
+            "toolVersion": env!("CARGO_PKG_VERSION"),
+            "upstream": upstream,
+            "exchanges": exchanges,
+            "violations": violations.iter().map(|v| serde_json::json!({
+                "what": v.what, "expected": v.expected, "actual": v.actual, "context": v.context,
+            })).collect::<Vec<_>>(),
+        });
+        if let Err(e) = std::fs::write(
+            &path,
+            serde_json::to_string_pretty(&doc).unwrap_or_default(),
+        ) {
+            fail(
+                exit::UNREACHABLE,
+                &format!("cannot write {}: {e}", path.display()),
+            );
+        }
+    }
+    i32::from(!violations.is_empty())
+}
+
 fn validate(files: &[PathBuf]) -> i32 {
     let set = SchemaSet::embedded();
     let mut problems = 0;
@@ -522,6 +647,26 @@ fn validate(files: &[PathBuf]) -> i32 {
                 .collect(),
         };
         for (i, item) in items.iter().enumerate() {
+            // A proxy capture: REST answers are checked as envelopes (ProteusAI
+            // routes), socket.io packets that are no event are context only.
+            let rest = item["kind"] == "rest";
+            if rest || (item["kind"] == "socket.io" && item.get("event").is_none()) {
+                let path = item["path"].as_str().unwrap_or_default();
+                if rest && path.starts_with("/api/") && !path.starts_with("/api/v1/") {
+                    let at = format!("{}#{}", path_of(path, item), i + 1);
+                    match set.check("objects/envelope", &item["body"]) {
+                        Ok(()) => println!("ok   {at}: objects/envelope"),
+                        Err(v) => {
+                            problems += 1;
+                            println!("FAIL {at}: objects/envelope");
+                            for x in v {
+                                println!("       {x}");
+                            }
+                        }
+                    }
+                }
+                continue;
+            }
             let (schema, payload, event) = match (
                 item.get("event").and_then(Value::as_str),
                 item.get("payload"),

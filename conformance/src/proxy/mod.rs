@@ -1,0 +1,220 @@
+//! `proteus-conformance proxy`: a relay between a real client and a real
+//! server that checks the live traffic against the protocol.
+//!
+//! The client points at the proxy instead of the server. REST requests are
+//! forwarded as they are (method, path, query, headers, body; no redirect
+//! followed) and their answers returned as they are; a socket.io WebSocket
+//! is opened to the upstream with the same path and query, and frames are
+//! relayed both ways in order, each checked on the way ([`watch`]).
+//!
+//! This first version relays HTTP/1.1 and WebSocket to an `http://`
+//! upstream; socket.io's long-polling transport is forwarded as REST but
+//! not checked (clients that upgrade are checked once on WebSocket).
+
+pub mod watch;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::ws::{Message as AxMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::{HeaderMap, HeaderName, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message as TMessage;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use watch::{Dir, Watch};
+
+/// What a proxy run relays to and where it listens.
+pub struct Proxy {
+    pub upstream: String,
+    pub watch: Arc<Watch>,
+    http: reqwest::Client,
+    next_conn: AtomicU64,
+}
+
+impl Proxy {
+    pub fn new(upstream: &str, watch: Arc<Watch>) -> Proxy {
+        Proxy {
+            upstream: upstream.trim_end_matches('/').to_string(),
+            watch,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_default(),
+            next_conn: AtomicU64::new(1),
+        }
+    }
+}
+
+/// Headers that belong to one hop, not to the exchange.
+const HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+];
+
+fn end_to_end(
+    headers: &HeaderMap,
+) -> impl Iterator<Item = (&HeaderName, &axum::http::HeaderValue)> {
+    headers
+        .iter()
+        .filter(|(k, _)| !HOP.contains(&k.as_str()) && k.as_str() != "content-length")
+}
+
+/// Serves the proxy on `listener` until `stop` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    proxy: Arc<Proxy>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = Router::new().fallback(relay).with_state(proxy);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(stop)
+    .await
+}
+
+async fn relay(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
+    let conn = proxy.next_conn.fetch_add(1, Ordering::Relaxed);
+    let (mut parts, body) = request.into_parts();
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map_or("/".to_string(), |p| p.as_str().to_string());
+    if let Ok(upgrade) = WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+        let url = format!(
+            "{}{path_and_query}",
+            proxy.upstream.replacen("http", "ws", 1)
+        );
+        let mut upstream_request = match url.as_str().into_client_request() {
+            Ok(r) => r,
+            Err(e) => {
+                return (
+                    StatusCode::BAD_GATEWAY,
+                    format!("bad upstream URL {url}: {e}"),
+                )
+                    .into_response();
+            }
+        };
+        for (k, v) in end_to_end(&parts.headers) {
+            if !k.as_str().starts_with("sec-websocket") {
+                upstream_request.headers_mut().insert(k.clone(), v.clone());
+            }
+        }
+        let upstream = match tokio_tungstenite::connect_async(upstream_request).await {
+            Ok((ws, _)) => ws,
+            Err(e) => {
+                return (
+                    StatusCode::BAD_GATEWAY,
+                    format!("the upstream refused the WebSocket: {e}"),
+                )
+                    .into_response();
+            }
+        };
+        let watch = proxy.watch.clone();
+        return upgrade.on_upgrade(move |client| pipe(client, upstream, watch, conn));
+    }
+    let body = match axum::body::to_bytes(body, 16 << 20).await {
+        Ok(b) => b,
+        Err(e) => {
+            return (StatusCode::PAYLOAD_TOO_LARGE, format!("request body: {e}")).into_response();
+        }
+    };
+    let method = reqwest::Method::from_bytes(parts.method.as_str().as_bytes())
+        .unwrap_or(reqwest::Method::GET);
+    let mut req = proxy.http.request(
+        method.clone(),
+        format!("{}{path_and_query}", proxy.upstream),
+    );
+    for (k, v) in end_to_end(&parts.headers) {
+        req = req.header(k.as_str(), v.as_bytes());
+    }
+    let answer = match req.body(body).send().await {
+        Ok(a) => a,
+        Err(e) => {
+            return (
+                StatusCode::BAD_GATEWAY,
+                format!("the upstream did not answer: {e}"),
+            )
+                .into_response();
+        }
+    };
+    let status = answer.status().as_u16();
+    let headers = answer.headers().clone();
+    let bytes: Bytes = answer.bytes().await.unwrap_or_default();
+    let path = parts.uri.path();
+    if !path.starts_with("/socket.io") {
+        proxy
+            .watch
+            .rest(conn, method.as_str(), path, status, &bytes);
+    }
+    let mut response = Response::new(Body::from(bytes));
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    for (k, v) in headers.iter() {
+        if !HOP.contains(&k.as_str()) && k.as_str() != "content-length" {
+            response.headers_mut().append(k.clone(), v.clone());
+        }
+    }
+    response
+}
+
+type Upstream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Relays frames both ways, in order, checking the text frames.
+async fn pipe(client: WebSocket, upstream: Upstream, watch: Arc<Watch>, conn: u64) {
+    let (mut client_tx, mut client_rx) = client.split();
+    let (mut up_tx, mut up_rx) = upstream.split();
+    let to_server = {
+        let watch = watch.clone();
+        async move {
+            while let Some(Ok(m)) = client_rx.next().await {
+                let m = match m {
+                    AxMessage::Text(t) => {
+                        watch.frame(conn, Dir::ToServer, t.as_str());
+                        TMessage::text(t.as_str())
+                    }
+                    AxMessage::Binary(b) => TMessage::binary(b),
+                    AxMessage::Ping(p) => TMessage::Ping(p),
+                    AxMessage::Pong(p) => TMessage::Pong(p),
+                    AxMessage::Close(_) => break,
+                };
+                if up_tx.send(m).await.is_err() {
+                    break;
+                }
+            }
+            let _ = up_tx.close().await;
+        }
+    };
+    let to_client = async move {
+        while let Some(Ok(m)) = up_rx.next().await {
+            let m = match m {
+                TMessage::Text(t) => {
+                    watch.frame(conn, Dir::ToClient, t.as_str());
+                    AxMessage::Text(t.as_str().into())
+                }
+                TMessage::Binary(b) => AxMessage::Binary(b),
+                TMessage::Ping(p) => AxMessage::Ping(p),
+                TMessage::Pong(p) => AxMessage::Pong(p),
+                TMessage::Close(_) | TMessage::Frame(_) => break,
+            };
+            if client_tx.send(m).await.is_err() {
+                break;
+            }
+        }
+        let _ = client_tx.close().await;
+    };
+    tokio::join!(to_server, to_client);
+}

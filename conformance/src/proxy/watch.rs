@@ -1,0 +1,258 @@
+//! What the proxy checks and keeps of the traffic it relays.
+//!
+//! Every REST response body is checked against the envelope (and its `ok`
+//! against the status); every socket.io event in either direction against
+//! its event schema; every server-to-client stream through the stream
+//! checker (order, content, done, no plain message for it). A violation is
+//! printed when it happens, in the runner's Expected/Actual form with the
+//! frames just before it, and counted. With `--capture`, every exchange is
+//! a JSON line `proteus-conformance validate` reads again.
+
+use std::collections::VecDeque;
+use std::io::Write;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+use crate::client::{Frame, parse_packet};
+use crate::schema::{SchemaSet, event_schema};
+use crate::stream::StreamChecker;
+
+/// Which way a frame went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dir {
+    ToServer,
+    ToClient,
+}
+
+impl Dir {
+    fn name(self) -> &'static str {
+        match self {
+            Dir::ToServer => "client→server",
+            Dir::ToClient => "server→client",
+        }
+    }
+}
+
+/// One violation seen live.
+#[derive(Debug, Clone)]
+pub struct Violation {
+    pub what: String,
+    pub expected: String,
+    pub actual: String,
+    /// The frames just before it, for context.
+    pub context: Vec<String>,
+}
+
+struct State {
+    checker: StreamChecker,
+    seen_violations: usize,
+    recent: VecDeque<String>,
+    violations: Vec<Violation>,
+    exchanges: u64,
+    capture: Option<std::io::BufWriter<std::fs::File>>,
+}
+
+/// Shared by every connection of a proxy run.
+pub struct Watch {
+    state: Mutex<State>,
+    started: Instant,
+    keep_tokens: bool,
+    quiet: bool,
+}
+
+const CONTEXT: usize = 5;
+
+impl Watch {
+    pub fn new(capture: Option<std::fs::File>, keep_tokens: bool, quiet: bool) -> Watch {
+        Watch {
+            state: Mutex::new(State {
+                checker: StreamChecker::new(),
+                seen_violations: 0,
+                recent: VecDeque::new(),
+                violations: Vec::new(),
+                exchanges: 0,
+                capture: capture.map(std::io::BufWriter::new),
+            }),
+            started: Instant::now(),
+            keep_tokens,
+            quiet,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Tokens in captures are replaced unless `--keep-tokens`.
+    fn redact(&self, mut v: Value) -> Value {
+        if self.keep_tokens {
+            return v;
+        }
+        fn walk(v: &mut Value) {
+            match v {
+                Value::Object(o) => {
+                    for (k, x) in o.iter_mut() {
+                        if matches!(
+                            k.as_str(),
+                            "token" | "authorization" | "Authorization" | "apiKey" | "api_key"
+                        ) && x.is_string()
+                        {
+                            *x = Value::String("[redacted]".into());
+                        } else {
+                            walk(x);
+                        }
+                    }
+                }
+                Value::Array(a) => a.iter_mut().for_each(walk),
+                _ => {}
+            }
+        }
+        walk(&mut v);
+        v
+    }
+
+    fn record(&self, s: &mut State, line: Value, summary: String) {
+        s.exchanges += 1;
+        s.recent.push_back(summary);
+        while s.recent.len() > CONTEXT {
+            s.recent.pop_front();
+        }
+        if let Some(w) = s.capture.as_mut() {
+            let mut line = self.redact(line);
+            line["tMs"] = json!(self.started.elapsed().as_millis() as u64);
+            let _ = writeln!(w, "{line}");
+        }
+    }
+
+    fn violate(&self, s: &mut State, what: String, expected: String, actual: String) {
+        let v = Violation {
+            what,
+            expected,
+            actual,
+            context: s.recent.iter().cloned().collect(),
+        };
+        if !self.quiet {
+            println!("VIOLATION {}", v.what);
+            println!("  Expected: {}", v.expected);
+            println!("  Actual:   {}", v.actual);
+            for c in &v.context {
+                println!("    | {c}");
+            }
+        }
+        s.violations.push(v);
+    }
+
+    /// A REST exchange: the response body against the envelope.
+    pub fn rest(&self, conn: u64, method: &str, path: &str, status: u16, body: &[u8]) {
+        let mut s = self.lock();
+        let parsed: Option<Value> = serde_json::from_slice(body).ok();
+        self.record(
+            &mut s,
+            json!({ "kind": "rest", "conn": conn, "method": method, "path": path, "status": status, "body": parsed }),
+            format!("{method} {path} → {status}"),
+        );
+        if !path.starts_with("/api/") || path.starts_with("/api/v1/") {
+            return;
+        }
+        match parsed {
+            None => self.violate(
+                &mut s,
+                format!("{method} {path}: the body is not JSON"),
+                "the envelope {ok, data?, error?, meta?} (PROTOCOL.md R5)".into(),
+                format!("{} bytes that are not JSON", body.len()),
+            ),
+            Some(v) => {
+                if let Err(errors) = SchemaSet::embedded().check("objects/envelope", &v) {
+                    let first = errors.first().map(|e| e.to_string()).unwrap_or_default();
+                    self.violate(
+                        &mut s,
+                        format!("{method} {path}: not the envelope"),
+                        "objects/envelope".into(),
+                        first,
+                    );
+                } else if (v["ok"] == true) != (200..300).contains(&status) {
+                    self.violate(
+                        &mut s,
+                        format!("{method} {path}: ok disagrees with the status"),
+                        format!("ok {} with status {status}", (200..300).contains(&status)),
+                        format!("ok {}", v["ok"]),
+                    );
+                }
+            }
+        }
+    }
+
+    /// A WebSocket text frame of a socket.io connection.
+    pub fn frame(&self, conn: u64, dir: Dir, text: &str) {
+        // Engine.IO: `4` carries a socket.io packet; pings and the open
+        // packet carry nothing to check.
+        let Some(packet) = text.strip_prefix('4') else {
+            return;
+        };
+        let frame = parse_packet(packet);
+        let mut s = self.lock();
+        let (event, payload) = match &frame {
+            Frame::Event { name, payload } => (Some(name.clone()), payload.clone()),
+            Frame::Ack { payload, .. } => (None, payload.clone()),
+            _ => (None, Value::Null),
+        };
+        let short: String = packet.chars().take(120).collect();
+        let line = match &event {
+            Some(name) => {
+                json!({ "kind": "socket.io", "conn": conn, "dir": dir.name(), "event": name, "payload": payload })
+            }
+            None => {
+                json!({ "kind": "socket.io", "conn": conn, "dir": dir.name(), "packet": short })
+            }
+        };
+        self.record(&mut s, line, format!("{} {short}", dir.name()));
+        let Some(name) = event else { return };
+        if let Some(schema) = event_schema(&name)
+            && let Err(errors) = SchemaSet::embedded().check(schema, &payload)
+        {
+            let first = errors.first().map(|e| e.to_string()).unwrap_or_default();
+            self.violate(
+                &mut s,
+                format!("{} event {name}: does not match {schema}", dir.name()),
+                schema.into(),
+                first,
+            );
+        }
+        if dir == Dir::ToClient {
+            s.checker.observe(&name, &payload);
+            let new: Vec<crate::stream::Violation> =
+                s.checker.violations()[s.seen_violations..].to_vec();
+            s.seen_violations += new.len();
+            for v in new {
+                self.violate(
+                    &mut s,
+                    format!("stream {}: {}", v.stream_id, v.rule),
+                    v.expected,
+                    v.actual,
+                );
+            }
+        }
+    }
+
+    /// The run's end: streams left open are reported; the totals.
+    pub fn finish(&self) -> (u64, Vec<Violation>) {
+        let mut s = self.lock();
+        let checker = std::mem::take(&mut s.checker);
+        let skip = s.seen_violations;
+        let report = checker.finish();
+        for v in report.violations.into_iter().skip(skip) {
+            self.violate(
+                &mut s,
+                format!("stream {}: {}", v.stream_id, v.rule),
+                v.expected,
+                v.actual,
+            );
+        }
+        if let Some(w) = s.capture.as_mut() {
+            let _ = w.flush();
+        }
+        (s.exchanges, s.violations.clone())
+    }
+}
