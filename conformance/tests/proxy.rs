@@ -161,3 +161,53 @@ fn a_lost_delta_is_reported_live_in_the_summary_and_again_offline() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_long_polling_client_is_checked_as_well() {
+    let mock = MockProcess::start(&["--fault", "drop-delta:3"]);
+    let dir = std::env::temp_dir().join(format!("proteus-proxy-poll-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (capture, summary) = (dir.join("capture.jsonl"), dir.join("summary.json"));
+    let (child, url) = proxy(&mock.url, &capture, &summary);
+    // The npm client on long-polling only: join, ask for a streamed reply,
+    // wait for its done.
+    let script = format!(
+        r#"import {{ io }} from "socket.io-client";
+const s = io("{url}", {{ auth: {{ token: "{ADA}" }}, transports: ["polling"], upgrade: false, reconnection: false }});
+await new Promise((r) => s.once("success", r));
+await s.emitWithAck("chat:join", {{ chatId: "682f4b313981b5f54e96ea4b" }});
+const done = new Promise((r) => s.once("message:done", r));
+await s.emitWithAck("message:send", {{ chatId: "682f4b313981b5f54e96ea4b", content: "by polling", streamResponse: true, state: {{ mock: {{ chunks: 6, chunkDelayMs: 5 }} }} }});
+await done;
+s.close();
+"#
+    );
+    let out = Command::new("node")
+        .current_dir(root().join("interop"))
+        .args(["--input-type=module", "-e", &script])
+        .output()
+        .expect("node runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (code, summary) = stop(child, &summary);
+    assert_eq!(code, 1, "{summary:#}");
+    let whats: Vec<&str> = summary["violations"]
+        .as_array()
+        .expect("violations")
+        .iter()
+        .filter_map(|v| v["what"].as_str())
+        .collect();
+    assert!(
+        whats.iter().any(|w| w.contains("gap")),
+        "the gap, seen on polling: {whats:?}"
+    );
+    let text = std::fs::read_to_string(&capture).expect("capture");
+    assert!(
+        text.contains("message:delta"),
+        "polling packets are captured"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

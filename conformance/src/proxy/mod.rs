@@ -7,9 +7,9 @@
 //! is opened to the upstream with the same path and query, and frames are
 //! relayed both ways in order, each checked on the way ([`watch`]).
 //!
-//! This first version relays HTTP/1.1 and WebSocket to an `http://`
-//! upstream; socket.io's long-polling transport is forwarded as REST but
-//! not checked (clients that upgrade are checked once on WebSocket).
+//! Long-polling is relayed as HTTP and its packets (separated by U+001E)
+//! checked as the WebSocket frames are. This first version relays to an
+//! `http://` upstream only.
 
 pub mod watch;
 
@@ -141,6 +141,17 @@ async fn relay(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
     for (k, v) in end_to_end(&parts.headers) {
         req = req.header(k.as_str(), v.as_bytes());
     }
+    let polling = parts.uri.path().starts_with("/socket.io")
+        && parts
+            .uri
+            .query()
+            .is_some_and(|q| q.contains("transport=polling"));
+    if polling {
+        // Engine.IO v4 long-polling: packets separated by U+001E.
+        for packet in String::from_utf8_lossy(&body).split('\u{1e}') {
+            proxy.watch.frame(conn, Dir::ToServer, packet);
+        }
+    }
     let answer = match req.body(body).send().await {
         Ok(a) => a,
         Err(e) => {
@@ -155,7 +166,11 @@ async fn relay(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
     let headers = answer.headers().clone();
     let bytes: Bytes = answer.bytes().await.unwrap_or_default();
     let path = parts.uri.path();
-    if !path.starts_with("/socket.io") {
+    if polling {
+        for packet in String::from_utf8_lossy(&bytes).split('\u{1e}') {
+            proxy.watch.frame(conn, Dir::ToClient, packet);
+        }
+    } else if !path.starts_with("/socket.io") {
         proxy
             .watch
             .rest(conn, method.as_str(), path, status, &bytes);
