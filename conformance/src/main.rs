@@ -144,6 +144,12 @@ enum Command {
         /// Write the summary (exchanges, violations) as JSON here.
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
+        /// Write a JUnit XML report here (a test case per violation).
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// Write a self-contained HTML report here.
+        #[arg(long, value_name = "FILE")]
+        report_html: Option<PathBuf>,
     },
     /// List the cases: id, level, and the rule each checks.
     List {
@@ -344,7 +350,25 @@ async fn run(cmd: Command) -> i32 {
             keep_tokens,
             duration,
             json,
-        } => proxy(listen, &upstream, capture, keep_tokens, duration, json).await,
+            junit,
+            report_html,
+        } => {
+            let reports = Outputs {
+                json: None,
+                junit,
+                report_html,
+            };
+            proxy(
+                listen,
+                &upstream,
+                capture,
+                keep_tokens,
+                duration,
+                json,
+                reports,
+            )
+            .await
+        }
         Command::Run {
             target,
             profile,
@@ -554,8 +578,10 @@ async fn proxy(
     keep_tokens: bool,
     duration: Option<Duration>,
     json: Option<PathBuf>,
+    reports: Outputs,
 ) -> i32 {
     use proteus_conformance::proxy::{self, Proxy, watch::Watch};
+    let started = Instant::now();
     if !upstream.starts_with("http://") {
         fail(
             exit::USAGE,
@@ -612,7 +638,51 @@ async fn proxy(
             );
         }
     }
-    i32::from(!violations.is_empty())
+    let code = i32::from(!violations.is_empty());
+    if reports.junit.is_some() || reports.report_html.is_some() {
+        // A row per violation, in the runner's form, for JUnit and HTML.
+        let rows: Vec<runner::CaseResult> = if violations.is_empty() {
+            vec![proxy_row(
+                "proxy.clean",
+                "no violation in the relayed traffic",
+                None,
+            )]
+        } else {
+            violations
+                .iter()
+                .enumerate()
+                .map(|(i, v)| proxy_row(&format!("proxy.{}", i + 1), &v.what, Some(v)))
+                .collect()
+        };
+        reports.write(&rows, upstream, "proxy", started, code, false, false);
+    }
+    code
+}
+
+/// A proxy violation (or the clean run) as a report row.
+fn proxy_row(
+    id: &str,
+    what: &str,
+    v: Option<&proteus_conformance::proxy::watch::Violation>,
+) -> runner::CaseResult {
+    let outcome = match v {
+        None => proteus_conformance::case::Outcome::Pass,
+        Some(v) => proteus_conformance::case::Outcome::Fail(proteus_conformance::case::Failure {
+            expected: vec![v.expected.clone()],
+            actual: v.actual.clone(),
+            reproducer: v.context.join("\n"),
+        }),
+    };
+    runner::judge(
+        id,
+        proteus_conformance::case::Level::Must,
+        what,
+        "Live traffic follows docs/PROTOCOL.md (envelopes, event schemas, streams).",
+        outcome,
+        Duration::ZERO,
+        v.map(|v| v.context.join("\n")).unwrap_or_default(),
+        &[],
+    )
 }
 
 fn validate(files: &[PathBuf]) -> i32 {

@@ -18,7 +18,8 @@ fn root() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// A proxy in front of `upstream`; its URL (read from its banner).
+/// A proxy in front of `upstream`; its URL (read from its banner). Its
+/// JUnit report goes beside the summary, as `proxy.xml`.
 fn proxy(upstream: &str, capture: &Path, summary: &Path) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_proteus-conformance"))
         .args([
@@ -32,6 +33,8 @@ fn proxy(upstream: &str, capture: &Path, summary: &Path) -> (Child, String) {
         .arg(capture)
         .arg("--json")
         .arg(summary)
+        .arg("--junit")
+        .arg(summary.with_file_name("proxy.xml"))
         .stdout(Stdio::piped())
         .spawn()
         .expect("the proxy starts");
@@ -136,6 +139,7 @@ fn a_lost_delta_is_reported_live_in_the_summary_and_again_offline() {
     let (child, url) = proxy(&mock.url, &capture, &summary);
     // The client's own checks fail too (it counts deltas); the proxy is judged here.
     let _ = interop_client(&url);
+    let junit = dir.join("proxy.xml");
     let (code, summary) = stop(child, &summary);
     assert_eq!(code, 1, "{summary:#}");
     let whats: Vec<&str> = summary["violations"]
@@ -148,6 +152,8 @@ fn a_lost_delta_is_reported_live_in_the_summary_and_again_offline() {
         whats.iter().any(|w| w.contains("gap")),
         "a gap is reported: {whats:?}"
     );
+    let xml = std::fs::read_to_string(&junit).expect("the JUnit report");
+    assert!(xml.contains("<failure") && xml.contains("gap"), "{xml}");
     let check = Command::new(env!("CARGO_BIN_EXE_proteus-conformance"))
         .arg("validate")
         .arg(&capture)
