@@ -47,30 +47,8 @@ enum Command {
         /// Profile file (users' tokens, agent ids), when the target has no /__admin/profile.
         #[arg(long, value_name = "FILE")]
         profile: Option<PathBuf>,
-        /// Run only cases matching GLOB (a prefix like rt.join, or with *); repeatable.
-        #[arg(long, value_name = "GLOB")]
-        only: Vec<String>,
-        /// Skip cases matching GLOB; repeatable.
-        #[arg(long, value_name = "GLOB")]
-        exclude: Vec<String>,
-        /// SHOULD (NON-STRICT) failures fail the run too.
-        #[arg(long)]
-        strict: bool,
-        /// Known failures: lines `CASE-ID [SIGNATURE] [# reason]`.
-        #[arg(long, value_name = "FILE")]
-        expectations: Option<PathBuf>,
-        /// A listed known failure that passes fails the run.
-        #[arg(long)]
-        strict_expectations: bool,
-        /// Write the JSON report (schemas/report/conformance.json) here.
-        #[arg(long, value_name = "FILE")]
-        json: Option<PathBuf>,
-        /// Write a JUnit XML report here.
-        #[arg(long, value_name = "FILE")]
-        junit: Option<PathBuf>,
-        /// Write a self-contained HTML report here (failures open, with wire logs).
-        #[arg(long, value_name = "FILE")]
-        report_html: Option<PathBuf>,
+        #[command(flatten)]
+        judging: Judging,
         /// Per-step timeout in milliseconds.
         #[arg(long, default_value_t = 3000, value_name = "N")]
         timeout_ms: u64,
@@ -89,30 +67,8 @@ enum Command {
         /// The adapter, run with `sh -c` once per scenario.
         #[arg(long, value_name = "CMD")]
         command: String,
-        /// Run only scenarios matching GLOB; repeatable.
-        #[arg(long, value_name = "GLOB")]
-        only: Vec<String>,
-        /// Skip scenarios matching GLOB; repeatable.
-        #[arg(long, value_name = "GLOB")]
-        exclude: Vec<String>,
-        /// SHOULD failures fail the run too.
-        #[arg(long)]
-        strict: bool,
-        /// Known failures: lines `SCENARIO-ID [SIGNATURE] [# reason]`.
-        #[arg(long, value_name = "FILE")]
-        expectations: Option<PathBuf>,
-        /// A listed known failure that passes fails the run.
-        #[arg(long)]
-        strict_expectations: bool,
-        /// Write the JSON report (schemas/report/conformance.json) here.
-        #[arg(long, value_name = "FILE")]
-        json: Option<PathBuf>,
-        /// Write a JUnit XML report here.
-        #[arg(long, value_name = "FILE")]
-        junit: Option<PathBuf>,
-        /// Write a self-contained HTML report here.
-        #[arg(long, value_name = "FILE")]
-        report_html: Option<PathBuf>,
+        #[command(flatten)]
+        judging: Judging,
         /// How long the SDK waits for a reply before reporting a time-out
         /// (PROTEUS_TIMEOUT_MS); an adapter is killed 10 s after that.
         #[arg(long, default_value_t = 2000, value_name = "MS")]
@@ -169,6 +125,37 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+}
+
+/// Which cases run, how failures count, and the reports: the same for a
+/// server (`run`) and a client (`client`).
+#[derive(clap::Args, Debug)]
+struct Judging {
+    /// Run only cases (or client scenarios) matching GLOB: a prefix like
+    /// rt.join, or with *; repeatable.
+    #[arg(long, value_name = "GLOB")]
+    only: Vec<String>,
+    /// Skip cases matching GLOB; repeatable.
+    #[arg(long, value_name = "GLOB")]
+    exclude: Vec<String>,
+    /// SHOULD (NON-STRICT) failures fail the run too.
+    #[arg(long)]
+    strict: bool,
+    /// Known failures: lines `CASE-ID [SIGNATURE] [# reason]`.
+    #[arg(long, value_name = "FILE")]
+    expectations: Option<PathBuf>,
+    /// A listed known failure that passes fails the run.
+    #[arg(long)]
+    strict_expectations: bool,
+    /// Write the JSON report (schemas/report/conformance.json) here.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Write a JUnit XML report here.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Write a self-contained HTML report here (failures open, with wire logs).
+    #[arg(long, value_name = "FILE")]
+    report_html: Option<PathBuf>,
 }
 
 /// `30s`, `500ms`, `5m` or a bare number of seconds.
@@ -273,14 +260,17 @@ async fn run(cmd: Command) -> i32 {
         Command::Client {
             target,
             command,
-            only,
-            exclude,
-            strict,
-            expectations,
-            strict_expectations,
-            json,
-            junit,
-            report_html,
+            judging:
+                Judging {
+                    only,
+                    exclude,
+                    strict,
+                    expectations,
+                    strict_expectations,
+                    json,
+                    junit,
+                    report_html,
+                },
             reply_timeout_ms,
         } => {
             use proteus_conformance::sdk;
@@ -372,14 +362,17 @@ async fn run(cmd: Command) -> i32 {
         Command::Run {
             target,
             profile,
-            only,
-            exclude,
-            strict,
-            expectations,
-            strict_expectations,
-            json,
-            junit,
-            report_html,
+            judging:
+                Judging {
+                    only,
+                    exclude,
+                    strict,
+                    expectations,
+                    strict_expectations,
+                    json,
+                    junit,
+                    report_html,
+                },
             timeout_ms,
         } => {
             unknown_selector_hint(&only);

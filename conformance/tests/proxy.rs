@@ -61,6 +61,16 @@ fn stop(mut child: Child, summary: &Path) -> (i32, Value) {
     (code, serde_json::from_str(&text).expect("JSON"))
 }
 
+/// What each violation of a proxy summary was about.
+fn violations(summary: &Value) -> Vec<&str> {
+    summary["violations"]
+        .as_array()
+        .expect("violations")
+        .iter()
+        .filter_map(|v| v["what"].as_str())
+        .collect()
+}
+
 fn interop_client(url: &str) -> std::process::Output {
     Command::new("node")
         .current_dir(root().join("interop"))
@@ -98,12 +108,7 @@ fn a_real_client_works_through_the_proxy_and_only_its_malformed_frame_is_reporte
     // The interop script sends one malformed frame on purpose (it checks
     // the server's error ack): the proxy names it, and nothing else; the
     // server's side is clean.
-    let whats: Vec<&str> = summary["violations"]
-        .as_array()
-        .expect("violations")
-        .iter()
-        .filter_map(|v| v["what"].as_str())
-        .collect();
+    let whats = violations(&summary);
     assert_eq!(
         whats,
         ["client→server event chat:join: does not match realtime/chat-join"],
@@ -142,12 +147,7 @@ fn a_lost_delta_is_reported_live_in_the_summary_and_again_offline() {
     let junit = dir.join("proxy.xml");
     let (code, summary) = stop(child, &summary);
     assert_eq!(code, 1, "{summary:#}");
-    let whats: Vec<&str> = summary["violations"]
-        .as_array()
-        .expect("violations")
-        .iter()
-        .filter_map(|v| v["what"].as_str())
-        .collect();
+    let whats = violations(&summary);
     assert!(
         whats.iter().any(|w| w.contains("gap")),
         "a gap is reported: {whats:?}"
@@ -200,12 +200,7 @@ s.close();
     );
     let (code, summary) = stop(child, &summary);
     assert_eq!(code, 1, "{summary:#}");
-    let whats: Vec<&str> = summary["violations"]
-        .as_array()
-        .expect("violations")
-        .iter()
-        .filter_map(|v| v["what"].as_str())
-        .collect();
+    let whats = violations(&summary);
     assert!(
         whats.iter().any(|w| w.contains("gap")),
         "the gap, seen on polling: {whats:?}"
