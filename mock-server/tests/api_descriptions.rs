@@ -210,6 +210,27 @@ fn the_openapi_document_lists_exactly_the_routes_the_mock_declares() {
     );
 }
 
+#[test]
+fn the_docs_count_the_operations_there_are() {
+    let open = load(&repo().join("schemas/openapi.json"));
+    let mut by_tag = std::collections::BTreeMap::<String, usize>::new();
+    for ops in open["paths"].as_object().expect("paths").values() {
+        for op in ops.as_object().expect("operations").values() {
+            if let Some(tag) = op["tags"][0].as_str() {
+                *by_tag.entry(tag.to_string()).or_default() += 1;
+            }
+        }
+    }
+    let doc = std::fs::read_to_string(repo().join("docs/CONFORMANCE.md")).expect("doc");
+    for (tag, name) in [("proteus", "ProteusAI"), ("thenvoi", "Thenvoi")] {
+        let n = by_tag.get(tag).copied().unwrap_or(0);
+        assert!(
+            doc.contains(&format!("the {n} {name} routes")),
+            "docs/CONFORMANCE.md does not say the {n} {name} routes"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_mock_serves_both_descriptions_with_their_schemas_beside_them() {
     let mock = common::start().await;
