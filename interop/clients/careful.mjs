@@ -80,6 +80,67 @@ async function history() {
   say({ event: "history", ids });
 }
 
+// Two replies at once: each done is matched to its message by respondedToId.
+async function twoStreams() {
+  const socket = await connect();
+  try {
+    await request(socket, "chat:join", { chatId: CHAT });
+    const state = JSON.parse(env("PROTEUS_STATE") || "{}");
+    const dones = new Map();
+    let arrived = () => {};
+    socket.on("message:done", (m) => {
+      dones.set(m.respondedToId, m);
+      arrived();
+    });
+    const sends = [env("PROTEUS_CONTENT"), env("PROTEUS_CONTENT_2")].map((content) =>
+      request(socket, "message:send", { chatId: CHAT, content, streamResponse: true, state }));
+    const ids = (await Promise.all(sends)).map((sent) => sent.message.id);
+    const both = new Promise((resolve) => {
+      arrived = () => ids.every((id) => dones.has(id)) && resolve();
+      arrived();
+    });
+    try {
+      await wait(both, TIMEOUT, "no message:done");
+    } catch (e) {
+      if (!e.timeout) throw e;
+    }
+    for (const id of ids) {
+      const done = dones.get(id);
+      say(done ? { event: "final", content: done.content, messageId: done.id } : { event: "timeout" });
+    }
+  } finally {
+    socket.close();
+  }
+}
+
+// Stays in the chat through a server restart: socket.io reconnects by
+// itself, but rooms live on the server, so every `success` (the first and
+// each after a reconnect) joins the chat again.
+async function rejoin() {
+  const socket = io(URL_, { auth: { token: TOKEN }, transports: ["websocket"] });
+  let first = true;
+  socket.on("success", () => {
+    request(socket, "chat:join", { chatId: CHAT })
+      .then(() => first && say({ event: "connected" }))
+      .catch((e) => say({ event: "error", message: String(e.message || e) }))
+      .finally(() => (first = false));
+  });
+  const got = new Promise((resolve) =>
+    socket.on("message", (m) => {
+      if (m.chatId !== CHAT) return;
+      say({ event: "received", messageId: m.id, content: m.content });
+      if (m.content === env("PROTEUS_CONTENT")) resolve();
+    }));
+  try {
+    await wait(got, TIMEOUT, "the message did not arrive");
+  } catch (e) {
+    if (e.timeout) say({ event: "timeout" });
+    else throw e;
+  } finally {
+    socket.close();
+  }
+}
+
 const tasks = {
   connect: async () => {
     (await connect()).close();
@@ -88,6 +149,8 @@ const tasks = {
   send: () => send(false),
   stream: () => send(true),
   history,
+  "two-streams": twoStreams,
+  rejoin,
 };
 
 const task = tasks[env("PROTEUS_TASK")];

@@ -3,8 +3,8 @@
 //!
 //! `proteus-conformance client` runs it once per scenario with the task in
 //! `PROTEUS_TASK`; it prints one JSON line per thing the SDK reported. It
-//! waits for `success` before calling the connection authenticated, never
-//! reconnects, listens for `message:done` before sending and presents done's
+//! waits for `success` before calling the connection authenticated,
+//! reconnects (and joins again) only in the rejoin task, listens for `message:done` before sending and presents done's
 //! `content`, gives up after `PROTEUS_TIMEOUT_MS`, pages history by cursor
 //! and checks the count against `meta.total`.
 //!
@@ -152,6 +152,107 @@ async fn send(stream: bool) -> Result<(), String> {
     result
 }
 
+/// Two replies at once: each `message:done` is matched to its message by
+/// `respondedToId`.
+async fn two_streams() -> Result<(), String> {
+    let (client, mut events) = connect().await?;
+    let chat = env("PROTEUS_CHAT_ID");
+    let result = async {
+        request(&client, "chat:join", json!({ "chatId": chat })).await?;
+        let state: Value = serde_json::from_str(&env("PROTEUS_STATE")).unwrap_or(json!({}));
+        let mut ids = Vec::new();
+        for content in [env("PROTEUS_CONTENT"), env("PROTEUS_CONTENT_2")] {
+            let body = json!({ "chatId": chat, "content": content, "streamResponse": true, "state": state });
+            let sent = request(&client, "message:send", body).await?;
+            ids.push(sent["message"]["id"].as_str().unwrap_or_default().to_string());
+        }
+        let limit = Duration::from_millis(env("PROTEUS_TIMEOUT_MS").parse().unwrap_or(2000));
+        let mut dones: Vec<Option<Value>> = vec![None, None];
+        let _ = tokio::time::timeout(limit, async {
+            while let Some((event, payload)) = events.recv().await {
+                if event != "message:done" {
+                    continue;
+                }
+                if let Some(i) = ids.iter().position(|id| payload["respondedToId"] == id.as_str()) {
+                    dones[i] = Some(payload);
+                }
+                if dones.iter().all(Option::is_some) {
+                    break;
+                }
+            }
+        })
+        .await;
+        for done in dones {
+            match done {
+                Some(m) => say(json!({ "event": "final", "content": m["content"], "messageId": m["id"] })),
+                None => say(json!({ "event": "timeout" })),
+            }
+        }
+        Ok(())
+    }
+    .await;
+    let _ = client.disconnect().await;
+    result
+}
+
+/// Stays in the chat through a server restart: the client reconnects by
+/// itself, but rooms live on the server, so every `success` (the first and
+/// each after a reconnect) joins the chat again.
+async fn rejoin() -> Result<(), String> {
+    let (tx, mut events) = mpsc::unbounded_channel();
+    let client = ClientBuilder::new(env("PROTEUS_URL"))
+        .auth(json!({ "token": env("PROTEUS_TOKEN") }))
+        .transport_type(rust_socketio::TransportType::Websocket)
+        .reconnect(true)
+        .reconnect_delay(100, 1000)
+        .on_any(move |event, payload, _| {
+            let _ = tx.send((String::from(event), first(payload)));
+            async {}.boxed()
+        })
+        .connect()
+        .await
+        .map_err(|e| format!("cannot connect: {e}"))?;
+    let chat = env("PROTEUS_CHAT_ID");
+    let limit = Duration::from_millis(env("PROTEUS_TIMEOUT_MS").parse().unwrap_or(2000));
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut joined_once = false;
+    let result = loop {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Err(_) => {
+                say(json!({ "event": "timeout" }));
+                break Ok(());
+            }
+            Ok(None) => break Err("the client stopped".to_string()),
+            Ok(Some((event, payload))) => match event.as_str() {
+                "success" => {
+                    if let Err(e) = request(&client, "chat:join", json!({ "chatId": chat })).await {
+                        break Err(e);
+                    }
+                    if !joined_once {
+                        joined_once = true;
+                        say(json!({ "event": "connected" }));
+                    }
+                }
+                "error" => {
+                    let message = payload["message"].as_str().unwrap_or("the server refused");
+                    break Err(message.to_string());
+                }
+                "message" if payload["chatId"] == chat.as_str() => {
+                    say(
+                        json!({ "event": "received", "messageId": payload["id"], "content": payload["content"] }),
+                    );
+                    if payload["content"] == env("PROTEUS_CONTENT").as_str() {
+                        break Ok(());
+                    }
+                }
+                _ => {}
+            },
+        }
+    };
+    let _ = client.disconnect().await;
+    result
+}
+
 async fn history() -> Result<(), (String, Option<u16>)> {
     let http = reqwest::Client::new();
     let (mut ids, mut cursor, mut total): (Vec<String>, Option<String>, Option<u64>) =
@@ -211,6 +312,8 @@ async fn main() {
         "send" => send(false).await.map_err(|e| (e, None)),
         "stream" => send(true).await.map_err(|e| (e, None)),
         "history" => history().await,
+        "two-streams" => two_streams().await.map_err(|e| (e, None)),
+        "rejoin" => rejoin().await.map_err(|e| (e, None)),
         other => Err((format!("unknown task {other:?}"), None)),
     };
     if let Err((message, status)) = outcome {

@@ -92,6 +92,42 @@ pub fn routes() -> Router<Arc<App>> {
             axum::routing::delete(disconnect),
         )
         .route("/__admin/faults/catalogue", get(catalogue))
+        .route("/__admin/restart", axum::routing::post(restart))
+}
+
+/// `POST /__admin/restart`: what clients see when the server process
+/// restarts, without restarting it. Every realtime connection ends without a
+/// goodbye (a socket.io socket's TCP connection is cut, no disconnect packet;
+/// a Phoenix socket is closed with 1012 "service restart"), replies in flight
+/// stop and the rooms are forgotten; the world (chats, messages, tokens) and
+/// the faults stay, as a database would. A client that reconnects must join
+/// its rooms again: client conformance's rejoin scenario rests on this.
+async fn restart(State(app): State<Arc<App>>) -> ApiResult {
+    app.core.stop_replies().await;
+    let mut cut = 0;
+    if let Some(io) = app.io.get() {
+        for socket in io.sockets() {
+            crate::net::cut_carrier(&socket, &app.connections);
+            cut += 1;
+        }
+    }
+    app.rooms.clear();
+    let phoenix = app.band.hub.sockets().len();
+    app.band
+        .hub
+        .close_all(crate::thenvoi::phoenix::hub::CloseWith(
+            1012,
+            "service restart",
+        ));
+    tracing::info!(
+        socket_io = cut,
+        phoenix,
+        "restart: every realtime connection ended"
+    );
+    ok(
+        StatusCode::OK,
+        &serde_json::json!({ "restarted": true, "socketIo": cut, "phoenix": phoenix }),
+    )
 }
 
 async fn asset(Path(file): Path<String>) -> Response {

@@ -82,8 +82,14 @@ pub enum Sent {
 impl Detail {
     /// Leaves an emission's payload out (a light read of the journal).
     pub fn drop_payload(&mut self) {
-        if let Detail::Reached { payload, .. } = self {
-            *payload = None;
+        match self {
+            Detail::Reached { payload, .. } => *payload = None,
+            // A client event's payload (kind `in`).
+            Detail::Json(Value::Object(map)) => {
+                map.remove("payload");
+                map.remove("payloadPrefix");
+            }
+            Detail::Json(_) => {}
         }
     }
 }
@@ -96,12 +102,17 @@ impl Sent {
         if text.len() <= Sent::WHOLE {
             return Sent::Whole(raw.to_owned());
         }
-        let mut end = Sent::WHOLE;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        Sent::Prefix(text[..end].to_string())
+        Sent::Prefix(prefix(text).to_string())
     }
+}
+
+/// The first [`Sent::WHOLE`] bytes of `text`, cut at a character boundary.
+pub fn prefix(text: &str) -> &str {
+    let mut end = Sent::WHOLE.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 impl Default for Detail {

@@ -308,3 +308,92 @@ async fn a_light_journal_read_leaves_the_payloads_out() {
     assert_eq!(status, 400, "{body}");
     mock.stop().await.expect("clean stop");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_ends_every_realtime_connection_without_a_goodbye_and_keeps_the_world() {
+    use tokio::io::AsyncReadExt;
+    let mock = start().await;
+    let http = Http::new(&mock);
+    let mut ws = raw_ws::stalled_in_room(&mock, WELCOME).await;
+    let url = format!(
+        "ws://{}/api/v1/socket/websocket?vsn=2.0.0&api_key={NADIA}",
+        mock.addr
+    );
+    let (mut phx, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("phoenix");
+    let before = http
+        .get(&format!("/api/chats/{WELCOME}/messages"), ADA)
+        .await;
+    assert_eq!(before.status, 200);
+
+    let (status, body) = admin(&mock, reqwest::Method::POST, "/__admin/restart").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (&body["data"]["socketIo"], &body["data"]["phoenix"]),
+        (&json!(1), &json!(1)),
+        "{body}"
+    );
+
+    // socket.io: the TCP connection ends, and no disconnect packet ("41",
+    // which tells a client not to reconnect) came before the end.
+    let mut rest = Vec::new();
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut chunk = [0u8; 4096];
+        loop {
+            match ws.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => rest.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the socket.io connection is still open");
+    assert!(
+        !rest.windows(4).any(|w| w == [0x81, 0x02, b'4', b'1']),
+        "a disconnect packet was sent: {:?}",
+        String::from_utf8_lossy(&rest)
+    );
+    // Phoenix: closed with 1012, service restart.
+    let code = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match phx.next().await {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                None | Some(Err(_)) => return None,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await
+    .expect("the Phoenix socket was closed");
+    assert_eq!(code, Some(1012));
+
+    // The world stays; the rooms are gone with the connections.
+    let after = http
+        .get(&format!("/api/chats/{WELCOME}/messages"), ADA)
+        .await;
+    assert_eq!(after.body["meta"]["total"], before.body["meta"]["total"]);
+    let (_, list) = admin(&mock, reqwest::Method::GET, "/__admin/connections").await;
+    assert_eq!(list["data"], json!([]), "{list}");
+    // What the client sent is in the journal: payload and ack request.
+    let (_, journal) = admin(
+        &mock,
+        reqwest::Method::GET,
+        "/__admin/journal?kind=in&event=chat:join",
+    )
+    .await;
+    let join = &journal["data"][0]["detail"];
+    assert_eq!(join["payload"], json!({ "chatId": WELCOME }), "{journal}");
+    assert_eq!(join["wantsAck"], true, "{journal}");
+    let (_, light) = admin(
+        &mock,
+        reqwest::Method::GET,
+        "/__admin/journal?kind=in&event=chat:join&payloads=false",
+    )
+    .await;
+    assert!(
+        light["data"][0]["detail"].get("payload").is_none(),
+        "{light}"
+    );
+    mock.stop().await.expect("clean stop");
+}

@@ -5,7 +5,7 @@
 //! The runner starts the user's command once per scenario with the task in
 //! environment variables, and reads JSON lines from its standard output,
 //! one per thing the SDK reported (`connected`, `sent`, `final`, `error`,
-//! `timeout`, `history`). Anything else on stdout is kept and shown, never
+//! `timeout`, `history`, `received`). Anything else on stdout is kept and shown, never
 //! guessed at; stderr is kept for the report.
 
 use std::process::Stdio;
@@ -40,6 +40,14 @@ pub enum Line {
     Timeout,
     /// The SDK listed a chat's history: message ids, oldest first.
     History { ids: Vec<String> },
+    /// The SDK delivered a message that arrived in the chat (the `rejoin`
+    /// task): its id, and its text when the adapter gives it.
+    #[serde(rename_all = "camelCase")]
+    Received {
+        message_id: String,
+        #[serde(default)]
+        content: Option<String>,
+    },
 }
 
 /// What one run of the adapter produced.
@@ -70,6 +78,17 @@ impl Output {
             .iter()
             .filter_map(|l| match l {
                 Line::Error { message, .. } => Some(message.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The ids of the messages the SDK delivered (`received` lines).
+    pub fn received(&self) -> Vec<&str> {
+        self.lines
+            .iter()
+            .filter_map(|l| match l {
+                Line::Received { message_id, .. } => Some(message_id.as_str()),
                 _ => None,
             })
             .collect()

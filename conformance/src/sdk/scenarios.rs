@@ -22,6 +22,15 @@ pub enum Task {
     /// List the chat's whole history; report `history` (ids, oldest
     /// first) or `error`.
     History,
+    /// As stream, with two messages sent at once (`PROTEUS_CONTENT`, then
+    /// `PROTEUS_CONTENT_2` without waiting for the first reply): report a
+    /// `final` for each reply.
+    TwoStreams,
+    /// Connect and join the chat, then stay: report each message that
+    /// arrives in the chat as `received` until one says `PROTEUS_CONTENT`
+    /// or `PROTEUS_TIMEOUT_MS` passes. Meanwhile the runner restarts the
+    /// mock's realtime side (`POST /__admin/restart`).
+    Rejoin,
 }
 
 impl Task {
@@ -31,6 +40,8 @@ impl Task {
             Task::Send => "send",
             Task::Stream => "stream",
             Task::History => "history",
+            Task::TwoStreams => "two-streams",
+            Task::Rejoin => "rejoin",
         }
     }
 }
@@ -72,6 +83,15 @@ pub enum Judge {
     HistoryComplete,
     /// `history` equal to the server's, or an `error`: never a wrong list.
     HistoryNeverWrong,
+    /// Two `final`s, each the content of one of the chat's `message:done`s.
+    FinalsAreDones,
+    /// After the restart the journal shows the chat joined again, and the
+    /// SDK delivered the message posted after it (`received`).
+    Rejoined,
+    /// Every event the SDK sent (the journal's `in` entries) is a client
+    /// event of the protocol, asks for an ack, and its payload matches the
+    /// event's schema.
+    SentValid,
 }
 
 /// One scenario.
@@ -258,6 +278,26 @@ pub const ALL: &[Scenario] = &[
         Judge::NoFinal,
     ),
     row(
+        "client.stream.9",
+        Level::Must,
+        "two replies streaming at once in one chat stay apart",
+        "An SDK keeps concurrent streamed replies apart by streamId: each presented reply is one message:done's content.",
+        Task::TwoStreams,
+        Chat::WithAgent,
+        &[],
+        Judge::FinalsAreDones,
+    ),
+    row(
+        "client.sent.1",
+        Level::Must,
+        "every event the SDK sends is valid and asks for an ack",
+        "An SDK sends only the protocol's client events (chat:join, chat:leave, message:send), each with a payload its schema accepts and an ack callback (PROTOCOL.md R14).",
+        Task::Stream,
+        Chat::WithAgent,
+        &[],
+        Judge::SentValid,
+    ),
+    row(
         "client.history.1",
         Level::Must,
         "a 45-message history is listed completely and in order",
@@ -286,6 +326,16 @@ pub const ALL: &[Scenario] = &[
         Chat::WithAgent,
         &["disconnect-mid-stream:3"],
         Judge::NoWrongFinal,
+    ),
+    row(
+        "client.connection.2",
+        Level::Must,
+        "after a server restart the SDK reconnects and joins its chat again",
+        "When the server goes away and comes back, an SDK reconnects and joins its rooms again (the server forgot them), so messages keep reaching it.",
+        Task::Rejoin,
+        Chat::WithAgent,
+        &[],
+        Judge::Rejoined,
     ),
     Scenario {
         bad_token: true,

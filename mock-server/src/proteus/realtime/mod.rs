@@ -37,8 +37,16 @@ impl FromMessageParts<socketioxide::adapter::LocalAdapter> for WantsAck {
     }
 }
 
-/// Journals a client event with the answer it got.
-fn journal_in(app: &App, socket: &SocketRef, event: &str, result: &Result<Value, String>) {
+/// Journals a client event: what the client sent (its payload, whether it
+/// asked for an ack) and the answer it got. Client conformance reads both
+/// to judge what an SDK sends (docs/CLIENTS.md).
+fn journal_in(
+    app: &App,
+    socket: &SocketRef,
+    event: &str,
+    sent: Sent<'_>,
+    result: &Result<Value, String>,
+) {
     if !app.journal.enabled() {
         return;
     }
@@ -57,10 +65,39 @@ fn journal_in(app: &App, socket: &SocketRef, event: &str, result: &Result<Value,
         Note {
             event: Some(event.to_string()),
             chat_id,
-            detail: json!({ "sid": socket.id.to_string(), "ack": ack }).into(),
+            detail: {
+                let mut d =
+                    json!({ "sid": socket.id.to_string(), "ack": ack, "wantsAck": sent.wants_ack });
+                if let Some(p) = sent.payload {
+                    let text = p.to_string();
+                    if text.len() <= crate::journal::Sent::WHOLE {
+                        d["payload"] = p.clone();
+                    } else {
+                        d["payloadPrefix"] = json!(crate::journal::prefix(&text));
+                    }
+                }
+                d.into()
+            },
             ..Note::default()
         },
     );
+}
+
+/// What a client sent with an event, as the journal records it.
+#[derive(Clone, Copy)]
+struct Sent<'a> {
+    payload: Option<&'a Value>,
+    /// Asked for by the client (before `--no-acks` is honoured).
+    wants_ack: bool,
+}
+
+impl<'a> Sent<'a> {
+    fn of<E>(payload: &'a Result<Value, E>, wants: &WantsAck) -> Self {
+        Sent {
+            payload: payload.as_ref().ok(),
+            wants_ack: wants.0,
+        }
+    }
 }
 
 /// Answers a client event: `{data}` or `{error: {message}}` as its ack, or an
@@ -69,11 +106,11 @@ fn reply(
     app: &App,
     socket: &SocketRef,
     ack: AckSender,
-    wants_ack: WantsAck,
+    (wants_ack, sent): (WantsAck, Sent<'_>),
     event: &str,
     result: Result<Value, String>,
 ) {
-    journal_in(app, socket, event, &result);
+    journal_in(app, socket, event, sent, &result);
     match (result, wants_ack.0) {
         (Ok(data), true) => {
             send_ack(app, socket, ack, &json!({ "data": data }));
@@ -249,6 +286,7 @@ async fn on_join(
     wants: WantsAck,
     State(app): State<Arc<App>>,
 ) {
+    let asked = Sent::of(&payload, &wants);
     let wants = honour_no_acks(&app, wants);
     let result = (|| {
         let caller = caller_of(&socket).ok_or("not authenticated")?;
@@ -266,7 +304,7 @@ async fn on_join(
         app.rooms.join(&chat_id, &socket);
         Ok(join_ack_data(&app, &chat_id))
     })();
-    reply(&app, &socket, ack, wants, "chat:join", result);
+    reply(&app, &socket, ack, (wants, asked), "chat:join", result);
 }
 
 async fn on_leave(
@@ -276,6 +314,7 @@ async fn on_leave(
     wants: WantsAck,
     State(app): State<Arc<App>>,
 ) {
+    let asked = Sent::of(&payload, &wants);
     let wants = honour_no_acks(&app, wants);
     let result = chat_id_of(&payload).map(|chat_id| {
         if !app.faults.realtime(Some(&chat_id)).leave_keeps_room.fire() {
@@ -283,7 +322,7 @@ async fn on_leave(
         }
         join_ack_data(&app, &chat_id)
     });
-    reply(&app, &socket, ack, wants, "chat:leave", result);
+    reply(&app, &socket, ack, (wants, asked), "chat:leave", result);
 }
 
 /// `{chatId}`, or `{}` when the join-ack fault is on.
@@ -303,15 +342,17 @@ fn join_ack_data(app: &App, chat_id: &str) -> Value {
 async fn on_unknown(
     socket: SocketRef,
     Event(event): Event,
+    TryData(payload): TryData<Value>,
     ack: AckSender,
     wants: WantsAck,
     State(app): State<Arc<App>>,
 ) {
+    let asked = Sent::of(&payload, &wants);
     let wants = honour_no_acks(&app, wants);
     let result = Err(format!(
         "unknown event {event:?}: this server handles chat:join, chat:leave and message:send"
     ));
-    reply(&app, &socket, ack, wants, &event, result);
+    reply(&app, &socket, ack, (wants, asked), &event, result);
 }
 
 async fn on_send(
@@ -321,13 +362,14 @@ async fn on_send(
     wants: WantsAck,
     State(app): State<Arc<App>>,
 ) {
+    let asked = Sent::of(&payload, &wants);
     let wants = honour_no_acks(&app, wants);
     let Some(caller) = caller_of(&socket) else {
         return reply(
             &app,
             &socket,
             ack,
-            wants,
+            (wants, asked),
             "message:send",
             Err("not authenticated".into()),
         );
@@ -346,23 +388,23 @@ async fn on_send(
             }
             Err(e) => Err(e.message().to_string()),
         };
-        return reply(&app, &socket, ack, wants, "message:send", result);
+        return reply(&app, &socket, ack, (wants, asked), "message:send", result);
     }
     let typeless = matches!(&payload, Ok(Value::Object(o)) if !o.contains_key("type"));
-    let parsed = match payload {
-        Ok(Value::Object(o)) => messaging::parse_send(&o),
+    let parsed = match &payload {
+        Ok(Value::Object(o)) => messaging::parse_send(o),
         Ok(other) => Err(format!(
             "payload must be a message object, not {}",
-            kind(&other)
+            kind(other)
         )),
         Err(e) => Err(format!("payload is not valid JSON: {e}")),
     };
     let (mut to, new) = match parsed {
         Ok(p) => p,
-        Err(e) => return reply(&app, &socket, ack, wants, "message:send", Err(e)),
+        Err(e) => return reply(&app, &socket, ack, (wants, asked), "message:send", Err(e)),
     };
     if let Err(e) = messaging::check_response_url(&app.core, &new).await {
-        return reply(&app, &socket, ack, wants, "message:send", Err(e));
+        return reply(&app, &socket, ack, (wants, asked), "message:send", Err(e));
     }
     if app.faults.chat(None).key_not_reused.fire()
         && let Destination::Key { recipients, .. } = to
@@ -376,7 +418,7 @@ async fn on_send(
                 &app,
                 &socket,
                 ack,
-                wants,
+                (wants, asked),
                 "message:send",
                 Err(r.message().to_string()),
             );
@@ -401,6 +443,7 @@ async fn on_send(
         &app,
         &socket,
         "message:send",
+        asked,
         &Ok(json!({ "chatId": chat.id, "messageId": message.id })),
     );
     if wants.0 {
