@@ -1,13 +1,15 @@
 """A careful client-conformance adapter on python-socketio (see docs/CLIENTS.md).
 
 The runner starts it once per scenario with PROTEUS_TASK (connect, send,
-stream or history) and the other PROTEUS_* variables; it prints one JSON line
-per thing the SDK reported. Careful means: wait for `success` before calling
-the connection authenticated, never reconnect, listen for `message:done`
-before sending and present done's `content` (never the concatenated deltas),
-give up after PROTEUS_TIMEOUT_MS, page the history by cursor and check the
-count against `meta.total`, and turn every error ack, `error` event and error
-envelope into an `error` line.
+stream, two-streams, rejoin or history) and the other PROTEUS_* variables; it
+prints one JSON line per thing the SDK reported. Careful means: wait for
+`success` before calling the connection authenticated, never reconnect
+(except in `rejoin`, which reconnects and joins its chat again after every
+`success`), listen for `message:done` before sending and present done's
+`content` (never the concatenated deltas), tell concurrent replies apart by
+done's `respondedToId`, give up after PROTEUS_TIMEOUT_MS, page the history
+by cursor and check the count against `meta.total`, and turn every error ack,
+`error` event and error envelope into an `error` line.
 
     pip install "python-socketio[client]"    # python-socketio + websocket-client
     proteus-conformance client --command 'python careful.py'
@@ -16,6 +18,7 @@ import json
 import os
 import sys
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -33,8 +36,12 @@ class Failure(Exception):
         self.status = status
 
 
+_say_lock = threading.Lock()
+
+
 def say(**line):
-    print(json.dumps(line), flush=True)
+    with _say_lock:  # handlers run on their own threads: one whole line at a time
+        print(json.dumps(line), flush=True)
 
 
 def message_of(data, fallback):
@@ -44,9 +51,10 @@ def message_of(data, fallback):
     return data or fallback
 
 
-def connect():
+def connect(reconnection=False):
     """Connect with auth {token}; return the socket once the server says `success`."""
-    sio = socketio.Client(reconnection=False)
+    # a reconnecting client waits 0.5 s, 1 s, 2 s … between attempts (the runner allows 5 s to rejoin)
+    sio = socketio.Client(reconnection=reconnection, reconnection_delay=0.5, reconnection_delay_max=2)
     outcome, settled = {}, threading.Event()
 
     def settle(**result):
@@ -116,6 +124,83 @@ def send(stream):
         sio.disconnect()
 
 
+def two_streams():
+    """Send two streamed messages back to back; present each reply by its own `message:done`."""
+    sio = connect()
+    try:
+        dones, errors, changed = {}, [], threading.Condition()
+
+        def on_done(message):  # replies interleave: tell them apart by respondedToId
+            if message.get("chatId", CHAT) == CHAT and message.get("respondedToId"):
+                with changed:
+                    dones.setdefault(message["respondedToId"], message)
+                    changed.notify_all()
+
+        def on_error(data=None):
+            with changed:
+                errors.append(message_of(data, "the server sent an error event"))
+                changed.notify_all()
+
+        sio.on("message:done", on_done)
+        sio.on("error", on_error)
+        request(sio, "chat:join", {"chatId": CHAT})
+        state = json.loads(env("PROTEUS_STATE") or "{}")
+        sent = []  # (message id, deadline): the time limit runs from each send's ack
+        for content in (env("PROTEUS_CONTENT", ""), env("PROTEUS_CONTENT_2", "")):
+            body = {"chatId": CHAT, "content": content, "streamResponse": True, "state": state}
+            sent.append((request(sio, "message:send", body)["message"]["id"], time.monotonic() + TIMEOUT))
+        for message_id, deadline in sent:
+            with changed:
+                changed.wait_for(lambda: message_id in dones or errors, max(0, deadline - time.monotonic()))
+                done = dones.get(message_id)
+                if done is None and errors:
+                    raise Failure(errors[0])
+            if done is None:
+                say(event="timeout")
+            else:
+                say(event="final", content=done["content"], messageId=done.get("id"))
+    finally:
+        sio.disconnect()
+
+
+def rejoin():
+    """Stay in the chat across reconnections: the server forgets its rooms, so join after every `success`."""
+    sio = connect(reconnection=True)
+    try:
+        arrived, got, failed, content = threading.Event(), threading.Event(), [], env("PROTEUS_CONTENT", "")
+
+        def fail(message):
+            failed.append(message)
+            arrived.set()
+
+        def on_message(message):
+            if isinstance(message, dict) and message.get("chatId", CHAT) == CHAT:
+                say(event="received", messageId=message.get("id"), content=message.get("content"))
+                if message.get("content") == content:
+                    got.set()
+                    arrived.set()
+
+        def on_success(data=None):  # a new connection, authenticated: its rooms are empty
+            print("authenticated again: joining the chat", file=sys.stderr)
+            try:
+                request(sio, "chat:join", {"chatId": CHAT})
+            except Failure as e:
+                fail(f"joining again: {e}")
+
+        sio.on("message", on_message)
+        sio.on("success", on_success)
+        sio.on("error", lambda data=None: fail(message_of(data, "the server sent an error event")))
+        sio.on("disconnect", lambda *reason: print(f"disconnected {reason}", file=sys.stderr))
+        request(sio, "chat:join", {"chatId": CHAT})
+        say(event="connected")
+        if not arrived.wait(TIMEOUT):
+            return say(event="timeout")
+        if failed and not got.is_set():
+            raise Failure(failed[0])
+    finally:
+        sio.disconnect()
+
+
 def get(path, query):
     url = f"{URL}{path}?{urllib.parse.urlencode(query, safe='@')}"
     req = urllib.request.Request(url, headers={"Authorization": f"Bearer {TOKEN}"})
@@ -160,7 +245,8 @@ def connect_task():
     say(event="connected")
 
 
-TASKS = {"connect": connect_task, "send": lambda: send(False), "stream": lambda: send(True), "history": history}
+TASKS = {"connect": connect_task, "send": lambda: send(False), "stream": lambda: send(True),
+         "two-streams": two_streams, "rejoin": rejoin, "history": history}
 
 if __name__ == "__main__":
     try:
