@@ -11,6 +11,8 @@ use proteus_conformance::runner::{self, Settings};
 use proteus_conformance::schema::{SchemaSet, event_schema};
 use proteus_conformance::stream::StreamChecker;
 use proteus_conformance::{cases, report};
+
+mod proxy_cli;
 use serde_json::Value;
 
 /// Checks a ProteusAI implementation (REST + socket.io) against the protocol's
@@ -79,34 +81,9 @@ enum Command {
     /// through the stream checker. Violations are printed as they happen;
     /// on Ctrl-C or after --duration a summary, exit 0 (clean) or 1.
     #[command(
-        after_help = "Examples:\n  proteus-conformance proxy --listen 127.0.0.1:4001 --upstream http://127.0.0.1:4000\n  proteus-conformance proxy --upstream http://127.0.0.1:4000 --capture traffic.jsonl --duration 60s\n  proteus-conformance validate traffic.jsonl   # the capture, checked again offline"
+        after_help = "Examples:\n  proteus-conformance proxy --listen 127.0.0.1:4001 --upstream http://127.0.0.1:4000\n  proteus-conformance proxy --upstream https://staging.example --upstream-ca staging-ca.pem --capture traffic.jsonl --duration 60s\n  proteus-conformance validate traffic.jsonl   # the capture, checked again offline\n  proteus-mock --replay traffic.jsonl          # the capture, served as a mock"
     )]
-    Proxy {
-        /// Where the client connects instead of the server.
-        #[arg(long, default_value = "127.0.0.1:4001", value_name = "ADDR")]
-        listen: std::net::SocketAddr,
-        /// The server: http://HOST:PORT.
-        #[arg(long, value_name = "URL")]
-        upstream: String,
-        /// Write every exchange as JSON lines (validate reads them back).
-        #[arg(long, value_name = "FILE")]
-        capture: Option<PathBuf>,
-        /// Keep tokens in the capture (they are redacted by default).
-        #[arg(long)]
-        keep_tokens: bool,
-        /// Stop after this long (e.g. 30s, 5m); default: until Ctrl-C.
-        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-        duration: Option<Duration>,
-        /// Write the summary (exchanges, violations) as JSON here.
-        #[arg(long, value_name = "FILE")]
-        json: Option<PathBuf>,
-        /// Write a JUnit XML report here (a test case per violation).
-        #[arg(long, value_name = "FILE")]
-        junit: Option<PathBuf>,
-        /// Write a self-contained HTML report here.
-        #[arg(long, value_name = "FILE")]
-        report_html: Option<PathBuf>,
-    },
+    Proxy(proxy_cli::ProxyArgs),
     /// List the cases: id, level, and the rule each checks.
     List {
         /// List only cases matching GLOB; repeatable.
@@ -333,32 +310,7 @@ async fn run(cmd: Command) -> i32 {
             );
             code
         }
-        Command::Proxy {
-            listen,
-            upstream,
-            capture,
-            keep_tokens,
-            duration,
-            json,
-            junit,
-            report_html,
-        } => {
-            let reports = Outputs {
-                json: None,
-                junit,
-                report_html,
-            };
-            proxy(
-                listen,
-                &upstream,
-                capture,
-                keep_tokens,
-                duration,
-                json,
-                reports,
-            )
-            .await
-        }
+        Command::Proxy(args) => proxy_cli::proxy(args).await,
         Command::Run {
             target,
             profile,
@@ -561,121 +513,6 @@ impl Progress {
 /// How a captured REST exchange is named in `validate`'s output.
 fn path_of(path: &str, item: &Value) -> String {
     format!("{} {path}", item["method"].as_str().unwrap_or("?"))
-}
-
-/// `proteus-conformance proxy`.
-async fn proxy(
-    listen: std::net::SocketAddr,
-    upstream: &str,
-    capture: Option<PathBuf>,
-    keep_tokens: bool,
-    duration: Option<Duration>,
-    json: Option<PathBuf>,
-    reports: Outputs,
-) -> i32 {
-    use proteus_conformance::proxy::{self, Proxy, watch::Watch};
-    let started = Instant::now();
-    if !upstream.starts_with("http://") {
-        fail(
-            exit::USAGE,
-            &format!("--upstream {upstream:?}: give http://HOST:PORT (https is not relayed yet)"),
-        );
-    }
-    let file = capture.as_ref().map(|p| {
-        std::fs::File::create(p)
-            .unwrap_or_else(|e| fail(exit::USAGE, &format!("cannot write {}: {e}", p.display())))
-    });
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .unwrap_or_else(|e| fail(exit::USAGE, &format!("cannot listen on {listen}: {e}")));
-    let watch = Arc::new(Watch::new(file, keep_tokens, false));
-    let relay = Arc::new(Proxy::new(upstream, watch.clone()));
-    println!(
-        "proteus-conformance proxy: listening on http://{}, relaying to {upstream}{}",
-        listener.local_addr().unwrap_or(listen),
-        duration.map_or_else(|| " until Ctrl-C".to_string(), |d| format!(" for {d:?}"))
-    );
-    let stop = async move {
-        match duration {
-            Some(d) => tokio::time::sleep(d).await,
-            None => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    };
-    if let Err(e) = proxy::serve(listener, relay, stop).await {
-        fail(exit::UNREACHABLE, &format!("the proxy stopped: {e}"));
-    }
-    let (exchanges, violations) = watch.finish();
-    println!(
-        "\n{exchanges} exchanges relayed, {} violations",
-        violations.len()
-    );
-    if let Some(path) = json {
-        let doc = serde_json::json!({
-            "tool": "proteus-conformance proxy",
-            "toolVersion": env!("CARGO_PKG_VERSION"),
-            "upstream": upstream,
-            "exchanges": exchanges,
-            "violations": violations.iter().map(|v| serde_json::json!({
-                "what": v.what, "expected": v.expected, "actual": v.actual, "context": v.context,
-            })).collect::<Vec<_>>(),
-        });
-        if let Err(e) = std::fs::write(
-            &path,
-            serde_json::to_string_pretty(&doc).unwrap_or_default(),
-        ) {
-            fail(
-                exit::UNREACHABLE,
-                &format!("cannot write {}: {e}", path.display()),
-            );
-        }
-    }
-    let code = i32::from(!violations.is_empty());
-    if reports.junit.is_some() || reports.report_html.is_some() {
-        // A row per violation, in the runner's form, for JUnit and HTML.
-        let rows: Vec<runner::CaseResult> = if violations.is_empty() {
-            vec![proxy_row(
-                "proxy.clean",
-                "no violation in the relayed traffic",
-                None,
-            )]
-        } else {
-            violations
-                .iter()
-                .enumerate()
-                .map(|(i, v)| proxy_row(&format!("proxy.{}", i + 1), &v.what, Some(v)))
-                .collect()
-        };
-        reports.write(&rows, upstream, "proxy", started, code, false, false);
-    }
-    code
-}
-
-/// A proxy violation (or the clean run) as a report row.
-fn proxy_row(
-    id: &str,
-    what: &str,
-    v: Option<&proteus_conformance::proxy::watch::Violation>,
-) -> runner::CaseResult {
-    let outcome = match v {
-        None => proteus_conformance::case::Outcome::Pass,
-        Some(v) => proteus_conformance::case::Outcome::Fail(proteus_conformance::case::Failure {
-            expected: vec![v.expected.clone()],
-            actual: v.actual.clone(),
-            reproducer: v.context.join("\n"),
-        }),
-    };
-    runner::judge(
-        id,
-        proteus_conformance::case::Level::Must,
-        what,
-        "Live traffic follows docs/PROTOCOL.md (envelopes, event schemas, streams).",
-        outcome,
-        Duration::ZERO,
-        v.map(|v| v.context.join("\n")).unwrap_or_default(),
-        &[],
-    )
 }
 
 fn validate(files: &[PathBuf]) -> i32 {

@@ -8,6 +8,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 
 use proteus_conformance::testing::MockProcess;
 use serde_json::Value;
@@ -21,6 +22,11 @@ fn root() -> std::path::PathBuf {
 /// A proxy in front of `upstream`; its URL (read from its banner). Its
 /// JUnit report goes beside the summary, as `proxy.xml`.
 fn proxy(upstream: &str, capture: &Path, summary: &Path) -> (Child, String) {
+    proxy_with(upstream, capture, summary, &[])
+}
+
+/// As [`proxy`], with more flags.
+fn proxy_with(upstream: &str, capture: &Path, summary: &Path, more: &[&str]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_proteus-conformance"))
         .args([
             "proxy",
@@ -35,6 +41,7 @@ fn proxy(upstream: &str, capture: &Path, summary: &Path) -> (Child, String) {
         .arg(summary)
         .arg("--junit")
         .arg(summary.with_file_name("proxy.xml"))
+        .args(more)
         .stdout(Stdio::piped())
         .spawn()
         .expect("the proxy starts");
@@ -71,6 +78,21 @@ fn violations(summary: &Value) -> Vec<&str> {
         .collect()
 }
 
+/// The status of Ada's `GET /api/chats` through `url`.
+fn chats_status(url: &str) -> u16 {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        reqwest::Client::new()
+            .get(format!("{url}/api/chats"))
+            .bearer_auth(ADA)
+            .send()
+            .await
+            .expect("the proxy answers")
+            .status()
+            .as_u16()
+    })
+}
+
 fn interop_client(url: &str) -> std::process::Output {
     Command::new("node")
         .current_dir(root().join("interop"))
@@ -93,16 +115,7 @@ fn a_real_client_works_through_the_proxy_and_only_its_malformed_frame_is_reporte
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let status = rt.block_on(async {
-        reqwest::Client::new()
-            .get(format!("{url}/api/chats"))
-            .bearer_auth(ADA)
-            .send()
-            .await
-            .expect("REST through the proxy")
-            .status()
-    });
+    let status = chats_status(&url);
     assert_eq!(status, 200);
     let (code, summary) = stop(child, &summary);
     // The interop script sends one malformed frame on purpose (it checks
@@ -210,5 +223,214 @@ s.close();
         text.contains("message:delta"),
         "polling packets are captured"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs the careful client adapter's `stream` task; the reply it presented.
+fn careful_stream(url: &str, chat: &str, state: &str) -> String {
+    let out = Command::new("node")
+        .current_dir(root())
+        .arg("interop/clients/careful.mjs")
+        .envs([
+            ("PROTEUS_URL", url),
+            ("PROTEUS_TOKEN", ADA),
+            ("PROTEUS_CHAT_ID", chat),
+            ("PROTEUS_TASK", "stream"),
+            ("PROTEUS_CONTENT", "tell me about replays"),
+            ("PROTEUS_STATE", state),
+            ("PROTEUS_TIMEOUT_MS", "5000"),
+        ])
+        .output()
+        .expect("node runs");
+    let line: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert_eq!(line["event"], "final", "{line}");
+    line["content"].as_str().expect("content").to_string()
+}
+
+/// The deltas a mock sent (journal), as (contentDelta, microseconds).
+fn deltas(base: &str) -> Vec<(String, u64)> {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let v: Value = rt.block_on(async {
+        reqwest::get(format!("{base}/__admin/journal?event=message:delta"))
+            .await
+            .expect("journal")
+            .json()
+            .await
+            .expect("JSON")
+    });
+    v["data"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| {
+            (
+                e["detail"]["payload"]["contentDelta"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                e["tUs"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_capture_replays_offline_with_the_same_reply_chunks_and_pace() {
+    let mock = MockProcess::start(&[]);
+    let dir = std::env::temp_dir().join(format!("proteus-replay-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (capture, summary) = (dir.join("capture.jsonl"), dir.join("summary.json"));
+    let (child, url) = proxy(&mock.url, &capture, &summary);
+    // Record: a chat made through the proxy, a reply shaped by state.mock
+    // (a text and pace the replaying mock's script would never give).
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let chat: Value = rt.block_on(async {
+        reqwest::Client::new()
+            .post(format!("{url}/api/chats"))
+            .bearer_auth(ADA)
+            .json(&serde_json::json!({ "participants": [{ "id": "6819a0e484df0fc342cea506", "type": "AGENT" }] }))
+            .send()
+            .await
+            .expect("create a chat")
+            .json()
+            .await
+            .expect("JSON")
+    });
+    let chat = chat["data"]["id"].as_str().expect("chat id").to_string();
+    let recorded_state =
+        r#"{"mock":{"text":"Recorded answer to {{content}}","chunks":5,"chunkDelayMs":80}}"#;
+    let live = careful_stream(&url, &chat, recorded_state);
+    let (code, _) = stop(child, &summary);
+    assert_eq!(code, 0, "a clean recording");
+    let recorded = deltas(&mock.url);
+    drop(mock);
+
+    // Replay: a fresh mock from the capture; the same client, without the
+    // state that shaped the recorded reply, sees the recorded reply.
+    let capture_arg = capture.display().to_string();
+    let replay = MockProcess::start(&["--replay", &capture_arg, "--replay-pace"]);
+    let replayed = careful_stream(&replay.url, &chat, "{}");
+    assert_eq!(replayed, live);
+    assert!(live.starts_with("Recorded answer to"), "{live}");
+    let played = deltas(&replay.url);
+    let chunks = |d: &[(String, u64)]| d.iter().map(|(c, _)| c.clone()).collect::<Vec<_>>();
+    assert_eq!(chunks(&played), chunks(&recorded), "chunk for chunk");
+    // Paced: the recorded span between the first and last delta (4 gaps of
+    // 80 ms) is kept, give or take scheduling.
+    let span = |d: &[(String, u64)]| d.last().map_or(0, |l| l.1) - d.first().map_or(0, |f| f.1);
+    assert!(
+        span(&played) * 10 >= span(&recorded) * 8,
+        "replayed span {} us, recorded {} us",
+        span(&played),
+        span(&recorded)
+    );
+    // The chat and its messages are there before the client sends anything.
+    let history: Value = rt.block_on(async {
+        reqwest::Client::new()
+            .get(format!(
+                "{}/api/chats/{chat}/messages?@limit=100",
+                replay.url
+            ))
+            .bearer_auth(ADA)
+            .send()
+            .await
+            .expect("history")
+            .json()
+            .await
+            .expect("JSON")
+    });
+    assert_eq!(history["meta"]["total"], 4, "2 captured + 2 new: {history}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A TLS front for `backend` (a plain TCP address) on a random loopback
+/// port, with the test server certificate of tests/fixtures/tls; its port.
+fn tls_front(backend: std::net::SocketAddr, rt: &tokio::runtime::Runtime) -> u16 {
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls");
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(dir.join("cert.pem"))
+        .expect("cert.pem")
+        .collect::<Result<_, _>>()
+        .expect("certificates");
+    let key = PrivateKeyDer::from_pem_file(dir.join("key.pem")).expect("key.pem");
+    let provider = Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("server certificate");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    rt.spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                if let Ok(mut plain) = tokio::net::TcpStream::connect(backend).await {
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                }
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn an_https_upstream_is_relayed_over_verified_tls() {
+    let mock = MockProcess::start(&[]);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let backend: std::net::SocketAddr = mock
+        .url
+        .trim_start_matches("http://")
+        .parse()
+        .expect("the mock's address");
+    let port = tls_front(backend, &rt);
+    let upstream = format!("https://localhost:{port}");
+    let ca = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls/ca.pem");
+    let dir = std::env::temp_dir().join(format!("proteus-proxy-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (capture, summary) = (dir.join("capture.jsonl"), dir.join("summary.json"));
+
+    // Trusting the test CA: the interop client works through the proxy,
+    // WebSocket and REST, and only its deliberate malformed frame is named.
+    let (child, url) = proxy_with(
+        &upstream,
+        &capture,
+        &summary,
+        &["--upstream-ca", &ca.display().to_string()],
+    );
+    let out = interop_client(&url);
+    assert!(
+        out.status.success(),
+        "the client failed through the proxy over TLS: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (code, report) = stop(child, &summary);
+    assert_eq!(
+        violations(&report),
+        ["client→server event chat:join: does not match realtime/chat-join"],
+        "{report:#}"
+    );
+    assert_eq!(code, 1);
+
+    // Without the CA the certificate is not trusted: the relay refuses to
+    // talk to the upstream rather than relaying unverified.
+    let (child, url) = proxy_with(&upstream, &capture, &summary, &[]);
+    let status = chats_status(&url);
+    assert_eq!(status, 502, "an untrusted upstream is a bad gateway");
+    let _ = stop(child, &summary);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -637,6 +637,7 @@ async fn firehose(State(app): State<Arc<App>>, body: JsonBody) -> ApiResult {
                 chunks: vec![chunk.clone(); b.deltas],
                 first_delay: std::time::Duration::ZERO,
                 delay,
+                at: Vec::new(),
             };
             let responder = crate::core::store::Responder {
                 agent: agent.clone(),

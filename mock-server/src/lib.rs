@@ -78,6 +78,9 @@ pub struct Config {
     /// A Thenvoi socket that sends no frame for this long is closed
     /// (docs/THENVOI.md T13: 45 s).
     pub thenvoi_idle_timeout: Duration,
+    /// Recorded replies that answer instead of the agents' scripts
+    /// (`--replay`; see [`proteus::replay`]).
+    pub replay: Option<core::replay::Replay>,
 }
 
 impl Default for Config {
@@ -95,6 +98,7 @@ impl Default for Config {
             limits: net::Limits::default(),
             max_replies_per_entity: 10_000,
             thenvoi_idle_timeout: Duration::from_secs(45),
+            replay: None,
         }
     }
 }
@@ -130,6 +134,9 @@ pub fn build(
         config.webhooks.clone(),
         config.max_replies_per_entity,
     )?;
+    if let Some(replay) = config.replay.clone() {
+        let _ = core.replay.set(replay);
+    }
     let core = Arc::new(core);
     let band = Arc::new(thenvoi::Band {
         core: core.clone(),

@@ -37,6 +37,14 @@ struct Args {
     /// World file to start from instead of the embedded default.
     #[arg(long, value_name = "FILE")]
     world: Option<PathBuf>,
+    /// Start from a capture (`proteus-conformance proxy --capture`): its chats, participants and
+    /// messages are added to the world, and a message whose text was captured is answered with
+    /// the captured reply, chunk for chunk.
+    #[arg(long, value_name = "FILE")]
+    replay: Option<PathBuf>,
+    /// With --replay: send the captured chunks at their captured times (default: at once).
+    #[arg(long, requires = "replay")]
+    replay_pace: bool,
     /// Print the start-up information (URL, tokens, agent ids) as one JSON line.
     #[arg(long)]
     json: bool,
@@ -278,6 +286,21 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     let mut world = world;
+    let mut replay = None;
+    if let Some(path) = &args.replay {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read capture {}", path.display()))?;
+        let loaded = proteus_mock::proteus::replay::load(
+            &world,
+            &path.display().to_string(),
+            &text,
+            args.replay_pace,
+        )
+        .map_err(|e| anyhow::anyhow!("--replay: {e}"))?;
+        tracing::info!("replay: {}", loaded.summary);
+        world = loaded.world;
+        replay = Some(loaded.replay);
+    }
     if let Some(url) = &args.plugin_url {
         for p in &mut world.plugins {
             p.webhook_url.clone_from(url);
@@ -322,6 +345,7 @@ async fn main() -> anyhow::Result<()> {
             plugin_url: args.plugin_url.clone(),
             max_replies_per_entity: args.max_replies_per_entity,
             thenvoi_idle_timeout: std::time::Duration::from_millis(args.thenvoi_idle_timeout_ms),
+            replay,
             limits: proteus_mock::net::Limits {
                 max_connections: args.max_connections,
                 ..Default::default()

@@ -8,8 +8,12 @@
 //! relayed both ways in order, each checked on the way ([`watch`]).
 //!
 //! Long-polling is relayed as HTTP and its packets (separated by U+001E)
-//! checked as the WebSocket frames are. This first version relays to an
-//! `http://` upstream only.
+//! checked as the WebSocket frames are.
+//!
+//! An `https://` upstream is reached over TLS (rustls) for REST, polling and
+//! WebSocket alike, verified against the system's roots, or against the CA
+//! certificates given with `--upstream-ca` (a staging server with its own
+//! CA). The client side stays plain HTTP on the local listener.
 
 pub mod watch;
 
@@ -34,20 +38,54 @@ pub struct Proxy {
     pub upstream: String,
     pub watch: Arc<Watch>,
     http: reqwest::Client,
+    /// TLS for upstream WebSockets when `--upstream-ca` replaces the
+    /// system's roots (`None`: tungstenite's default, the system's roots).
+    ws_tls: Option<tokio_tungstenite::Connector>,
     next_conn: AtomicU64,
 }
 
 impl Proxy {
-    pub fn new(upstream: &str, watch: Arc<Watch>) -> Proxy {
-        Proxy {
+    /// A relay to `upstream` (`http://` or `https://`). `ca_pem`: PEM CA
+    /// certificates to trust for the upstream instead of the system's.
+    pub fn new(upstream: &str, watch: Arc<Watch>, ca_pem: Option<&[u8]>) -> Result<Proxy, String> {
+        // One crypto provider for the process (reqwest's and tungstenite's
+        // rustls alike); a second install is a no-op.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let mut http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+        let mut ws_tls = None;
+        if let Some(pem) = ca_pem {
+            use rustls::pki_types::{CertificateDer, pem::PemObject};
+            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
+                .collect::<Result<_, _>>()
+                .map_err(|e| format!("the CA file is not PEM certificates: {e}"))?;
+            if certs.is_empty() {
+                return Err(
+                    "the CA file holds no certificate (-----BEGIN CERTIFICATE-----)".into(),
+                );
+            }
+            let mut roots = rustls::RootCertStore::empty();
+            for c in &certs {
+                roots
+                    .add(c.clone())
+                    .map_err(|e| format!("a CA certificate was refused: {e}"))?;
+            }
+            let config = rustls::ClientConfig::builder()
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            ws_tls = Some(tokio_tungstenite::Connector::Rustls(Arc::new(config)));
+            let bundle = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| format!("the CA file cannot be read as certificates: {e}"))?;
+            http = http.tls_certs_only(bundle);
+        }
+        Ok(Proxy {
             upstream: upstream.trim_end_matches('/').to_string(),
             watch,
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
+            http: http
                 .build()
-                .unwrap_or_default(),
+                .map_err(|e| format!("cannot set up the upstream client: {e}"))?,
+            ws_tls,
             next_conn: AtomicU64::new(1),
-        }
+        })
     }
 }
 
@@ -113,7 +151,14 @@ async fn relay(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
                 upstream_request.headers_mut().insert(k.clone(), v.clone());
             }
         }
-        let upstream = match tokio_tungstenite::connect_async(upstream_request).await {
+        let upstream = match tokio_tungstenite::connect_async_tls_with_config(
+            upstream_request,
+            None,
+            false,
+            proxy.ws_tls.clone(),
+        )
+        .await
+        {
             Ok((ws, _)) => ws,
             Err(e) => {
                 return (

@@ -37,17 +37,20 @@ pub struct Directed {
 /// Directs a restart; records progress in `into` as it goes, so what was
 /// done is known even when the adapter exits first and this is dropped.
 pub async fn direct(mock: &Mock<'_>, p: &Prepared, limit: Duration, into: &Mutex<Directed>) {
-    let note = |f: &dyn Fn(&mut Directed)| f(&mut into.lock().unwrap_or_else(|e| e.into_inner()));
-    if let Err(e) = steps(mock, p, limit, &note).await {
-        note(&|d| d.problem = Some(e.clone()));
+    if let Err(e) = steps(mock, p, limit, into).await {
+        note(into, |d| d.problem = Some(e));
     }
+}
+
+fn note(into: &Mutex<Directed>, f: impl FnOnce(&mut Directed)) {
+    f(&mut into.lock().unwrap_or_else(|e| e.into_inner()));
 }
 
 async fn steps(
     mock: &Mock<'_>,
     p: &Prepared,
     limit: Duration,
-    note: &dyn Fn(&dyn Fn(&mut Directed)),
+    into: &Mutex<Directed>,
 ) -> Result<(), String> {
     let until = |within: Duration| {
         let deadline = Instant::now() + within;
@@ -67,11 +70,11 @@ async fn steps(
     };
     mock.admin(reqwest::Method::POST, "/__admin/restart", None)
         .await?;
-    note(&|d| d.restarted = true);
+    note(into, |d| d.restarted = true);
     let waiting = until(REJOIN_WITHIN);
     while waiting() {
         if mock.joins(&p.chat_id).await? > before {
-            note(&|d| d.rejoined = true);
+            note(into, |d| d.rejoined = true);
             break;
         }
         pause().await;
@@ -93,6 +96,6 @@ async fn steps(
             "posting the message after the restart answered {status}: {v}"
         ))?
         .to_string();
-    note(&|d| d.posted = Some(id.clone()));
+    note(into, |d| d.posted = Some(id));
     Ok(())
 }

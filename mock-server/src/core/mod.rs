@@ -31,6 +31,7 @@ pub mod events;
 pub mod messaging;
 pub mod outbox;
 pub mod plugins;
+pub mod replay;
 pub mod replies;
 pub mod store;
 pub mod thenvoi;
@@ -83,6 +84,8 @@ pub struct Core {
     /// The runtime the server was built on: scripted replies run here even
     /// when a REST handler (on the background runtime) starts them.
     pub realtime: tokio::runtime::Handle,
+    /// Recorded replies that answer instead of the scripts (`--replay`).
+    pub replay: std::sync::OnceLock<replay::Replay>,
 }
 
 impl Core {
@@ -114,7 +117,13 @@ impl Core {
             in_flight: Arc::new(replies::InFlight::new(max_replies_per_entity)),
             realtime: tokio::runtime::Handle::try_current()
                 .map_err(|_| "the server must be built inside a tokio runtime".to_string())?,
+            replay: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The recorded reply to `content` sent in `chat_id`, under `--replay`.
+    pub fn recorded(&self, chat_id: &str, content: &str) -> Option<&replay::Recorded> {
+        self.replay.get()?.find(chat_id, content)
     }
 
     /// Hands an event to every transport.

@@ -5,6 +5,7 @@
 //! socket.io ack). The rules live in the core.
 
 pub mod realtime;
+pub mod replay;
 pub mod rest;
 
 use std::sync::Arc;

@@ -112,7 +112,13 @@ pub fn prepare(
     caller: &Caller,
     new: &NewMessage,
 ) -> Result<Pending, Refusal> {
-    let responders = core.store.responders(chat_id, caller);
+    let mut responders = core.store.responders(chat_id, caller);
+    // A recorded reply to this text: only the agent that gave it answers.
+    if let Some(recorded) = core.recorded(chat_id, &new.content)
+        && responders.iter().any(|r| r.agent.id == recorded.agent_id)
+    {
+        responders.retain(|r| r.agent.id == recorded.agent_id);
+    }
     core.in_flight.check(&caller.entity.id, responders.len())?;
     let mut pending = Vec::with_capacity(responders.len());
     for responder in responders {
@@ -127,7 +133,15 @@ pub fn prepare(
 /// Starts the prepared replies to a stored message.
 pub fn start(core: &Arc<Core>, caller: &Caller, message: &Message, pending: Pending) {
     for (responder, script) in pending.0 {
-        let plan = script::plan(&script, &message.content, &responder.agent.name);
+        let plan = match (
+            core.replay.get(),
+            core.recorded(&message.chat_id, &message.content),
+        ) {
+            (Some(replay), Some(recorded)) if recorded.agent_id == responder.agent.id => {
+                replay.plan(recorded)
+            }
+            _ => script::plan(&script, &message.content, &responder.agent.name),
+        };
         let slot = core.in_flight.enter(&caller.entity.id);
         let reply = play::play_reply(core.clone(), responder, message.clone(), plan);
         core.tasks.spawn_on(

@@ -72,7 +72,7 @@ pub async fn play_reply(core: Arc<Core>, responder: Responder, trigger: Message,
         ..Default::default()
     };
     if !trigger.stream_response {
-        if wait_until(start + plan.first_delay).await {
+        if wait_until(start + plan.offset(0)).await {
             return;
         }
         match core
@@ -116,7 +116,7 @@ pub async fn play_reply(core: Arc<Core>, responder: Responder, trigger: Message,
     let mut last_delta = String::new();
     for (i, chunk) in plan.chunks.iter().enumerate() {
         let n = i + 1;
-        let mut at = start + plan.first_delay + plan.delay * i as u32;
+        let mut at = start + plan.offset(i);
         if let Some((_, pause)) = faults.stall.filter(|(after, _)| n > *after) {
             at += pause;
         }

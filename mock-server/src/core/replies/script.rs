@@ -62,9 +62,20 @@ pub struct Plan {
     pub chunks: Vec<String>,
     pub first_delay: Duration,
     pub delay: Duration,
+    /// When set, chunk `i` goes at `at[i]` from the start instead
+    /// (a recorded reply played at its recorded pace).
+    pub at: Vec<Duration>,
 }
 
 impl Plan {
+    /// When chunk `i` goes, from the start of the reply.
+    pub fn offset(&self, i: usize) -> Duration {
+        match self.at.get(i) {
+            Some(at) => *at,
+            None => self.first_delay + self.delay * i as u32,
+        }
+    }
+
     pub fn text(&self) -> String {
         self.chunks.concat()
     }
@@ -192,6 +203,7 @@ pub fn plan(script: &Script, content: &str, agent_name: &str) -> Plan {
         chunks,
         first_delay: Duration::from_millis(script.first_chunk_delay_ms),
         delay: Duration::from_millis(script.chunk_delay_ms),
+        at: Vec::new(),
     }
 }
 

@@ -143,17 +143,34 @@ struct State {
 
 /// Deterministic ids: a fixed 8-hex prefix that sorts after every id in the
 /// documented examples, then a counter. Same run, same ids.
+///
+/// A world that already holds ids of this form (one dumped from a running
+/// mock, or replayed from a capture of one) moves the counter past them, so
+/// a new id never collides with a loaded one.
 #[derive(Debug)]
 pub struct IdGen {
     next: AtomicU64,
+    first: u64,
 }
 
 impl IdGen {
     const PREFIX: u32 = 0x69a0_0000;
 
     pub fn new() -> Self {
+        IdGen::after(std::iter::empty())
+    }
+
+    /// A generator whose ids come after every id of this form in `taken`.
+    pub fn after<'a>(taken: impl Iterator<Item = &'a str>) -> Self {
+        let prefix = format!("{:08x}", Self::PREFIX);
+        let first = taken
+            .filter_map(|id| id.strip_prefix(prefix.as_str()))
+            .filter_map(|rest| u64::from_str_radix(rest, 16).ok())
+            .max()
+            .map_or(1, |n| n.saturating_add(1));
         IdGen {
-            next: AtomicU64::new(1),
+            next: AtomicU64::new(first),
+            first,
         }
     }
 
@@ -166,7 +183,7 @@ impl IdGen {
     }
 
     fn reset(&self) {
-        self.next.store(1, Ordering::Relaxed);
+        self.next.store(self.first, Ordering::Relaxed);
     }
 }
 
@@ -228,9 +245,21 @@ pub struct Store {
 
 impl Store {
     pub fn new(world: World) -> Self {
+        let ids = IdGen::after(
+            world
+                .chats
+                .iter()
+                .map(|c| c.chat.id.as_str())
+                .chain(world.messages.iter().map(|m| m.id.as_str()))
+                .chain(world.users.iter().map(|u| u.id.as_str()))
+                .chain(world.agents.iter().map(|a| a.id.as_str()))
+                .chain(world.repositories.iter().map(|r| r.id.as_str()))
+                .chain(world.plugins.iter().map(|p| p.id.as_str()))
+                .chain(world.plugin_instances.iter().map(|p| p.id.as_str())),
+        );
         let store = Store {
             state: Mutex::new(State::default()),
-            ids: IdGen::new(),
+            ids,
             world: Mutex::new(world),
         };
         store.reset();
@@ -403,5 +432,14 @@ mod tests {
         assert!(a.as_str() > "6832df10b749a23a30105dba");
         g.reset();
         assert_eq!(g.next(), a);
+        let taken = ["69a000000000000000000004", "6832df10b749a23a30105dba"];
+        let g = IdGen::after(taken.into_iter());
+        assert_eq!(g.next(), "69a000000000000000000005");
+        g.reset();
+        assert_eq!(
+            g.next(),
+            "69a000000000000000000005",
+            "reset keeps clear of the world"
+        );
     }
 }
