@@ -45,6 +45,12 @@ fn main() {
         ));
     }
     src.push_str("];\n");
+    // The OpenAPI description: the proxy reads each route's response
+    // schemas from it (proxy/routes.rs).
+    println!("cargo:rerun-if-changed={}/openapi.json", root.display());
+    src.push_str(
+        "/// `schemas/openapi.json`.\npub static OPENAPI: &str = include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/../schemas/openapi.json\"));\n",
+    );
     let out = Path::new(&env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("schema_files.rs");
     fs::write(out, src).expect("write schema_files.rs");
 }

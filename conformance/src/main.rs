@@ -547,23 +547,15 @@ fn validate(files: &[PathBuf]) -> i32 {
                 .collect(),
         };
         for (i, item) in items.iter().enumerate() {
-            // A proxy capture: REST answers are checked as envelopes (ProteusAI
-            // routes), socket.io packets that are no event are context only.
+            // A proxy capture: REST answers are checked against their route's
+            // schema for their status (as the proxy does live); socket.io
+            // packets that are no event are context only.
             let rest = item["kind"] == "rest";
             if rest || (item["kind"] == "socket.io" && item.get("event").is_none()) {
                 let path = item["path"].as_str().unwrap_or_default();
-                if rest && path.starts_with("/api/") && !path.starts_with("/api/v1/") {
+                if rest && path.starts_with("/api/") {
                     let at = format!("{}#{}", path_of(path, item), i + 1);
-                    match set.check("objects/envelope", &item["body"]) {
-                        Ok(()) => println!("ok   {at}: objects/envelope"),
-                        Err(v) => {
-                            problems += 1;
-                            println!("FAIL {at}: objects/envelope");
-                            for x in v {
-                                println!("       {x}");
-                            }
-                        }
-                    }
+                    problems += usize::from(!check_rest(set, item, path, &at));
                 }
                 continue;
             }
@@ -611,6 +603,47 @@ fn validate(files: &[PathBuf]) -> i32 {
         println!("FAIL stream: {v}");
     }
     i32::from(problems > 0)
+}
+
+/// One captured REST answer against its route (schemas/openapi.json), or
+/// against the envelope on a ProteusAI path no route has; prints the
+/// verdict line; false when it fails.
+fn check_rest(set: &SchemaSet, item: &Value, path: &str, at: &str) -> bool {
+    use proteus_conformance::proxy::routes::{Routes, Verdict};
+    let method = item["method"].as_str().unwrap_or("GET");
+    let status = item["status"]
+        .as_u64()
+        .and_then(|s| u16::try_from(s).ok())
+        .unwrap_or(0);
+    let (template, verdict) = Routes::embedded().check(method, path, status, &item["body"]);
+    let route = format!("{method} {} {status}", template.unwrap_or(path));
+    let failure = match verdict {
+        Verdict::Valid => None,
+        Verdict::NoRoute if path.starts_with("/api/v1/") => return true,
+        Verdict::NoRoute => match set.check("objects/envelope", &item["body"]) {
+            Ok(()) => None,
+            Err(v) => Some(
+                v.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+        },
+        Verdict::UndocumentedStatus(listed) => Some(format!(
+            "status {status} is not one this route answers ({listed:?})"
+        )),
+        Verdict::Invalid(first) => Some(first),
+    };
+    match failure {
+        None => {
+            println!("ok   {at}: {route}");
+            true
+        }
+        Some(why) => {
+            println!("FAIL {at}: {route}\n       {why}");
+            false
+        }
+    }
 }
 
 fn main() {

@@ -63,6 +63,8 @@ pub enum SchemaError {
 pub struct SchemaSet {
     documents: BTreeMap<String, Value>,
     validators: BTreeMap<String, jsonschema::Validator>,
+    /// Every schema by its URI, for schemas compiled later ([`SchemaSet::compile`]).
+    registry: jsonschema::Registry<'static>,
 }
 
 impl fmt::Debug for SchemaSet {
@@ -143,7 +145,29 @@ impl SchemaSet {
         Ok(SchemaSet {
             documents,
             validators,
+            registry,
         })
+    }
+
+    /// Compiles `schema`, a schema from beside the schema files (its
+    /// relative `$ref`s, like `objects/message.json`, name files of this
+    /// set): what an API description's response schemas are.
+    pub fn compile(&self, schema: &Value) -> Result<jsonschema::Validator, SchemaError> {
+        let mut root = schema.clone();
+        if let Some(o) = root.as_object_mut() {
+            o.insert(
+                "$id".into(),
+                Value::String(format!("{BASE_URI}api-description.json")),
+            );
+        }
+        jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft202012)
+            .with_registry(&self.registry)
+            .build(&root)
+            .map_err(|e| SchemaError::Compile {
+                name: "an API description's schema".into(),
+                message: e.to_string(),
+            })
     }
 
     /// Names of every schema file, sorted.

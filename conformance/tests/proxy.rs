@@ -434,3 +434,74 @@ fn an_https_upstream_is_relayed_over_verified_tls() {
     let _ = stop(child, &summary);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn rest_answers_are_checked_against_their_routes_schema_live_and_offline() {
+    const WELCOME: &str = "682f4b313981b5f54e96ea4b";
+    const NADIA: &str = "thnv_u_nadia_0123456789abcdef0123456789ab";
+    let mock = MockProcess::start(&["--fault", "no-meta", "--fault", "thenvoi-no-page-metadata"]);
+    let dir = std::env::temp_dir().join(format!("proteus-proxy-routes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (capture, summary) = (dir.join("capture.jsonl"), dir.join("summary.json"));
+    let (child, url) = proxy(&mock.url, &capture, &summary);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        for (path, header, token) in [
+            (
+                format!("/api/chats/{WELCOME}/messages"),
+                "authorization",
+                format!("Bearer {ADA}"),
+            ),
+            (
+                "/api/chats".to_string(),
+                "authorization",
+                format!("Bearer {ADA}"),
+            ),
+            (
+                "/api/v1/me/chats".to_string(),
+                "x-api-key",
+                NADIA.to_string(),
+            ),
+        ] {
+            let r = http
+                .get(format!("{url}{path}"))
+                .header(header, token)
+                .send()
+                .await
+                .expect("through the proxy");
+            assert_eq!(r.status(), 200, "{path}");
+        }
+    });
+    let (code, report) = stop(child, &summary);
+    assert_eq!(code, 1);
+    // The envelope of both pages is fine; their routes' schemas are not:
+    // a ProteusAI page without meta, a Thenvoi list without metadata. The
+    // clean chat list passes.
+    assert_eq!(
+        violations(&report),
+        [
+            "GET /api/chats/{id}/messages -> 200: the body breaks the route's schema",
+            "GET /api/v1/me/chats -> 200: the body breaks the route's schema",
+        ],
+        "{report:#}"
+    );
+    let check = Command::new(env!("CARGO_BIN_EXE_proteus-conformance"))
+        .arg("validate")
+        .arg(&capture)
+        .output()
+        .expect("validate");
+    let stdout = String::from_utf8_lossy(&check.stdout);
+    let failed: Vec<&str> = stdout.lines().filter(|l| l.starts_with("FAIL")).collect();
+    assert_eq!(
+        failed.len(),
+        2,
+        "offline, the same two answers fail: {stdout}"
+    );
+    assert!(
+        failed[0].contains("GET /api/chats/{id}/messages 200"),
+        "{stdout}"
+    );
+    assert!(failed[1].contains("GET /api/v1/me/chats 200"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -15,6 +15,7 @@
 //! certificates given with `--upstream-ca` (a staging server with its own
 //! CA). The client side stays plain HTTP on the local listener.
 
+pub mod routes;
 pub mod watch;
 
 use std::net::SocketAddr;

@@ -144,7 +144,8 @@ impl Watch {
         s.violations.push(v);
     }
 
-    /// A REST exchange: the response body against the envelope.
+    /// A REST exchange: the response body against its route's schema for
+    /// its status (schemas/openapi.json), and `ok` against the status.
     pub fn rest(&self, conn: u64, method: &str, path: &str, status: u16, body: &[u8]) {
         let mut s = self.lock();
         let parsed: Option<Value> = serde_json::from_slice(body).ok();
@@ -153,18 +154,31 @@ impl Watch {
             json!({ "kind": "rest", "conn": conn, "method": method, "path": path, "status": status, "body": parsed }),
             format!("{method} {path} → {status}"),
         );
-        if !path.starts_with("/api/") || path.starts_with("/api/v1/") {
+        if !path.starts_with("/api/") {
             return;
         }
-        match parsed {
-            None => self.violate(
-                &mut s,
-                format!("{method} {path}: the body is not JSON"),
-                "the envelope {ok, data?, error?, meta?} (PROTOCOL.md R5)".into(),
-                format!("{} bytes that are not JSON", body.len()),
-            ),
-            Some(v) => {
-                if let Err(errors) = SchemaSet::embedded().check("objects/envelope", &v) {
+        // The Thenvoi profile's routes (`/api/v1/`) have their own envelope.
+        let proteus = !path.starts_with("/api/v1/");
+        let parsed = match parsed {
+            Some(v) => v,
+            None if body.is_empty() && status == 204 => Value::Null,
+            None => {
+                return self.violate(
+                    &mut s,
+                    format!("{method} {path}: the body is not JSON"),
+                    "a JSON body (PROTOCOL.md R5)".into(),
+                    format!("{} bytes that are not JSON", body.len()),
+                );
+            }
+        };
+        use super::routes::{Routes, Verdict};
+        let (template, verdict) = Routes::embedded().check(method, path, status, &parsed);
+        let route = template.unwrap_or(path);
+        match verdict {
+            Verdict::Valid => {}
+            // An unknown route: at least the envelope (its 404 is one).
+            Verdict::NoRoute if proteus => {
+                if let Err(errors) = SchemaSet::embedded().check("objects/envelope", &parsed) {
                     let first = errors.first().map(|e| e.to_string()).unwrap_or_default();
                     self.violate(
                         &mut s,
@@ -172,15 +186,29 @@ impl Watch {
                         "objects/envelope".into(),
                         first,
                     );
-                } else if (v["ok"] == true) != (200..300).contains(&status) {
-                    self.violate(
-                        &mut s,
-                        format!("{method} {path}: ok disagrees with the status"),
-                        format!("ok {} with status {status}", (200..300).contains(&status)),
-                        format!("ok {}", v["ok"]),
-                    );
                 }
             }
+            Verdict::NoRoute => {}
+            Verdict::UndocumentedStatus(listed) => self.violate(
+                &mut s,
+                format!("{method} {route}: status {status} is not one this route answers"),
+                format!("one of {listed:?} (schemas/openapi.json; PROTOCOL.md R6)"),
+                format!("{status}"),
+            ),
+            Verdict::Invalid(first) => self.violate(
+                &mut s,
+                format!("{method} {route} -> {status}: the body breaks the route's schema"),
+                format!("the {status} response schema of {method} {route} in schemas/openapi.json"),
+                first,
+            ),
+        }
+        if proteus && parsed.is_object() && (parsed["ok"] == true) != (200..300).contains(&status) {
+            self.violate(
+                &mut s,
+                format!("{method} {path}: ok disagrees with the status"),
+                format!("ok {} with status {status}", (200..300).contains(&status)),
+                format!("ok {}", parsed["ok"]),
+            );
         }
     }
 
