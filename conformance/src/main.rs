@@ -550,6 +550,11 @@ fn validate(files: &[PathBuf]) -> i32 {
             // A proxy capture: REST answers are checked against their route's
             // schema for their status (as the proxy does live); socket.io
             // packets that are no event are context only.
+            if item["kind"] == "phoenix" {
+                let at = format!("{}#{}", path.display(), i + 1);
+                problems += usize::from(!check_phoenix(set, item, &at));
+                continue;
+            }
             let rest = item["kind"] == "rest";
             if rest || (item["kind"] == "socket.io" && item.get("event").is_none()) {
                 let path = item["path"].as_str().unwrap_or_default();
@@ -644,6 +649,37 @@ fn check_rest(set: &SchemaSet, item: &Value, path: &str, at: &str) -> bool {
             false
         }
     }
+}
+
+/// One captured Phoenix frame against the frame schemas (as the proxy
+/// checks it live); prints the verdict lines; false when one fails.
+fn check_phoenix(set: &SchemaSet, item: &Value, at: &str) -> bool {
+    let from_server = item["dir"]
+        .as_str()
+        .is_some_and(|d| d.starts_with("server"));
+    if item.get("frame").is_none() {
+        println!(
+            "FAIL {at}: thenvoi/phoenix/frame\n       not JSON: {}",
+            item["raw"]
+        );
+        return false;
+    }
+    let mut clean = true;
+    for (schema, value) in
+        proteus_conformance::cases::thenvoi::phx::frame_checks(&item["frame"], from_server)
+    {
+        match set.check(schema, value) {
+            Ok(()) => println!("ok   {at}: {schema}"),
+            Err(v) => {
+                clean = false;
+                println!("FAIL {at}: {schema}");
+                for x in v {
+                    println!("       {x}");
+                }
+            }
+        }
+    }
+    clean
 }
 
 fn main() {

@@ -21,12 +21,24 @@ fn root() -> std::path::PathBuf {
 
 /// A proxy in front of `upstream`; its URL (read from its banner). Its
 /// JUnit report goes beside the summary, as `proxy.xml`.
-fn proxy(upstream: &str, capture: &Path, summary: &Path) -> (Child, String) {
+fn proxy(upstream: &str, capture: &Path, summary: &Path) -> (Running, String) {
     proxy_with(upstream, capture, summary, &[])
 }
 
+/// A running proxy, killed if a test fails before stopping it.
+struct Running(Option<Child>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 /// As [`proxy`], with more flags.
-fn proxy_with(upstream: &str, capture: &Path, summary: &Path, more: &[&str]) -> (Child, String) {
+fn proxy_with(upstream: &str, capture: &Path, summary: &Path, more: &[&str]) -> (Running, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_proteus-conformance"))
         .args([
             "proxy",
@@ -55,11 +67,12 @@ fn proxy_with(upstream: &str, capture: &Path, summary: &Path, more: &[&str]) -> 
         .expect("the listening URL")
         .trim_end_matches(',')
         .to_string();
-    (child, url)
+    (Running(Some(child)), url)
 }
 
 /// Stops the proxy as Ctrl-C would; its exit code and summary.
-fn stop(mut child: Child, summary: &Path) -> (i32, Value) {
+fn stop(mut running: Running, summary: &Path) -> (i32, Value) {
+    let mut child = running.0.take().expect("a running proxy");
     let _ = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status();
@@ -503,5 +516,81 @@ fn rest_answers_are_checked_against_their_routes_schema_live_and_offline() {
         "{stdout}"
     );
     assert!(failed[1].contains("GET /api/v1/me/chats 200"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn phoenix_client(url: &str) -> std::process::Output {
+    Command::new("node")
+        .current_dir(root().join("interop"))
+        .args(["phoenix-client.mjs", url, "800"])
+        .output()
+        .expect("node runs")
+}
+
+#[test]
+fn phoenix_frames_are_relayed_and_checked_live_and_offline() {
+    let dir = std::env::temp_dir().join(format!("proteus-proxy-phx-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (capture, summary) = (dir.join("capture.jsonl"), dir.join("summary.json"));
+
+    // Clean: the npm phoenix client joins, heartbeats past the idle
+    // timeout, gets its mention and leaves, through the proxy, and no
+    // frame breaks a schema.
+    let mock = MockProcess::start(&["--thenvoi-idle-timeout-ms", "800"]);
+    let (child, url) = proxy(&mock.url, &capture, &summary);
+    let out = phoenix_client(&url);
+    assert!(
+        out.status.success(),
+        "the Phoenix client failed through the proxy: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (code, report) = stop(child, &summary);
+    assert_eq!(violations(&report), Vec::<&str>::new(), "{report:#}");
+    assert_eq!(code, 0);
+    let text = std::fs::read_to_string(&capture).expect("capture");
+    assert!(text.contains("\"kind\":\"phoenix\"") && text.contains("message_created"));
+    assert!(
+        text.contains("heartbeat"),
+        "heartbeats are relayed and kept"
+    );
+    drop(mock);
+
+    // Faulted: camelCase push payloads are named live, and again offline.
+    let mock = MockProcess::start(&[
+        "--thenvoi-idle-timeout-ms",
+        "800",
+        "--fault",
+        "thenvoi-camel-case",
+    ]);
+    let (child, url) = proxy(&mock.url, &capture, &summary);
+    let _ = phoenix_client(&url);
+    let (code, report) = stop(child, &summary);
+    let whats = violations(&report);
+    assert!(
+        !whats.is_empty()
+            && whats.iter().all(|w| *w
+                == "server→client Phoenix message_created: does not match thenvoi/events/message-created"),
+        "{report:#}"
+    );
+    assert_eq!(code, 1);
+    let check = Command::new(env!("CARGO_BIN_EXE_proteus-conformance"))
+        .arg("validate")
+        .arg(&capture)
+        .output()
+        .expect("validate");
+    let stdout = String::from_utf8_lossy(&check.stdout);
+    let failed: Vec<&str> = stdout.lines().filter(|l| l.starts_with("FAIL")).collect();
+    assert_eq!(
+        failed.len(),
+        whats.len(),
+        "offline, the same frames fail: {stdout}"
+    );
+    assert!(
+        failed
+            .iter()
+            .all(|l| l.contains("thenvoi/events/message-created")),
+        "{stdout}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -10,6 +10,9 @@
 //! Long-polling is relayed as HTTP and its packets (separated by U+001E)
 //! checked as the WebSocket frames are.
 //!
+//! A Phoenix (Thenvoi) WebSocket is relayed the same way, its frames
+//! checked by [`watch::Watch::phoenix`]; close frames keep their codes.
+//!
 //! An `https://` upstream is reached over TLS (rustls) for REST, polling and
 //! WebSocket alike, verified against the system's roots, or against the CA
 //! certificates given with `--upstream-ca` (a staging server with its own
@@ -49,6 +52,10 @@ impl Proxy {
     /// A relay to `upstream` (`http://` or `https://`). `ca_pem`: PEM CA
     /// certificates to trust for the upstream instead of the system's.
     pub fn new(upstream: &str, watch: Arc<Watch>, ca_pem: Option<&[u8]>) -> Result<Proxy, String> {
+        // Compile every schema and route now: done lazily on the first
+        // frame it held that frame (and the heartbeat replies behind it) long
+        // enough for a Phoenix client to time its heartbeat out and reconnect.
+        let _ = routes::Routes::embedded();
         // One crypto provider for the process (reqwest's and tungstenite's
         // rustls alike); a second install is a no-op.
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -110,19 +117,38 @@ fn end_to_end(
         .filter(|(k, _)| !HOP.contains(&k.as_str()) && k.as_str() != "content-length")
 }
 
-/// Serves the proxy on `listener` until `stop` resolves.
+/// How long open connections (a WebSocket a client keeps) get to end after
+/// the stop: then the proxy stops anyway, so Ctrl-C always gives the summary.
+pub const DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Serves the proxy on `listener` until `stop` resolves (and at most
+/// [`DRAIN`] longer).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     proxy: Arc<Proxy>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = Router::new().fallback(relay).with_state(proxy);
-    axum::serve(
+    let stopped = Arc::new(tokio::sync::Notify::new());
+    let signal = {
+        let stopped = stopped.clone();
+        async move {
+            stop.await;
+            stopped.notify_one();
+        }
+    };
+    let server = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(stop)
-    .await
+    .with_graceful_shutdown(signal);
+    tokio::select! {
+        r = server => r,
+        () = async {
+            stopped.notified().await;
+            tokio::time::sleep(DRAIN).await;
+        } => Ok(()),
+    }
 }
 
 async fn relay(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
@@ -170,7 +196,12 @@ async fn relay(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
             }
         };
         let watch = proxy.watch.clone();
-        return upgrade.on_upgrade(move |client| pipe(client, upstream, watch, conn));
+        let kind = if parts.uri.path().starts_with("/api/v1/socket") {
+            Socket::Phoenix
+        } else {
+            Socket::SocketIo
+        };
+        return upgrade.on_upgrade(move |client| pipe(client, upstream, watch, conn, kind));
     }
     let body = match axum::body::to_bytes(body, 16 << 20).await {
         Ok(b) => b,
@@ -231,28 +262,69 @@ async fn relay(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
     response
 }
 
+/// Which protocol a relayed WebSocket speaks (by its path).
+#[derive(Debug, Clone, Copy)]
+enum Socket {
+    /// Engine.IO / socket.io frames.
+    SocketIo,
+    /// Phoenix Channels V2 frames (`/api/v1/socket/websocket`).
+    Phoenix,
+}
+
+impl Socket {
+    fn check(self, watch: &Watch, conn: u64, dir: Dir, text: &str) {
+        match self {
+            Socket::SocketIo => watch.frame(conn, dir, text),
+            Socket::Phoenix => watch.phoenix(conn, dir, text),
+        }
+    }
+}
+
 type Upstream =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// Relays frames both ways, in order, checking the text frames.
-async fn pipe(client: WebSocket, upstream: Upstream, watch: Arc<Watch>, conn: u64) {
+/// Relays frames both ways, in order, checking the text frames. Frames that
+/// are already waiting are written together and flushed once (one write
+/// instead of one per frame under load); a frame that arrives alone is
+/// flushed at once, so nothing waits for company.
+async fn pipe(client: WebSocket, upstream: Upstream, watch: Arc<Watch>, conn: u64, kind: Socket) {
+    use futures_util::FutureExt;
     let (mut client_tx, mut client_rx) = client.split();
     let (mut up_tx, mut up_rx) = upstream.split();
     let to_server = {
         let watch = watch.clone();
         async move {
-            while let Some(Ok(m)) = client_rx.next().await {
-                let m = match m {
+            let forward = |m: AxMessage| -> Option<TMessage> {
+                Some(match m {
                     AxMessage::Text(t) => {
-                        watch.frame(conn, Dir::ToServer, t.as_str());
+                        kind.check(&watch, conn, Dir::ToServer, t.as_str());
                         TMessage::text(t.as_str())
                     }
                     AxMessage::Binary(b) => TMessage::binary(b),
                     AxMessage::Ping(p) => TMessage::Ping(p),
                     AxMessage::Pong(p) => TMessage::Pong(p),
-                    AxMessage::Close(_) => break,
-                };
-                if up_tx.send(m).await.is_err() {
+                    AxMessage::Close(frame) => TMessage::Close(frame.map(|f| {
+                        tokio_tungstenite::tungstenite::protocol::CloseFrame {
+                            code: f.code.into(),
+                            reason: f.reason.as_str().into(),
+                        }
+                    })),
+                })
+            };
+            'relay: while let Some(Ok(first)) = client_rx.next().await {
+                let mut next = Some(first);
+                while let Some(m) = next.take() {
+                    let Some(m) = forward(m) else { break 'relay };
+                    if up_tx.feed(m).await.is_err() {
+                        break 'relay;
+                    }
+                    next = client_rx
+                        .next()
+                        .now_or_never()
+                        .flatten()
+                        .and_then(Result::ok);
+                }
+                if up_tx.flush().await.is_err() {
                     break;
                 }
             }
@@ -260,18 +332,34 @@ async fn pipe(client: WebSocket, upstream: Upstream, watch: Arc<Watch>, conn: u6
         }
     };
     let to_client = async move {
-        while let Some(Ok(m)) = up_rx.next().await {
-            let m = match m {
+        let forward = |m: TMessage| -> Option<AxMessage> {
+            Some(match m {
                 TMessage::Text(t) => {
-                    watch.frame(conn, Dir::ToClient, t.as_str());
+                    kind.check(&watch, conn, Dir::ToClient, t.as_str());
                     AxMessage::Text(t.as_str().into())
                 }
                 TMessage::Binary(b) => AxMessage::Binary(b),
                 TMessage::Ping(p) => AxMessage::Ping(p),
                 TMessage::Pong(p) => AxMessage::Pong(p),
-                TMessage::Close(_) | TMessage::Frame(_) => break,
-            };
-            if client_tx.send(m).await.is_err() {
+                TMessage::Close(frame) => {
+                    AxMessage::Close(frame.map(|f| axum::extract::ws::CloseFrame {
+                        code: f.code.into(),
+                        reason: f.reason.as_str().into(),
+                    }))
+                }
+                TMessage::Frame(_) => return None,
+            })
+        };
+        'relay: while let Some(Ok(first)) = up_rx.next().await {
+            let mut next = Some(first);
+            while let Some(m) = next.take() {
+                let Some(m) = forward(m) else { break 'relay };
+                if client_tx.feed(m).await.is_err() {
+                    break 'relay;
+                }
+                next = up_rx.next().now_or_never().flatten().and_then(Result::ok);
+            }
+            if client_tx.flush().await.is_err() {
                 break;
             }
         }

@@ -113,13 +113,15 @@ impl Watch {
         v
     }
 
-    fn record(&self, s: &mut State, line: Value, summary: String) {
+    /// Counts an exchange, keeps it as context, and writes its capture
+    /// line (`None` when there is no capture: not built at all).
+    fn record(&self, s: &mut State, line: Option<Value>, summary: String) {
         s.exchanges += 1;
         s.recent.push_back(summary);
         while s.recent.len() > CONTEXT {
             s.recent.pop_front();
         }
-        if let Some(w) = s.capture.as_mut() {
+        if let (Some(w), Some(line)) = (s.capture.as_mut(), line) {
             let mut line = self.redact(line);
             line["tMs"] = json!(self.started.elapsed().as_millis() as u64);
             let _ = writeln!(w, "{line}");
@@ -149,11 +151,10 @@ impl Watch {
     pub fn rest(&self, conn: u64, method: &str, path: &str, status: u16, body: &[u8]) {
         let mut s = self.lock();
         let parsed: Option<Value> = serde_json::from_slice(body).ok();
-        self.record(
-            &mut s,
-            json!({ "kind": "rest", "conn": conn, "method": method, "path": path, "status": status, "body": parsed }),
-            format!("{method} {path} → {status}"),
-        );
+        let line = s.capture.is_some().then(|| {
+            json!({ "kind": "rest", "conn": conn, "method": method, "path": path, "status": status, "body": parsed })
+        });
+        self.record(&mut s, line, format!("{method} {path} → {status}"));
         if !path.starts_with("/api/") {
             return;
         }
@@ -213,34 +214,48 @@ impl Watch {
     }
 
     /// A WebSocket text frame of a socket.io connection.
+    ///
+    /// The frame is parsed and its payload validated before the shared
+    /// state is locked (connections are checked in parallel); under the
+    /// lock only the stream checker and the context ring are fed, and the
+    /// capture line is built only when there is a capture.
     pub fn frame(&self, conn: u64, dir: Dir, text: &str) {
         // Engine.IO: `4` carries a socket.io packet; pings and the open
         // packet carry nothing to check.
         let Some(packet) = text.strip_prefix('4') else {
             return;
         };
-        let frame = parse_packet(packet);
-        let mut s = self.lock();
-        let (event, payload) = match &frame {
-            Frame::Event { name, payload } => (Some(name.clone()), payload.clone()),
-            Frame::Ack { payload, .. } => (None, payload.clone()),
+        let (event, payload) = match parse_packet(packet) {
+            Frame::Event { name, payload } => (Some(name), payload),
+            Frame::Ack { payload, .. } => (None, payload),
             _ => (None, Value::Null),
         };
+        let broken = event.as_deref().and_then(|name| {
+            let schema = event_schema(name)?;
+            let set = SchemaSet::embedded();
+            if set.is_valid(schema, &payload).unwrap_or(true) {
+                return None;
+            }
+            let first = set
+                .check(schema, &payload)
+                .err()
+                .and_then(|e| e.first().map(|e| e.to_string()))
+                .unwrap_or_default();
+            Some((schema, first))
+        });
         let short: String = packet.chars().take(120).collect();
-        let line = match &event {
+        let mut s = self.lock();
+        let line = s.capture.is_some().then(|| match &event {
             Some(name) => {
                 json!({ "kind": "socket.io", "conn": conn, "dir": dir.name(), "event": name, "payload": payload })
             }
             None => {
                 json!({ "kind": "socket.io", "conn": conn, "dir": dir.name(), "packet": short })
             }
-        };
+        });
         self.record(&mut s, line, format!("{} {short}", dir.name()));
         let Some(name) = event else { return };
-        if let Some(schema) = event_schema(&name)
-            && let Err(errors) = SchemaSet::embedded().check(schema, &payload)
-        {
-            let first = errors.first().map(|e| e.to_string()).unwrap_or_default();
+        if let Some((schema, first)) = broken {
             self.violate(
                 &mut s,
                 format!("{} event {name}: does not match {schema}", dir.name()),
@@ -250,17 +265,58 @@ impl Watch {
         }
         if dir == Dir::ToClient {
             s.checker.observe(&name, &payload);
-            let new: Vec<crate::stream::Violation> =
-                s.checker.violations()[s.seen_violations..].to_vec();
-            s.seen_violations += new.len();
-            for v in new {
-                self.violate(
-                    &mut s,
-                    format!("stream {}: {}", v.stream_id, v.rule),
-                    v.expected,
-                    v.actual,
-                );
+            if s.checker.violations().len() > s.seen_violations {
+                let new: Vec<crate::stream::Violation> =
+                    s.checker.violations()[s.seen_violations..].to_vec();
+                s.seen_violations += new.len();
+                for v in new {
+                    self.violate(
+                        &mut s,
+                        format!("stream {}: {}", v.stream_id, v.rule),
+                        v.expected,
+                        v.actual,
+                    );
+                }
             }
+        }
+    }
+
+    /// A WebSocket text frame of a Phoenix (Thenvoi) connection: the V2
+    /// frame shape, a server frame's kind, a push's payload.
+    pub fn phoenix(&self, conn: u64, dir: Dir, text: &str) {
+        let frame: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+        let set = SchemaSet::embedded();
+        let broken: Option<(&str, String)> = if frame.is_null() {
+            Some(("thenvoi/phoenix/frame", "not JSON".into()))
+        } else {
+            crate::cases::thenvoi::phx::frame_checks(&frame, dir == Dir::ToClient)
+                .into_iter()
+                .find_map(|(schema, value)| {
+                    let errors = set.check(schema, value).err()?;
+                    Some((
+                        schema,
+                        errors.first().map(|e| e.to_string()).unwrap_or_default(),
+                    ))
+                })
+        };
+        let short: String = text.chars().take(120).collect();
+        let mut s = self.lock();
+        let line = s.capture.is_some().then(|| {
+            if frame.is_null() {
+                json!({ "kind": "phoenix", "conn": conn, "dir": dir.name(), "raw": short })
+            } else {
+                json!({ "kind": "phoenix", "conn": conn, "dir": dir.name(), "frame": frame })
+            }
+        });
+        self.record(&mut s, line, format!("{} {short}", dir.name()));
+        if let Some((schema, first)) = broken {
+            let event = frame[3].as_str().unwrap_or("a frame");
+            self.violate(
+                &mut s,
+                format!("{} Phoenix {event}: does not match {schema}", dir.name()),
+                schema.into(),
+                first,
+            );
         }
     }
 

@@ -13,7 +13,7 @@
 mod chan;
 pub mod kit;
 mod life;
-mod phx;
+pub mod phx;
 mod rest;
 mod rooms;
 mod ws;

@@ -38,6 +38,23 @@ fn frame_schema(f: &Value) -> &'static str {
     }
 }
 
+/// The schemas a Phoenix frame must match, each with the value it applies
+/// to: every frame the V2 frame shape; a server frame its kind's schema;
+/// a push its event's payload schema. The proxy and `validate` use this.
+pub fn frame_checks(v: &Value, from_server: bool) -> Vec<(&'static str, &Value)> {
+    let mut checks = vec![("thenvoi/phoenix/frame", v)];
+    if from_server && v.is_array() {
+        let kind = frame_schema(v);
+        checks.push((kind, v));
+        if kind == "thenvoi/phoenix/push"
+            && let Some(s) = v[3].as_str().and_then(event_schema)
+        {
+            checks.push((s, &v[4]));
+        }
+    }
+    checks
+}
+
 /// The payload schema of a channel event (fixtures/thenvoi/manifest.json).
 pub fn event_schema(event: &str) -> Option<&'static str> {
     Some(match event {
