@@ -318,6 +318,16 @@ pub const ALL: &[Scenario] = &[
         Judge::HistoryNeverWrong,
     ),
     row(
+        "client.history.3",
+        Level::Should,
+        "pages that overlap by an item are not turned into a wrong history",
+        "An SDK notices pages that do not join up (or pages by cursor) instead of listing a history with an item twice.",
+        Task::History,
+        Chat::WithHistory,
+        &["page-overlap"],
+        Judge::HistoryNeverWrong,
+    ),
+    row(
         "client.connection.1",
         Level::Must,
         "a connection lost mid-reply is surfaced or recovered, never a truncated final reply",
