@@ -594,3 +594,101 @@ fn phoenix_frames_are_relayed_and_checked_live_and_offline() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_client_gets_the_servers_frames_byte_for_byte() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    const WELCOME: &str = "682f4b313981b5f54e96ea4b";
+    let mock = MockProcess::start(&[]);
+    let dir = std::env::temp_dir().join(format!("proteus-proxy-bytes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (capture, summary) = (dir.join("capture.jsonl"), dir.join("summary.json"));
+    let (child, url) = proxy(&mock.url, &capture, &summary);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let received: Vec<String> = rt.block_on(async {
+        let ws_url = format!(
+            "{}/socket.io/?EIO=4&transport=websocket",
+            url.replace("http://", "ws://")
+        );
+        let (mut ws, _) = tokio_tungstenite::connect_async(ws_url)
+            .await
+            .expect("through the proxy");
+        let mut frames = Vec::new();
+        let next = async |ws: &mut tokio_tungstenite::WebSocketStream<_>| loop {
+            match tokio::time::timeout(std::time::Duration::from_secs(5), ws.next()).await {
+                Ok(Some(Ok(Message::Text(t)))) => return t.to_string(),
+                Ok(Some(Ok(_))) => continue,
+                other => panic!("the socket ended: {other:?}"),
+            }
+        };
+        next(&mut ws).await; // the Engine.IO open packet
+        ws.send(Message::text(format!("40{{\"token\":\"{ADA}\"}}")))
+            .await
+            .expect("connect");
+        let state = r#"{"mock":{"chunks":5,"chunkDelayMs":5}}"#;
+        let mut sent = false;
+        loop {
+            let t = next(&mut ws).await;
+            if t.starts_with("42[\"success\"") && !sent {
+                sent = true;
+                ws.send(Message::text(format!(
+                    r#"421["message:send",{{"chatId":"{WELCOME}","content":"bytes","streamResponse":true,"state":{state}}}]"#
+                )))
+                .await
+                .expect("send");
+            }
+            let done = t.starts_with("42[\"message:done\"");
+            frames.push(t);
+            if done {
+                break;
+            }
+        }
+        frames
+    });
+    let (code, _) = stop(child, &summary);
+    assert_eq!(code, 0);
+    // What the mock sent, as it sent it (the journal keeps each payload's
+    // exact text), against what the client got through the proxy.
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        event: String,
+        detail: Detail,
+    }
+    #[derive(serde::Deserialize)]
+    struct Detail {
+        payload: Box<serde_json::value::RawValue>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Journal {
+        data: Vec<Entry>,
+    }
+    let journal: Journal = rt.block_on(async {
+        reqwest::get(format!(
+            "{}/__admin/journal?kind=out&chatId={WELCOME}",
+            mock.url
+        ))
+        .await
+        .expect("journal")
+        .json()
+        .await
+        .expect("JSON")
+    });
+    let sent: Vec<String> = journal
+        .data
+        .iter()
+        .filter(|e| e.event.starts_with("message:"))
+        .map(|e| format!("42[\"{}\",{}]", e.event, e.detail.payload.get()))
+        .collect();
+    let got: Vec<&String> = received
+        .iter()
+        .filter(|t| t.starts_with("42[\"message:"))
+        .collect();
+    assert!(sent.len() >= 6, "5 deltas and done: {sent:#?}");
+    assert_eq!(
+        got,
+        sent.iter().collect::<Vec<_>>(),
+        "byte for byte, in order"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
