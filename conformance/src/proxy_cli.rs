@@ -29,6 +29,10 @@ pub struct ProxyArgs {
     /// Keep tokens in the capture (they are redacted by default).
     #[arg(long)]
     keep_tokens: bool,
+    /// Check every delta against its schema in full, not only each stream's first
+    /// (slower; with --capture every frame is checked in full anyway).
+    #[arg(long)]
+    full_schema: bool,
     /// Stop after this long (e.g. 30s, 5m); default: until Ctrl-C.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     duration: Option<Duration>,
@@ -50,6 +54,7 @@ pub async fn proxy(args: ProxyArgs) -> i32 {
         upstream_ca,
         capture,
         keep_tokens,
+        full_schema,
         duration,
         json,
         junit,
@@ -80,7 +85,12 @@ pub async fn proxy(args: ProxyArgs) -> i32 {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .unwrap_or_else(|e| fail(exit::USAGE, &format!("cannot listen on {listen}: {e}")));
-    let watch = Arc::new(Watch::new(file, keep_tokens, false));
+    let watch = Arc::new(Watch::with_full_schema(
+        file,
+        keep_tokens,
+        false,
+        full_schema,
+    ));
     let relay = Arc::new(
         Proxy::new(upstream, watch.clone(), ca.as_deref()).unwrap_or_else(|e| {
             fail(

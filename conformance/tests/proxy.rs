@@ -22,7 +22,7 @@ fn root() -> std::path::PathBuf {
 /// A proxy in front of `upstream`; its URL (read from its banner). Its
 /// JUnit report goes beside the summary, as `proxy.xml`.
 fn proxy(upstream: &str, capture: &Path, summary: &Path) -> (Running, String) {
-    proxy_with(upstream, capture, summary, &[])
+    proxy_with(upstream, Some(capture), summary, &[])
 }
 
 /// A running proxy, killed if a test fails before stopping it.
@@ -38,17 +38,19 @@ impl Drop for Running {
 }
 
 /// As [`proxy`], with more flags.
-fn proxy_with(upstream: &str, capture: &Path, summary: &Path, more: &[&str]) -> (Running, String) {
+fn proxy_with(
+    upstream: &str,
+    capture: Option<&Path>,
+    summary: &Path,
+    more: &[&str],
+) -> (Running, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_proteus-conformance"))
-        .args([
-            "proxy",
-            "--listen",
-            "127.0.0.1:0",
-            "--upstream",
-            upstream,
-            "--capture",
-        ])
-        .arg(capture)
+        .args(["proxy", "--listen", "127.0.0.1:0", "--upstream", upstream])
+        .args(
+            capture
+                .map(|c| vec![std::ffi::OsStr::new("--capture"), c.as_os_str()])
+                .unwrap_or_default(),
+        )
         .arg("--json")
         .arg(summary)
         .arg("--junit")
@@ -158,6 +160,27 @@ fn a_real_client_works_through_the_proxy_and_only_its_malformed_frame_is_reporte
         "offline, the same one frame fails: {stdout}"
     );
     assert!(failed[0].contains("realtime/chat-join"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn without_a_capture_later_deltas_take_the_fast_path_and_a_gap_is_still_named() {
+    let mock = MockProcess::start(&["--fault", "drop-delta:3"]);
+    let dir = std::env::temp_dir().join(format!("proteus-proxy-fast-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let summary = dir.join("summary.json");
+    for full in [false, true] {
+        let more: &[&str] = if full { &["--full-schema"] } else { &[] };
+        let (child, url) = proxy_with(&mock.url, None, &summary, more);
+        let _ = interop_client(&url);
+        let (code, report) = stop(child, &summary);
+        assert_eq!(code, 1, "{report:#}");
+        let gaps: Vec<&str> = violations(&report)
+            .into_iter()
+            .filter(|w| w.contains("gap"))
+            .collect();
+        assert!(!gaps.is_empty(), "full schema {full}: {report:#}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -420,7 +443,7 @@ fn an_https_upstream_is_relayed_over_verified_tls() {
     // WebSocket and REST, and only its deliberate malformed frame is named.
     let (child, url) = proxy_with(
         &upstream,
-        &capture,
+        Some(&capture),
         &summary,
         &["--upstream-ca", &ca.display().to_string()],
     );
@@ -441,7 +464,7 @@ fn an_https_upstream_is_relayed_over_verified_tls() {
 
     // Without the CA the certificate is not trusted: the relay refuses to
     // talk to the upstream rather than relaying unverified.
-    let (child, url) = proxy_with(&upstream, &capture, &summary, &[]);
+    let (child, url) = proxy_with(&upstream, Some(&capture), &summary, &[]);
     let status = chats_status(&url);
     assert_eq!(status, 502, "an untrusted upstream is a bad gateway");
     let _ = stop(child, &summary);

@@ -48,6 +48,9 @@ pub struct Violation {
 struct State {
     checker: StreamChecker,
     seen_violations: usize,
+    /// Streams whose first delta passed its schema in full: their later
+    /// deltas take the byte-level path ([`Watch::vouched_delta`]).
+    vouched: std::collections::HashSet<String>,
     recent: VecDeque<String>,
     violations: Vec<Violation>,
     exchanges: u64,
@@ -60,16 +63,34 @@ pub struct Watch {
     started: Instant,
     keep_tokens: bool,
     quiet: bool,
+    /// Check every delta against its schema in full (`--full-schema`).
+    full_schema: bool,
 }
 
 const CONTEXT: usize = 5;
 
+/// Streams vouched for at once: a server that never ends its streams
+/// cannot grow the set without bound (past it, deltas take the full path).
+const MAX_VOUCHED: usize = 100_000;
+
 impl Watch {
     pub fn new(capture: Option<std::fs::File>, keep_tokens: bool, quiet: bool) -> Watch {
+        Watch::with_full_schema(capture, keep_tokens, quiet, false)
+    }
+
+    /// As [`Watch::new`]; `full_schema`: every delta against its schema in
+    /// full, not only each stream's first.
+    pub fn with_full_schema(
+        capture: Option<std::fs::File>,
+        keep_tokens: bool,
+        quiet: bool,
+        full_schema: bool,
+    ) -> Watch {
         Watch {
             state: Mutex::new(State {
                 checker: StreamChecker::new(),
                 seen_violations: 0,
+                vouched: std::collections::HashSet::new(),
                 recent: VecDeque::new(),
                 violations: Vec::new(),
                 exchanges: 0,
@@ -78,6 +99,7 @@ impl Watch {
             started: Instant::now(),
             keep_tokens,
             quiet,
+            full_schema,
         }
     }
 
@@ -225,6 +247,9 @@ impl Watch {
         let Some(packet) = text.strip_prefix('4') else {
             return;
         };
+        if dir == Dir::ToClient && !self.full_schema && self.vouched_delta(packet) {
+            return;
+        }
         let (event, payload) = match parse_packet(packet) {
             Frame::Event { name, payload } => (Some(name), payload),
             Frame::Ack { payload, .. } => (None, payload),
@@ -255,6 +280,7 @@ impl Watch {
         });
         self.record(&mut s, line, format!("{} {short}", dir.name()));
         let Some(name) = event else { return };
+        let valid = broken.is_none();
         if let Some((schema, first)) = broken {
             self.violate(
                 &mut s,
@@ -264,6 +290,20 @@ impl Watch {
             );
         }
         if dir == Dir::ToClient {
+            // A stream whose first delta is valid is vouched for; its end
+            // forgets it.
+            let stream = payload["streamId"].as_str();
+            match (name.as_str(), stream) {
+                ("message:delta", Some(id))
+                    if valid && s.capture.is_none() && s.vouched.len() < MAX_VOUCHED =>
+                {
+                    s.vouched.insert(id.to_string());
+                }
+                ("message:done", Some(id)) => {
+                    s.vouched.remove(id);
+                }
+                _ => {}
+            }
             s.checker.observe(&name, &payload);
             if s.checker.violations().len() > s.seen_violations {
                 let new: Vec<crate::stream::Violation> =
@@ -279,6 +319,45 @@ impl Watch {
                 }
             }
         }
+    }
+
+    /// A later delta of a vouched-for stream, read by the stream checker's
+    /// byte-level path (every field the stream rules use, the nested
+    /// message's `isStreaming` and `streamId`) instead of a `Value` and a
+    /// full schema check: what lets the proxy keep up with a fast server.
+    /// False (take the full path) for anything else, any delta the fast
+    /// reader cannot read, and whenever there is a capture.
+    fn vouched_delta(&self, packet: &str) -> bool {
+        let Some(json) = packet
+            .strip_prefix("2[\"message:delta\",")
+            .and_then(|p| p.strip_suffix(']'))
+        else {
+            return false;
+        };
+        let Some(raw) = crate::stream::RawDelta::parse(json) else {
+            return false;
+        };
+        let mut s = self.lock();
+        if s.capture.is_some() || !s.vouched.contains(raw.stream_id.as_ref()) {
+            return false;
+        }
+        let short: String = packet.chars().take(120).collect();
+        self.record(&mut s, None, format!("{} {short}", Dir::ToClient.name()));
+        s.checker.observe_delta(&raw.fields());
+        if s.checker.violations().len() > s.seen_violations {
+            let new: Vec<crate::stream::Violation> =
+                s.checker.violations()[s.seen_violations..].to_vec();
+            s.seen_violations += new.len();
+            for v in new {
+                self.violate(
+                    &mut s,
+                    format!("stream {}: {}", v.stream_id, v.rule),
+                    v.expected,
+                    v.actual,
+                );
+            }
+        }
+        true
     }
 
     /// A WebSocket text frame of a Phoenix (Thenvoi) connection: the V2
