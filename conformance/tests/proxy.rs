@@ -3,118 +3,18 @@
 //! server's side of a clean exchange yields no violation (the one frame the
 //! script sends malformed on purpose is named), a mock fault is reported live and
 //! in the summary, and the capture, with its tokens redacted, is checked
-//! again offline by `validate` with the same verdict.
+//! again offline by `validate` with the same verdict. Also: REST answers by
+//! route, Phoenix frames, an `https://` upstream, the byte-level path for
+//! later deltas, and frames relayed byte for byte. Replay: tests/replay.rs.
 
-use std::io::{BufRead, BufReader};
+mod proxy_kit;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 
 use proteus_conformance::testing::MockProcess;
-use serde_json::Value;
-
-const ADA: &str = "user-3a4d80a9c3cca7ffd1bc341f.ede04d00e4b168bed35d9fcde8c2f92f.00d7fecf89201691f94b01e5b294da65.e7ea4c191b2c9a059ce5658deb7349c26a931ed8b7a04bf0";
-
-fn root() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// A proxy in front of `upstream`; its URL (read from its banner). Its
-/// JUnit report goes beside the summary, as `proxy.xml`.
-fn proxy(upstream: &str, capture: &Path, summary: &Path) -> (Running, String) {
-    proxy_with(upstream, Some(capture), summary, &[])
-}
-
-/// A running proxy, killed if a test fails before stopping it.
-struct Running(Option<Child>);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-/// As [`proxy`], with more flags.
-fn proxy_with(
-    upstream: &str,
-    capture: Option<&Path>,
-    summary: &Path,
-    more: &[&str],
-) -> (Running, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_proteus-conformance"))
-        .args(["proxy", "--listen", "127.0.0.1:0", "--upstream", upstream])
-        .args(
-            capture
-                .map(|c| vec![std::ffi::OsStr::new("--capture"), c.as_os_str()])
-                .unwrap_or_default(),
-        )
-        .arg("--json")
-        .arg(summary)
-        .arg("--junit")
-        .arg(summary.with_file_name("proxy.xml"))
-        .args(more)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the proxy starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().expect("stdout"))
-        .read_line(&mut line)
-        .expect("banner");
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://127.0.0.1:"))
-        .expect("the listening URL")
-        .trim_end_matches(',')
-        .to_string();
-    (Running(Some(child)), url)
-}
-
-/// Stops the proxy as Ctrl-C would; its exit code and summary.
-fn stop(mut running: Running, summary: &Path) -> (i32, Value) {
-    let mut child = running.0.take().expect("a running proxy");
-    let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    let code = child.wait().expect("the proxy ends").code().unwrap_or(-1);
-    let text = std::fs::read_to_string(summary).expect("the summary");
-    (code, serde_json::from_str(&text).expect("JSON"))
-}
-
-/// What each violation of a proxy summary was about.
-fn violations(summary: &Value) -> Vec<&str> {
-    summary["violations"]
-        .as_array()
-        .expect("violations")
-        .iter()
-        .filter_map(|v| v["what"].as_str())
-        .collect()
-}
-
-/// The status of Ada's `GET /api/chats` through `url`.
-fn chats_status(url: &str) -> u16 {
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(async {
-        reqwest::Client::new()
-            .get(format!("{url}/api/chats"))
-            .bearer_auth(ADA)
-            .send()
-            .await
-            .expect("the proxy answers")
-            .status()
-            .as_u16()
-    })
-}
-
-fn interop_client(url: &str) -> std::process::Output {
-    Command::new("node")
-        .current_dir(root().join("interop"))
-        .args(["socketio-client.mjs", url])
-        .output()
-        .expect("node runs")
-}
+use proxy_kit::*;
 
 #[test]
 fn a_real_client_works_through_the_proxy_and_only_its_malformed_frame_is_reported() {
@@ -259,129 +159,6 @@ s.close();
         text.contains("message:delta"),
         "polling packets are captured"
     );
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// Runs the careful client adapter's `stream` task; the reply it presented.
-fn careful_stream(url: &str, chat: &str, state: &str) -> String {
-    let out = Command::new("node")
-        .current_dir(root())
-        .arg("interop/clients/careful.mjs")
-        .envs([
-            ("PROTEUS_URL", url),
-            ("PROTEUS_TOKEN", ADA),
-            ("PROTEUS_CHAT_ID", chat),
-            ("PROTEUS_TASK", "stream"),
-            ("PROTEUS_CONTENT", "tell me about replays"),
-            ("PROTEUS_STATE", state),
-            ("PROTEUS_TIMEOUT_MS", "5000"),
-        ])
-        .output()
-        .expect("node runs");
-    let line: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{e}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    assert_eq!(line["event"], "final", "{line}");
-    line["content"].as_str().expect("content").to_string()
-}
-
-/// The deltas a mock sent (journal), as (contentDelta, microseconds).
-fn deltas(base: &str) -> Vec<(String, u64)> {
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let v: Value = rt.block_on(async {
-        reqwest::get(format!("{base}/__admin/journal?event=message:delta"))
-            .await
-            .expect("journal")
-            .json()
-            .await
-            .expect("JSON")
-    });
-    v["data"]
-        .as_array()
-        .expect("entries")
-        .iter()
-        .map(|e| {
-            (
-                e["detail"]["payload"]["contentDelta"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-                e["tUs"].as_u64().unwrap_or(0),
-            )
-        })
-        .collect()
-}
-
-#[test]
-fn a_capture_replays_offline_with_the_same_reply_chunks_and_pace() {
-    let mock = MockProcess::start(&[]);
-    let dir = std::env::temp_dir().join(format!("proteus-replay-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let (capture, summary) = (dir.join("capture.jsonl"), dir.join("summary.json"));
-    let (child, url) = proxy(&mock.url, &capture, &summary);
-    // Record: a chat made through the proxy, a reply shaped by state.mock
-    // (a text and pace the replaying mock's script would never give).
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let chat: Value = rt.block_on(async {
-        reqwest::Client::new()
-            .post(format!("{url}/api/chats"))
-            .bearer_auth(ADA)
-            .json(&serde_json::json!({ "participants": [{ "id": "6819a0e484df0fc342cea506", "type": "AGENT" }] }))
-            .send()
-            .await
-            .expect("create a chat")
-            .json()
-            .await
-            .expect("JSON")
-    });
-    let chat = chat["data"]["id"].as_str().expect("chat id").to_string();
-    let recorded_state =
-        r#"{"mock":{"text":"Recorded answer to {{content}}","chunks":5,"chunkDelayMs":80}}"#;
-    let live = careful_stream(&url, &chat, recorded_state);
-    let (code, _) = stop(child, &summary);
-    assert_eq!(code, 0, "a clean recording");
-    let recorded = deltas(&mock.url);
-    drop(mock);
-
-    // Replay: a fresh mock from the capture; the same client, without the
-    // state that shaped the recorded reply, sees the recorded reply.
-    let capture_arg = capture.display().to_string();
-    let replay = MockProcess::start(&["--replay", &capture_arg, "--replay-pace"]);
-    let replayed = careful_stream(&replay.url, &chat, "{}");
-    assert_eq!(replayed, live);
-    assert!(live.starts_with("Recorded answer to"), "{live}");
-    let played = deltas(&replay.url);
-    let chunks = |d: &[(String, u64)]| d.iter().map(|(c, _)| c.clone()).collect::<Vec<_>>();
-    assert_eq!(chunks(&played), chunks(&recorded), "chunk for chunk");
-    // Paced: the recorded span between the first and last delta (4 gaps of
-    // 80 ms) is kept, give or take scheduling.
-    let span = |d: &[(String, u64)]| d.last().map_or(0, |l| l.1) - d.first().map_or(0, |f| f.1);
-    assert!(
-        span(&played) * 10 >= span(&recorded) * 8,
-        "replayed span {} us, recorded {} us",
-        span(&played),
-        span(&recorded)
-    );
-    // The chat and its messages are there before the client sends anything.
-    let history: Value = rt.block_on(async {
-        reqwest::Client::new()
-            .get(format!(
-                "{}/api/chats/{chat}/messages?@limit=100",
-                replay.url
-            ))
-            .bearer_auth(ADA)
-            .send()
-            .await
-            .expect("history")
-            .json()
-            .await
-            .expect("JSON")
-    });
-    assert_eq!(history["meta"]["total"], 4, "2 captured + 2 new: {history}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
