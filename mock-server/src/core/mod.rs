@@ -121,9 +121,10 @@ impl Core {
         })
     }
 
-    /// The recorded reply to `content` sent in `chat_id`, under `--replay`.
+    /// The recorded reply the next send of `content` in `chat_id` gets,
+    /// under `--replay` (not counted: [`replay::Replay::take`] counts).
     pub fn recorded(&self, chat_id: &str, content: &str) -> Option<&replay::Recorded> {
-        self.replay.get()?.find(chat_id, content)
+        self.replay.get()?.peek(chat_id, content)
     }
 
     /// Hands an event to every transport.
@@ -213,6 +214,9 @@ impl Core {
         self.dispatcher.clear();
         self.plugin_streams.clear();
         self.in_flight.clear();
+        if let Some(replay) = self.replay.get() {
+            replay.rewind();
+        }
         self.faults.clear();
         for spec in start_faults {
             let _ = self.faults.add(spec, faults::Scope::default());

@@ -28,28 +28,43 @@ pub struct Recorded {
 }
 
 /// The recorded replies, by the content of the message they answered.
-#[derive(Debug, Default, Clone)]
+///
+/// The same text sent several times in a capture ("hello" twice) may have
+/// been answered differently each time: the n-th send of a text gets the
+/// n-th reply recorded for it (in that chat when the chat has some, else
+/// anywhere), and the last one again once they run out. A reset of the mock
+/// starts the count again.
+#[derive(Debug, Default)]
 pub struct Replay {
     by_content: HashMap<String, Vec<Recorded>>,
+    /// Sends served so far, by (content, chat id or `*`).
+    served: std::sync::Mutex<HashMap<(String, String), usize>>,
     /// Play at the recorded times, not as fast as possible.
     pub pace: bool,
+}
+
+impl Clone for Replay {
+    fn clone(&self) -> Self {
+        Replay {
+            by_content: self.by_content.clone(),
+            served: std::sync::Mutex::default(),
+            pace: self.pace,
+        }
+    }
 }
 
 impl Replay {
     pub fn new(pace: bool) -> Self {
         Replay {
-            by_content: HashMap::new(),
             pace,
+            ..Replay::default()
         }
     }
 
-    /// Records that `content` was answered with `reply` (the first
-    /// recording of a content in a chat wins).
+    /// Records that `content` was answered with `reply`; call in the order
+    /// the capture saw them.
     pub fn add(&mut self, content: String, reply: Recorded) {
-        let all = self.by_content.entry(content).or_default();
-        if !all.iter().any(|r| r.chat_id == reply.chat_id) {
-            all.push(reply);
-        }
+        self.by_content.entry(content).or_default().push(reply);
     }
 
     pub fn len(&self) -> usize {
@@ -60,11 +75,41 @@ impl Replay {
         self.by_content.is_empty()
     }
 
-    /// The recorded reply to `content` sent in `chat_id`: the one recorded
-    /// in that chat, else the first recorded anywhere.
-    pub fn find(&self, chat_id: &str, content: &str) -> Option<&Recorded> {
+    fn served(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), usize>> {
+        self.served.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The replies `content` sent in `chat_id` draws from, and their key.
+    fn line(&self, chat_id: &str, content: &str) -> Option<(Vec<&Recorded>, (String, String))> {
         let all = self.by_content.get(content)?;
-        all.iter().find(|r| r.chat_id == chat_id).or(all.first())
+        let here: Vec<&Recorded> = all.iter().filter(|r| r.chat_id == chat_id).collect();
+        Some(if here.is_empty() {
+            (all.iter().collect(), (content.to_string(), "*".to_string()))
+        } else {
+            (here, (content.to_string(), chat_id.to_string()))
+        })
+    }
+
+    /// The reply the next send of `content` in `chat_id` would get.
+    pub fn peek(&self, chat_id: &str, content: &str) -> Option<&Recorded> {
+        let (line, key) = self.line(chat_id, content)?;
+        let n = self.served().get(&key).copied().unwrap_or(0);
+        line.get(n.min(line.len().saturating_sub(1))).copied()
+    }
+
+    /// The reply this send of `content` in `chat_id` gets; counts it.
+    pub fn take(&self, chat_id: &str, content: &str) -> Option<&Recorded> {
+        let (line, key) = self.line(chat_id, content)?;
+        let mut served = self.served();
+        let n = served.entry(key).or_insert(0);
+        let pick = line.get((*n).min(line.len().saturating_sub(1))).copied();
+        *n += 1;
+        pick
+    }
+
+    /// Starts every count again (a reset of the mock).
+    pub fn rewind(&self) {
+        self.served().clear();
     }
 
     /// The plan that plays `reply`: its chunks, at the recorded offsets
@@ -96,16 +141,35 @@ mod tests {
         }
     }
 
+    fn text(r: Option<&Recorded>) -> Option<&str> {
+        r.map(|r| r.chunks[0].as_str())
+    }
+
     #[test]
-    fn a_send_finds_the_reply_of_its_own_chat_first_then_any() {
+    fn sends_of_one_text_get_its_replies_in_order_in_their_chat_first() {
         let mut r = Replay::new(false);
         r.add("hi".into(), reply("c1", "one"));
         r.add("hi".into(), reply("c2", "two"));
-        r.add("hi".into(), reply("c2", "ignored: c2 has one"));
-        assert_eq!(r.len(), 2);
-        assert_eq!(r.find("c2", "hi").map(|r| &r.chunks[0][..]), Some("two"));
-        assert_eq!(r.find("c9", "hi").map(|r| &r.chunks[0][..]), Some("one"));
-        assert!(r.find("c1", "other").is_none());
+        r.add("hi".into(), reply("c2", "three"));
+        assert_eq!(r.len(), 3);
+        assert_eq!(
+            text(r.peek("c2", "hi")),
+            Some("two"),
+            "peeking counts nothing"
+        );
+        assert_eq!(text(r.take("c2", "hi")), Some("two"));
+        assert_eq!(text(r.take("c2", "hi")), Some("three"));
+        assert_eq!(text(r.take("c2", "hi")), Some("three"), "the last again");
+        // Another chat draws from every recording, in order.
+        assert_eq!(text(r.take("c9", "hi")), Some("one"));
+        assert_eq!(text(r.take("c9", "hi")), Some("two"));
+        r.rewind();
+        assert_eq!(
+            text(r.take("c2", "hi")),
+            Some("two"),
+            "a reset starts again"
+        );
+        assert!(r.take("c1", "other").is_none());
         assert!(r.plan(&reply("c1", "x")).at.is_empty(), "unpaced");
         let paced = Replay::new(true);
         assert_eq!(

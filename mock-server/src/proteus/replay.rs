@@ -135,8 +135,10 @@ impl Seen {
         }
     }
 
-    /// Every agent reply that answers a message seen in the capture.
+    /// Every agent reply that answers a message seen in the capture, in the
+    /// order the capture saw the messages they answer.
     fn replies(&self, replay: &mut Replay) {
+        let mut found: Vec<(u64, String, Recorded)> = Vec::new();
         for m in self.messages.values() {
             let (Some(sender), Some(trigger)) =
                 (m["senderId"].as_str(), m["respondedToId"].as_str())
@@ -169,7 +171,8 @@ impl Seen {
                     )
                 }
             };
-            replay.add(
+            found.push((
+                t0,
                 asked["content"].as_str().unwrap_or("").to_string(),
                 Recorded {
                     chat_id: m["chatId"].as_str().unwrap_or("").to_string(),
@@ -177,7 +180,11 @@ impl Seen {
                     chunks,
                     offsets,
                 },
-            );
+            ));
+        }
+        found.sort_by_key(|(t0, _, _)| *t0);
+        for (_, content, reply) in found {
+            replay.add(content, reply);
         }
     }
 }
@@ -415,7 +422,7 @@ mod tests {
         let ids: Vec<&str> = chat.participants.iter().map(|p| p.id.as_str()).collect();
         assert!(ids.contains(&USER) && ids.contains(&AGENT), "{ids:?}");
         assert_eq!(w.messages.iter().filter(|m| m.chat_id == CHAT).count(), 2);
-        let reply = loaded.replay.find(CHAT, "hi there").expect("recorded");
+        let reply = loaded.replay.peek(CHAT, "hi there").expect("recorded");
         assert_eq!(reply.chunks, ["Hel", "lo!"]);
         assert_eq!(
             reply.offsets,

@@ -133,15 +133,15 @@ pub fn prepare(
 /// Starts the prepared replies to a stored message.
 pub fn start(core: &Arc<Core>, caller: &Caller, message: &Message, pending: Pending) {
     for (responder, script) in pending.0 {
-        let plan = match (
-            core.replay.get(),
-            core.recorded(&message.chat_id, &message.content),
-        ) {
-            (Some(replay), Some(recorded)) if recorded.agent_id == responder.agent.id => {
-                replay.plan(recorded)
-            }
-            _ => script::plan(&script, &message.content, &responder.agent.name),
-        };
+        let recorded = core.replay.get().and_then(|replay| {
+            let next = replay.peek(&message.chat_id, &message.content)?;
+            (next.agent_id == responder.agent.id)
+                .then(|| replay.take(&message.chat_id, &message.content))
+                .flatten()
+                .map(|r| replay.plan(r))
+        });
+        let plan = recorded
+            .unwrap_or_else(|| script::plan(&script, &message.content, &responder.agent.name));
         let slot = core.in_flight.enter(&caller.entity.id);
         let reply = play::play_reply(core.clone(), responder, message.clone(), plan);
         core.tasks.spawn_on(
