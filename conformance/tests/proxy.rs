@@ -47,13 +47,7 @@ fn a_real_client_works_through_the_proxy_and_only_its_malformed_frame_is_reporte
     let text = std::fs::read_to_string(&capture).expect("capture");
     assert!(!text.contains(ADA), "the capture keeps no token");
     assert!(text.contains("message:delta") && text.contains("\"kind\":\"rest\""));
-    let check = Command::new(env!("CARGO_BIN_EXE_proteus-conformance"))
-        .arg("validate")
-        .arg(&capture)
-        .output()
-        .expect("validate");
-    let stdout = String::from_utf8_lossy(&check.stdout);
-    let failed: Vec<&str> = stdout.lines().filter(|l| l.starts_with("FAIL")).collect();
+    let (failed, stdout) = validate_failures(&capture);
     assert_eq!(
         failed.len(),
         1,
@@ -299,13 +293,7 @@ fn rest_answers_are_checked_against_their_routes_schema_live_and_offline() {
         ],
         "{report:#}"
     );
-    let check = Command::new(env!("CARGO_BIN_EXE_proteus-conformance"))
-        .arg("validate")
-        .arg(&capture)
-        .output()
-        .expect("validate");
-    let stdout = String::from_utf8_lossy(&check.stdout);
-    let failed: Vec<&str> = stdout.lines().filter(|l| l.starts_with("FAIL")).collect();
+    let (failed, stdout) = validate_failures(&capture);
     assert_eq!(
         failed.len(),
         2,
@@ -374,13 +362,7 @@ fn phoenix_frames_are_relayed_and_checked_live_and_offline() {
         "{report:#}"
     );
     assert_eq!(code, 1);
-    let check = Command::new(env!("CARGO_BIN_EXE_proteus-conformance"))
-        .arg("validate")
-        .arg(&capture)
-        .output()
-        .expect("validate");
-    let stdout = String::from_utf8_lossy(&check.stdout);
-    let failed: Vec<&str> = stdout.lines().filter(|l| l.starts_with("FAIL")).collect();
+    let (failed, stdout) = validate_failures(&capture);
     assert_eq!(
         failed.len(),
         whats.len(),

@@ -305,19 +305,7 @@ impl Watch {
                 _ => {}
             }
             s.checker.observe(&name, &payload);
-            if s.checker.violations().len() > s.seen_violations {
-                let new: Vec<crate::stream::Violation> =
-                    s.checker.violations()[s.seen_violations..].to_vec();
-                s.seen_violations += new.len();
-                for v in new {
-                    self.violate(
-                        &mut s,
-                        format!("stream {}: {}", v.stream_id, v.rule),
-                        v.expected,
-                        v.actual,
-                    );
-                }
-            }
+            self.report_stream_violations(&mut s);
         }
     }
 
@@ -344,20 +332,26 @@ impl Watch {
         let short: String = packet.chars().take(120).collect();
         self.record(&mut s, None, format!("{} {short}", Dir::ToClient.name()));
         s.checker.observe_delta(&raw.fields());
-        if s.checker.violations().len() > s.seen_violations {
-            let new: Vec<crate::stream::Violation> =
-                s.checker.violations()[s.seen_violations..].to_vec();
-            s.seen_violations += new.len();
-            for v in new {
-                self.violate(
-                    &mut s,
-                    format!("stream {}: {}", v.stream_id, v.rule),
-                    v.expected,
-                    v.actual,
-                );
-            }
-        }
+        self.report_stream_violations(&mut s);
         true
+    }
+
+    /// Reports the stream checker's violations found since the last call.
+    fn report_stream_violations(&self, s: &mut State) {
+        if s.checker.violations().len() == s.seen_violations {
+            return;
+        }
+        let new: Vec<crate::stream::Violation> =
+            s.checker.violations()[s.seen_violations..].to_vec();
+        s.seen_violations += new.len();
+        for v in new {
+            self.violate(
+                s,
+                format!("stream {}: {}", v.stream_id, v.rule),
+                v.expected,
+                v.actual,
+            );
+        }
     }
 
     /// A WebSocket text frame of a Phoenix (Thenvoi) connection: the V2

@@ -120,7 +120,12 @@ pub(super) async fn judge(
             }
         }
         Judge::FinalIsDone | Judge::NoWrongFinal => {
-            let done = mock.done_content(&p.chat_id).await?.unwrap_or_default();
+            let done = mock
+                .done_contents(&p.chat_id)
+                .await?
+                .into_iter()
+                .next()
+                .unwrap_or_default();
             let finals = out.finals();
             let wrong = finals.iter().any(|f| *f != done);
             let silent = finals.is_empty() && out.errors().is_empty() && !out.has(&Line::Timeout);

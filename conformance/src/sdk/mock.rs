@@ -73,80 +73,58 @@ impl Mock<'_> {
         Ok(ids)
     }
 
-    /// The `message:done` content the mock sent into `chat`, if any.
-    pub async fn done_content(&self, chat: &str) -> Result<Option<String>, String> {
-        let v = self
+    /// The journal entries `query` selects (since the last reset), oldest
+    /// first.
+    async fn journal(&self, query: &str) -> Result<Vec<Value>, String> {
+        let mut v = self
             .admin(
                 reqwest::Method::GET,
-                &format!("/__admin/journal?kind=out&event=message:done&chatId={chat}"),
+                &format!("/__admin/journal?{query}"),
                 None,
             )
             .await?;
-        Ok(v["data"][0]["detail"]["payload"]["content"]
-            .as_str()
-            .map(str::to_string))
+        Ok(match v["data"].take() {
+            Value::Array(entries) => entries,
+            _ => Vec::new(),
+        })
     }
 
     /// The message the mock gave the first socket it refused.
     pub async fn refusal(&self) -> Result<Option<String>, String> {
-        let v = self
-            .admin(reqwest::Method::GET, "/__admin/journal?kind=connect", None)
-            .await?;
-        Ok(v["data"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        Ok(self
+            .journal("kind=connect")
+            .await?
+            .iter()
             .find_map(|e| e["detail"]["refused"].as_str().map(str::to_string)))
     }
 
-    /// The client events the mock received since the last reset, oldest
-    /// first (journal entries of kind `in`).
+    /// The client events the mock received, oldest first (kind `in`).
     pub async fn client_events(&self) -> Result<Vec<Value>, String> {
-        let v = self
-            .admin(reqwest::Method::GET, "/__admin/journal?kind=in", None)
-            .await?;
-        Ok(v["data"].as_array().cloned().unwrap_or_default())
+        self.journal("kind=in").await
     }
 
-    /// How many times `chat` was joined successfully since the last reset.
+    /// How many times `chat` was joined successfully.
     pub async fn joins(&self, chat: &str) -> Result<usize, String> {
-        let v = self
-            .admin(
-                reqwest::Method::GET,
-                &format!("/__admin/journal?kind=in&event=chat:join&chatId={chat}"),
-                None,
-            )
-            .await?;
-        Ok(v["data"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        Ok(self
+            .journal(&format!("kind=in&event=chat:join&chatId={chat}"))
+            .await?
+            .iter()
             .filter(|e| e["detail"]["ack"] == "data")
             .count())
     }
 
     /// Every `message:done` content the mock sent into `chat`, in order.
     pub async fn done_contents(&self, chat: &str) -> Result<Vec<String>, String> {
-        let v = self
-            .admin(
-                reqwest::Method::GET,
-                &format!("/__admin/journal?kind=out&event=message:done&chatId={chat}"),
-                None,
-            )
-            .await?;
-        Ok(v["data"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        Ok(self
+            .journal(&format!("kind=out&event=message:done&chatId={chat}"))
+            .await?
+            .iter()
             .filter_map(|e| e["detail"]["payload"]["content"].as_str())
             .map(str::to_string)
             .collect())
     }
 
     pub async fn connects(&self) -> Result<usize, String> {
-        let v = self
-            .admin(reqwest::Method::GET, "/__admin/journal?kind=connect", None)
-            .await?;
-        Ok(v["data"].as_array().map_or(0, Vec::len))
+        Ok(self.journal("kind=connect").await?.len())
     }
 }

@@ -111,3 +111,20 @@ pub fn interop_client(url: &str) -> std::process::Output {
         .output()
         .expect("node runs")
 }
+
+/// `proteus-conformance validate` on a capture: its FAIL lines, and all it
+/// printed.
+pub fn validate_failures(capture: &Path) -> (Vec<String>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_proteus-conformance"))
+        .arg("validate")
+        .arg(capture)
+        .output()
+        .expect("validate");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let failed = stdout
+        .lines()
+        .filter(|l| l.starts_with("FAIL"))
+        .map(str::to_string)
+        .collect();
+    (failed, stdout)
+}
