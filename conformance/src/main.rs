@@ -518,7 +518,10 @@ fn path_of(path: &str, item: &Value) -> String {
 fn validate(files: &[PathBuf]) -> i32 {
     let set = SchemaSet::embedded();
     let mut problems = 0;
-    let mut frames: Vec<(String, Value)> = Vec::new();
+    // Streams by connection (a capture's `conn`; files without one are one
+    // connection): ten subscribers of a chat see each stream ten times.
+    let mut frames: std::collections::BTreeMap<Option<u64>, Vec<(String, Value)>> =
+        std::collections::BTreeMap::new();
     for path in files {
         let text = std::fs::read_to_string(path)
             .unwrap_or_else(|e| fail(exit::USAGE, &format!("cannot read {}: {e}", path.display())));
@@ -591,21 +594,33 @@ fn validate(files: &[PathBuf]) -> i32 {
                     }
                 }
             }
-            if let Some(ev) = event {
-                frames.push((ev.to_string(), payload.clone()));
+            if let Some(ev) = event
+                && item["dir"] != "client→server"
+            {
+                let conn = item["conn"].as_u64();
+                frames
+                    .entry(conn)
+                    .or_default()
+                    .push((ev.to_string(), payload.clone()));
             }
         }
     }
-    let report = StreamChecker::check(frames.iter().map(|(e, p)| (e.as_str(), p)));
-    if report.streams > 0 {
-        println!(
-            "streams: {} seen, {} complete, {} deltas",
-            report.streams, report.completed, report.totals.deltas
-        );
+    let (mut streams, mut completed, mut deltas) = (0, 0, 0);
+    for (conn, frames) in &frames {
+        let report = StreamChecker::check(frames.iter().map(|(e, p)| (e.as_str(), p)));
+        streams += report.streams;
+        completed += report.completed;
+        deltas += report.totals.deltas;
+        for v in &report.violations {
+            problems += 1;
+            match conn {
+                Some(c) => println!("FAIL stream (connection {c}): {v}"),
+                None => println!("FAIL stream: {v}"),
+            }
+        }
     }
-    for v in &report.violations {
-        problems += 1;
-        println!("FAIL stream: {v}");
+    if streams > 0 {
+        println!("streams: {streams} seen, {completed} complete, {deltas} deltas");
     }
     i32::from(problems > 0)
 }

@@ -474,3 +474,84 @@ fn the_client_gets_the_servers_frames_byte_for_byte() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Three sockets of one chat get the same stream: to the proxy that is three
+/// clean copies (one per connection), not one stream seen three times, live
+/// and in the capture checked offline.
+#[test]
+fn subscribers_of_one_stream_are_checked_each_on_its_own_connection() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    const WELCOME: &str = "682f4b313981b5f54e96ea4b";
+    const SOCKETS: usize = 3;
+    let mock = MockProcess::start(&[]);
+    let dir = std::env::temp_dir().join(format!("proteus-proxy-fanout-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (capture, summary) = (dir.join("capture.jsonl"), dir.join("summary.json"));
+    let (child, url) = proxy(&mock.url, &capture, &summary);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let dones = rt.block_on(async {
+        let ws_url = format!(
+            "{}/socket.io/?EIO=4&transport=websocket",
+            url.replace("http://", "ws://")
+        );
+        type Ws = tokio_tungstenite::WebSocketStream<
+            tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+        >;
+        async fn until(ws: &mut Ws, prefix: &str) -> String {
+            loop {
+                match tokio::time::timeout(std::time::Duration::from_secs(5), ws.next()).await {
+                    Ok(Some(Ok(Message::Text(t)))) if t.starts_with(prefix) => {
+                        return t.to_string();
+                    }
+                    Ok(Some(Ok(_))) => continue,
+                    other => panic!("no {prefix}: {other:?}"),
+                }
+            }
+        }
+        let mut sockets = Vec::new();
+        for _ in 0..SOCKETS {
+            let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url)
+                .await
+                .expect("through the proxy");
+            ws.send(Message::text(format!("40{{\"token\":\"{ADA}\"}}")))
+                .await
+                .expect("connect");
+            until(&mut ws, "42[\"success\"").await;
+            ws.send(Message::text(format!(
+                r#"420["chat:join",{{"chatId":"{WELCOME}"}}]"#
+            )))
+            .await
+            .expect("join");
+            until(&mut ws, "430").await;
+            sockets.push(ws);
+        }
+        let state = r#"{"mock":{"chunks":8,"chunkDelayMs":2}}"#;
+        sockets[0]
+            .send(Message::text(format!(
+                r#"421["message:send",{{"chatId":"{WELCOME}","content":"fan out","streamResponse":true,"state":{state}}}]"#
+            )))
+            .await
+            .expect("send");
+        let mut dones = 0;
+        for ws in &mut sockets {
+            until(ws, "42[\"message:done\"").await;
+            dones += 1;
+        }
+        for mut ws in sockets {
+            let _ = ws.close(None).await;
+        }
+        dones
+    });
+    assert_eq!(dones, SOCKETS);
+    let (code, report) = stop(child, &summary);
+    assert_eq!(violations(&report), Vec::<&str>::new(), "{report:#}");
+    assert_eq!(code, 0);
+    let (failures, stdout) = validate_failures(&capture);
+    assert!(failures.is_empty(), "{stdout}");
+    assert!(
+        stdout.contains(&format!("streams: {SOCKETS} seen, {SOCKETS} complete")),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

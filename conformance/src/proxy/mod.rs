@@ -3,9 +3,10 @@
 //!
 //! The client points at the proxy instead of the server. REST requests are
 //! forwarded as they are (method, path, query, headers, body; no redirect
-//! followed) and their answers returned as they are; a socket.io WebSocket
-//! is opened to the upstream with the same path and query, and frames are
-//! relayed both ways in order, each checked on the way ([`watch`]).
+//! followed) and their answers returned as they are; a WebSocket upgrade
+//! is passed to the upstream as the client sent it, and the connection's
+//! bytes are then relayed both ways unchanged, each direction's frames read
+//! from a copy ([`frames`]) and checked ([`watch`]); see [`tunnel`].
 //!
 //! Long-polling is relayed as HTTP and its packets (separated by U+001E)
 //! checked as the WebSocket frames are.
@@ -18,7 +19,9 @@
 //! certificates given with `--upstream-ca` (a staging server with its own
 //! CA). The client side stays plain HTTP on the local listener.
 
+pub mod frames;
 pub mod routes;
+mod tunnel;
 pub mod watch;
 
 use std::net::SocketAddr;
@@ -27,13 +30,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::ws::{Message as AxMessage, WebSocket, WebSocketUpgrade};
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
-use futures_util::{SinkExt, StreamExt};
-use tokio_tungstenite::tungstenite::Message as TMessage;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use watch::{Dir, Watch};
 
@@ -42,10 +41,14 @@ pub struct Proxy {
     pub upstream: String,
     pub watch: Arc<Watch>,
     http: reqwest::Client,
-    /// TLS for upstream WebSockets when `--upstream-ca` replaces the
-    /// system's roots (`None`: tungstenite's default, the system's roots).
-    ws_tls: Option<tokio_tungstenite::Connector>,
+    /// TLS for upstream WebSockets: the `--upstream-ca` certificates, or
+    /// the system's roots (loaded on the first `https://` WebSocket).
+    tls: std::sync::OnceLock<Arc<rustls::ClientConfig>>,
     next_conn: AtomicU64,
+    /// Engine.IO sessions (`sid`) by connection number: a long-polling
+    /// session's requests, and the WebSocket it upgrades to, are one
+    /// connection to the checks.
+    sessions: std::sync::Mutex<std::collections::HashMap<String, u64>>,
 }
 
 impl Proxy {
@@ -60,7 +63,7 @@ impl Proxy {
         // rustls alike); a second install is a no-op.
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let mut http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
-        let mut ws_tls = None;
+        let tls = std::sync::OnceLock::new();
         if let Some(pem) = ca_pem {
             use rustls::pki_types::{CertificateDer, pem::PemObject};
             let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
@@ -80,7 +83,7 @@ impl Proxy {
             let config = rustls::ClientConfig::builder()
                 .with_root_certificates(roots)
                 .with_no_client_auth();
-            ws_tls = Some(tokio_tungstenite::Connector::Rustls(Arc::new(config)));
+            let _ = tls.set(Arc::new(config));
             let bundle = reqwest::Certificate::from_pem_bundle(pem)
                 .map_err(|e| format!("the CA file cannot be read as certificates: {e}"))?;
             http = http.tls_certs_only(bundle);
@@ -91,9 +94,55 @@ impl Proxy {
             http: http
                 .build()
                 .map_err(|e| format!("cannot set up the upstream client: {e}"))?,
-            ws_tls,
+            tls,
             next_conn: AtomicU64::new(1),
+            sessions: std::sync::Mutex::default(),
         })
+    }
+
+    /// The connection a request belongs to: its Engine.IO session's when it
+    /// names one (`sid=`), else a new one. At most
+    /// [`watch::MAX_CONNECTIONS`] sessions are remembered (then the map
+    /// starts again).
+    fn connection_of(&self, query: Option<&str>) -> u64 {
+        let sid = query.and_then(|q| {
+            q.split('&')
+                .find_map(|kv| kv.strip_prefix("sid="))
+                .filter(|s| !s.is_empty())
+        });
+        let Some(sid) = sid else {
+            return self.next_conn.fetch_add(1, Ordering::Relaxed);
+        };
+        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(&c) = sessions.get(sid) {
+            return c;
+        }
+        if sessions.len() >= watch::MAX_CONNECTIONS {
+            sessions.clear();
+        }
+        let c = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        sessions.insert(sid.to_string(), c);
+        c
+    }
+
+    /// The TLS set-up for upstream WebSockets (the system's roots unless
+    /// `--upstream-ca` gave others).
+    fn tls(&self) -> Result<Arc<rustls::ClientConfig>, String> {
+        if let Some(c) = self.tls.get() {
+            return Ok(c.clone());
+        }
+        let found = rustls_native_certs::load_native_certs();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add_parsable_certificates(found.certs);
+        if roots.is_empty() {
+            return Err(
+                "no trusted CA certificates on this system: pass --upstream-ca FILE".into(),
+            );
+        }
+        let config = rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(self.tls.get_or_init(|| Arc::new(config)).clone())
     }
 }
 
@@ -152,56 +201,33 @@ pub async fn serve(
 }
 
 async fn relay(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
-    let conn = proxy.next_conn.fetch_add(1, Ordering::Relaxed);
+    let conn = proxy.connection_of(request.uri().query());
     let (mut parts, body) = request.into_parts();
     let path_and_query = parts
         .uri
         .path_and_query()
         .map_or("/".to_string(), |p| p.as_str().to_string());
-    if let Ok(upgrade) = WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
-        let url = format!(
-            "{}{path_and_query}",
-            proxy.upstream.replacen("http", "ws", 1)
-        );
-        let mut upstream_request = match url.as_str().into_client_request() {
-            Ok(r) => r,
-            Err(e) => {
-                return (
-                    StatusCode::BAD_GATEWAY,
-                    format!("bad upstream URL {url}: {e}"),
-                )
-                    .into_response();
-            }
-        };
-        for (k, v) in end_to_end(&parts.headers) {
-            if !k.as_str().starts_with("sec-websocket") {
-                upstream_request.headers_mut().insert(k.clone(), v.clone());
-            }
-        }
-        let upstream = match tokio_tungstenite::connect_async_tls_with_config(
-            upstream_request,
-            None,
-            false,
-            proxy.ws_tls.clone(),
-        )
-        .await
-        {
-            Ok((ws, _)) => ws,
-            Err(e) => {
-                return (
-                    StatusCode::BAD_GATEWAY,
-                    format!("the upstream refused the WebSocket: {e}"),
-                )
-                    .into_response();
-            }
-        };
-        let watch = proxy.watch.clone();
+    let upgrade = parts.method == axum::http::Method::GET
+        && parts
+            .headers
+            .get("upgrade")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if upgrade && let Some(on_upgrade) = parts.extensions.remove::<hyper::upgrade::OnUpgrade>() {
         let kind = if parts.uri.path().starts_with("/api/v1/socket") {
             Socket::Phoenix
         } else {
             Socket::SocketIo
         };
-        return upgrade.on_upgrade(move |client| pipe(client, upstream, watch, conn, kind));
+        return tunnel::open(
+            proxy,
+            conn,
+            kind,
+            &path_and_query,
+            &parts.headers,
+            on_upgrade,
+        )
+        .await;
     }
     let body = match axum::body::to_bytes(body, 16 << 20).await {
         Ok(b) => b,
@@ -223,10 +249,11 @@ async fn relay(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
             .uri
             .query()
             .is_some_and(|q| q.contains("transport=polling"));
-    if polling {
+    let session = polling.then(|| proxy.watch.connection(conn));
+    if let Some(c) = &session {
         // Engine.IO v4 long-polling: packets separated by U+001E.
         for packet in String::from_utf8_lossy(&body).split('\u{1e}') {
-            proxy.watch.frame(conn, Dir::ToServer, packet);
+            proxy.watch.frame(c, Dir::ToServer, packet);
         }
     }
     let answer = match req.body(body).send().await {
@@ -243,9 +270,9 @@ async fn relay(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
     let headers = answer.headers().clone();
     let bytes: Bytes = answer.bytes().await.unwrap_or_default();
     let path = parts.uri.path();
-    if polling {
+    if let Some(c) = &session {
         for packet in String::from_utf8_lossy(&bytes).split('\u{1e}') {
-            proxy.watch.frame(conn, Dir::ToClient, packet);
+            proxy.watch.frame(c, Dir::ToClient, packet);
         }
     } else if !path.starts_with("/socket.io") {
         proxy
@@ -272,98 +299,10 @@ enum Socket {
 }
 
 impl Socket {
-    fn check(self, watch: &Watch, conn: u64, dir: Dir, text: &str) {
+    fn check(self, watch: &Watch, conn: &watch::Connection, dir: Dir, text: &str) {
         match self {
             Socket::SocketIo => watch.frame(conn, dir, text),
             Socket::Phoenix => watch.phoenix(conn, dir, text),
         }
     }
-}
-
-type Upstream =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// Relays frames both ways, in order, checking the text frames. Frames that
-/// are already waiting are written together and flushed once (one write
-/// instead of one per frame under load); a frame that arrives alone is
-/// flushed at once, so nothing waits for company.
-async fn pipe(client: WebSocket, upstream: Upstream, watch: Arc<Watch>, conn: u64, kind: Socket) {
-    use futures_util::FutureExt;
-    let (mut client_tx, mut client_rx) = client.split();
-    let (mut up_tx, mut up_rx) = upstream.split();
-    let to_server = {
-        let watch = watch.clone();
-        async move {
-            let forward = |m: AxMessage| -> Option<TMessage> {
-                Some(match m {
-                    AxMessage::Text(t) => {
-                        kind.check(&watch, conn, Dir::ToServer, t.as_str());
-                        TMessage::text(t.as_str())
-                    }
-                    AxMessage::Binary(b) => TMessage::binary(b),
-                    AxMessage::Ping(p) => TMessage::Ping(p),
-                    AxMessage::Pong(p) => TMessage::Pong(p),
-                    AxMessage::Close(frame) => TMessage::Close(frame.map(|f| {
-                        tokio_tungstenite::tungstenite::protocol::CloseFrame {
-                            code: f.code.into(),
-                            reason: f.reason.as_str().into(),
-                        }
-                    })),
-                })
-            };
-            'relay: while let Some(Ok(first)) = client_rx.next().await {
-                let mut next = Some(first);
-                while let Some(m) = next.take() {
-                    let Some(m) = forward(m) else { break 'relay };
-                    if up_tx.feed(m).await.is_err() {
-                        break 'relay;
-                    }
-                    next = client_rx
-                        .next()
-                        .now_or_never()
-                        .flatten()
-                        .and_then(Result::ok);
-                }
-                if up_tx.flush().await.is_err() {
-                    break;
-                }
-            }
-            let _ = up_tx.close().await;
-        }
-    };
-    let to_client = async move {
-        let forward = |m: TMessage| -> Option<AxMessage> {
-            Some(match m {
-                TMessage::Text(t) => {
-                    kind.check(&watch, conn, Dir::ToClient, t.as_str());
-                    AxMessage::Text(t.as_str().into())
-                }
-                TMessage::Binary(b) => AxMessage::Binary(b),
-                TMessage::Ping(p) => AxMessage::Ping(p),
-                TMessage::Pong(p) => AxMessage::Pong(p),
-                TMessage::Close(frame) => {
-                    AxMessage::Close(frame.map(|f| axum::extract::ws::CloseFrame {
-                        code: f.code.into(),
-                        reason: f.reason.as_str().into(),
-                    }))
-                }
-                TMessage::Frame(_) => return None,
-            })
-        };
-        'relay: while let Some(Ok(first)) = up_rx.next().await {
-            let mut next = Some(first);
-            while let Some(m) = next.take() {
-                let Some(m) = forward(m) else { break 'relay };
-                if client_tx.feed(m).await.is_err() {
-                    break 'relay;
-                }
-                next = up_rx.next().now_or_never().flatten().and_then(Result::ok);
-            }
-            if client_tx.flush().await.is_err() {
-                break;
-            }
-        }
-        let _ = client_tx.close().await;
-    };
-    tokio::join!(to_server, to_client);
 }
