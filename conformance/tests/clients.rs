@@ -216,3 +216,28 @@ fn a_selection_that_matches_no_scenario_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("no scenario matches"));
 }
+
+#[test]
+fn an_adapter_that_floods_its_stderr_is_still_judged_on_what_it_printed() {
+    // 300 KB on stderr before anything on stdout: more than a pipe holds.
+    // Read one after the other, the adapter would block on the full stderr
+    // pipe until the time limit and be reported as killed.
+    let mock = MockProcess::start(&[]);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = Command::new(env!("CARGO_BIN_EXE_proteus-conformance"))
+        .current_dir(&root)
+        .args([
+            "client",
+            "--target",
+            &mock.url,
+            "--only",
+            "client.auth.1",
+            "--command",
+            "head -c 300000 /dev/zero | tr '\\0' x >&2; exec node interop/clients/careful.mjs",
+        ])
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(!stdout.contains("killed"), "{stdout}");
+}

@@ -280,16 +280,14 @@ async fn main() -> anyhow::Result<()> {
     let world = match &args.world {
         None => World::default_world(),
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read world file {}", path.display()))?;
+            let text = read_bounded(path, "world file")?;
             World::parse(&path.display().to_string(), &text).context("world file refused")?
         }
     };
     let mut world = world;
     let mut replay = None;
     if let Some(path) = &args.replay {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read capture {}", path.display()))?;
+        let text = read_bounded(path, "capture")?;
         let loaded = proteus_mock::proteus::replay::load(
             &world,
             &path.display().to_string(),
@@ -357,4 +355,21 @@ async fn main() -> anyhow::Result<()> {
     .context("server failed")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The largest `--world` or `--replay` file read (bytes).
+const MAX_FILE: u64 = 256 << 20;
+
+/// Reads a file named on the command line, refusing one past [`MAX_FILE`].
+fn read_bounded(path: &std::path::Path, what: &str) -> anyhow::Result<String> {
+    let size = std::fs::metadata(path)
+        .with_context(|| format!("cannot read {what} {}", path.display()))?
+        .len();
+    if size > MAX_FILE {
+        anyhow::bail!(
+            "{what} {} is {size} bytes; the most read is {MAX_FILE} (256 MiB): split it or trim it",
+            path.display()
+        );
+    }
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {what} {}", path.display()))
 }

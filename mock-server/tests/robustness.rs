@@ -154,6 +154,31 @@ fn a_malformed_world_file_is_refused_with_file_path_and_problem() {
 }
 
 #[test]
+fn a_world_or_capture_file_past_256_mib_is_refused_naming_size_and_limit() {
+    let dir = std::env::temp_dir().join(format!("proteus-big-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let file = dir.join("huge.json");
+    // Sparse: 257 MiB long, no disk used.
+    std::fs::File::create(&file)
+        .and_then(|f| f.set_len(257 << 20))
+        .expect("sparse file");
+    for flag in ["--world", "--replay"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_proteus-mock"))
+            .args(["--port", "0", flag])
+            .arg(&file)
+            .output()
+            .expect("runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{flag}: {err}");
+        assert!(
+            err.contains("huge.json") && err.contains("269484032 bytes") && err.contains("256 MiB"),
+            "{flag}: {err}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn the_binary_prints_what_a_user_needs_and_stops_on_sigterm() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_proteus-mock"))
         .args(["--port", "0", "--json"])

@@ -129,6 +129,31 @@ impl Output {
     }
 }
 
+/// The most of an adapter's stdout (and of its stderr) kept, in bytes; the
+/// rest is read and dropped, so the adapter never blocks on a full pipe.
+pub const MAX_OUTPUT: usize = 8 << 20;
+
+/// Reads `stream` to its end, keeping at most [`MAX_OUTPUT`] bytes; true
+/// when some were dropped.
+async fn bounded(stream: Option<impl tokio::io::AsyncRead + Unpin>) -> (String, bool) {
+    let Some(mut stream) = stream else {
+        return (String::new(), false);
+    };
+    let (mut kept, mut cut) = (Vec::new(), false);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let room = MAX_OUTPUT.saturating_sub(kept.len());
+                kept.extend_from_slice(&buf[..n.min(room)]);
+                cut |= n > room;
+            }
+        }
+    }
+    (String::from_utf8_lossy(&kept).into_owned(), cut)
+}
+
 /// Runs `command` (through `sh -c`) with `env`; kills it after `limit`.
 pub async fn run(command: &str, env: &[(String, String)], limit: Duration) -> Output {
     let mut cmd = tokio::process::Command::new("sh");
@@ -148,14 +173,16 @@ pub async fn run(command: &str, env: &[(String, String)], limit: Duration) -> Ou
             };
         }
     };
-    let (mut out, mut err) = (child.stdout.take(), child.stderr.take());
+    let (out, err) = (child.stdout.take(), child.stderr.take());
     let read_all = async {
-        let (mut o, mut e) = (String::new(), String::new());
-        if let Some(s) = out.as_mut() {
-            let _ = s.read_to_string(&mut o).await;
+        // Both at once: an adapter that fills the stderr pipe while we
+        // wait for stdout's end would otherwise block until the limit.
+        let ((o, o_cut), (mut e, e_cut)) = tokio::join!(bounded(out), bounded(err));
+        if o_cut {
+            e.push_str(&format!(" [stdout beyond {MAX_OUTPUT} bytes was not read]"));
         }
-        if let Some(s) = err.as_mut() {
-            let _ = s.read_to_string(&mut e).await;
+        if e_cut {
+            e.push_str(&format!(" [stderr beyond {MAX_OUTPUT} bytes was not read]"));
         }
         (o, e, child.wait().await.ok().and_then(|s| s.code()))
     };

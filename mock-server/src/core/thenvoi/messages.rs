@@ -163,7 +163,7 @@ impl Rooms {
         let mut stored_mentions = Vec::new();
         let mut recipients = Vec::new();
         for m in mentions {
-            let kind = match r.members.iter().find(|p| p.id == m.id) {
+            let kind = match r.member(&m.id) {
                 Some(member) => member.kind,
                 None if mention_anyone && s.users.contains_key(&m.id) => Kind::User,
                 None if mention_anyone => Kind::Agent,

@@ -65,8 +65,53 @@ struct Stored {
 #[derive(Debug, Clone)]
 struct RoomRecord {
     room: Room,
+    /// Participants in the order they joined (listings keep it).
     members: Vec<Member>,
+    /// Where each participant is in `members`: every send looks up each
+    /// mention and the sender, and a room may have hundreds of members.
+    by_id: HashMap<Id, usize>,
     messages: Vec<Stored>,
+}
+
+impl RoomRecord {
+    fn new(room: Room, members: Vec<Member>) -> RoomRecord {
+        let mut r = RoomRecord {
+            room,
+            members,
+            by_id: HashMap::new(),
+            messages: Vec::new(),
+        };
+        r.reindex();
+        r
+    }
+
+    fn reindex(&mut self) {
+        self.by_id = self
+            .members
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.id.clone(), i))
+            .collect();
+    }
+
+    fn member(&self, id: &str) -> Option<&Member> {
+        self.by_id.get(id).map(|&i| &self.members[i])
+    }
+
+    fn has(&self, id: &str) -> bool {
+        self.by_id.contains_key(id)
+    }
+
+    fn add(&mut self, member: Member) {
+        self.by_id.insert(member.id.clone(), self.members.len());
+        self.members.push(member);
+    }
+
+    fn remove(&mut self, i: usize) -> Member {
+        let member = self.members.remove(i);
+        self.reindex();
+        member
+    }
 }
 
 #[derive(Debug, Default)]
@@ -154,11 +199,7 @@ impl Rooms {
         }
         for r in world.rooms {
             s.room_order.push(r.room.id.clone());
-            let record = RoomRecord {
-                room: r.room,
-                members: r.participants,
-                messages: Vec::new(),
-            };
+            let record = RoomRecord::new(r.room, r.participants);
             s.rooms.insert(record.room.id.clone(), record);
         }
         for m in world.messages {
@@ -253,10 +294,7 @@ impl Rooms {
 
     /// Whether `entity` takes part in `room` (a deleted room has no one).
     pub fn is_participant(&self, room: &str, entity: &str) -> bool {
-        self.lock()
-            .rooms
-            .get(room)
-            .is_some_and(|r| r.members.iter().any(|m| m.id == entity))
+        self.lock().rooms.get(room).is_some_and(|r| r.has(entity))
     }
 
     /// `entity`'s role in `room`, if it takes part.
@@ -343,7 +381,7 @@ impl Rooms {
         s.room_order
             .iter()
             .filter_map(|id| s.rooms.get(id))
-            .filter(|r| r.members.iter().any(|m| m.id == entity))
+            .filter(|r| r.has(entity))
             .map(|r| r.room.clone())
             .collect()
     }
@@ -353,7 +391,7 @@ impl Rooms {
     pub fn room(&self, caller: &Principal, id: &str, foreign_ok: bool) -> Result<Room, Refusal> {
         let s = self.lock();
         let r = s.rooms.get(id).ok_or_else(|| not_found("chat", id))?;
-        if !foreign_ok && !r.members.iter().any(|m| m.id == caller.id) {
+        if !foreign_ok && !r.has(&caller.id) {
             return Err(not_found("chat", id));
         }
         Ok(r.room.clone())
@@ -375,15 +413,14 @@ impl Rooms {
         s.room_order.push(room.id.clone());
         s.rooms.insert(
             room.id.clone(),
-            RoomRecord {
-                room: room.clone(),
-                members: vec![Member {
+            RoomRecord::new(
+                room.clone(),
+                vec![Member {
                     id: caller.id.clone(),
                     kind: caller.kind,
                     role: "owner".into(),
                 }],
-                messages: Vec::new(),
-            },
+            ),
         );
         room
     }
@@ -440,7 +477,7 @@ impl Rooms {
         if !recruitable {
             return Err(not_found("participant", id));
         }
-        if let Some(m) = r.members.iter().find(|m| m.id == id) {
+        if let Some(m) = r.member(id) {
             if lenient.duplicate_ok {
                 let member = m.clone();
                 return Ok((member.clone(), member_object(&s, &member)));
@@ -456,7 +493,7 @@ impl Rooms {
         };
         let object = member_object(&s, &member);
         if let Some(r) = s.rooms.get_mut(room) {
-            r.members.push(member.clone());
+            r.add(member.clone());
             r.room.updated_at = now();
         }
         Ok((member, object))
@@ -490,7 +527,7 @@ impl Rooms {
         let Some(r) = s.rooms.get_mut(room) else {
             return Err(not_found("chat", room));
         };
-        let member = r.members.remove(i);
+        let member = r.remove(i);
         Ok((member, object))
     }
 

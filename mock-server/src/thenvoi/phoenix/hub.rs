@@ -299,6 +299,36 @@ pub fn push_tail(topic: &str, event: &str, payload: &Value) -> String {
     frame[1..].to_string()
 }
 
+/// One push's frames: subscribers that joined with the same `join_ref` (a
+/// client library numbers its joins alike, so most do) share one frame's
+/// bytes instead of a copy each.
+struct Frames {
+    tail: String,
+    made: Vec<(Option<String>, Utf8Bytes)>,
+}
+
+impl Frames {
+    fn new(tail: String) -> Frames {
+        Frames {
+            tail,
+            made: Vec::new(),
+        }
+    }
+
+    fn for_join(&mut self, join_ref: Option<&str>) -> Utf8Bytes {
+        if let Some((_, f)) = self.made.iter().find(|(r, _)| r.as_deref() == join_ref) {
+            return f.clone();
+        }
+        let frame = push_frame(join_ref, &self.tail);
+        // A few distinct refs are the common case; past that, no cache.
+        if self.made.len() < 8 {
+            self.made
+                .push((join_ref.map(str::to_string), frame.clone()));
+        }
+        frame
+    }
+}
+
 /// The push as one subscriber gets it: `[join_ref` + the shared tail.
 fn push_frame(join_ref: Option<&str>, tail: &str) -> Utf8Bytes {
     let mut s = String::with_capacity(tail.len() + 40);
@@ -331,9 +361,9 @@ impl Outbox for Hub {
         {
             let topics = self.topics.read().unwrap_or_else(|p| p.into_inner());
             if let Some(t) = topics.get(&topic) {
-                let tail = push_tail(&topic, push.event, push.payload);
+                let mut frames = Frames::new(push_tail(&topic, push.event, push.payload));
                 for s in t.users.values() {
-                    let frame = push_frame(s.join_ref.as_deref(), &tail);
+                    let frame = frames.for_join(s.join_ref.as_deref());
                     reached += usize::from(s.conn.send(frame, &self.stats));
                 }
                 let mut to_agent = |agent: &String, subs: &Vec<Sub>| {
@@ -341,7 +371,7 @@ impl Outbox for Hub {
                     for s in subs {
                         any |= s
                             .conn
-                            .send(push_frame(s.join_ref.as_deref(), &tail), &self.stats);
+                            .send(frames.for_join(s.join_ref.as_deref()), &self.stats);
                     }
                     if any {
                         reached += 1;

@@ -186,12 +186,18 @@ async fn serve(band: Arc<Band>, who: Principal, vsn_ok: bool, socket: WebSocket)
     let (mut sink, mut stream) = socket.split();
     let mut joined: HashMap<String, Option<String>> = HashMap::new();
     let idle = band.idle_timeout;
-    let mut deadline = tokio::time::Instant::now() + idle;
     let never_idle = band.core.faults.thenvoi(None).no_idle_close.is_on();
+    // Made once and reset, not made again for every frame: a timer entry
+    // and a cancellation waiter per pushed frame were a visible share of
+    // the delivery path.
+    let idle_timer = tokio::time::sleep(idle);
+    let closer = conn.closer.clone();
+    let cancelled = closer.cancelled();
+    tokio::pin!(idle_timer, cancelled);
     let why = loop {
         tokio::select! {
             biased;
-            _ = conn.closer.cancelled() => {
+            () = &mut cancelled => {
                 break conn.close_with.lock().unwrap_or_else(|p| p.into_inner())
                     .unwrap_or(CloseWith(1000, "closed"));
             }
@@ -208,7 +214,7 @@ async fn serve(band: Arc<Band>, who: Principal, vsn_ok: bool, socket: WebSocket)
                 }
             }
             inbound = stream.next() => {
-                deadline = tokio::time::Instant::now() + idle;
+                idle_timer.as_mut().reset(tokio::time::Instant::now() + idle);
                 let text = match inbound {
                     Some(Ok(Message::Text(t))) => t,
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
@@ -236,7 +242,7 @@ async fn serve(band: Arc<Band>, who: Principal, vsn_ok: bool, socket: WebSocket)
                     }
                 }
             }
-            _ = tokio::time::sleep_until(deadline), if !never_idle => {
+            () = &mut idle_timer, if !never_idle => {
                 break CloseWith(1000, "idle: no frame within the timeout");
             }
         }
