@@ -60,7 +60,7 @@ enum Command {
     /// against a running proteus-mock, every fault of each scenario set on
     /// it through its control plane.
     #[command(
-        after_help = "Examples:\n  proteus-conformance client --target http://127.0.0.1:4000 --command 'node interop/clients/careful.mjs'\n  proteus-conformance client --command 'python3 my_adapter.py' --only client.stream --junit client.xml\n\nExit codes as for run: 0 every MUST passed, 1 a MUST failed, 2 usage, 3 the mock unreachable."
+        after_help = "Examples:\n  proteus-conformance client --target http://127.0.0.1:4000 --command 'node interop/clients/careful.mjs'\n  proteus-conformance client --command 'python3 my_adapter.py' --only client.stream --junit client.xml\n  proteus-conformance client --protocol thenvoi --command 'node interop/clients/thenvoi-careful.mjs'\n\nExit codes as for run: 0 every MUST passed, 1 a MUST failed, 2 usage, 3 the mock unreachable."
     )]
     Client {
         /// A running proteus-mock (its control plane is used to set each scenario up).
@@ -75,6 +75,10 @@ enum Command {
         /// (PROTEUS_TIMEOUT_MS); an adapter is killed 10 s after that.
         #[arg(long, default_value_t = 2000, value_name = "MS")]
         reply_timeout_ms: u64,
+        /// Which clients: `proteus` (socket.io SDKs and apps) or `thenvoi`
+        /// (Band agents on Phoenix channels).
+        #[arg(long, value_enum, default_value = "proteus")]
+        protocol: proteus_conformance::sdk::scenarios::Protocol,
     },
     /// Relay a real client's traffic to a real server and check it live:
     /// REST envelopes, socket.io events against their schemas, streams
@@ -249,6 +253,7 @@ async fn run(cmd: Command) -> i32 {
                     report_html,
                 },
             reply_timeout_ms,
+            protocol,
         } => {
             use proteus_conformance::sdk;
             let ids: Vec<String> = sdk::scenarios::ALL
@@ -265,6 +270,7 @@ async fn run(cmd: Command) -> i32 {
                 .unwrap_or_else(|e| fail(e.exit_code(), &e.to_string()));
             let selected: Vec<sdk::scenarios::Scenario> = sdk::scenarios::ALL
                 .iter()
+                .filter(|s| s.protocol() == protocol)
                 .filter(|s| only.is_empty() || only.iter().any(|p| runner::selects(p, s.id)))
                 .filter(|s| !exclude.iter().any(|p| runner::selects(p, s.id)))
                 .copied()

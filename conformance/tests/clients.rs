@@ -9,12 +9,16 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use proteus_conformance::sdk::scenarios::ALL;
+use proteus_conformance::sdk::scenarios::{ALL, Protocol, Scenario};
 use proteus_conformance::testing::MockProcess;
 use serde_json::Value;
 
 /// Runs `proteus-conformance client` with `adapter`; the JSON report.
 fn client(mock: &MockProcess, adapter: &str) -> (i32, Value, Duration) {
+    client_for(mock, "proteus", adapter)
+}
+
+fn client_for(mock: &MockProcess, protocol: &str, adapter: &str) -> (i32, Value, Duration) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let json = std::env::temp_dir().join(format!(
         "proteus-client-{}-{}.json",
@@ -28,6 +32,8 @@ fn client(mock: &MockProcess, adapter: &str) -> (i32, Value, Duration) {
             "client",
             "--target",
             &mock.url,
+            "--protocol",
+            protocol,
             "--command",
             adapter,
             "--json",
@@ -132,8 +138,8 @@ fn the_careful_adapter_passes_every_scenario_and_the_naive_fails_exactly_its_row
     assert_eq!(code, 0);
     assert_eq!(
         careful["cases"].as_array().map(Vec::len),
-        Some(ALL.len()),
-        "every scenario ran"
+        Some(proteus().len()),
+        "every ProteusAI scenario ran"
     );
     assert!(
         took < Duration::from_secs(60),
@@ -153,7 +159,7 @@ fn the_careful_adapter_passes_every_scenario_and_the_naive_fails_exactly_its_row
     assert_eq!(failing(&naive), expected, "{naive:#}");
     assert_eq!(code, 1, "a MUST failed");
     // Every scenario fails for some adapter behaviour, or says why not.
-    let never_failed: Vec<&str> = ALL
+    let never_failed: Vec<&str> = proteus()
         .iter()
         .map(|s| s.id)
         .filter(|id| !NAIVE_FAILS.iter().any(|(f, _)| f == id))
@@ -170,10 +176,45 @@ fn the_careful_adapter_passes_every_scenario_and_the_naive_fails_exactly_its_row
     );
 }
 
+/// The ProteusAI scenarios (the default `--protocol proteus`).
+fn proteus() -> Vec<&'static Scenario> {
+    ALL.iter()
+        .filter(|s| s.protocol() == Protocol::Proteus)
+        .collect()
+}
+
+#[test]
+fn a_careful_thenvoi_agent_passes_and_a_naive_one_fails_every_agent_scenario() {
+    let mock = MockProcess::start(&[]);
+    let thenvoi: Vec<&str> = ALL
+        .iter()
+        .filter(|s| s.protocol() == Protocol::Thenvoi)
+        .map(|s| s.id)
+        .collect();
+    let (code, careful, took) =
+        client_for(&mock, "thenvoi", "node interop/clients/thenvoi-careful.mjs");
+    assert_eq!(failing(&careful), Vec::<String>::new(), "{careful:#}");
+    assert_eq!(code, 0);
+    assert_eq!(
+        careful["cases"].as_array().map(Vec::len),
+        Some(thenvoi.len())
+    );
+    assert!(took < Duration::from_secs(60), "{took:?}");
+    // Takes every push as its own, never claims, never reconnects: each
+    // scenario catches one of those.
+    let (code, naive, _) = client_for(&mock, "thenvoi", "node interop/clients/thenvoi-naive.mjs");
+    assert_eq!(failing(&naive), thenvoi, "{naive:#}");
+    assert_eq!(code, 1);
+    // A loop of replies once made the mock answer 500 (a queue count that
+    // wrapped below zero): whatever the agent does, the mock answers it.
+    let text = naive.to_string();
+    assert!(!text.contains("→ 500"), "the mock failed a call: {naive:#}");
+}
+
 #[test]
 fn the_docs_count_the_scenarios_there_are() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let n = ALL.len();
+    let n = proteus().len();
     for doc in ["README.md", "docs/CLIENTS.md"] {
         let text = std::fs::read_to_string(root.join(doc)).expect("doc");
         assert!(
@@ -189,6 +230,11 @@ fn the_docs_count_the_scenarios_there_are() {
             s.id
         );
     }
+    let agents = ALL.len() - n;
+    assert!(
+        clients.contains(&format!("{agents} Thenvoi agent scenarios")),
+        "docs/CLIENTS.md does not say {agents} Thenvoi agent scenarios"
+    );
     assert!(
         clients.contains(&format!(
             "It fails {} of the {n} scenarios",

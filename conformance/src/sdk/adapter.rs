@@ -48,6 +48,10 @@ pub enum Line {
         #[serde(default)]
         content: Option<String>,
     },
+    /// The agent handled a message meant for it (the Thenvoi `agent` task):
+    /// claimed, worked, marked processed.
+    #[serde(rename_all = "camelCase")]
+    Handled { message_id: String },
 }
 
 /// What one run of the adapter produced.

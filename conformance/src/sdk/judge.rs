@@ -205,6 +205,12 @@ pub(super) async fn judge(
             }
         }
         Judge::Rejoined => rejoined(out, directed, &got, repro),
+        Judge::ClaimedAroundWork
+        | Judge::AgentRejoined
+        | Judge::UnmentionedLeftAlone
+        | Judge::OwnLeftAlone => {
+            return Err(format!("{} is judged by sdk::thenvoi", s.id));
+        }
         Judge::SentValid => {
             let events = mock.client_events().await?;
             let problems = sent_problems(&events);

@@ -50,6 +50,20 @@ impl Mock<'_> {
         Ok(v)
     }
 
+    /// Switches `faults` on, globally: REST faults are not scoped to a
+    /// chat, and the mock was just reset for this scenario alone.
+    pub async fn faults(&self, faults: &[&str]) -> Result<(), String> {
+        for f in faults {
+            self.admin(
+                reqwest::Method::POST,
+                "/__admin/faults",
+                Some(serde_json::json!({ "fault": f })),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
     /// Every message id of a chat, oldest first, as the server lists them.
     pub async fn history(&self, token: &str, chat: &str) -> Result<Vec<String>, String> {
         let (status, v) = self
@@ -75,7 +89,7 @@ impl Mock<'_> {
 
     /// The journal entries `query` selects (since the last reset), oldest
     /// first.
-    async fn journal(&self, query: &str) -> Result<Vec<Value>, String> {
+    pub async fn journal(&self, query: &str) -> Result<Vec<Value>, String> {
         let mut v = self
             .admin(
                 reqwest::Method::GET,

@@ -17,6 +17,7 @@ mod judge;
 mod mock;
 mod restart;
 pub mod scenarios;
+mod thenvoi;
 
 use std::time::{Duration, Instant};
 
@@ -50,6 +51,8 @@ pub(super) struct Prepared {
     pub content: String,
     /// How long the adapter may run before it is killed.
     limit: Duration,
+    /// Thenvoi scenarios: the agent the adapter acts as.
+    agent: Option<thenvoi::Agent>,
 }
 
 async fn prepare(
@@ -64,6 +67,7 @@ async fn prepare(
     let token = user.token.clone();
     let chat_id = match s.chat {
         Chat::Missing => "000000000000000000000000".to_string(),
+        Chat::AgentRoom => return Err("a Thenvoi room is prepared by sdk::thenvoi".into()),
         Chat::Foreign => {
             let other = profile
                 .users
@@ -121,16 +125,7 @@ async fn prepare(
             }
         }
     }
-    for f in s.faults {
-        // Global: REST faults are not scoped to a chat, and the mock was
-        // just reset for this scenario alone.
-        mock.admin(
-            reqwest::Method::POST,
-            "/__admin/faults",
-            Some(json!({ "fault": f })),
-        )
-        .await?;
-    }
+    mock.faults(s.faults).await?;
     let content = format!("{} from the client runner", s.id);
     // The rejoin task waits for a message through a restart and a rejoin.
     let (timeout, limit) = if s.task == Task::Rejoin {
@@ -174,6 +169,7 @@ async fn prepare(
         token,
         content,
         limit,
+        agent: None,
     })
 }
 
@@ -195,27 +191,32 @@ pub async fn run(
     let mut results = Vec::new();
     for s in scenarios {
         let started = Instant::now();
-        let outcome = match prepare(&mock, profile, s, settings).await {
+        let prepared = if s.task == Task::Agent {
+            thenvoi::prepare(&mock, profile, s, settings).await
+        } else {
+            prepare(&mock, profile, s, settings).await
+        };
+        let outcome = match prepared {
             Err(e) => Err(e),
+            Ok(p) if s.task == Task::Agent => {
+                let repro = repro_of(&p, settings);
+                let directed = std::sync::Mutex::new(thenvoi::Directed::default());
+                let out = directing(
+                    adapter::run(&settings.command, &p.env, p.limit),
+                    thenvoi::direct(&mock, s, &p, p.limit, &directed),
+                )
+                .await;
+                let directed = directed.into_inner().unwrap_or_else(|e| e.into_inner());
+                thenvoi::judge(&mock, s, &p, &out, &directed, &repro)
+                    .await
+                    .map(|verdict| (verdict, out))
+            }
             Ok(p) => {
-                let vars: Vec<String> = p
-                    .env
-                    .iter()
-                    .map(|(k, v)| format!("{k}={}", shell_quote(v)))
-                    .collect();
-                let repro = format!("{} {}", vars.join(" "), settings.command);
+                let repro = repro_of(&p, settings);
                 let directed = std::sync::Mutex::new(restart::Directed::default());
                 let adapter = adapter::run(&settings.command, &p.env, p.limit);
                 let out = if s.task == Task::Rejoin {
-                    let director = restart::direct(&mock, &p, p.limit, &directed);
-                    tokio::pin!(adapter, director);
-                    let mut directing = true;
-                    loop {
-                        tokio::select! {
-                            out = &mut adapter => break out,
-                            () = &mut director, if directing => directing = false,
-                        }
-                    }
+                    directing(adapter, restart::direct(&mock, &p, p.limit, &directed)).await
                 } else {
                     adapter.await
                 };
@@ -254,6 +255,32 @@ pub async fn run(
         .admin(reqwest::Method::POST, "/__admin/reset", None)
         .await;
     results
+}
+
+/// Runs the adapter while `director` acts on the mock; the adapter's output
+/// once it exits (the director may finish first, or be cut short).
+async fn directing(
+    adapter: impl std::future::Future<Output = adapter::Output>,
+    director: impl std::future::Future<Output = ()>,
+) -> adapter::Output {
+    tokio::pin!(adapter, director);
+    let mut directing = true;
+    loop {
+        tokio::select! {
+            out = &mut adapter => break out,
+            () = &mut director, if directing => directing = false,
+        }
+    }
+}
+
+/// The command line that runs the adapter as the scenario did.
+fn repro_of(p: &Prepared, settings: &Settings) -> String {
+    let vars: Vec<String> = p
+        .env
+        .iter()
+        .map(|(k, v)| format!("{k}={}", shell_quote(v)))
+        .collect();
+    format!("{} {}", vars.join(" "), settings.command)
 }
 
 fn shell_quote(v: &str) -> String {

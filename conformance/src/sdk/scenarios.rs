@@ -31,6 +31,12 @@ pub enum Task {
     /// or `PROTEUS_TIMEOUT_MS` passes. Meanwhile the runner restarts the
     /// mock's realtime side (`POST /__admin/restart`).
     Rejoin,
+    /// Thenvoi: connect as `THENVOI_AGENT_ID` with `THENVOI_API_KEY`, join
+    /// `chat_room:THENVOI_ROOM_ID`, and handle each message meant for the
+    /// agent (claim, reply in the room, processed; report `handled`) until
+    /// the one saying `PROTEUS_CONTENT` is handled and `PROTEUS_LINGER_MS`
+    /// more have passed, or `PROTEUS_TIMEOUT_MS`.
+    Agent,
 }
 
 impl Task {
@@ -42,6 +48,7 @@ impl Task {
             Task::History => "history",
             Task::TwoStreams => "two-streams",
             Task::Rejoin => "rejoin",
+            Task::Agent => "agent",
         }
     }
 }
@@ -57,6 +64,9 @@ pub enum Chat {
     Missing,
     /// A chat of another user, which this user may not read.
     Foreign,
+    /// Thenvoi: a fresh room of the profile's first user with two of its
+    /// agents; the adapter acts as the first.
+    AgentRoom,
 }
 
 /// How the outcome is judged.
@@ -92,6 +102,35 @@ pub enum Judge {
     /// event of the protocol, asks for an ack, and its payload matches the
     /// event's schema.
     SentValid,
+    /// Thenvoi: the mention was claimed (`/processing`) before the agent's
+    /// reply, marked `/processed` after it, no call was refused, and the
+    /// adapter reported it `handled`.
+    ClaimedAroundWork,
+    /// Thenvoi: as [`Judge::ClaimedAroundWork`], after a restart of the
+    /// realtime side the agent had to reconnect and rejoin for.
+    AgentRejoined,
+    /// Thenvoi: a pushed message that mentions another agent is left alone.
+    UnmentionedLeftAlone,
+    /// Thenvoi: the agent's own message, pushed back to it, is left alone.
+    OwnLeftAlone,
+}
+
+/// Which protocol's clients a scenario grades (`client --protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Protocol {
+    /// ProteusAI SDKs and apps: socket.io and REST.
+    Proteus,
+    /// Thenvoi (Band) agents: Phoenix channels and the agent REST API.
+    Thenvoi,
+}
+
+impl Scenario {
+    pub fn protocol(&self) -> Protocol {
+        match self.task {
+            Task::Agent => Protocol::Thenvoi,
+            _ => Protocol::Proteus,
+        }
+    }
 }
 
 /// One scenario.
@@ -399,5 +438,45 @@ pub const ALL: &[Scenario] = &[
         Chat::WithHistory,
         &["rest-status:503:/api/chats"],
         Judge::ErrorSurfaced,
+    ),
+    row(
+        "client.thenvoi.1",
+        Level::Must,
+        "a mention is claimed before the work and marked processed after it",
+        "A Thenvoi agent claims a message meant for it (POST …/processing) before working on it, and marks it …/processed only after the work (THENVOI.md T41-T43).",
+        Task::Agent,
+        Chat::AgentRoom,
+        &[],
+        Judge::ClaimedAroundWork,
+    ),
+    row(
+        "client.thenvoi.2",
+        Level::Must,
+        "a pushed message that mentions another agent is left alone",
+        "A Thenvoi agent acts only on messages whose metadata.mentions names it, even when a server pushes it others (THENVOI.md T17).",
+        Task::Agent,
+        Chat::AgentRoom,
+        &["thenvoi-deliver-unmentioned"],
+        Judge::UnmentionedLeftAlone,
+    ),
+    row(
+        "client.thenvoi.3",
+        Level::Must,
+        "the agent's own message pushed back to it is left alone",
+        "A Thenvoi agent never acts on a message it sent (sender_id is its own id), so a server that echoes its reply cannot start a loop (THENVOI.md T17).",
+        Task::Agent,
+        Chat::AgentRoom,
+        &["thenvoi-deliver-own"],
+        Judge::OwnLeftAlone,
+    ),
+    row(
+        "client.thenvoi.4",
+        Level::Must,
+        "after a server restart the agent reconnects, joins its room again and handles the next mention",
+        "When the socket closes (a restart: close code 1012) a Thenvoi agent reconnects and joins its channels again, so later mentions still reach it.",
+        Task::Agent,
+        Chat::AgentRoom,
+        &[],
+        Judge::AgentRejoined,
     ),
 ];

@@ -70,26 +70,34 @@ impl Conn {
 
     /// Queues a frame; a full queue (in frames or bytes) cuts the socket
     /// (slow consumer).
+    ///
+    /// The bytes are counted *before* the frame is queued: counted after,
+    /// the writer could take the frame off (and subtract) first, and the
+    /// count would wrap below zero for a moment, which read as a queue
+    /// over its bound (a healthy socket cut as a slow consumer; a panic in
+    /// a debug build). Found by the `client.thenvoi.*` scenarios.
     pub fn send(&self, frame: Utf8Bytes, stats: &Stats) -> bool {
         let bytes = frame.len() as u64;
-        if self.byte_limit > 0
-            && self.queued_bytes.load(Ordering::Relaxed) + bytes > self.byte_limit
-        {
+        let before = self.queued_bytes.fetch_add(bytes, Ordering::Relaxed);
+        let undo = || self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        if self.byte_limit > 0 && before.saturating_add(bytes) > self.byte_limit {
+            undo();
             stats.slow_consumers_cut.fetch_add(1, Ordering::Relaxed);
             self.close(CloseWith(1008, "slow consumer: too many bytes queued"));
             return false;
         }
         match self.tx.try_send(frame) {
-            Ok(()) => {
-                self.queued_bytes.fetch_add(bytes, Ordering::Relaxed);
-                true
-            }
+            Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
+                undo();
                 stats.slow_consumers_cut.fetch_add(1, Ordering::Relaxed);
                 self.close(CloseWith(1008, "slow consumer: too many frames queued"));
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                undo();
+                false
+            }
         }
     }
 }
