@@ -132,6 +132,7 @@ const NAIVE_FAILS: &[(&str, &str)] = &[
 
 #[test]
 fn the_careful_adapter_passes_every_scenario_and_the_naive_fails_exactly_its_row() {
+    let _one_at_a_time = serial();
     let mock = MockProcess::start(&[]);
     let (code, careful, took) = client(&mock, "node interop/clients/careful.mjs");
     assert_eq!(failing(&careful), Vec::<String>::new(), "{careful:#}");
@@ -176,6 +177,13 @@ fn the_careful_adapter_passes_every_scenario_and_the_naive_fails_exactly_its_row
     );
 }
 
+/// The full runs take turns: their scenarios have time limits of a few
+/// seconds, and the naive Thenvoi agent's reply loop busies the cores.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// The ProteusAI scenarios (the default `--protocol proteus`).
 fn proteus() -> Vec<&'static Scenario> {
     ALL.iter()
@@ -185,6 +193,7 @@ fn proteus() -> Vec<&'static Scenario> {
 
 #[test]
 fn a_careful_thenvoi_agent_passes_and_a_naive_one_fails_every_agent_scenario() {
+    let _one_at_a_time = serial();
     let mock = MockProcess::start(&[]);
     let thenvoi: Vec<&str> = ALL
         .iter()

@@ -433,7 +433,7 @@ impl Watch {
         else {
             return false;
         };
-        let Some(raw) = crate::stream::RawDelta::parse(json) else {
+        let Some(raw) = crate::stream::RawDelta::parse_fast(json) else {
             return false;
         };
         let mut st = c.state.lock().unwrap_or_else(|p| p.into_inner());

@@ -66,6 +66,16 @@ impl<'a> RawDelta<'a> {
         serde_json::from_str(json).ok()
     }
 
+    /// As [`parse`](Self::parse), `message` included, by the hand scanner
+    /// when the delta has the common shape (every string without escapes
+    /// or control characters, `message` last, its `isStreaming` and
+    /// `streamId` read, its other values checked as JSON and passed over),
+    /// else by serde. What the validating proxy reads every later delta
+    /// with; the test at the end holds it to [`parse`](Self::parse).
+    pub fn parse_fast(json: &'a str) -> Option<RawDelta<'a>> {
+        scan_full(json).or_else(|| Self::parse(json))
+    }
+
     pub fn fields(&self) -> DeltaFields<'_> {
         DeltaFields {
             stream_id: &self.stream_id,
@@ -107,6 +117,13 @@ impl<'a> RawDelta<'a> {
 /// The common shape, by hand: `{"key":"string",…,"message":…` with no escape
 /// in the strings read. Anything else is `None` (the serde path takes it).
 fn scan_top(json: &str) -> Option<RawDelta<'_>> {
+    scan_to_message(json, false).and_then(|(top, _)| top.into_delta())
+}
+
+/// The top-level fields up to `"message"`, and where its value starts.
+/// `strict`: hand over (`None`) on anything serde would refuse or read
+/// differently (a raw control character in a string, a field twice).
+fn scan_to_message(json: &str, strict: bool) -> Option<(Top<'_>, usize)> {
     let b = json.as_bytes();
     let mut i = 0;
     let skip_ws = |i: &mut usize| {
@@ -121,7 +138,7 @@ fn scan_top(json: &str) -> Option<RawDelta<'_>> {
         }
         let start = *i + 1;
         let end = start + memchr::memchr2(b'"', b'\\', &b[start..])?;
-        if b[end] != b'"' {
+        if b[end] != b'"' || (strict && has_control(&b[start..end])) {
             return None;
         }
         *i = end + 1;
@@ -143,9 +160,13 @@ fn scan_top(json: &str) -> Option<RawDelta<'_>> {
         i += 1;
         skip_ws(&mut i);
         if key == "message" {
-            break;
+            return Some((top, i));
         }
         let value = string(&mut i)?;
+        let known = matches!(
+            key,
+            "streamId" | "messageId" | "chatId" | "contentDelta" | "content"
+        );
         let slot = match key {
             "streamId" => &mut top.stream_id,
             "messageId" => &mut top.message_id,
@@ -154,6 +175,9 @@ fn scan_top(json: &str) -> Option<RawDelta<'_>> {
             "content" => &mut top.content,
             _ => &mut top.other,
         };
+        if strict && known && slot.is_some() {
+            return None;
+        }
         *slot = Some(std::borrow::Cow::Borrowed(value));
         skip_ws(&mut i);
         match b.get(i) {
@@ -161,7 +185,231 @@ fn scan_top(json: &str) -> Option<RawDelta<'_>> {
             _ => return None,
         }
     }
-    top.into_delta()
+}
+
+/// The whole delta by hand (see [`RawDelta::parse_fast`]); `None` hands
+/// over to serde.
+fn scan_full(json: &str) -> Option<RawDelta<'_>> {
+    let (top, mut i) = scan_to_message(json, true)?;
+    let b = json.as_bytes();
+    let mut message = RawDeltaMessage {
+        is_streaming: None,
+        stream_id: None,
+    };
+    let (mut seen_streaming, mut seen_stream) = (false, false);
+    expect(b, &mut i, b'{')?;
+    skip_ws(b, &mut i);
+    if b.get(i) == Some(&b'}') {
+        i += 1;
+    } else {
+        loop {
+            skip_ws(b, &mut i);
+            let key = plain_string(json, &mut i)?;
+            skip_ws(b, &mut i);
+            expect(b, &mut i, b':')?;
+            skip_ws(b, &mut i);
+            match key {
+                "isStreaming" if !seen_streaming => {
+                    seen_streaming = true;
+                    message.is_streaming = match literal(b, &mut i)? {
+                        b"true" => Some(true),
+                        b"false" => Some(false),
+                        b"null" => None,
+                        _ => return None,
+                    };
+                }
+                "streamId" if !seen_stream => {
+                    seen_stream = true;
+                    message.stream_id = if b.get(i) == Some(&b'"') {
+                        Some(std::borrow::Cow::Borrowed(plain_string(json, &mut i)?))
+                    } else if literal(b, &mut i)? == b"null" {
+                        None
+                    } else {
+                        return None;
+                    };
+                }
+                "isStreaming" | "streamId" => return None,
+                _ => skip_value(json, &mut i, 0)?,
+            }
+            skip_ws(b, &mut i);
+            match b.get(i) {
+                Some(b',') => i += 1,
+                Some(b'}') => {
+                    i += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+    }
+    // `message` last: the top-level object ends here.
+    skip_ws(b, &mut i);
+    expect(b, &mut i, b'}')?;
+    skip_ws(b, &mut i);
+    if i != b.len() {
+        return None;
+    }
+    let mut delta = top.into_delta()?;
+    delta.message = Some(message);
+    delta.message_skipped = false;
+    Some(delta)
+}
+
+/// Whether `b` holds a byte below 0x20 (a control character JSON strings
+/// may not hold raw), eight bytes at a time: a delta's cumulative
+/// `content` is read twice per delta, so this is on the proxy's hot path.
+fn has_control(b: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let x = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        // A byte below 0x20 borrows in `x - 0x20…`, and has its high bit
+        // clear in `x` (bytes of 0x80 and up never count).
+        if x.wrapping_sub(ONES * 0x20) & !x & HIGH != 0 {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&c| c < 0x20)
+}
+
+fn skip_ws(b: &[u8], i: &mut usize) {
+    while *i < b.len() && matches!(b[*i], b' ' | b'\t' | b'\n' | b'\r') {
+        *i += 1;
+    }
+}
+
+fn expect(b: &[u8], i: &mut usize, c: u8) -> Option<()> {
+    (b.get(*i) == Some(&c)).then(|| *i += 1)
+}
+
+/// A string without escapes or control characters at `b[i] == '"'`: its
+/// contents.
+fn plain_string<'a>(json: &'a str, i: &mut usize) -> Option<&'a str> {
+    let b = json.as_bytes();
+    expect(b, i, b'"')?;
+    let start = *i;
+    let end = start + memchr::memchr2(b'"', b'\\', &b[start..])?;
+    if b[end] != b'"' || has_control(&b[start..end]) {
+        return None;
+    }
+    *i = end + 1;
+    json.get(start..end)
+}
+
+/// `true`, `false`, `null` or a JSON number (RFC 8259's grammar): its
+/// bytes.
+fn literal<'a>(b: &'a [u8], i: &mut usize) -> Option<&'a [u8]> {
+    let start = *i;
+    for word in [&b"true"[..], b"false", b"null"] {
+        if b[start..].starts_with(word) {
+            *i += word.len();
+            return Some(word);
+        }
+    }
+    let digits = |j: &mut usize| {
+        let from = *j;
+        while b.get(*j).is_some_and(u8::is_ascii_digit) {
+            *j += 1;
+        }
+        *j > from
+    };
+    let mut j = start;
+    if b.get(j) == Some(&b'-') {
+        j += 1;
+    }
+    match b.get(j)? {
+        b'0' => j += 1,
+        b'1'..=b'9' => {
+            digits(&mut j);
+        }
+        _ => return None,
+    }
+    if b.get(j) == Some(&b'.') {
+        j += 1;
+        if !digits(&mut j) {
+            return None;
+        }
+    }
+    if matches!(b.get(j), Some(b'e' | b'E')) {
+        j += 1;
+        if matches!(b.get(j), Some(b'+' | b'-')) {
+            j += 1;
+        }
+        if !digits(&mut j) {
+            return None;
+        }
+    }
+    *i = j;
+    Some(&b[start..j])
+}
+
+/// Passes over one JSON value (checked, escapes and all); nesting deeper
+/// than serde's bound (128, counted from the top) is handed over.
+fn skip_value(json: &str, i: &mut usize, depth: usize) -> Option<()> {
+    let b = json.as_bytes();
+    if depth > 120 {
+        return None;
+    }
+    match b.get(*i)? {
+        b'"' => {
+            *i += 1;
+            loop {
+                let at = *i + memchr::memchr2(b'"', b'\\', &b[*i..])?;
+                if has_control(&b[*i..at]) {
+                    return None;
+                }
+                if b[at] == b'"' {
+                    *i = at + 1;
+                    return Some(());
+                }
+                // An escape: \", \\, \/, \b, \f, \n, \r, \t or \uXXXX.
+                match b.get(at + 1)? {
+                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => *i = at + 2,
+                    b'u' => {
+                        let hex = b.get(at + 2..at + 6)?;
+                        if !hex.iter().all(u8::is_ascii_hexdigit) {
+                            return None;
+                        }
+                        *i = at + 6;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        open @ (b'{' | b'[') => {
+            let close = if *open == b'{' { b'}' } else { b']' };
+            *i += 1;
+            skip_ws(b, i);
+            if b.get(*i) == Some(&close) {
+                *i += 1;
+                return Some(());
+            }
+            loop {
+                skip_ws(b, i);
+                if close == b'}' {
+                    if b.get(*i) != Some(&b'"') {
+                        return None;
+                    }
+                    skip_value(json, i, depth + 1)?;
+                    skip_ws(b, i);
+                    expect(b, i, b':')?;
+                    skip_ws(b, i);
+                }
+                skip_value(json, i, depth + 1)?;
+                skip_ws(b, i);
+                match b.get(*i)? {
+                    b',' => *i += 1,
+                    c if *c == close => {
+                        *i += 1;
+                        return Some(());
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        _ => literal(b, i).map(|_| ()),
+    }
 }
 
 /// A string, borrowed from the frame unless it holds escapes.
@@ -306,5 +554,132 @@ mod tests {
             );
         }
         assert!(super::scan_top(r#"{"chatId":"c","streamId":"s","messageId":"m","contentDelta":"\"b","content":"a\"b","message":{}}"#).is_none());
+    }
+
+    type Full = ([String; 5], Option<(Option<bool>, Option<String>)>);
+
+    fn full(d: &RawDelta<'_>) -> Full {
+        (
+            fields(d),
+            d.message
+                .as_ref()
+                .map(|m| (m.is_streaming, m.stream_id.as_ref().map(|s| s.to_string()))),
+        )
+    }
+
+    /// Whenever the scanner reads a delta, serde reads the same one.
+    fn agrees(json: &str) -> bool {
+        match super::scan_full(json) {
+            None => true,
+            Some(fast) => RawDelta::parse(json).is_some_and(|slow| full(&fast) == full(&slow)),
+        }
+    }
+
+    const HEAD: &str = r#"{"chatId":"c","streamId":"s","messageId":"m","contentDelta":"b","content":"ab","message":"#;
+
+    #[test]
+    fn the_full_scanner_reads_what_serde_reads_or_hands_over() {
+        let messages = [
+            r#"{"isStreaming":true,"streamId":"s"}"#,
+            r#"{ "id":"m", "content":"a\"b\u00e9", "n":-0.5e+3, "x":[1,{"y":null}], "isStreaming" : false, "streamId":null }"#,
+            r#"{}"#,
+            r#"{"isStreaming":true,"isStreaming":false}"#,
+            r#"{"isStreaming":"yes"}"#,
+            r#"{"streamId":5}"#,
+            r#"{"n":01}"#,
+            r#"{"n":1.}"#,
+            r#"{"n":tru}"#,
+            r#"{"s":"a\qb"}"#,
+            "{\"s\":\"a\u{1}b\"}",
+            r#"{"a":[1,]}"#,
+            r#"{"a":{"b":1,}}"#,
+        ];
+        for m in messages {
+            let json = format!("{HEAD}{m}}}");
+            assert!(agrees(&json), "{json}");
+        }
+        let clean = format!("{HEAD}{}}}", messages[0]);
+        let read = super::scan_full(&clean).expect("the common shape is read by hand");
+        assert_eq!(read.message.and_then(|m| m.is_streaming), Some(true));
+        // A field twice at the top, or one after message: handed over.
+        assert!(
+            super::scan_full(&clean.replacen(
+                "\"chatId\":\"c\"",
+                "\"chatId\":\"c\",\"chatId\":\"d\"",
+                1
+            ))
+            .is_none()
+        );
+        assert!(super::scan_full(&format!("{HEAD}{{}},\"z\":1}}")).is_none());
+    }
+
+    fn arb_json() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        use serde_json::{Value, json};
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<f64>().prop_map(|n| json!(n)),
+            ".{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map(
+                    prop_oneof![
+                        Just("isStreaming".to_string()),
+                        Just("streamId".to_string()),
+                        "[a-z]{1,6}",
+                    ],
+                    inner,
+                    0..5
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    #[test]
+    fn control_characters_are_found_at_every_position_and_no_others() {
+        for len in 0..40 {
+            let clean: Vec<u8> = (0..len).map(|i| b" ~\x7f\x80\xff A"[i % 7]).collect();
+            assert!(!super::has_control(&clean), "{clean:?}");
+            for at in 0..len {
+                for bad in [0u8, 0x0a, 0x1f] {
+                    let mut b = clean.clone();
+                    b[at] = bad;
+                    assert!(super::has_control(&b), "{b:?}");
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Random messages (any JSON), then random damage: the scanner
+        /// never reads a delta serde would refuse or read differently.
+        #[test]
+        fn no_message_or_damage_makes_the_scanner_disagree_with_serde(
+            value in arb_json(),
+            cut in 0usize..400,
+            byte in proptest::prelude::any::<u8>(),
+        ) {
+            let mut message = serde_json::json!({ "isStreaming": true, "streamId": "s" });
+            if let serde_json::Value::Object(o) = &value {
+                for (k, v) in o {
+                    message[k] = v.clone();
+                }
+            } else {
+                message["extra"] = value;
+            }
+            let json = format!("{HEAD}{message}}}");
+            proptest::prop_assert!(agrees(&json), "{}", json);
+            let mut damaged = json.clone().into_bytes();
+            let at = cut % damaged.len();
+            damaged[at] = byte;
+            if let Ok(text) = String::from_utf8(damaged) {
+                proptest::prop_assert!(agrees(&text), "{}", text);
+            }
+        }
     }
 }
