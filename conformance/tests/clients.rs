@@ -209,6 +209,14 @@ fn a_careful_thenvoi_agent_passes_and_a_naive_one_fails_every_agent_scenario() {
         Some(thenvoi.len())
     );
     assert!(took < Duration::from_secs(60), "{took:?}");
+    // Band's own Python SDK (band-sdk, unmodified) with a five-line handler.
+    let (code, band, _) = client_for(
+        &mock,
+        "thenvoi",
+        "interop/.venv/bin/python interop/clients/thenvoi_band.py",
+    );
+    assert_eq!(failing(&band), Vec::<String>::new(), "{band:#}");
+    assert_eq!(code, 0);
     // Takes every push as its own, never claims, never reconnects: each
     // scenario catches one of those.
     let (code, naive, _) = client_for(&mock, "thenvoi", "node interop/clients/thenvoi-naive.mjs");

@@ -249,6 +249,19 @@ async fn calls(mock: &Mock<'_>, room: &str) -> Result<Vec<(String, String, u64)>
         .collect())
 }
 
+/// The lifecycle calls among `calls`: (message id, `processing` /
+/// `processed` / `failed`, status).
+fn lifecycle_calls(calls: &[(String, String, u64)]) -> impl Iterator<Item = (&str, &str, u64)> {
+    calls
+        .iter()
+        .filter(|(m, _, _)| m == "POST")
+        .filter_map(|(_, path, status)| {
+            let (head, step) = path.rsplit_once('/')?;
+            let (_, id) = head.rsplit_once("/messages/")?;
+            matches!(step, "processing" | "processed" | "failed").then_some((id, step, *status))
+        })
+}
+
 fn describe(calls: &[(String, String, u64)]) -> String {
     if calls.is_empty() {
         return "no REST call by the agent".into();
@@ -309,7 +322,14 @@ pub(super) async fn judge(
         .filter(|(_, (m, path, _))| m == "POST" && *path == reply_path)
         .map(|(i, _)| i)
         .collect();
-    let refused: Vec<&(String, String, u64)> = calls.iter().filter(|c| c.2 >= 400).collect();
+    // Refused calls about the mention or its reply (a claim on a message
+    // the agent should have left alone is judged by its own scenario).
+    let refused: Vec<&(String, String, u64)> = calls
+        .iter()
+        .filter(|(_, path, status)| {
+            *status >= 400 && (path.contains(mid.as_str()) || *path == reply_path)
+        })
+        .collect();
     let handled = out
         .lines
         .iter()
@@ -347,12 +367,14 @@ pub(super) async fn judge(
         ),
         Judge::AgentRejoined => lifecycle("the mention posted after the rejoin is handled"),
         Judge::UnmentionedLeftAlone => {
+            // A claim the server refuses does no work: Band's SDK leaves the
+            // mention filter to the server and tries one.
             let other = directed.unmentioned.clone().unwrap_or_default();
-            let touched = calls.iter().any(|(_, path, _)| path.contains(&other));
-            if touched || replies.len() != 1 {
+            let worked = lifecycle_calls(&calls).any(|(id, _, status)| id == other && status < 300);
+            if worked || replies.len() != 1 {
                 fail(
                     &format!(
-                        "no call about {other} (it mentions another agent) and exactly one reply"
+                        "no work on {other} (it mentions another agent): no accepted claim or processed for it, exactly one reply"
                     ),
                     seen,
                     repro,
@@ -362,9 +384,7 @@ pub(super) async fn judge(
             }
         }
         Judge::OwnLeftAlone => {
-            let foreign = calls.iter().any(|(_, path, _)| {
-                path.contains("/messages/") && !path.contains(&format!("/messages/{mid}/"))
-            });
+            let foreign = lifecycle_calls(&calls).any(|(id, _, _)| id != mid.as_str());
             if foreign || replies.len() != 1 {
                 fail(
                     "exactly one reply, and no claim on any message but the mention (not on the agent's own reply)",
