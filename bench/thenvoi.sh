@@ -31,6 +31,7 @@ print(json.dumps({"server": sys.argv[2], "sent": c["started"], "deliveries": c["
   "deliveryP50": (l.get("delivery") or {}).get("p50"), "deliveryP99": (l.get("delivery") or {}).get("p99"),
   "claimsPerSecond": round(c["claimsPerSecond"], 1), "claimP99": (l.get("claim") or {}).get("p99"),
   "serverCpuSeconds": round(srv, 2), "deliveriesPerServerCpuSecond": round(c["deliveries"] / srv) if srv else None,
+  "deliveriesPerServerCpuSecondAfterSetup": round(c["deliveries"] / cpu["serverSecondsMeasured"]) if cpu.get("serverSecondsMeasured") else None,
   "serverPeakRssMb": round(int(sys.argv[3]) / 1024)}))
 PY
 }
@@ -48,7 +49,8 @@ python3 - "$OUT" <<'PY'
 import json, sys, statistics as st
 rows = [json.loads(l) for l in open(sys.argv[1])]
 keys = ["deliveriesPerSecond", "deliveryP50", "deliveryP99", "missing", "misdeliveries", "errors",
-        "claimsPerSecond", "deliveriesPerServerCpuSecond", "serverPeakRssMb"]
+        "claimsPerSecond", "deliveriesPerServerCpuSecond", "deliveriesPerServerCpuSecondAfterSetup",
+        "serverPeakRssMb"]
 def med(s, k):
     v = [r[k] for r in rows if r["server"] == s and r[k] is not None]
     return st.median(v) if v else None

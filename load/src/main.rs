@@ -39,6 +39,7 @@ use anyhow::{Context as _, anyhow};
 use clap::{Parser, Subcommand};
 use proteus_conformance::profile::{Profile, exit};
 
+use crate::cpu::cpu_seconds;
 use crate::gates::Gate;
 use crate::report::{Cpu, Report, Settings};
 use crate::scenario::{Plan, Progress, Scenario};
@@ -188,13 +189,6 @@ fn parse_gates(texts: &[String]) -> Result<Vec<Gate>, Fatal> {
         .collect()
 }
 
-/// CPU seconds (user + system) of a process so far, from /proc.
-fn cpu_seconds(pid: &str) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    Some((fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?) / 100.0)
-}
-
 async fn run(mut a: RunArgs) -> Result<i32, Fatal> {
     let gates = parse_gates(&a.ensure)?;
     a.plan = a
@@ -276,6 +270,7 @@ pub(crate) async fn measure(
     let terminal = std::io::stderr().is_terminal();
     let server = a.server_pid.map(|p| p.to_string());
     let (cpu0, srv0) = (cpu_seconds("self"), server.as_deref().and_then(cpu_seconds));
+    cpu::watch_server(server.clone());
     let started = Instant::now();
     let started_wall = std::time::SystemTime::now();
     metrics::LIVE
@@ -300,6 +295,7 @@ pub(crate) async fn measure(
     let elapsed = started.elapsed().as_secs_f64();
     let (cpu1, srv1) = (cpu_seconds("self"), server.as_deref().and_then(cpu_seconds));
     let server_cpu = srv1.zip(srv0).map(|(a, b)| a - b);
+    let server_measured = srv1.zip(cpu::server_at_clock()).map(|(a, b)| a - b);
     let mut report = Report::new(
         &m,
         elapsed,
@@ -318,6 +314,7 @@ pub(crate) async fn measure(
     report.cpu = Some(Cpu {
         generator_seconds: cpu1.zip(cpu0).map(|(a, b)| a - b),
         server_seconds: server_cpu,
+        server_seconds_measured: server_measured,
         deltas_per_server_core: server_cpu.filter(|s| *s > 0.0).map(|s| m.deltas as f64 / s),
         generator: own_threads,
         server: server_threads,

@@ -347,6 +347,8 @@ pub struct PerSecond {
 pub struct Cpu {
     pub generator_seconds: Option<f64>,
     pub server_seconds: Option<f64>,
+    /// The server's CPU from the clock's start (setup done) to the end.
+    pub server_seconds_measured: Option<f64>,
     pub deltas_per_server_core: Option<f64>,
     pub generator: Verdict,
     pub server: Option<Verdict>,
@@ -517,6 +519,9 @@ impl Report {
             let _ = write!(s, "cpu      generator {}", secs(cpu.generator_seconds));
             if cpu.server.is_some() || cpu.server_seconds.is_some() {
                 let _ = write!(s, ", server {}", secs(cpu.server_seconds));
+                if let Some(after) = cpu.server_seconds_measured {
+                    let _ = write!(s, " ({after:.2} s after setup)");
+                }
                 if let Some(per) = cpu.deltas_per_server_core.filter(|p| *p > 0.0) {
                     let _ = write!(s, " ({per:.0} deltas per server CPU-second)");
                 }

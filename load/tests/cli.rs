@@ -97,7 +97,18 @@ fn a_clean_chat_run_counts_exactly_and_its_report_matches_the_schema() {
     assert!(watch["sampledSeconds"].as_u64() >= Some(1), "{watch}");
     let share = watch["busiestThread"]["share"].as_f64();
     assert!(share.is_some_and(|s| (0.0..=1.0).contains(&s)), "{watch}");
-    // And the server's, with --server-pid: its threads are the mock's.
+    // The server's CPU over the run, and from the clock's start (after
+    // the 4 sockets connected and joined): some, and no more than the whole.
+    let (whole, measured) = (
+        report["cpu"]["serverSeconds"].as_f64(),
+        report["cpu"]["serverSecondsMeasured"].as_f64(),
+    );
+    assert!(
+        measured.zip(whole).is_some_and(|(m, w)| m >= 0.0 && m <= w),
+        "{}",
+        report["cpu"]
+    );
+    // And the server's threads, with --server-pid: they are the mock's.
     let server = &report["cpu"]["server"];
     assert!(server["sampledSeconds"].as_u64() >= Some(1), "{server}");
     let name = server["busiestThread"]["name"].as_str().unwrap_or_default();

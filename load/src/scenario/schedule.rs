@@ -37,6 +37,7 @@ where
     A: Iterator<Item = (u64, Instant)> + Send + 'static,
     F: FnMut(u64, Instant) -> bool + Send + 'static,
 {
+    crate::cpu::clock_started();
     metronome::start(arrivals, deliver)
         .map(drop)
         .map_err(|e| RunError::Setup(format!("cannot start the schedule's thread: {e}")))
