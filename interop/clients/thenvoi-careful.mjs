@@ -46,11 +46,17 @@ async function handle(m) {
   try {
     await api("POST", `${at}/processing`);
     try {
+      // The runner asks for work that fails with a `fail:` message.
+      if (m.content.startsWith("fail:")) throw new Error("the work failed, as asked");
       await api("POST", `/chats/${room}/messages`, {
         message: { content: `handled: ${m.content}`, mentions: [{ id: m.sender_id }] },
       });
     } catch (e) {
       await api("POST", `${at}/failed`, { error: e.message });
+      if (m.content === last) {
+        clearTimeout(deadline);
+        setTimeout(finish, lingerMs);
+      }
       throw e;
     }
     await api("POST", `${at}/processed`);

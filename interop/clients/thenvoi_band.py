@@ -34,6 +34,11 @@ class Work(SimpleAdapter[str]):
 
     async def on_message(self, msg, tools, history, participants_msg, contacts_msg, *,
                          is_session_bootstrap, room_id):
+        if msg.content.startswith("fail:"):  # the runner asks for work that fails
+            if msg.content == LAST:
+                self.last_done.set()
+            say("error", message="the work failed, as asked")
+            raise RuntimeError("the work failed, as asked")
         await tools.send_message(f"handled: {msg.content}", mentions=[msg.sender_id])
         # The SDK marks the message processed when this returns.
         say("handled", messageId=msg.id)

@@ -208,7 +208,8 @@ pub(super) async fn judge(
         Judge::ClaimedAroundWork
         | Judge::AgentRejoined
         | Judge::UnmentionedLeftAlone
-        | Judge::OwnLeftAlone => {
+        | Judge::OwnLeftAlone
+        | Judge::FailureReported => {
             return Err(format!("{} is judged by sdk::thenvoi", s.id));
         }
         Judge::SentValid => {

@@ -113,6 +113,9 @@ pub enum Judge {
     UnmentionedLeftAlone,
     /// Thenvoi: the agent's own message, pushed back to it, is left alone.
     OwnLeftAlone,
+    /// Thenvoi: work that fails is claimed, then marked `/failed` (with an
+    /// error), never `/processed`, and nothing is replied.
+    FailureReported,
 }
 
 /// Which protocol's clients a scenario grades (`client --protocol`).
@@ -478,5 +481,15 @@ pub const ALL: &[Scenario] = &[
         Chat::AgentRoom,
         &[],
         Judge::AgentRejoined,
+    ),
+    row(
+        "client.thenvoi.5",
+        Level::Must,
+        "work that fails is marked failed, not processed",
+        "When its work on a message fails, a Thenvoi agent marks it …/failed with an error (so /messages/next offers it again), never …/processed (THENVOI.md T44, T47).",
+        Task::Agent,
+        Chat::AgentRoom,
+        &[],
+        Judge::FailureReported,
     ),
 ];

@@ -89,7 +89,11 @@ pub(super) async fn prepare(
         }
     }
     mock.faults(s.faults).await?;
-    let content = format!("{} from the client runner", s.id);
+    // `fail:` asks the adapter's work to fail (CLIENTS.md).
+    let content = match s.judge {
+        Judge::FailureReported => format!("fail: {} from the client runner", s.id),
+        _ => format!("{} from the client runner", s.id),
+    };
     let rejoin = s.judge == Judge::AgentRejoined;
     let extra = if rejoin {
         REJOIN_WITHIN * 2
@@ -366,6 +370,19 @@ pub(super) async fn judge(
             repro,
         ),
         Judge::AgentRejoined => lifecycle("the mention posted after the rejoin is handled"),
+        Judge::FailureReported => {
+            let (claim, failed, processed) = (at("processing"), at("failed"), at("processed"));
+            match (claim, failed, processed) {
+                (Some(c), Some(f), None) if c < f && replies.is_empty() => Ok(()),
+                _ => fail(
+                    &format!(
+                        "work that fails: POST …/messages/{mid}/processing, then …/failed (accepted: it needs an error), never …/processed, no reply"
+                    ),
+                    format!("{seen} | adapter: {got}"),
+                    repro,
+                ),
+            }
+        }
         Judge::UnmentionedLeftAlone => {
             // A claim the server refuses does no work: Band's SDK leaves the
             // mention filter to the server and tries one.
