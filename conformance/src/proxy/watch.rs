@@ -107,6 +107,8 @@ pub struct Watch {
     quiet: bool,
     /// Check every delta against its schema in full (`--full-schema`).
     full_schema: bool,
+    /// Whether there is a capture (fixed for the run: read without the lock).
+    capturing: bool,
 }
 
 const CONTEXT: usize = 5;
@@ -136,6 +138,7 @@ impl Watch {
         full_schema: bool,
     ) -> Watch {
         Watch {
+            capturing: capture.is_some(),
             shared: Mutex::new(Shared {
                 violations: Vec::new(),
                 capture: capture.map(std::io::BufWriter::new),
@@ -155,7 +158,7 @@ impl Watch {
 
     /// Whether exchanges are being captured.
     fn capturing(&self) -> bool {
-        self.lock().capture.is_some()
+        self.capturing
     }
 
     /// The connection `id` (created on first use).
