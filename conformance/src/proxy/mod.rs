@@ -49,6 +49,10 @@ pub struct Proxy {
     /// session's requests, and the WebSocket it upgrades to, are one
     /// connection to the checks.
     sessions: std::sync::Mutex<std::collections::HashMap<String, u64>>,
+    /// WebSocket relays running: they outlive the HTTP connection that
+    /// upgraded, so the stop waits for them (within [`DRAIN`]) before the
+    /// run's verdict is read.
+    relays: tokio::sync::watch::Sender<usize>,
 }
 
 impl Proxy {
@@ -97,6 +101,7 @@ impl Proxy {
             tls,
             next_conn: AtomicU64::new(1),
             sessions: std::sync::Mutex::default(),
+            relays: tokio::sync::watch::Sender::new(0),
         })
     }
 
@@ -177,6 +182,7 @@ pub async fn serve(
     proxy: Arc<Proxy>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let mut relays = proxy.relays.subscribe();
     let app = Router::new().fallback(relay).with_state(proxy);
     let stopped = Arc::new(tokio::sync::Notify::new());
     let signal = {
@@ -191,13 +197,22 @@ pub async fn serve(
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(signal);
-    tokio::select! {
+    let drained = async {
+        stopped.notified().await;
+        tokio::time::sleep(DRAIN).await;
+    };
+    tokio::pin!(drained);
+    let result = tokio::select! {
         r = server => r,
-        () = async {
-            stopped.notified().await;
-            tokio::time::sleep(DRAIN).await;
-        } => Ok(()),
+        () = &mut drained => return Ok(()),
+    };
+    // The HTTP side is done; relayed WebSockets finish on their own (a
+    // client that closed its socket is checked to its last frame).
+    tokio::select! {
+        _ = relays.wait_for(|n| *n == 0) => {}
+        () = drained => {}
     }
+    result
 }
 
 async fn relay(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {

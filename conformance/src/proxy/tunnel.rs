@@ -200,7 +200,9 @@ pub async fn open(
         return response;
     }
     let watch = proxy.watch.clone();
+    let running = Running::start(&proxy);
     tokio::spawn(async move {
+        let _running = running;
         let Ok(upgraded) = on_upgrade.await else {
             return;
         };
@@ -208,6 +210,22 @@ pub async fn open(
         relay(client, upstream, early, watch, conn, kind).await;
     });
     response
+}
+
+/// Counts a relay as running until dropped.
+struct Running(tokio::sync::watch::Sender<usize>);
+
+impl Running {
+    fn start(proxy: &Proxy) -> Running {
+        proxy.relays.send_modify(|n| *n += 1);
+        Running(proxy.relays.clone())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n -= 1);
+    }
 }
 
 /// Both directions until both end (or one has ended [`LINGER`] ago).
