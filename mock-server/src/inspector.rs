@@ -173,7 +173,8 @@ struct Connection {
     /// Chat rooms (socket.io) or topics (Phoenix).
     rooms: Vec<String>,
     connected_at: String,
-    /// Bytes waiting in the socket's buffer (socket.io over WebSocket).
+    /// Bytes waiting in the socket's buffer (socket.io over WebSocket), or
+    /// kept for it beyond what the kernel took (Phoenix).
     bytes_unsent: Option<u64>,
 }
 

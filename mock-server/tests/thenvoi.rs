@@ -2,7 +2,8 @@
 //! cases check of any implementation: the journal holds Phoenix frames and
 //! Thenvoi REST calls in the one timeline, a reset closes Phoenix sockets,
 //! the control plane deletes a room, the scripted peers play the whole
-//! lifecycle, and a world file with a bad Thenvoi part is refused by path.
+//! lifecycle, a lagging socket gets every push whole and in order, and a
+//! world file with a bad Thenvoi part is refused by path.
 
 use std::time::Duration;
 
@@ -351,5 +352,130 @@ async fn a_paused_phoenix_socket_is_cut_when_it_has_too_many_bytes_queued() {
         }
     };
     assert_eq!(code, Some(1008));
+    mock.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pushes_from_many_senders_and_replies_reach_a_lagging_socket_whole_and_in_order() {
+    // Pushes are written to the socket by whichever request sends them,
+    // replies by the socket's own task, and what the kernel does not take
+    // is kept in between: eight senders at once, heartbeats meanwhile, and
+    // a reader that lags far behind (megabytes kept by the mock, checked)
+    // must still get every frame whole (the client's WebSocket layer fails
+    // on a garbled one), each sender's messages in its order, and every
+    // heartbeat answered. (The exact rule, that nothing is written before
+    // kept bytes, is tested on the write side itself: `wire.rs`.)
+    const SENDERS: usize = 8;
+    const EACH: usize = 30;
+    let mock = proteus_mock::start(
+        World::default_world(),
+        Config {
+            socket_buffer_bytes: 64 << 20,
+            ..Config::default()
+        },
+    )
+    .await
+    .expect("mock starts");
+    // A small receive buffer, so that most of the ~16 MB waits in the mock.
+    let tcp = tokio::net::TcpSocket::new_v4().expect("socket");
+    tcp.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    let tcp = tcp.connect(mock.addr).await.expect("connect");
+    let url = format!(
+        "ws://{}/api/v1/socket/websocket?vsn=2.0.0&api_key={NADIA}",
+        mock.addr
+    );
+    let mut ws =
+        tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(tcp))
+            .await
+            .expect("upgrade")
+            .0;
+    join(&mut ws, &format!("chat_room:{ROOM}")).await;
+    let helper = get(&mock, "/api/v1/agent/me", HELPER_KEY).await;
+    let helper = helper["data"]["id"]
+        .as_str()
+        .expect("Helper's id")
+        .to_string();
+    let (mut sink, mut stream) = ws.split();
+    // The reader takes a frame every few milliseconds while the senders
+    // run (the socket drains a little at a time, so written and kept frames
+    // race), then reads the rest at full speed.
+    let lagging = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let reader = {
+        let lagging = lagging.clone();
+        tokio::spawn(async move {
+            let mut next_of = [0usize; SENDERS];
+            let mut heartbeats = 0;
+            while next_of.iter().sum::<usize>() < SENDERS * EACH || heartbeats < 20 {
+                let frame = match tokio::time::timeout(Duration::from_secs(5), stream.next()).await
+                {
+                    Ok(Some(Ok(Message::Text(t)))) => t,
+                    Ok(Some(Ok(_))) => continue,
+                    other => panic!(
+                        "the socket ended early ({other:?}); got {next_of:?} and {heartbeats} heartbeat replies"
+                    ),
+                };
+                let v: Value = serde_json::from_str(&frame).expect("every frame is whole JSON");
+                match v[3].as_str() {
+                    Some("phx_reply") if v[2] == "phoenix" => heartbeats += 1,
+                    Some("message_created") => {
+                        let content = v[4]["content"].as_str().expect("content");
+                        let mut words = content.split(' ');
+                        let s: usize = words.next().and_then(|w| w.parse().ok()).expect("sender");
+                        let i: usize = words.next().and_then(|w| w.parse().ok()).expect("index");
+                        assert_eq!(i, next_of[s], "sender {s}'s messages out of order");
+                        assert_eq!(words.next().map(str::len), Some(64 * 1024), "content whole");
+                        next_of[s] += 1;
+                    }
+                    _ => panic!("unexpected frame {v}"),
+                }
+                if lagging.load(std::sync::atomic::Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_millis(4)).await;
+                }
+            }
+        })
+    };
+    let path = format!("/api/v1/me/chats/{ROOM}/messages");
+    let padding = "p".repeat(64 * 1024);
+    let senders: Vec<_> = (0..SENDERS)
+        .map(|s| {
+            let (url, path, helper, padding) =
+                (mock.url(), path.clone(), helper.clone(), padding.clone());
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                for i in 0..EACH {
+                    let body = mention(&format!("{s} {i} {padding}"), &helper);
+                    let r = client
+                        .post(format!("{url}{path}"))
+                        .header("x-api-key", NADIA)
+                        .json(&body)
+                        .send()
+                        .await
+                        .expect("request");
+                    assert_eq!(r.status().as_u16(), 201, "sender {s}, message {i}");
+                }
+            })
+        })
+        .collect();
+    for n in 0..20 {
+        let hb = json!([null, format!("hb{n}"), "phoenix", "heartbeat", {}]);
+        sink.send(Message::text(hb.to_string()))
+            .await
+            .expect("heartbeat");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for s in senders {
+        s.await.expect("a sender");
+    }
+    // The lag is real: the mock holds bytes the kernel did not take.
+    let connections: Value = reqwest::get(format!("{}/__admin/connections", mock.url()))
+        .await
+        .expect("connections")
+        .json()
+        .await
+        .expect("json");
+    let unsent = connections["data"][0]["bytesUnsent"].as_u64().unwrap_or(0);
+    assert!(unsent > 1 << 20, "{connections}");
+    lagging.store(false, std::sync::atomic::Ordering::Relaxed);
+    reader.await.expect("every frame read, in order");
     mock.stop().await.expect("clean stop");
 }

@@ -1,22 +1,23 @@
 //! Who listens on which Phoenix topic, and the core's outbox for pushes.
 //!
-//! Each socket has a bounded queue of frames its connection task writes
-//! out. A push is serialized once and its bytes shared by every receiver;
+//! A push is written straight to each subscriber's socket (see
+//! [`super::wire`]), serialized and framed once and its bytes shared by
+//! every receiver;
 //! the mention rule arrives from the core as an [`Audience`], so the hub
 //! only looks up subscribers: the users of a topic, and the listed agents
-//! (one socket each, T14). A socket whose queue is full, in frames or in
-//! bytes, is cut as a slow consumer (docs/SECURITY.md) rather than allowed
-//! to grow without bound.
+//! (one socket each, T14). A socket that keeps more than its bound, in
+//! frames or in bytes, unwritten is cut as a slow consumer
+//! (docs/SECURITY.md) rather than allowed to grow without bound.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
 use serde_json::Value;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::wire::{Sent, Wire, text_frame};
 use crate::core::outbox::{Audience, Channel, Push, Sending};
 use crate::core::{Emission, Outbox};
 use crate::journal::{Journal, Kind as JournalKind, Note};
@@ -36,26 +37,23 @@ pub struct Conn {
     /// When the socket connected.
     pub since: std::time::SystemTime,
     pub kind: Kind,
-    pub tx: mpsc::Sender<Utf8Bytes>,
-    /// Bytes queued in `tx` (added here, taken off by the writer).
-    pub queued_bytes: AtomicU64,
-    /// The most bytes `tx` may hold (0: no bound).
-    pub byte_limit: u64,
+    /// The socket's write side, shared with its task.
+    pub wire: Wire,
     /// Fired to close the socket; the reason is set first.
     pub closer: CancellationToken,
     pub close_with: Mutex<Option<CloseWith>>,
 }
 
-impl Conn {
-    /// Bytes queued now.
-    pub fn queued(&self) -> u64 {
-        self.queued_bytes.load(Ordering::Relaxed)
+impl AsRef<Wire> for Conn {
+    fn as_ref(&self) -> &Wire {
+        &self.wire
     }
+}
 
-    /// The writer took a frame off the queue.
-    pub fn took(&self, frame: &Utf8Bytes) {
-        self.queued_bytes
-            .fetch_sub(frame.len() as u64, Ordering::Relaxed);
+impl Conn {
+    /// Bytes the kernel has not taken yet.
+    pub fn queued(&self) -> u64 {
+        self.wire.unsent()
     }
 
     /// Asks the connection task to close with `why` (the first reason wins).
@@ -68,36 +66,22 @@ impl Conn {
         self.closer.cancel();
     }
 
-    /// Queues a frame; a full queue (in frames or bytes) cuts the socket
-    /// (slow consumer).
-    ///
-    /// The bytes are counted *before* the frame is queued: counted after,
-    /// the writer could take the frame off (and subtract) first, and the
-    /// count would wrap below zero for a moment, which read as a queue
-    /// over its bound (a healthy socket cut as a slow consumer; a panic in
-    /// a debug build). Found by the `client.thenvoi.*` scenarios.
-    pub fn send(&self, frame: Utf8Bytes, stats: &Stats) -> bool {
-        let bytes = frame.len() as u64;
-        let before = self.queued_bytes.fetch_add(bytes, Ordering::Relaxed);
-        let undo = || self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
-        if self.byte_limit > 0 && before.saturating_add(bytes) > self.byte_limit {
-            undo();
-            stats.slow_consumers_cut.fetch_add(1, Ordering::Relaxed);
-            self.close(CloseWith(1008, "slow consumer: too many bytes queued"));
-            return false;
-        }
-        match self.tx.try_send(frame) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                undo();
+    /// Sends a Phoenix frame (JSON text).
+    pub fn send_text(&self, text: &str, stats: &Stats) -> bool {
+        self.send(&text_frame(text.as_bytes()), stats)
+    }
+
+    /// Sends one framed WebSocket message; a socket that keeps more than
+    /// its bound unwritten is cut (slow consumer) after what it keeps.
+    pub fn send(&self, frame: &Bytes, stats: &Stats) -> bool {
+        match self.wire.send(frame) {
+            Sent::Written | Sent::Kept => true,
+            Sent::OverBound(why) => {
                 stats.slow_consumers_cut.fetch_add(1, Ordering::Relaxed);
-                self.close(CloseWith(1008, "slow consumer: too many frames queued"));
-                false
+                self.close(CloseWith(1008, why));
+                true
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                undo();
-                false
-            }
+            Sent::Gone => false,
         }
     }
 }
@@ -248,7 +232,7 @@ impl Hub {
         if let Some(s) = sub {
             let tail = push_tail(topic, event, payload);
             s.conn
-                .send(push_frame(s.join_ref.as_deref(), &tail), &self.stats);
+                .send_text(&push_frame(s.join_ref.as_deref(), &tail), &self.stats);
         }
     }
 
@@ -307,12 +291,12 @@ pub fn push_tail(topic: &str, event: &str, payload: &Value) -> String {
     frame[1..].to_string()
 }
 
-/// One push's frames: subscribers that joined with the same `join_ref` (a
-/// client library numbers its joins alike, so most do) share one frame's
-/// bytes instead of a copy each.
+/// One push's frames, framed for the WebSocket: subscribers that joined
+/// with the same `join_ref` (a client library numbers its joins alike, so
+/// most do) share one frame's bytes instead of a copy each.
 struct Frames {
     tail: String,
-    made: Vec<(Option<String>, Utf8Bytes)>,
+    made: Vec<(Option<String>, Bytes)>,
 }
 
 impl Frames {
@@ -323,11 +307,11 @@ impl Frames {
         }
     }
 
-    fn for_join(&mut self, join_ref: Option<&str>) -> Utf8Bytes {
+    fn for_join(&mut self, join_ref: Option<&str>) -> Bytes {
         if let Some((_, f)) = self.made.iter().find(|(r, _)| r.as_deref() == join_ref) {
             return f.clone();
         }
-        let frame = push_frame(join_ref, &self.tail);
+        let frame = text_frame(push_frame(join_ref, &self.tail).as_bytes());
         // A few distinct refs are the common case; past that, no cache.
         if self.made.len() < 8 {
             self.made
@@ -338,7 +322,7 @@ impl Frames {
 }
 
 /// The push as one subscriber gets it: `[join_ref` + the shared tail.
-fn push_frame(join_ref: Option<&str>, tail: &str) -> Utf8Bytes {
+fn push_frame(join_ref: Option<&str>, tail: &str) -> String {
     let mut s = String::with_capacity(tail.len() + 40);
     s.push('[');
     match join_ref {
@@ -347,7 +331,7 @@ fn push_frame(join_ref: Option<&str>, tail: &str) -> Utf8Bytes {
     }
     s.push(',');
     s.push_str(tail);
-    Utf8Bytes::from(s)
+    s
 }
 
 impl Outbox for Hub {
@@ -372,14 +356,14 @@ impl Outbox for Hub {
                 let mut frames = Frames::new(push_tail(&topic, push.event, push.payload));
                 for s in t.users.values() {
                     let frame = frames.for_join(s.join_ref.as_deref());
-                    reached += usize::from(s.conn.send(frame, &self.stats));
+                    reached += usize::from(s.conn.send(&frame, &self.stats));
                 }
                 let mut to_agent = |agent: &String, subs: &Vec<Sub>| {
                     let mut any = false;
                     for s in subs {
                         any |= s
                             .conn
-                            .send(frames.for_join(s.join_ref.as_deref()), &self.stats);
+                            .send(&frames.for_join(s.join_ref.as_deref()), &self.stats);
                     }
                     if any {
                         reached += 1;

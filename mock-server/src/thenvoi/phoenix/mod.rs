@@ -6,23 +6,30 @@
 //! writes queued frames, and closes the socket after the idle timeout
 //! (T13). Channels only push: joins, leaves and heartbeats are the whole
 //! client vocabulary, and anything else gets an error reply, never silence
-//! (T11). Pushes come from the core through [`hub::Hub`].
+//! (T11). Pushes come from the core through [`hub::Hub`], written straight
+//! to the socket by whoever pushes ([`wire`]).
+//!
+//! The upgrade is answered here rather than by axum's `WebSocketUpgrade`,
+//! which hands over a socket that only its own task can write to; the
+//! WebSocket layer (tungstenite) still reads every client frame.
 
 pub mod channels;
 pub mod frames;
 pub mod hub;
+pub mod wire;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
-use axum::response::Response;
-use futures_util::{SinkExt, StreamExt};
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Version, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use serde_json::json;
-use tokio::sync::mpsc;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_util::sync::CancellationToken;
 
 use super::Band;
@@ -37,10 +44,13 @@ use hub::{CloseWith, Conn};
 /// The client closed the socket (or the connection dropped).
 const CLIENT_CLOSED: CloseWith = CloseWith(1000, "closed by the client");
 
-/// Per-socket WebSocket buffers (bytes): reads, and writes gathered before
-/// a flush.
+/// Per-socket WebSocket read buffer (bytes). The defaults (128 KiB each
+/// way) cost 256 MiB for 1,000 idle agent sockets; frames here are a few
+/// hundred bytes.
 const READ_BUFFER: usize = 4 * 1024;
-const WRITE_BUFFER: usize = 16 * 1024;
+
+/// How long a closing socket has to take what is still kept for it.
+const CLOSE_DRAIN: Duration = Duration::from_secs(10);
 
 /// Largest client frame read (bytes), like a REST body.
 pub const MAX_FRAME: usize = 1024 * 1024;
@@ -50,18 +60,26 @@ pub const MAX_FRAME: usize = 1024 * 1024;
 pub async fn upgrade(
     State(band): State<Arc<Band>>,
     Query(mut query): Query<HashMap<String, String>>,
-    headers: axum::http::HeaderMap,
-    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+    request: Request,
 ) -> Response {
-    let ws = match ws {
-        Ok(ws) => ws,
-        Err(e) => {
+    let (mut parts, _) = request.into_parts();
+    let headers = &parts.headers;
+    let accept = match handshake(parts.version, headers) {
+        Ok(accept) => accept,
+        Err(problem) => {
             return error(
                 StatusCode::BAD_REQUEST,
-                &format!("{e}: connect with a WebSocket client, ?vsn=2.0.0 and a key"),
+                &format!("{problem}: connect with a WebSocket client, ?vsn=2.0.0 and a key"),
             );
         }
     };
+    let Some(on_upgrade) = parts.extensions.remove::<hyper::upgrade::OnUpgrade>() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "this connection cannot be upgraded: connect with a WebSocket client over HTTP/1.1",
+        );
+    };
+    let headers = &parts.headers;
     // The Band SDK sends its key as a header, not in the query (SDK).
     if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok())
         && !query.contains_key("api_key")
@@ -97,13 +115,52 @@ pub async fn upgrade(
             ),
         );
     }
-    // Small buffers: the defaults (128 KiB each way) cost 256 MiB for
-    // 1,000 idle agent sockets; frames here are a few hundred bytes.
-    ws.max_message_size(MAX_FRAME)
-        .max_frame_size(MAX_FRAME)
-        .read_buffer_size(READ_BUFFER)
-        .write_buffer_size(WRITE_BUFFER)
-        .on_upgrade(move |socket| serve(band, who, vsn_ok, socket))
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => serve(band, who, vsn_ok, upgraded).await,
+            Err(e) => tracing::debug!(error = %e, "a Phoenix upgrade did not complete"),
+        }
+    });
+    (
+        StatusCode::SWITCHING_PROTOCOLS,
+        [
+            (header::CONNECTION, HeaderValue::from_static("upgrade")),
+            (header::UPGRADE, HeaderValue::from_static("websocket")),
+            (header::SEC_WEBSOCKET_ACCEPT, accept),
+        ],
+    )
+        .into_response()
+}
+
+/// Checks an HTTP/1.1 WebSocket handshake (RFC 6455 4.2.1); the
+/// `Sec-WebSocket-Accept` to answer with.
+fn handshake(version: Version, headers: &HeaderMap) -> Result<HeaderValue, &'static str> {
+    if version > Version::HTTP_11 {
+        return Err("WebSockets are served over HTTP/1.1 here, not HTTP/2");
+    }
+    let has = |name: header::HeaderName, token: &str| {
+        headers.get_all(name).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        })
+    };
+    if !has(header::CONNECTION, "upgrade") {
+        return Err("Connection header did not include 'upgrade'");
+    }
+    if !has(header::UPGRADE, "websocket") {
+        return Err("`Upgrade` header did not include 'websocket'");
+    }
+    if headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_none_or(|v| v.as_bytes() != b"13")
+    {
+        return Err("`Sec-WebSocket-Version` header did not include '13'");
+    }
+    let key = headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .ok_or("`Sec-WebSocket-Key` header missing")?;
+    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    HeaderValue::from_str(&accept).map_err(|_| "`Sec-WebSocket-Key` header is not valid")
 }
 
 /// The four documented ways to authenticate (T3, T4).
@@ -147,17 +204,15 @@ fn authenticate(band: &Band, q: &HashMap<String, String>) -> Result<Principal, S
 }
 
 /// One socket's life: register, read and write until closed, clean up.
-async fn serve(band: Arc<Band>, who: Principal, vsn_ok: bool, socket: WebSocket) {
-    let (tx, mut rx) = mpsc::channel(band.queue);
+async fn serve(band: Arc<Band>, who: Principal, vsn_ok: bool, upgraded: hyper::upgrade::Upgraded) {
+    let (read, write) = tokio::io::split(hyper_util::rt::TokioIo::new(upgraded));
     let conn = Arc::new(Conn {
         id: band.hub.next_id(),
         entity: who.id.clone(),
         name: who.name.clone(),
         since: std::time::SystemTime::now(),
         kind: who.kind,
-        tx,
-        queued_bytes: AtomicU64::new(0),
-        byte_limit: band.queue_bytes,
+        wire: wire::Wire::new(write, band.queue, band.queue_bytes),
         closer: CancellationToken::new(),
         close_with: std::sync::Mutex::new(None),
     });
@@ -183,7 +238,16 @@ async fn serve(band: Arc<Band>, who: Principal, vsn_ok: bool, socket: WebSocket)
             "transport": "phoenix", "socket": conn.id, "entity": who.id, "type": who.kind.as_str(),
         }),
     );
-    let (mut sink, mut stream) = socket.split();
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(MAX_FRAME))
+        .max_frame_size(Some(MAX_FRAME))
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0);
+    let reader = wire::Reader {
+        read,
+        wire: conn.clone(),
+    };
+    let mut stream = WebSocketStream::from_raw_socket(reader, Role::Server, Some(config)).await;
     let mut joined: HashMap<String, Option<String>> = HashMap::new();
     let idle = band.idle_timeout;
     let never_idle = band.core.faults.thenvoi(None).no_idle_close.is_on();
@@ -201,23 +265,21 @@ async fn serve(band: Arc<Band>, who: Principal, vsn_ok: bool, socket: WebSocket)
                 break conn.close_with.lock().unwrap_or_else(|p| p.into_inner())
                     .unwrap_or(CloseWith(1000, "closed"));
             }
-            out = rx.recv() => {
-                let Some(frame) = out else { break CloseWith(1000, "closed") };
-                conn.took(&frame);
-                let mut failed = sink.feed(Message::Text(frame)).await.is_err();
-                while let (false, Ok(more)) = (failed, rx.try_recv()) {
-                    conn.took(&more);
-                    failed = sink.feed(Message::Text(more)).await.is_err();
-                }
-                if failed || sink.flush().await.is_err() {
+            drained = std::future::poll_fn(|cx| conn.wire.poll_drain(cx)),
+                if conn.wire.has_pending() => {
+                if drained.is_err() {
                     break CloseWith(1000, "gone");
                 }
             }
+            // Bytes kept by a push: the branch above writes them next turn.
+            () = conn.wire.kept() => {}
             inbound = stream.next() => {
                 idle_timer.as_mut().reset(tokio::time::Instant::now() + idle);
                 let text = match inbound {
                     Some(Ok(Message::Text(t))) => t,
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    // Raw frames only come from a reader that is not set up
+                    // to give them; pings are answered by the reader itself.
+                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
                     Some(Ok(Message::Binary(_))) => {
                         break CloseWith(1011, "binary frames are not used: send JSON text frames");
                     }
@@ -247,23 +309,15 @@ async fn serve(band: Arc<Band>, who: Principal, vsn_ok: bool, socket: WebSocket)
             }
         }
     };
-    // Frames queued before the close still go out (a reply before phx_close).
-    while let Ok(frame) = rx.try_recv() {
-        if sink.feed(Message::Text(frame)).await.is_err() {
-            break;
-        }
-    }
-    if why == CLIENT_CLOSED {
-        // The WebSocket layer queued its answer to the client's close.
-        let _ = sink.flush().await;
-    } else {
-        let close = CloseFrame {
-            code: why.0,
-            reason: why.1.into(),
-        };
-        let _ = sink.send(Message::Close(Some(close))).await;
-    }
+    // Frames kept before the close still go out (a reply before phx_close),
+    // then the close. When the client closed, the WebSocket layer already
+    // wrote its answer.
     band.hub.disconnect(&conn, joined.into_keys());
+    if why != CLIENT_CLOSED {
+        conn.wire.send_last(&wire::close_frame(why.0, why.1));
+    }
+    conn.wire.finish(CLOSE_DRAIN).await;
+    drop(stream);
     journal(
         &band,
         JournalKind::Disconnect,
@@ -284,8 +338,8 @@ fn handle(
     frame: Frame,
 ) -> Option<CloseWith> {
     let faults = band.core.faults.thenvoi(channels::room_of(&frame.topic));
-    let send = |bytes| {
-        conn.send(bytes, &band.hub.stats);
+    let send = |text: axum::extract::ws::Utf8Bytes| {
+        conn.send_text(&text, &band.hub.stats);
     };
     // A subscription the core ended (the entity left the room) is gone.
     joined.retain(|topic, _| {

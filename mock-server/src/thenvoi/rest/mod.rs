@@ -323,18 +323,14 @@ async fn journal(
     response
 }
 
-/// Handlers run on the background runtime, like ProteusAI's REST.
-async fn in_background(req: Request, next: axum::middleware::Next) -> Response {
-    match crate::priority::background().spawn(next.run(req)).await {
-        Ok(response) => response,
-        Err(_) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "the request handler failed (a bug in the mock; see its log)",
-        ),
-    }
-}
-
 /// The REST routes (relative to `/api/v1`).
+///
+/// Unlike ProteusAI's REST, these handlers run on the realtime runtime: a
+/// message POST is the Thenvoi delivery path itself (its pushes are
+/// written before it answers, T52), so demoting it would demote the
+/// deliveries, and handing each request to the other runtime and back was
+/// a large share of the server's CPU per delivery (docs/BENCHMARKS.md,
+/// Thenvoi).
 pub fn router(band: Arc<Band>) -> Router<Arc<Band>> {
     use axum::routing::delete;
     Router::new()
@@ -386,6 +382,5 @@ pub fn router(band: Arc<Band>) -> Router<Arc<Band>> {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(axum::middleware::from_fn(in_background))
         .layer(axum::middleware::from_fn_with_state(band, journal))
 }
