@@ -16,8 +16,11 @@
 //! bytes kept here, beyond what the kernel's socket buffer took. The frame
 //! that crosses it is still kept whole (a frame cut in half would garble
 //! the stream), the socket is closed with 1008 after what is kept, and
-//! nothing more is taken.
+//! nothing more is taken. A kept frame is the push's own shared bytes, not
+//! a copy (ten lagging subscribers of one push hold it once), and a drain
+//! gathers small kept frames into one write.
 
+use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -61,7 +64,10 @@ pub struct Wire<W = WriteHalf<Io>> {
 struct State<W> {
     /// `None` once the socket failed or is shut.
     out: Option<W>,
-    pending: BytesMut,
+    /// Kept frames (the first may be the rest of a frame), oldest first.
+    pending: VecDeque<Bytes>,
+    /// Their bytes.
+    pending_len: usize,
     /// Frames added to `pending` since it was last empty.
     frames: usize,
     /// Over the bound: only the final close frame is taken now.
@@ -81,7 +87,8 @@ impl<W: AsyncWrite + Unpin> Wire<W> {
         Wire {
             state: Mutex::new(State {
                 out: Some(out),
-                pending: BytesMut::new(),
+                pending: VecDeque::new(),
+                pending_len: 0,
                 frames: 0,
                 over: false,
             }),
@@ -97,18 +104,18 @@ impl<W: AsyncWrite + Unpin> Wire<W> {
 
     /// Writes one whole WebSocket frame now if the kernel takes it; keeps
     /// what it does not take.
-    pub fn send(&self, frame: &[u8]) -> Sent {
+    pub fn send(&self, frame: &Bytes) -> Sent {
         self.put(frame, false)
     }
 
     /// The close frame, or the WebSocket layer's own answers (pongs, the
     /// answer to a close): taken even over the bound, and never the reason
     /// for a cut.
-    pub fn send_last(&self, frame: &[u8]) -> Sent {
+    pub fn send_last(&self, frame: &Bytes) -> Sent {
         self.put(frame, true)
     }
 
-    fn put(&self, frame: &[u8], last: bool) -> Sent {
+    fn put(&self, frame: &Bytes, last: bool) -> Sent {
         let mut guard = self.lock();
         let s = &mut *guard;
         if s.over && !last {
@@ -117,14 +124,14 @@ impl<W: AsyncWrite + Unpin> Wire<W> {
         let Some(out) = s.out.as_mut() else {
             return Sent::Gone;
         };
-        let mut rest = frame;
+        let mut written = 0;
         if s.pending.is_empty() {
             // Not the socket task's waker: nobody waits on this write. When
             // the kernel refuses, the task is told and writes with its own.
             let mut cx = Context::from_waker(Waker::noop());
-            while !rest.is_empty() {
-                match Pin::new(&mut *out).poll_write(&mut cx, rest) {
-                    Poll::Ready(Ok(n)) if n > 0 => rest = &rest[n..],
+            while written < frame.len() {
+                match Pin::new(&mut *out).poll_write(&mut cx, &frame[written..]) {
+                    Poll::Ready(Ok(n)) if n > 0 => written += n,
                     Poll::Ready(_) => {
                         s.out = None;
                         return Sent::Gone;
@@ -132,17 +139,18 @@ impl<W: AsyncWrite + Unpin> Wire<W> {
                     Poll::Pending => break,
                 }
             }
-            if rest.is_empty() {
+            if written == frame.len() {
                 return Sent::Written;
             }
         }
-        s.pending.extend_from_slice(rest);
+        s.pending.push_back(frame.slice(written..));
+        s.pending_len += frame.len() - written;
         s.frames += 1;
         let verdict = if last {
             Sent::Kept
         } else if s.frames > self.frame_limit {
             Sent::OverBound("slow consumer: too many frames queued")
-        } else if self.byte_limit > 0 && s.pending.len() as u64 > self.byte_limit {
+        } else if self.byte_limit > 0 && s.pending_len as u64 > self.byte_limit {
             Sent::OverBound("slow consumer: too many bytes queued")
         } else {
             Sent::Kept
@@ -157,7 +165,7 @@ impl<W: AsyncWrite + Unpin> Wire<W> {
 
     /// Bytes kept, not yet taken by the kernel.
     pub fn unsent(&self) -> u64 {
-        self.lock().pending.len() as u64
+        self.lock().pending_len as u64
     }
 
     /// Whether bytes are kept.
@@ -176,15 +184,31 @@ impl<W: AsyncWrite + Unpin> Wire<W> {
         let mut guard = self.lock();
         let s = &mut *guard;
         loop {
-            if s.pending.is_empty() {
+            let Some(front) = s.pending.front_mut() else {
                 s.frames = 0;
+                if s.pending.capacity() > KEEP_CAPACITY {
+                    s.pending = VecDeque::new();
+                }
                 return Poll::Ready(Ok(()));
+            };
+            if front.len() < GATHER && s.pending.len() > 1 {
+                gather(&mut s.pending);
             }
             let Some(out) = s.out.as_mut() else {
                 return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
             };
-            match Pin::new(out).poll_write(cx, &s.pending) {
-                Poll::Ready(Ok(n)) if n > 0 => s.pending.advance(n),
+            let Some(front) = s.pending.front_mut() else {
+                continue;
+            };
+            match Pin::new(out).poll_write(cx, front) {
+                Poll::Ready(Ok(n)) if n > 0 => {
+                    s.pending_len -= n;
+                    if n == front.len() {
+                        s.pending.pop_front();
+                    } else {
+                        front.advance(n);
+                    }
+                }
                 Poll::Ready(Ok(_)) => {
                     s.out = None;
                     return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
@@ -211,8 +235,29 @@ impl<W: AsyncWrite + Unpin> Wire<W> {
         }
         let mut s = self.lock();
         s.out = None;
-        s.pending = BytesMut::new();
+        s.pending = VecDeque::new();
+        s.pending_len = 0;
     }
+}
+
+/// Small kept frames are written together, up to this many bytes a write.
+const GATHER: usize = 64 * 1024;
+
+/// A drained socket keeps room for this many kept frames, no more (a burst
+/// does not hold its peak for the socket's life).
+const KEEP_CAPACITY: usize = 64;
+
+/// Joins the first kept frames, up to [`GATHER`] bytes, into one.
+fn gather(pending: &mut VecDeque<Bytes>) {
+    let mut joined = BytesMut::new();
+    while let Some(next) = pending.front() {
+        if !joined.is_empty() && joined.len() + next.len() > GATHER {
+            break;
+        }
+        joined.extend_from_slice(next);
+        pending.pop_front();
+    }
+    pending.push_front(joined.freeze());
 }
 
 /// One unmasked server text frame (RFC 6455 5.2): header, then `payload`.
@@ -277,7 +322,10 @@ impl AsyncWrite for Reader {
         _: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match (*self.wire).as_ref().send_last(buf) {
+        match (*self.wire)
+            .as_ref()
+            .send_last(&Bytes::copy_from_slice(buf))
+        {
             Sent::Gone => Poll::Ready(Err(io::ErrorKind::BrokenPipe.into())),
             _ => Poll::Ready(Ok(buf.len())),
         }
@@ -301,6 +349,7 @@ mod tests {
     struct Trickle {
         taken: Vec<u8>,
         budget: usize,
+        writes: usize,
     }
 
     impl AsyncWrite for Trickle {
@@ -314,6 +363,7 @@ mod tests {
                 return Poll::Pending;
             }
             self.budget -= n;
+            self.writes += 1;
             self.taken.extend_from_slice(&buf[..n]);
             Poll::Ready(Ok(n))
         }
@@ -343,7 +393,7 @@ mod tests {
             8,
             0,
         );
-        assert_eq!(wire.send(b"abc"), Sent::Written);
+        assert_eq!(wire.send(&Bytes::from_static(b"abc")), Sent::Written);
         assert_eq!(out(&wire).out.as_ref().unwrap().taken, b"abc");
         assert!(!wire.has_pending());
     }
@@ -359,24 +409,28 @@ mod tests {
             0,
         );
         assert_eq!(
-            wire.send(b"AAAAAAAA"),
+            wire.send(&Bytes::from_static(b"AAAAAAAA")),
             Sent::Kept,
             "half of A taken, half kept"
         );
         out(&wire).out.as_mut().unwrap().budget = 100;
         // The connection could take B now, but A's rest is still kept.
-        assert_eq!(wire.send(b"BBBB"), Sent::Kept);
+        assert_eq!(wire.send(&Bytes::from_static(b"BBBB")), Sent::Kept);
         assert_eq!(out(&wire).out.as_ref().unwrap().taken, b"AAAA");
         assert_eq!(wire.unsent(), 8);
         assert!(matches!(drain(&wire), Poll::Ready(Ok(()))));
         assert_eq!(out(&wire).out.as_ref().unwrap().taken, b"AAAAAAAABBBB");
-        assert_eq!(wire.send(b"C"), Sent::Written, "direct again once drained");
+        assert_eq!(
+            wire.send(&Bytes::from_static(b"C")),
+            Sent::Written,
+            "direct again once drained"
+        );
     }
 
     #[test]
     fn a_drain_that_would_block_keeps_the_rest_for_later() {
         let wire = Wire::new(Trickle::default(), 8, 0);
-        assert_eq!(wire.send(b"0123456789"), Sent::Kept);
+        assert_eq!(wire.send(&Bytes::from_static(b"0123456789")), Sent::Kept);
         out(&wire).out.as_mut().unwrap().budget = 3;
         assert!(drain(&wire).is_pending());
         assert_eq!(wire.unsent(), 7);
@@ -386,24 +440,45 @@ mod tests {
     }
 
     #[test]
+    fn small_kept_frames_are_drained_in_order_in_one_write() {
+        let wire = Wire::new(Trickle::default(), 8, 0);
+        let shared = Bytes::from(vec![b'x'; 100]);
+        for frame in [
+            &Bytes::from_static(b"one "),
+            &shared,
+            &Bytes::from_static(b" three"),
+        ] {
+            assert_eq!(wire.send(frame), Sent::Kept);
+        }
+        assert_eq!(wire.unsent(), 110);
+        out(&wire).out.as_mut().unwrap().budget = 1000;
+        assert!(matches!(drain(&wire), Poll::Ready(Ok(()))));
+        let state = out(&wire);
+        let conn = state.out.as_ref().unwrap();
+        assert_eq!(conn.writes, 1);
+        assert_eq!(conn.taken.len(), 110);
+        assert!(conn.taken.starts_with(b"one xx") && conn.taken.ends_with(b"xx three"));
+    }
+
+    #[test]
     fn crossing_the_bound_keeps_that_frame_whole_then_takes_only_the_close() {
         let wire = Wire::new(Trickle::default(), 2, 10);
-        assert_eq!(wire.send(b"12345"), Sent::Kept);
+        assert_eq!(wire.send(&Bytes::from_static(b"12345")), Sent::Kept);
         assert_eq!(
-            wire.send(b"678901"),
+            wire.send(&Bytes::from_static(b"678901")),
             Sent::OverBound("slow consumer: too many bytes queued")
         );
         assert_eq!(wire.unsent(), 11, "the crossing frame is kept whole");
-        assert_eq!(wire.send(b"late"), Sent::Gone);
-        assert_eq!(wire.send_last(b"close"), Sent::Kept);
+        assert_eq!(wire.send(&Bytes::from_static(b"late")), Sent::Gone);
+        assert_eq!(wire.send_last(&Bytes::from_static(b"close")), Sent::Kept);
         out(&wire).out.as_mut().unwrap().budget = 100;
         assert!(matches!(drain(&wire), Poll::Ready(Ok(()))));
         assert_eq!(out(&wire).out.as_ref().unwrap().taken, b"12345678901close");
         let frames = Wire::new(Trickle::default(), 2, 0);
-        frames.send(b"a");
-        frames.send(b"b");
+        frames.send(&Bytes::from_static(b"a"));
+        frames.send(&Bytes::from_static(b"b"));
         assert_eq!(
-            frames.send(b"c"),
+            frames.send(&Bytes::from_static(b"c")),
             Sent::OverBound("slow consumer: too many frames queued")
         );
     }
