@@ -441,24 +441,29 @@ impl Report {
             }
             _ => String::new(),
         };
-        let mut s = format!(
-            "{per_send}{} streams started, {} completed, {} failed; {} deltas ({:.0}/s); missing {} segments ({} characters), duplicates {}, out of order {}, content violations {}; disconnects {}\n",
-            c.started,
-            c.completed,
-            c.failed,
-            c.deltas,
-            c.deltas_per_second,
-            c.missing_segments,
-            c.missing_chars,
-            c.duplicates,
-            c.out_of_order,
-            c.content_violations,
-            c.disconnects
-        );
+        let mut s = String::new();
+        // Thenvoi counts messages and deliveries, not streams: its own line.
+        if self.scenario != "thenvoi" {
+            let _ = write!(
+                s,
+                "{per_send}{} streams started, {} completed, {} failed; {} deltas ({:.0}/s); missing {} segments ({} characters), duplicates {}, out of order {}, content violations {}; disconnects {}\n",
+                c.started,
+                c.completed,
+                c.failed,
+                c.deltas,
+                c.deltas_per_second,
+                c.missing_segments,
+                c.missing_chars,
+                c.duplicates,
+                c.out_of_order,
+                c.content_violations,
+                c.disconnects
+            );
+        }
         if self.scenario == "thenvoi" {
             let _ = writeln!(
                 s,
-                "{} messages sent; {} deliveries ({:.0}/s); {} missing; {} misdeliveries; {} claims ({:.1}/s); {} errors",
+                "{} messages sent; {} deliveries ({:.0}/s); {} missing; {} misdeliveries; {} claims ({:.1}/s); {} errors; {} disconnects",
                 c.started,
                 c.deliveries,
                 c.deliveries_per_second,
@@ -466,7 +471,8 @@ impl Report {
                 c.misdeliveries,
                 c.claims,
                 c.claims_per_second,
-                c.errors
+                c.errors,
+                c.disconnects
             );
         }
         for h in Hist::ALL {

@@ -1023,3 +1023,71 @@ fn repeats_report_every_figure_as_a_median_with_its_interval_and_gates_read_it()
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("over 3 repeats"), "{stdout}");
 }
+
+/// A small `thenvoi` run: 20 agents in 2 rooms of 10, 40 messages each
+/// mentioning 3 agents of one room, one in 10 claimed.
+fn thenvoi(url: &str) -> (Output, Value) {
+    load(&[
+        "--target",
+        url,
+        "--scenario",
+        "thenvoi",
+        "--agents",
+        "20",
+        "--agents-per-room",
+        "10",
+        "--mentions",
+        "3",
+        "--rate",
+        "50",
+        "--streams",
+        "40",
+        "--duration",
+        "5s",
+        "--grace",
+        "5s",
+    ])
+}
+
+#[test]
+fn a_thenvoi_run_counts_deliveries_claims_and_misdeliveries_exactly() {
+    let mock = MockProcess::start(&[]);
+    let (out, report) = thenvoi(&mock.url);
+    assert_ran(&out);
+    SchemaSet::embedded()
+        .check("report/load", &report)
+        .expect("report matches schemas/report/load.json");
+    let c = &report["counters"];
+    let n = |k: &str| c[k].as_u64().unwrap_or(u64::MAX);
+    assert_eq!(
+        (
+            n("started"),
+            n("deliveries"),
+            n("loss"),
+            n("misdeliveries"),
+            n("claims"),
+            n("errors")
+        ),
+        (40, 120, 0, 0, 4, 0),
+        "40 messages × 3 mentions; messages 0, 10, 20, 30 claimed: {c}"
+    );
+    assert_eq!(report["latencyMs"]["delivery"]["count"], 120);
+    assert_eq!(report["latencyMs"]["claim"]["count"], 4);
+    // The summary speaks of messages and deliveries, not streams.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("40 messages sent; 120 deliveries") && !stdout.contains("streams started"),
+        "{stdout}"
+    );
+    // Delivering every message to every agent of the room: each message
+    // reaches the 7 agents of its room it does not mention.
+    let mock = MockProcess::start(&["--fault", "thenvoi-deliver-unmentioned"]);
+    let (out, report) = thenvoi(&mock.url);
+    assert_ran(&out);
+    let c = &report["counters"];
+    assert_eq!(
+        (c["deliveries"].as_u64(), c["misdeliveries"].as_u64()),
+        (Some(120), Some(280)),
+        "{c}"
+    );
+}
