@@ -20,9 +20,22 @@ const ECHO: &str = "a9e17000-0000-4000-8000-000000000001";
 const FLAKY: &str = "a9e17000-0000-4000-8000-000000000002";
 
 async fn start() -> Running {
-    proteus_mock::start(World::default_world(), Config::default())
+    start_with(Config::default()).await
+}
+
+async fn start_with(config: Config) -> Running {
+    proteus_mock::start(World::default_world(), config)
         .await
         .expect("mock starts")
+}
+
+/// The id of Helper, an agent of the room that no script plays.
+async fn helper_id(mock: &Running) -> String {
+    let helper = get(mock, "/api/v1/agent/me", HELPER_KEY).await;
+    helper["data"]["id"]
+        .as_str()
+        .expect("Helper's id")
+        .to_string()
 }
 
 type Ws =
@@ -305,24 +318,16 @@ async fn stats_count_phoenix_sockets_and_pushes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_paused_phoenix_socket_is_cut_when_it_has_too_many_bytes_queued() {
-    let mock = proteus_mock::start(
-        World::default_world(),
-        Config {
-            socket_buffer_bytes: 1 << 20,
-            ..Config::default()
-        },
-    )
-    .await
-    .expect("mock starts");
+    let mock = start_with(Config {
+        socket_buffer_bytes: 1 << 20,
+        ..Config::default()
+    })
+    .await;
     let mut ws = socket(&mock, NADIA).await;
     join(&mut ws, &format!("chat_room:{ROOM}")).await;
     // Nadia stops reading; 256 KiB messages mentioning nobody scripted.
     let path = format!("/api/v1/me/chats/{ROOM}/messages");
-    let helper = get(&mock, "/api/v1/agent/me", HELPER_KEY).await;
-    let helper = helper["data"]["id"]
-        .as_str()
-        .expect("Helper's id")
-        .to_string();
+    let helper = helper_id(&mock).await;
     let text = "x".repeat(256 * 1024);
     let mut cut = Value::Null;
     for _ in 0..160 {
@@ -367,15 +372,11 @@ async fn pushes_from_many_senders_and_replies_reach_a_lagging_socket_whole_and_i
     // kept bytes, is tested on the write side itself: `wire.rs`.)
     const SENDERS: usize = 8;
     const EACH: usize = 30;
-    let mock = proteus_mock::start(
-        World::default_world(),
-        Config {
-            socket_buffer_bytes: 64 << 20,
-            ..Config::default()
-        },
-    )
-    .await
-    .expect("mock starts");
+    let mock = start_with(Config {
+        socket_buffer_bytes: 64 << 20,
+        ..Config::default()
+    })
+    .await;
     // A small receive buffer, so that most of the ~16 MB waits in the mock.
     let tcp = tokio::net::TcpSocket::new_v4().expect("socket");
     tcp.set_recv_buffer_size(4096).expect("SO_RCVBUF");
@@ -390,11 +391,7 @@ async fn pushes_from_many_senders_and_replies_reach_a_lagging_socket_whole_and_i
             .expect("upgrade")
             .0;
     join(&mut ws, &format!("chat_room:{ROOM}")).await;
-    let helper = get(&mock, "/api/v1/agent/me", HELPER_KEY).await;
-    let helper = helper["data"]["id"]
-        .as_str()
-        .expect("Helper's id")
-        .to_string();
+    let helper = helper_id(&mock).await;
     let (mut sink, mut stream) = ws.split();
     // The reader takes a frame every few milliseconds while the senders
     // run (the socket drains a little at a time, so written and kept frames
