@@ -444,9 +444,9 @@ impl Report {
         let mut s = String::new();
         // Thenvoi counts messages and deliveries, not streams: its own line.
         if self.scenario != "thenvoi" {
-            let _ = write!(
+            let _ = writeln!(
                 s,
-                "{per_send}{} streams started, {} completed, {} failed; {} deltas ({:.0}/s); missing {} segments ({} characters), duplicates {}, out of order {}, content violations {}; disconnects {}\n",
+                "{per_send}{} streams started, {} completed, {} failed; {} deltas ({:.0}/s); missing {} segments ({} characters), duplicates {}, out of order {}, content violations {}; disconnects {}",
                 c.started,
                 c.completed,
                 c.failed,
