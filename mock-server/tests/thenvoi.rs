@@ -476,3 +476,67 @@ async fn pushes_from_many_senders_and_replies_reach_a_lagging_socket_whole_and_i
     reader.await.expect("every frame read, in order");
     mock.stop().await.expect("clean stop");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_that_is_not_a_websocket_handshake_gets_400_naming_what_is_missing() {
+    let mock = start().await;
+    let url = format!(
+        "{}/api/v1/socket/websocket?vsn=2.0.0&api_key={NADIA}",
+        mock.url()
+    );
+    let client = reqwest::Client::new();
+    let ws_headers = [
+        ("connection", "Upgrade"),
+        ("upgrade", "websocket"),
+        ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    ];
+    for (leave_out, version, problem) in [
+        (
+            "connection",
+            "13",
+            "Connection header did not include 'upgrade'",
+        ),
+        (
+            "upgrade",
+            "13",
+            "`Upgrade` header did not include 'websocket'",
+        ),
+        (
+            "sec-websocket-key",
+            "13",
+            "`Sec-WebSocket-Key` header missing",
+        ),
+        (
+            "",
+            "8",
+            "`Sec-WebSocket-Version` header did not include '13'",
+        ),
+    ] {
+        let mut request = client.get(&url).header("sec-websocket-version", version);
+        for (name, value) in ws_headers {
+            if name != leave_out {
+                request = request.header(name, value);
+            }
+        }
+        let r = request.send().await.expect("an answer");
+        assert_eq!(r.status().as_u16(), 400, "without {leave_out:?}");
+        let body = r.text().await.expect("body");
+        assert!(
+            body.contains(problem) && body.contains("connect with a WebSocket client"),
+            "{body}"
+        );
+    }
+    // The handshake itself answers with the key's accept value (RFC 6455's
+    // own example).
+    let mut request = client.get(&url).header("sec-websocket-version", "13");
+    for (name, value) in ws_headers {
+        request = request.header(name, value);
+    }
+    let r = request.send().await.expect("an answer");
+    assert_eq!(r.status().as_u16(), 101);
+    assert_eq!(
+        r.headers()["sec-websocket-accept"],
+        "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+    );
+    mock.stop().await.expect("clean stop");
+}
