@@ -212,7 +212,7 @@ impl Rooms {
             .map(|a| (a.to_string(), Delivery::default()))
             .collect();
         if let Some(r) = s.rooms.get_mut(room) {
-            r.messages.push(Stored {
+            r.post(Stored {
                 message: message.clone(),
                 records,
             });
@@ -255,7 +255,7 @@ impl Rooms {
             inserted_at: at.clone(),
             updated_at: at,
         };
-        r.messages.push(Stored {
+        r.post(Stored {
             message: message.clone(),
             records: HashMap::new(),
         });
@@ -266,12 +266,7 @@ impl Rooms {
     /// none → `delivered`; later states stay).
     pub fn mark_delivered(&self, room: &str, message: &str, agents: &[String]) {
         let mut s = self.lock();
-        let Some(stored) = s.rooms.get_mut(room).and_then(|r| {
-            r.messages
-                .iter_mut()
-                .rev()
-                .find(|m| m.message.id == message)
-        }) else {
+        let Some(stored) = s.rooms.get_mut(room).and_then(|r| r.message_mut(message)) else {
             return;
         };
         for a in agents {
@@ -345,11 +340,7 @@ impl Rooms {
     /// Whether message `mid` of `room` is addressed to `agent` (T45).
     pub fn addressee(&self, agent: &str, room: &str, mid: &str) -> Addressee {
         let s = self.lock();
-        let Some(m) = s
-            .rooms
-            .get(room)
-            .and_then(|r| r.messages.iter().find(|m| m.message.id == mid))
-        else {
+        let Some(m) = s.rooms.get(room).and_then(|r| r.message(mid)) else {
             return Addressee::NoMessage;
         };
         match m.records.get(agent) {
@@ -373,7 +364,7 @@ impl Rooms {
         let record = s
             .rooms
             .get_mut(room)
-            .and_then(|r| r.messages.iter_mut().find(|m| m.message.id == mid))
+            .and_then(|r| r.message_mut(mid))
             .and_then(|m| {
                 if rules.any_message {
                     m.records.entry(agent.to_string()).or_default();

@@ -70,7 +70,11 @@ struct RoomRecord {
     /// Where each participant is in `members`: every send looks up each
     /// mention and the sender, and a room may have hundreds of members.
     by_id: HashMap<Id, usize>,
+    /// Oldest first; only ever appended to (see [`RoomRecord::post`]).
     messages: Vec<Stored>,
+    /// Where each message is in `messages`: a lifecycle call names one, and
+    /// a room that has served for a while holds many.
+    message_at: HashMap<Id, usize>,
 }
 
 impl RoomRecord {
@@ -80,6 +84,7 @@ impl RoomRecord {
             members,
             by_id: HashMap::new(),
             messages: Vec::new(),
+            message_at: HashMap::new(),
         };
         r.reindex();
         r
@@ -92,6 +97,21 @@ impl RoomRecord {
             .enumerate()
             .map(|(i, m)| (m.id.clone(), i))
             .collect();
+    }
+
+    /// Stores a message.
+    fn post(&mut self, stored: Stored) {
+        self.message_at
+            .insert(stored.message.id.clone(), self.messages.len());
+        self.messages.push(stored);
+    }
+
+    fn message(&self, id: &str) -> Option<&Stored> {
+        self.message_at.get(id).map(|&i| &self.messages[i])
+    }
+
+    fn message_mut(&mut self, id: &str) -> Option<&mut Stored> {
+        self.message_at.get(id).map(|&i| &mut self.messages[i])
     }
 
     fn member(&self, id: &str) -> Option<&Member> {
@@ -207,7 +227,7 @@ impl Rooms {
                 let records = messages::addressed(&m)
                     .map(|a| (a.to_string(), Delivery::default()))
                     .collect();
-                r.messages.push(Stored {
+                r.post(Stored {
                     message: m,
                     records,
                 });
