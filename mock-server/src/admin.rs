@@ -319,7 +319,10 @@ async fn stats(State(app): State<Arc<App>>) -> ApiResult {
                 "maxSocketsFullAtOnce": n(&s.max_sockets_full_at_once),
                 "longestWaitMs": n(&s.longest_buffer_wait_us) as f64 / 1000.0,
             },
-            "store": { "chats": chats, "messages": messages, "tokens": tokens },
+            "store": {
+                "chats": chats, "messages": messages, "tokens": tokens,
+                "messagesForgotten": n(&app.store.forgotten),
+            },
             "thenvoi": {
                 "sockets": app.band.hub.sockets().len(),
                 "pushes": n(&app.band.hub.stats.pushes),
@@ -327,6 +330,7 @@ async fn stats(State(app): State<Arc<App>>) -> ApiResult {
                 "slowConsumersCut": n(&app.band.hub.stats.slow_consumers_cut),
                 "rooms": app.thenvoi.sizes().0,
                 "messages": app.thenvoi.sizes().1,
+                "messagesForgotten": n(&app.thenvoi.forgotten),
             },
             // What would leak if a reset or a disconnect forgot something.
             "internal": {

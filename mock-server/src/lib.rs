@@ -67,6 +67,9 @@ pub struct Config {
     pub faults: Vec<String>,
     /// Journal ring size in entries; 0 turns the journal off.
     pub journal_size: usize,
+    /// Messages each ProteusAI chat and Thenvoi room keeps; past it the
+    /// oldest is forgotten (0: no bound).
+    pub history: usize,
     /// Webhook timeout and ASYNC retries.
     pub webhooks: plugins::dispatch::Settings,
     /// Replaces the webhook URL of every plugin of the world (`--plugin-url`).
@@ -93,6 +96,7 @@ impl Default for Config {
             admin_token: None,
             faults: Vec::new(),
             journal_size: 10_000,
+            history: 10_000,
             webhooks: plugins::dispatch::Settings::default(),
             plugin_url: None,
             limits: net::Limits::default(),
@@ -137,6 +141,8 @@ pub fn build(
     if let Some(replay) = config.replay.clone() {
         let _ = core.replay.set(replay);
     }
+    core.store.set_history(config.history);
+    core.thenvoi.set_history(config.history);
     let core = Arc::new(core);
     let band = Arc::new(thenvoi::Band {
         core: core.clone(),

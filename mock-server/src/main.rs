@@ -72,6 +72,9 @@ struct Args {
     /// Journal ring size in entries (0 turns the journal off, e.g. for load runs).
     #[arg(long, default_value_t = 10_000, value_name = "ENTRIES")]
     journal_size: usize,
+    /// Messages each chat (or Thenvoi room) keeps; past it the oldest is forgotten (0: no bound).
+    #[arg(long, default_value_t = 10_000, value_name = "MESSAGES")]
+    history: usize,
     /// Send the world's plugins' webhooks here instead (e.g. your own plugin on localhost).
     #[arg(long, value_name = "URL")]
     plugin_url: Option<String>,
@@ -331,6 +334,7 @@ async fn main() -> anyhow::Result<()> {
             admin_token: args.admin_token.clone(),
             faults: args.faults.clone(),
             journal_size: args.journal_size,
+            history: args.history,
             webhooks: proteus_mock::core::plugins::dispatch::Settings {
                 timeout: std::time::Duration::from_millis(args.webhook_timeout_ms),
                 attempts: args.webhook_attempts,

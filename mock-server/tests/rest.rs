@@ -583,3 +583,59 @@ async fn rest_handlers_run_at_the_nice_value_given() {
         String::from_utf8_lossy(&refused.stderr)
     );
 }
+
+#[tokio::test]
+async fn a_chat_past_its_history_bound_pages_its_latest_messages_only() {
+    let mock = proteus_mock::start(
+        proteus_mock::world::World::default_world(),
+        proteus_mock::Config {
+            history: 3,
+            ..proteus_mock::Config::default()
+        },
+    )
+    .await
+    .expect("mock starts");
+    let http = Http::new(&mock);
+    let chat = http
+        .post(
+            "/api/chats",
+            ADA,
+            json!({"participants": [{"id": GRACE_ID, "type": "USER"}]}),
+        )
+        .await;
+    assert_eq!(chat.status, 201, "{}", chat.body);
+    let chat = chat.body["data"]["id"].as_str().expect("id").to_string();
+    let mut sent = Vec::new();
+    for i in 0..5 {
+        let r = http
+            .post(
+                "/api/messages",
+                ADA,
+                json!({"chatId": chat, "content": format!("m{i}")}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        sent.push(r.body["data"]["id"].as_str().expect("id").to_string());
+    }
+    assert_eq!(walk_pages(&http, &chat, 2).await, sent[2..].to_vec());
+    assert_eq!(walk_cursor(&http, &chat, 2).await, sent[2..].to_vec());
+    let page = http.get(&format!("/api/chats/{chat}/messages"), ADA).await;
+    assert_eq!(page.body["meta"]["total"], 3, "{}", page.body);
+    let forgotten = http
+        .get(
+            &format!("/api/chats/{chat}/messages?@cursor={}", sent[0]),
+            ADA,
+        )
+        .await;
+    assert_eq!(
+        forgotten.status, 400,
+        "a forgotten cursor is not a message of the chat"
+    );
+    let stats = http.get("/__admin/stats", ADA).await;
+    assert_eq!(
+        stats.body["data"]["store"]["messagesForgotten"], 2,
+        "{}",
+        stats.body
+    );
+    mock.stop().await.expect("clean stop");
+}

@@ -540,3 +540,51 @@ async fn a_request_that_is_not_a_websocket_handshake_gets_400_naming_what_is_mis
     );
     mock.stop().await.expect("clean stop");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_room_past_its_history_bound_forgets_its_oldest_messages_and_counts_them() {
+    let mock = start_with(Config {
+        history: 3,
+        ..Config::default()
+    })
+    .await;
+    let helper = helper_id(&mock).await;
+    let path = format!("/api/v1/me/chats/{ROOM}/messages");
+    let before = get(&mock, &path, NADIA).await["data"]
+        .as_array()
+        .map_or(0, Vec::len);
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let (status, body) = post(&mock, &path, NADIA, mention(&format!("m{i}"), &helper)).await;
+        assert_eq!(status, 201, "{body}");
+        ids.push(body["data"]["id"].as_str().expect("id").to_string());
+    }
+    // Past the bound, storing a message forgets the oldest (the world's
+    // included): the room keeps its latest three.
+    let mut kept: Vec<String> = get(&mock, &path, NADIA).await["data"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|m| m["content"].as_str().map(str::to_string))
+        .collect();
+    kept.sort();
+    assert_eq!(kept, ["m2", "m3", "m4"]);
+    // A lifecycle call on a forgotten message is a 404; on a kept one it works.
+    let claim = |id: &str| format!("/api/v1/agent/chats/{ROOM}/messages/{id}/processing");
+    let (status, body) = post(&mock, &claim(&ids[1]), HELPER_KEY, json!({})).await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = post(&mock, &claim(&ids[4]), HELPER_KEY, json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let stats: Value = reqwest::get(format!("{}/__admin/stats", mock.url()))
+        .await
+        .expect("stats")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        stats["data"]["thenvoi"]["messagesForgotten"].as_u64(),
+        Some((before + 5 - 3) as u64),
+        "{stats}"
+    );
+    mock.stop().await.expect("clean stop");
+}

@@ -104,7 +104,7 @@ impl Store {
             ChatRecord {
                 chat: chat.clone(),
                 participants: all.clone(),
-                messages: Vec::new(),
+                messages: VecDeque::new(),
                 repositories: Vec::new(),
             },
         );

@@ -127,10 +127,23 @@ impl Store {
             attachments: new.attachments,
             citations: Vec::new(),
         };
-        rec.messages.push(message.clone());
+        let keep = self.history.load(Ordering::Relaxed);
+        let mut forgotten = Vec::new();
+        while keep > 0 && rec.messages.len() >= keep {
+            let Some(old) = rec.messages.pop_front() else {
+                break;
+            };
+            forgotten.push(old.id);
+        }
+        rec.messages.push_back(message.clone());
         rec.chat.latest_message_id = Some(message.id.clone());
         rec.chat.updated_at = now;
         let chat = rec.chat.clone();
+        for id in &forgotten {
+            s.message_chat.remove(id);
+        }
+        self.forgotten
+            .fetch_add(forgotten.len() as u64, Ordering::Relaxed);
         s.message_chat
             .insert(message.id.clone(), chat_id.to_string());
         Ok((message, chat))

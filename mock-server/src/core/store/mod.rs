@@ -6,9 +6,9 @@
 //! inside, which is cheaper than an async lock and cannot deadlock across
 //! tasks.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
@@ -120,7 +120,8 @@ pub struct Responder {
 struct ChatRecord {
     chat: Chat,
     participants: Vec<Participant>,
-    messages: Vec<Message>,
+    /// Oldest first; past the history bound the oldest is forgotten.
+    messages: VecDeque<Message>,
     repositories: Vec<Id>,
 }
 
@@ -241,6 +242,10 @@ pub struct Store {
     state: Mutex<State>,
     pub ids: IdGen,
     world: Mutex<World>,
+    /// Messages a chat keeps (0: no bound; `--history`).
+    history: AtomicUsize,
+    /// Messages forgotten past the bound since the start (stats).
+    pub forgotten: AtomicU64,
 }
 
 impl Store {
@@ -261,9 +266,17 @@ impl Store {
             state: Mutex::new(State::default()),
             ids,
             world: Mutex::new(world),
+            history: AtomicUsize::new(0),
+            forgotten: AtomicU64::new(0),
         };
         store.reset();
         store
+    }
+
+    /// How many messages a chat keeps before it forgets its oldest (0: no
+    /// bound).
+    pub fn set_history(&self, keep: usize) {
+        self.history.store(keep, Ordering::Relaxed);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -307,7 +320,7 @@ impl Store {
                 ChatRecord {
                     chat,
                     participants,
-                    messages: Vec::new(),
+                    messages: VecDeque::new(),
                     repositories: Vec::new(),
                 },
             );
@@ -317,7 +330,9 @@ impl Store {
         for m in messages {
             s.message_chat.insert(m.id.clone(), m.chat_id.clone());
             if let Some(rec) = s.chats.get_mut(&m.chat_id) {
-                rec.messages.push(m);
+                // A world may load more than the bound; the next message
+                // stored trims the chat.
+                rec.messages.push_back(m);
             }
         }
         *self.lock() = s;

@@ -212,10 +212,14 @@ impl Rooms {
             .map(|a| (a.to_string(), Delivery::default()))
             .collect();
         if let Some(r) = s.rooms.get_mut(room) {
-            r.post(Stored {
-                message: message.clone(),
-                records,
-            });
+            let forgot = r.post(
+                Stored {
+                    message: message.clone(),
+                    records,
+                },
+                self.keep(),
+            );
+            self.forgot(forgot);
         }
         Ok((message, recipients))
     }
@@ -255,10 +259,14 @@ impl Rooms {
             inserted_at: at.clone(),
             updated_at: at,
         };
-        r.post(Stored {
-            message: message.clone(),
-            records: HashMap::new(),
-        });
+        let forgot = r.post(
+            Stored {
+                message: message.clone(),
+                records: HashMap::new(),
+            },
+            self.keep(),
+        );
+        self.forgot(forgot);
         Ok(message)
     }
 

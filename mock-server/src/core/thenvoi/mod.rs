@@ -23,9 +23,9 @@ pub mod flow;
 pub mod messages;
 pub mod peers;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
@@ -70,10 +70,13 @@ struct RoomRecord {
     /// Where each participant is in `members`: every send looks up each
     /// mention and the sender, and a room may have hundreds of members.
     by_id: HashMap<Id, usize>,
-    /// Oldest first; only ever appended to (see [`RoomRecord::post`]).
-    messages: Vec<Stored>,
-    /// Where each message is in `messages`: a lifecycle call names one, and
-    /// a room that has served for a while holds many.
+    /// Oldest first; appended to, and forgotten from the front past the
+    /// history bound (see [`RoomRecord::post`]).
+    messages: VecDeque<Stored>,
+    /// Messages forgotten from the front so far.
+    forgotten: usize,
+    /// Each message's number (its place in `messages` plus `forgotten`): a
+    /// lifecycle call names one, and a room may hold many.
     message_at: HashMap<Id, usize>,
 }
 
@@ -83,7 +86,8 @@ impl RoomRecord {
             room,
             members,
             by_id: HashMap::new(),
-            messages: Vec::new(),
+            messages: VecDeque::new(),
+            forgotten: 0,
             message_at: HashMap::new(),
         };
         r.reindex();
@@ -99,19 +103,34 @@ impl RoomRecord {
             .collect();
     }
 
-    /// Stores a message.
-    fn post(&mut self, stored: Stored) {
-        self.message_at
-            .insert(stored.message.id.clone(), self.messages.len());
-        self.messages.push(stored);
+    /// Stores a message; past `keep` messages (0: no bound) the oldest is
+    /// forgotten. Returns how many were.
+    fn post(&mut self, stored: Stored, keep: usize) -> usize {
+        let mut dropped = 0;
+        while keep > 0 && self.messages.len() >= keep {
+            let Some(old) = self.messages.pop_front() else {
+                break;
+            };
+            self.message_at.remove(&old.message.id);
+            self.forgotten += 1;
+            dropped += 1;
+        }
+        self.message_at.insert(
+            stored.message.id.clone(),
+            self.forgotten + self.messages.len(),
+        );
+        self.messages.push_back(stored);
+        dropped
     }
 
     fn message(&self, id: &str) -> Option<&Stored> {
-        self.message_at.get(id).map(|&i| &self.messages[i])
+        let i = self.message_at.get(id)? - self.forgotten;
+        self.messages.get(i)
     }
 
     fn message_mut(&mut self, id: &str) -> Option<&mut Stored> {
-        self.message_at.get(id).map(|&i| &mut self.messages[i])
+        let i = self.message_at.get(id)? - self.forgotten;
+        self.messages.get_mut(i)
     }
 
     fn member(&self, id: &str) -> Option<&Member> {
@@ -178,6 +197,10 @@ pub struct Rooms {
     state: Mutex<State>,
     pub ids: UuidGen,
     world: Mutex<World>,
+    /// Messages a room keeps (0: no bound; `--history`).
+    history: AtomicUsize,
+    /// Messages forgotten past the bound since the start (stats).
+    pub forgotten: AtomicU64,
 }
 
 fn not_found(what: &str, id: &str) -> Refusal {
@@ -190,6 +213,8 @@ impl Rooms {
             state: Mutex::new(State::default()),
             ids: UuidGen::default(),
             world: Mutex::new(world),
+            history: AtomicUsize::new(0),
+            forgotten: AtomicU64::new(0),
         };
         rooms.reset();
         rooms
@@ -197,6 +222,23 @@ impl Rooms {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How many messages a room keeps before it forgets its oldest (0: no
+    /// bound).
+    pub fn set_history(&self, keep: usize) {
+        self.history.store(keep, Ordering::Relaxed);
+    }
+
+    fn keep(&self) -> usize {
+        self.history.load(Ordering::Relaxed)
+    }
+
+    /// Notes messages forgotten past the bound.
+    fn forgot(&self, n: usize) {
+        if n > 0 {
+            self.forgotten.fetch_add(n as u64, Ordering::Relaxed);
+        }
     }
 
     /// Back to the loaded world, ids restarting from the same counter.
@@ -227,10 +269,15 @@ impl Rooms {
                 let records = messages::addressed(&m)
                     .map(|a| (a.to_string(), Delivery::default()))
                     .collect();
-                r.post(Stored {
-                    message: m,
-                    records,
-                });
+                // A world may load more than the bound; the next message
+                // stored trims the room.
+                r.post(
+                    Stored {
+                        message: m,
+                        records,
+                    },
+                    0,
+                );
             }
         }
         *self.lock() = s;
