@@ -6,7 +6,7 @@
 //! `fixtures/streams/*`); this file only runs them, in the manner of the
 //! JSON-Schema-Test-Suite runners.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -105,56 +105,8 @@ fn invalid_cases() -> Vec<InvalidCase> {
 
 #[test]
 fn invalid_fixtures_fail_where_they_say() {
-    let set = SchemaSet::embedded();
-    let mut report = BTreeMap::<String, Vec<String>>::new();
-    let mut problems = Vec::new();
-    for case in invalid_cases() {
-        let violations = set
-            .violations(&case.schema, &case.instance)
-            .expect("schema exists");
-        let label = format!("{} :: {}", case.file, case.description);
-        if violations.is_empty() {
-            problems.push(format!(
-                "{label}: accepted, but must fail because {}",
-                case.reason
-            ));
-            continue;
-        }
-        if !violations.iter().any(|v| v.instance_path == case.error_at) {
-            problems.push(format!(
-                "{label}: expected an error at {:?}, got {:?}",
-                case.error_at,
-                violations
-                    .iter()
-                    .map(|v| v.instance_path.as_str())
-                    .collect::<Vec<_>>()
-            ));
-        }
-        let lines = report.entry(case.file.clone()).or_default();
-        lines.push(format!("# {}", case.description));
-        for v in violations {
-            let mut msg = v.message.clone();
-            if msg.len() > 160 {
-                let cut = (0..=160)
-                    .rev()
-                    .find(|i| msg.is_char_boundary(*i))
-                    .unwrap_or(0);
-                msg.truncate(cut);
-                msg.push('…');
-            }
-            lines.push(format!("{:?} {}", v.instance_path, msg));
-        }
-    }
-    assert!(
-        problems.is_empty(),
-        "invalid fixtures that do not fail as documented:\n{}",
-        problems.join("\n")
-    );
     // The exact errors, so a schema change that moves them is seen in review.
-    let text: String = report
-        .iter()
-        .map(|(f, lines)| format!("== {f}\n{}\n", lines.join("\n")))
-        .collect();
+    let text = fixture_kit::invalid_fixture_errors(SchemaSet::embedded(), invalid_cases());
     insta::assert_snapshot!("invalid_fixture_errors", text);
 }
 

@@ -137,3 +137,60 @@ pub fn invalid_cases(fixtures: &Path) -> Vec<InvalidCase> {
     }
     out
 }
+
+/// Checks that every invalid case fails, and fails where it says; panics
+/// listing those that do not. Returns every case's errors, file by file,
+/// for a snapshot (a schema change that moves them is seen in review).
+pub fn invalid_fixture_errors(
+    set: &proteus_conformance::schema::SchemaSet,
+    cases: Vec<InvalidCase>,
+) -> String {
+    let mut report = std::collections::BTreeMap::<String, Vec<String>>::new();
+    let mut problems = Vec::new();
+    for case in cases {
+        let violations = set
+            .violations(&case.schema, &case.instance)
+            .expect("schema exists");
+        let label = format!("{} :: {}", case.file, case.description);
+        if violations.is_empty() {
+            problems.push(format!(
+                "{label}: accepted, but must fail because {}",
+                case.reason
+            ));
+            continue;
+        }
+        if !violations.iter().any(|v| v.instance_path == case.error_at) {
+            problems.push(format!(
+                "{label}: expected an error at {:?}, got {:?}",
+                case.error_at,
+                violations
+                    .iter()
+                    .map(|v| v.instance_path.as_str())
+                    .collect::<Vec<_>>()
+            ));
+        }
+        let lines = report.entry(case.file.clone()).or_default();
+        lines.push(format!("# {}", case.description));
+        for v in violations {
+            let mut msg = v.message.clone();
+            if msg.len() > 160 {
+                let cut = (0..=160)
+                    .rev()
+                    .find(|i| msg.is_char_boundary(*i))
+                    .unwrap_or(0);
+                msg.truncate(cut);
+                msg.push('…');
+            }
+            lines.push(format!("{:?} {}", v.instance_path, msg));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "invalid fixtures that do not fail as documented:\n{}",
+        problems.join("\n")
+    );
+    report
+        .iter()
+        .map(|(f, lines)| format!("== {f}\n{}\n", lines.join("\n")))
+        .collect()
+}
