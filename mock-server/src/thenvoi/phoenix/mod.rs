@@ -271,8 +271,13 @@ async fn serve(band: Arc<Band>, who: Principal, vsn_ok: bool, upgraded: hyper::u
                     break CloseWith(1000, "gone");
                 }
             }
-            // Bytes kept by a push: the branch above writes them next turn.
-            () = conn.wire.kept() => {}
+            // Bytes kept by a push (the branch above writes them next
+            // turn), or a push found the connection failed.
+            () = conn.wire.kept() => {
+                if conn.wire.is_closed() {
+                    break CloseWith(1000, "gone");
+                }
+            }
             inbound = stream.next() => {
                 idle_timer.as_mut().reset(tokio::time::Instant::now() + idle);
                 let text = match inbound {

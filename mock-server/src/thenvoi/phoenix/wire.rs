@@ -133,7 +133,11 @@ impl<W: AsyncWrite + Unpin> Wire<W> {
                 match Pin::new(&mut *out).poll_write(&mut cx, &frame[written..]) {
                     Poll::Ready(Ok(n)) if n > 0 => written += n,
                     Poll::Ready(_) => {
+                        // The connection failed: the socket's task is told,
+                        // and ends the socket.
                         s.out = None;
+                        drop(guard);
+                        self.kept.notify_one();
                         return Sent::Gone;
                     }
                     Poll::Pending => break,
@@ -166,6 +170,11 @@ impl<W: AsyncWrite + Unpin> Wire<W> {
     /// Bytes kept, not yet taken by the kernel.
     pub fn unsent(&self) -> u64 {
         self.lock().pending_len as u64
+    }
+
+    /// Whether the connection failed or was shut.
+    pub fn is_closed(&self) -> bool {
+        self.lock().out.is_none()
     }
 
     /// Whether bytes are kept.
@@ -350,6 +359,8 @@ mod tests {
         taken: Vec<u8>,
         budget: usize,
         writes: usize,
+        /// Every write fails (the peer reset the connection).
+        reset: bool,
     }
 
     impl AsyncWrite for Trickle {
@@ -358,6 +369,9 @@ mod tests {
             _: &mut Context<'_>,
             buf: &[u8],
         ) -> Poll<io::Result<usize>> {
+            if self.reset {
+                return Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()));
+            }
             let n = buf.len().min(self.budget);
             if n == 0 {
                 return Poll::Pending;
@@ -458,6 +472,24 @@ mod tests {
         assert_eq!(conn.writes, 1);
         assert_eq!(conn.taken.len(), 110);
         assert!(conn.taken.starts_with(b"one xx") && conn.taken.ends_with(b"xx three"));
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_closes_the_wire_and_wakes_the_sockets_task() {
+        let wire = Wire::new(
+            Trickle {
+                reset: true,
+                ..Trickle::default()
+            },
+            8,
+            0,
+        );
+        assert_eq!(wire.send(&Bytes::from_static(b"x")), Sent::Gone);
+        assert!(wire.is_closed());
+        tokio::time::timeout(Duration::from_secs(1), wire.kept())
+            .await
+            .expect("the socket's task is woken");
+        assert_eq!(wire.send(&Bytes::from_static(b"y")), Sent::Gone);
     }
 
     #[test]
