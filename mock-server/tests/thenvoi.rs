@@ -588,3 +588,67 @@ async fn a_room_past_its_history_bound_forgets_its_oldest_messages_and_counts_th
     );
     mock.stop().await.expect("clean stop");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_closes_gets_the_closing_handshake_answered() {
+    let mock = start().await;
+    let mut ws = socket(&mock, NADIA).await;
+    join(&mut ws, &format!("chat_room:{ROOM}")).await;
+    ws.send(Message::Close(None)).await.expect("close sent");
+    let answer = tokio::time::timeout(Duration::from_secs(3), ws.next())
+        .await
+        .expect("an answer within 3 s");
+    assert!(
+        matches!(answer, Some(Ok(Message::Close(_)))),
+        "the server answers the close with its own: {answer:?}"
+    );
+    mock.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_pings_and_never_reads_is_cut_as_a_slow_consumer() {
+    // Its pongs pile up like pushes would: the bound holds for them too.
+    let mock = start_with(Config {
+        socket_buffer_bytes: 64 * 1024,
+        ..Config::default()
+    })
+    .await;
+    let tcp = tokio::net::TcpSocket::new_v4().expect("socket");
+    tcp.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    let tcp = tcp.connect(mock.addr).await.expect("connect");
+    let url = format!(
+        "ws://{}/api/v1/socket/websocket?vsn=2.0.0&api_key={NADIA}",
+        mock.addr
+    );
+    let (ws, _) =
+        tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(tcp))
+            .await
+            .expect("upgrade");
+    let (mut sink, _unread) = ws.split();
+    let stats = format!("{}/__admin/stats", mock.url());
+    let payload = vec![b'p'; 125];
+    let started = std::time::Instant::now();
+    let cut = loop {
+        for _ in 0..500 {
+            if sink
+                .send(Message::Ping(payload.clone().into()))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        let v: Value = reqwest::get(&stats)
+            .await
+            .expect("stats")
+            .json()
+            .await
+            .expect("json");
+        let cut = v["data"]["thenvoi"]["slowConsumersCut"].as_u64();
+        if cut == Some(1) || started.elapsed() > Duration::from_secs(20) {
+            break cut;
+        }
+    };
+    assert_eq!(cut, Some(1), "a socket that never reads its pongs is cut");
+    mock.stop().await.expect("clean stop");
+}

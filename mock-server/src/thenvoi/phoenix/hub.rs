@@ -67,20 +67,16 @@ impl Conn {
     }
 
     /// Sends a Phoenix frame (JSON text).
-    pub fn send_text(&self, text: &str, stats: &Stats) -> bool {
-        self.send(&text_frame(text.as_bytes()), stats)
+    pub fn send_text(&self, text: &str) -> bool {
+        self.send(&text_frame(text.as_bytes()))
     }
 
-    /// Sends one framed WebSocket message; a socket that keeps more than
-    /// its bound unwritten is cut (slow consumer) after what it keeps.
-    pub fn send(&self, frame: &Bytes, stats: &Stats) -> bool {
+    /// Sends one framed WebSocket message; whether it is written or kept
+    /// to be. A socket that keeps more than its bound unwritten is closed
+    /// by its task (slow consumer) after what it keeps.
+    pub fn send(&self, frame: &Bytes) -> bool {
         match self.wire.send(frame) {
-            Sent::Written | Sent::Kept => true,
-            Sent::OverBound(why) => {
-                stats.slow_consumers_cut.fetch_add(1, Ordering::Relaxed);
-                self.close(CloseWith(1008, why));
-                true
-            }
+            Sent::Written | Sent::Kept | Sent::OverBound => true,
             Sent::Gone => false,
         }
     }
@@ -231,8 +227,7 @@ impl Hub {
         });
         if let Some(s) = sub {
             let tail = push_tail(topic, event, payload);
-            s.conn
-                .send_text(&push_frame(s.join_ref.as_deref(), &tail), &self.stats);
+            s.conn.send_text(&push_frame(s.join_ref.as_deref(), &tail));
         }
     }
 
@@ -356,14 +351,12 @@ impl Outbox for Hub {
                 let mut frames = Frames::new(push_tail(&topic, push.event, push.payload));
                 for s in t.users.values() {
                     let frame = frames.for_join(s.join_ref.as_deref());
-                    reached += usize::from(s.conn.send(&frame, &self.stats));
+                    reached += usize::from(s.conn.send(&frame));
                 }
                 let mut to_agent = |agent: &String, subs: &Vec<Sub>| {
                     let mut any = false;
                     for s in subs {
-                        any |= s
-                            .conn
-                            .send(&frames.for_join(s.join_ref.as_deref()), &self.stats);
+                        any |= s.conn.send(&frames.for_join(s.join_ref.as_deref()));
                     }
                     if any {
                         reached += 1;

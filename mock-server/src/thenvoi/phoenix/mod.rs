@@ -20,6 +20,7 @@ pub mod wire;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::extract::{Query, Request, State};
@@ -28,8 +29,8 @@ use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use serde_json::json;
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_util::sync::CancellationToken;
 
 use super::Band;
@@ -272,10 +273,14 @@ async fn serve(band: Arc<Band>, who: Principal, vsn_ok: bool, upgraded: hyper::u
                 }
             }
             // Bytes kept by a push (the branch above writes them next
-            // turn), or a push found the connection failed.
+            // turn), the bound crossed, or the connection failed.
             () = conn.wire.kept() => {
                 if conn.wire.is_closed() {
                     break CloseWith(1000, "gone");
+                }
+                if let Some(why) = conn.wire.over() {
+                    band.hub.stats.slow_consumers_cut.fetch_add(1, Ordering::Relaxed);
+                    break CloseWith(1008, why);
                 }
             }
             inbound = stream.next() => {
@@ -288,6 +293,11 @@ async fn serve(band: Arc<Band>, who: Principal, vsn_ok: bool, upgraded: hyper::u
                     Some(Ok(Message::Binary(_))) => {
                         break CloseWith(1011, "binary frames are not used: send JSON text frames");
                     }
+                    Some(Err(WsError::Capacity(_))) => {
+                        break CloseWith(1009, "frame too large: at most 1 MiB");
+                    }
+                    Some(Err(WsError::Protocol(_))) => break CloseWith(1002, "WebSocket protocol error"),
+                    Some(Err(WsError::Utf8(_))) => break CloseWith(1007, "a text frame that is not UTF-8"),
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break CLIENT_CLOSED,
                 };
                 if !vsn_ok {
@@ -315,13 +325,32 @@ async fn serve(band: Arc<Band>, who: Principal, vsn_ok: bool, upgraded: hyper::u
         }
     };
     // Frames kept before the close still go out (a reply before phx_close),
-    // then the close. When the client closed, the WebSocket layer already
-    // wrote its answer.
+    // then the close, then the client's answer is read, all within
+    // CLOSE_DRAIN. Leaving the subscriptions first means no push follows
+    // the close frame.
     band.hub.disconnect(&conn, joined.into_keys());
-    if why != CLIENT_CLOSED {
-        conn.wire.send_last(&wire::close_frame(why.0, why.1));
+    let deadline = tokio::time::Instant::now() + CLOSE_DRAIN;
+    if why == CLIENT_CLOSED {
+        // The WebSocket layer queued its answer to the client's close; a
+        // flush writes it (through the wire: it never waits).
+        let _ = futures_util::SinkExt::flush(&mut stream).await;
+    } else {
+        conn.wire.send_close(&wire::close_frame(why.0, why.1));
     }
-    conn.wire.finish(CLOSE_DRAIN).await;
+    conn.wire.finish(deadline).await;
+    // A socket closed with unread input is reset, and a reset throws away
+    // what the kernel had still to send (the close frame among it): read
+    // until the client closes its side.
+    let linger = async {
+        let mut sink = [0u8; 4096];
+        while let Ok(n) = tokio::io::AsyncReadExt::read(&mut stream.get_mut().read, &mut sink).await
+        {
+            if n == 0 {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout_at(deadline, linger).await;
     drop(stream);
     journal(
         &band,
@@ -344,7 +373,7 @@ fn handle(
 ) -> Option<CloseWith> {
     let faults = band.core.faults.thenvoi(channels::room_of(&frame.topic));
     let send = |text: axum::extract::ws::Utf8Bytes| {
-        conn.send_text(&text, &band.hub.stats);
+        conn.send_text(&text);
     };
     // A subscription the core ended (the entity left the room) is gone.
     joined.retain(|topic, _| {

@@ -13,10 +13,11 @@
 //! one lock, and nothing is written directly while anything is kept, so a
 //! frame is either written whole or its rest waits at the end of the kept
 //! bytes. The bound (the slow-consumer policy, docs/SECURITY.md): frames and
-//! bytes kept here, beyond what the kernel's socket buffer took. The frame
-//! that crosses it is still kept whole (a frame cut in half would garble
-//! the stream), the socket is closed with 1008 after what is kept, and
-//! nothing more is taken. A kept frame is the push's own shared bytes, not
+//! bytes kept here, beyond what the kernel's socket buffer took, the
+//! WebSocket layer's own pongs included. The frame that crosses it is still
+//! kept whole (a frame cut in half would garble the stream), the socket's
+//! task is told and closes with 1008 after what is kept, and nothing but
+//! the close frame is taken from then on. A kept frame is the push's own shared bytes, not
 //! a copy (ten lagging subscribers of one push hold it once), and a drain
 //! gathers small kept frames into one write.
 
@@ -25,7 +26,6 @@ use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use hyper::upgrade::Upgraded;
@@ -43,10 +43,10 @@ pub enum Sent {
     Written,
     /// Kept (all or its rest) for the socket's task to write.
     Kept,
-    /// Kept, but the bound is crossed: close the socket as a slow consumer,
-    /// for this reason.
-    OverBound(&'static str),
-    /// The socket is closed or cut; nothing was written.
+    /// Kept, but the bound is crossed: the socket's task closes the socket
+    /// as a slow consumer (see [`Wire::over`]).
+    OverBound,
+    /// The socket is closed, closing or cut; nothing was written.
     Gone,
 }
 
@@ -64,14 +64,18 @@ pub struct Wire<W = WriteHalf<Io>> {
 struct State<W> {
     /// `None` once the socket failed or is shut.
     out: Option<W>,
-    /// Kept frames (the first may be the rest of a frame), oldest first.
-    pending: VecDeque<Bytes>,
+    /// Kept chunks, oldest first, each with the number of frames that end
+    /// in it (the first chunk may be the rest of a frame; a gathered chunk
+    /// holds several).
+    pending: VecDeque<(Bytes, usize)>,
     /// Their bytes.
     pending_len: usize,
-    /// Frames added to `pending` since it was last empty.
+    /// Frames kept, not yet wholly written.
     frames: usize,
-    /// Over the bound: only the final close frame is taken now.
-    over: bool,
+    /// Why the bound was crossed, if it was.
+    over: Option<&'static str>,
+    /// The close frame is in: nothing more is taken.
+    closing: bool,
 }
 
 impl<W: AsyncWrite + Unpin> std::fmt::Debug for Wire<W> {
@@ -90,7 +94,8 @@ impl<W: AsyncWrite + Unpin> Wire<W> {
                 pending: VecDeque::new(),
                 pending_len: 0,
                 frames: 0,
-                over: false,
+                over: None,
+                closing: false,
             }),
             kept: Notify::new(),
             frame_limit: frame_limit.max(1),
@@ -103,29 +108,29 @@ impl<W: AsyncWrite + Unpin> Wire<W> {
     }
 
     /// Writes one whole WebSocket frame now if the kernel takes it; keeps
-    /// what it does not take.
+    /// what it does not take, within the bound.
     pub fn send(&self, frame: &Bytes) -> Sent {
         self.put(frame, false)
     }
 
-    /// The close frame, or the WebSocket layer's own answers (pongs, the
-    /// answer to a close): taken even over the bound, and never the reason
-    /// for a cut.
-    pub fn send_last(&self, frame: &Bytes) -> Sent {
+    /// The close frame: taken even over the bound, and the last one taken.
+    pub fn send_close(&self, frame: &Bytes) -> Sent {
         self.put(frame, true)
     }
 
-    fn put(&self, frame: &Bytes, last: bool) -> Sent {
+    fn put(&self, frame: &Bytes, close: bool) -> Sent {
         let mut guard = self.lock();
         let s = &mut *guard;
-        if s.over && !last {
+        if s.closing || (s.over.is_some() && !close) {
             return Sent::Gone;
         }
+        s.closing = close;
         let Some(out) = s.out.as_mut() else {
             return Sent::Gone;
         };
+        let was_empty = s.pending.is_empty();
         let mut written = 0;
-        if s.pending.is_empty() {
+        if was_empty {
             // Not the socket task's waker: nobody waits on this write. When
             // the kernel refuses, the task is told and writes with its own.
             let mut cx = Context::from_waker(Waker::noop());
@@ -147,24 +152,36 @@ impl<W: AsyncWrite + Unpin> Wire<W> {
                 return Sent::Written;
             }
         }
-        s.pending.push_back(frame.slice(written..));
+        s.pending.push_back((frame.slice(written..), 1));
         s.pending_len += frame.len() - written;
         s.frames += 1;
-        let verdict = if last {
-            Sent::Kept
+        let crossed = if close || s.over.is_some() {
+            None
         } else if s.frames > self.frame_limit {
-            Sent::OverBound("slow consumer: too many frames queued")
+            Some("slow consumer: too many frames queued")
         } else if self.byte_limit > 0 && s.pending_len as u64 > self.byte_limit {
-            Sent::OverBound("slow consumer: too many bytes queued")
+            Some("slow consumer: too many bytes queued")
+        } else {
+            None
+        };
+        s.over = s.over.or(crossed);
+        drop(guard);
+        // The task drains while anything is kept; it needs telling only
+        // when that starts, or when it must close.
+        if was_empty || crossed.is_some() {
+            self.kept.notify_one();
+        }
+        if crossed.is_some() {
+            Sent::OverBound
         } else {
             Sent::Kept
-        };
-        if matches!(verdict, Sent::OverBound(_)) {
-            s.over = true;
         }
-        drop(guard);
-        self.kept.notify_one();
-        verdict
+    }
+
+    /// Why the bound was crossed, once it was: the socket's task closes the
+    /// socket with 1008 and this reason.
+    pub fn over(&self) -> Option<&'static str> {
+        self.lock().over
     }
 
     /// Bytes kept, not yet taken by the kernel.
@@ -182,7 +199,8 @@ impl<W: AsyncWrite + Unpin> Wire<W> {
         !self.lock().pending.is_empty()
     }
 
-    /// Resolves when bytes have been kept since the last call (or before it).
+    /// Resolves when kept bytes appeared, the bound was crossed or the
+    /// connection failed (since the last call, or before it).
     pub async fn kept(&self) {
         self.kept.notified().await;
     }
@@ -193,8 +211,7 @@ impl<W: AsyncWrite + Unpin> Wire<W> {
         let mut guard = self.lock();
         let s = &mut *guard;
         loop {
-            let Some(front) = s.pending.front_mut() else {
-                s.frames = 0;
+            let Some((front, _)) = s.pending.front_mut() else {
                 if s.pending.capacity() > KEEP_CAPACITY {
                     s.pending = VecDeque::new();
                 }
@@ -206,13 +223,14 @@ impl<W: AsyncWrite + Unpin> Wire<W> {
             let Some(out) = s.out.as_mut() else {
                 return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
             };
-            let Some(front) = s.pending.front_mut() else {
+            let Some((front, frames)) = s.pending.front_mut() else {
                 continue;
             };
             match Pin::new(out).poll_write(cx, front) {
                 Poll::Ready(Ok(n)) if n > 0 => {
                     s.pending_len -= n;
                     if n == front.len() {
+                        s.frames -= *frames;
                         s.pending.pop_front();
                     } else {
                         front.advance(n);
@@ -231,21 +249,22 @@ impl<W: AsyncWrite + Unpin> Wire<W> {
         }
     }
 
-    /// The end: what is kept goes out (within `within`), then the write
-    /// side is shut and nothing more is taken.
-    pub async fn finish(&self, within: Duration) {
+    /// The end: what is kept goes out (by `deadline`), then the write side
+    /// is shut and nothing more is taken.
+    pub async fn finish(&self, deadline: tokio::time::Instant) {
         let drained = std::future::poll_fn(|cx| self.poll_drain(cx));
-        if let Ok(Ok(())) = tokio::time::timeout(within, drained).await {
+        if let Ok(Ok(())) = tokio::time::timeout_at(deadline, drained).await {
             let shut = std::future::poll_fn(|cx| match self.lock().out.as_mut() {
                 Some(out) => Pin::new(out).poll_shutdown(cx),
                 None => Poll::Ready(Ok(())),
             });
-            let _ = tokio::time::timeout(within, shut).await;
+            let _ = tokio::time::timeout_at(deadline, shut).await;
         }
         let mut s = self.lock();
         s.out = None;
         s.pending = VecDeque::new();
         s.pending_len = 0;
+        s.frames = 0;
     }
 }
 
@@ -256,17 +275,19 @@ const GATHER: usize = 64 * 1024;
 /// does not hold its peak for the socket's life).
 const KEEP_CAPACITY: usize = 64;
 
-/// Joins the first kept frames, up to [`GATHER`] bytes, into one.
-fn gather(pending: &mut VecDeque<Bytes>) {
+/// Joins the first kept chunks, up to [`GATHER`] bytes, into one.
+fn gather(pending: &mut VecDeque<(Bytes, usize)>) {
     let mut joined = BytesMut::new();
-    while let Some(next) = pending.front() {
+    let mut frames = 0;
+    while let Some((next, n)) = pending.front() {
         if !joined.is_empty() && joined.len() + next.len() > GATHER {
             break;
         }
         joined.extend_from_slice(next);
+        frames += n;
         pending.pop_front();
     }
-    pending.push_front(joined.freeze());
+    pending.push_front((joined.freeze(), frames));
 }
 
 /// One unmasked server text frame (RFC 6455 5.2): header, then `payload`.
@@ -326,15 +347,14 @@ impl AsyncRead for Reader {
 impl AsyncWrite for Reader {
     /// Takes all of `buf` or fails: the WebSocket layer hands over whole
     /// frames, and a partial answer would let another frame in between.
+    /// Pongs count against the bound like pushes (a client that pings and
+    /// never reads is a slow consumer too).
     fn poll_write(
         self: Pin<&mut Self>,
         _: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match (*self.wire)
-            .as_ref()
-            .send_last(&Bytes::copy_from_slice(buf))
-        {
+        match (*self.wire).as_ref().send(&Bytes::copy_from_slice(buf)) {
             Sent::Gone => Poll::Ready(Err(io::ErrorKind::BrokenPipe.into())),
             _ => Poll::Ready(Ok(buf.len())),
         }
@@ -352,6 +372,7 @@ impl AsyncWrite for Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     /// A connection that takes at most `budget` bytes, then would block.
     #[derive(Default)]
@@ -496,23 +517,37 @@ mod tests {
     fn crossing_the_bound_keeps_that_frame_whole_then_takes_only_the_close() {
         let wire = Wire::new(Trickle::default(), 2, 10);
         assert_eq!(wire.send(&Bytes::from_static(b"12345")), Sent::Kept);
-        assert_eq!(
-            wire.send(&Bytes::from_static(b"678901")),
-            Sent::OverBound("slow consumer: too many bytes queued")
-        );
+        assert_eq!(wire.over(), None);
+        assert_eq!(wire.send(&Bytes::from_static(b"678901")), Sent::OverBound);
+        assert_eq!(wire.over(), Some("slow consumer: too many bytes queued"));
         assert_eq!(wire.unsent(), 11, "the crossing frame is kept whole");
         assert_eq!(wire.send(&Bytes::from_static(b"late")), Sent::Gone);
-        assert_eq!(wire.send_last(&Bytes::from_static(b"close")), Sent::Kept);
+        assert_eq!(wire.send_close(&Bytes::from_static(b"close")), Sent::Kept);
+        assert_eq!(
+            wire.send_close(&Bytes::from_static(b"again")),
+            Sent::Gone,
+            "nothing after the close frame"
+        );
         out(&wire).out.as_mut().unwrap().budget = 100;
         assert!(matches!(drain(&wire), Poll::Ready(Ok(()))));
         assert_eq!(out(&wire).out.as_ref().unwrap().taken, b"12345678901close");
-        let frames = Wire::new(Trickle::default(), 2, 0);
-        frames.send(&Bytes::from_static(b"a"));
-        frames.send(&Bytes::from_static(b"b"));
-        assert_eq!(
-            frames.send(&Bytes::from_static(b"c")),
-            Sent::OverBound("slow consumer: too many frames queued")
-        );
+    }
+
+    #[test]
+    fn the_frame_bound_counts_frames_still_kept_not_frames_ever_kept() {
+        // Frames too big to be gathered, so each goes out on its own.
+        let big = || Bytes::from(vec![b'x'; GATHER + 1]);
+        let wire = Wire::new(Trickle::default(), 2, 0);
+        assert_eq!(wire.send(&big()), Sent::Kept);
+        assert_eq!(wire.send(&big()), Sent::Kept);
+        // The socket takes the first and not yet the second: bytes are
+        // still kept, but one frame fewer.
+        out(&wire).out.as_mut().unwrap().budget = GATHER + 1;
+        assert!(drain(&wire).is_pending());
+        assert_eq!(wire.send(&big()), Sent::Kept);
+        assert_eq!(wire.over(), None);
+        assert_eq!(wire.send(&big()), Sent::OverBound);
+        assert_eq!(wire.over(), Some("slow consumer: too many frames queued"));
     }
 
     #[test]
