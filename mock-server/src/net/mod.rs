@@ -185,6 +185,7 @@ impl axum::serve::Listener for CuttableListener {
                         peer,
                         deadline: Box::pin(tokio::time::sleep(limits.idle_timeout)),
                         rewrite: None,
+                        upgraded: false,
                         last_write: tokio::time::Instant::now(),
                         limits,
                         read_cut: Box::pin(cut.token.clone().cancelled_owned()),
@@ -225,6 +226,10 @@ pub struct CuttableStream {
     limits: Limits,
     /// An HTTP-layer error answer, rewritten, and how much of it is out.
     rewrite: Option<(Vec<u8>, usize)>,
+    /// The connection switched protocols (a WebSocket): what is written
+    /// from then on is frames, never an HTTP answer to rewrite (the rest of
+    /// a frame may begin with any text a client sent).
+    upgraded: bool,
     cut: Arc<Cut>,
     // Separate futures, so a reader and a writer in different tasks are both woken.
     read_cut: Pin<Box<WaitForCancellationFutureOwned>>,
@@ -335,9 +340,13 @@ impl AsyncWrite for CuttableStream {
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
         std::task::ready!(this.drain_rewrite(cx))?;
-        if buf.starts_with(b"HTTP/1.1 4") && this.take_early_error(buf) {
-            let _ = this.drain_rewrite(cx)?;
-            return Poll::Ready(Ok(buf.len()));
+        if !this.upgraded {
+            if buf.starts_with(b"HTTP/1.1 101 ") {
+                this.upgraded = true;
+            } else if buf.starts_with(b"HTTP/1.1 4") && this.take_early_error(buf) {
+                let _ = this.drain_rewrite(cx)?;
+                return Poll::Ready(Ok(buf.len()));
+            }
         }
         let written = unless_cut(&this.cut, this.write_cut.as_mut(), cx, |cx| {
             Pin::new(&mut this.tcp).poll_write(cx, buf)
@@ -357,7 +366,10 @@ impl AsyncWrite for CuttableStream {
         let this = &mut *self;
         std::task::ready!(this.drain_rewrite(cx))?;
         let first = bufs.iter().find(|b| !b.is_empty());
-        if first.is_some_and(|b| b.starts_with(b"HTTP/1.1 4")) {
+        if first.is_some_and(|b| b.starts_with(b"HTTP/1.1 101 ")) {
+            this.upgraded = true;
+        }
+        if !this.upgraded && first.is_some_and(|b| b.starts_with(b"HTTP/1.1 4")) {
             let whole: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
             if this.take_early_error(&whole) {
                 let _ = this.drain_rewrite(cx)?;
