@@ -52,6 +52,22 @@ async fn socket(mock: &Running, key: &str) -> Ws {
         .0
 }
 
+/// A socket whose receive buffer is 4 KiB: what it does not read soon
+/// waits in the mock rather than in the kernel.
+async fn small_buffer_socket(mock: &Running, key: &str) -> Ws {
+    let tcp = tokio::net::TcpSocket::new_v4().expect("socket");
+    tcp.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    let tcp = tcp.connect(mock.addr).await.expect("connect");
+    let url = format!(
+        "ws://{}/api/v1/socket/websocket?vsn=2.0.0&api_key={key}",
+        mock.addr
+    );
+    tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(tcp))
+        .await
+        .expect("upgrade")
+        .0
+}
+
 /// The next text frame as JSON, or `None` when the socket closed or went quiet.
 async fn next(ws: &mut Ws) -> Option<Value> {
     loop {
@@ -378,18 +394,7 @@ async fn pushes_from_many_senders_and_replies_reach_a_lagging_socket_whole_and_i
     })
     .await;
     // A small receive buffer, so that most of the ~16 MB waits in the mock.
-    let tcp = tokio::net::TcpSocket::new_v4().expect("socket");
-    tcp.set_recv_buffer_size(4096).expect("SO_RCVBUF");
-    let tcp = tcp.connect(mock.addr).await.expect("connect");
-    let url = format!(
-        "ws://{}/api/v1/socket/websocket?vsn=2.0.0&api_key={NADIA}",
-        mock.addr
-    );
-    let mut ws =
-        tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(tcp))
-            .await
-            .expect("upgrade")
-            .0;
+    let mut ws = small_buffer_socket(&mock, NADIA).await;
     join(&mut ws, &format!("chat_room:{ROOM}")).await;
     let helper = helper_id(&mock).await;
     let (mut sink, mut stream) = ws.split();
@@ -613,17 +618,7 @@ async fn a_client_that_pings_and_never_reads_is_cut_as_a_slow_consumer() {
         ..Config::default()
     })
     .await;
-    let tcp = tokio::net::TcpSocket::new_v4().expect("socket");
-    tcp.set_recv_buffer_size(4096).expect("SO_RCVBUF");
-    let tcp = tcp.connect(mock.addr).await.expect("connect");
-    let url = format!(
-        "ws://{}/api/v1/socket/websocket?vsn=2.0.0&api_key={NADIA}",
-        mock.addr
-    );
-    let (ws, _) =
-        tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(tcp))
-            .await
-            .expect("upgrade");
+    let ws = small_buffer_socket(&mock, NADIA).await;
     let (mut sink, _unread) = ws.split();
     let stats = format!("{}/__admin/stats", mock.url());
     let payload = vec![b'p'; 125];
