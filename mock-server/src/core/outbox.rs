@@ -151,6 +151,12 @@ pub struct Push<'a> {
     pub channel: Channel<'a>,
     /// The event name (`message_created`, `participant_added`, ...).
     pub event: &'static str,
-    pub payload: &'a Value,
+    /// Serialized once by the caller; every transport copies these bytes.
+    pub payload: &'a RawValue,
     pub audience: Audience<'a>,
+}
+
+/// A payload for [`Push`].
+pub fn payload(value: &impl serde::Serialize) -> Box<RawValue> {
+    serde_json::value::to_raw_value(value).expect("our payloads serialize as JSON")
 }

@@ -109,6 +109,35 @@ pub struct Mention {
     pub handle: Option<String>,
 }
 
+/// One recipient in the answer to a sent message (T34): who was mentioned,
+/// as the room knows them.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Recipient {
+    pub id: Id,
+    pub handle: Option<String>,
+    pub name: String,
+}
+
+/// The `message_created` payload (T25), keys in the documented order.
+#[derive(Debug, Serialize)]
+pub struct Created<'a> {
+    id: &'a str,
+    content: &'a str,
+    sender_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sender_name: Option<&'a str>,
+    sender_type: &'static str,
+    message_type: &'a str,
+    metadata: CreatedMetadata<'a>,
+    inserted_at: &'a str,
+    updated_at: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+struct CreatedMetadata<'a> {
+    mentions: &'a [Mention],
+}
+
 /// A stored message or event of a room.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Message {
@@ -131,24 +160,27 @@ pub struct Message {
 }
 
 impl Message {
-    /// The `message_created` payload (T25).
-    pub fn created_payload(&self) -> Value {
-        let mut o = Map::new();
-        o.insert("id".into(), self.id.clone().into());
-        o.insert("content".into(), self.content.clone().into());
-        o.insert("sender_id".into(), self.sender_id.clone().into());
-        if let Some(name) = &self.sender_name {
-            o.insert("sender_name".into(), name.clone().into());
+    /// The `message_created` payload (T25), borrowed from the message: it
+    /// is serialized once per push straight to the wire's bytes.
+    pub fn created(&self) -> Created<'_> {
+        Created {
+            id: &self.id,
+            content: &self.content,
+            sender_id: &self.sender_id,
+            sender_name: self.sender_name.as_deref(),
+            sender_type: self.sender_type.as_str(),
+            message_type: &self.message_type,
+            metadata: CreatedMetadata {
+                mentions: &self.mentions,
+            },
+            inserted_at: &self.inserted_at,
+            updated_at: &self.updated_at,
         }
-        o.insert("sender_type".into(), self.sender_type.as_str().into());
-        o.insert("message_type".into(), self.message_type.clone().into());
-        o.insert(
-            "metadata".into(),
-            serde_json::json!({ "mentions": self.mentions }),
-        );
-        o.insert("inserted_at".into(), self.inserted_at.clone().into());
-        o.insert("updated_at".into(), self.updated_at.clone().into());
-        Value::Object(o)
+    }
+
+    /// [`Message::created`] as a JSON value (faults that rewrite it).
+    pub fn created_payload(&self) -> Value {
+        serde_json::to_value(self.created()).unwrap_or_default()
     }
 
     /// The message as the REST APIs return it (T46), with `record` (the
@@ -380,5 +412,35 @@ mod tests {
         };
         assert!(m.created_payload().get("sender_name").is_none());
         assert!(m.rest_object(None)["sender_name"].is_null());
+    }
+
+    #[test]
+    fn a_push_payload_has_the_documented_keys_in_order() {
+        let m = Message {
+            id: "m1".into(),
+            chat_room_id: "r".into(),
+            content: "hi \"there\"".into(),
+            message_type: "text".into(),
+            sender_id: "s".into(),
+            sender_type: Kind::Agent,
+            sender_name: Some("Ada".into()),
+            mentions: vec![Mention {
+                id: "a1".into(),
+                name: Some("Bot".into()),
+                handle: None,
+            }],
+            extra: Map::new(),
+            inserted_at: "t0".into(),
+            updated_at: "t1".into(),
+        };
+        let wire = serde_json::to_string(&m.created()).unwrap();
+        assert_eq!(
+            wire,
+            r#"{"id":"m1","content":"hi \"there\"","sender_id":"s","sender_name":"Ada","sender_type":"Agent","message_type":"text","metadata":{"mentions":[{"id":"a1","name":"Bot"}]},"inserted_at":"t0","updated_at":"t1"}"#
+        );
+        assert_eq!(
+            m.created_payload(),
+            serde_json::from_str::<Value>(&wire).unwrap()
+        );
     }
 }

@@ -17,8 +17,8 @@ use super::messages::{Addressee, Claim, ClaimRules, MentionIn, Mentions, address
 use super::{AddRules, Principal, now, room_object};
 use crate::core::Core;
 use crate::core::error::Refusal;
-use crate::core::outbox::{Audience, Channel, Push};
-use crate::model::thenvoi::{Kind, Member, Message, Room, Status};
+use crate::core::outbox::{self, Audience, Channel, Push};
+use crate::model::thenvoi::{Kind, Member, Message, Recipient, Room, Status};
 
 /// A text message enters a room (T34): stored, pushed to the room's
 /// users and mentioned agents, delivery marked, scripted peers started.
@@ -28,7 +28,7 @@ pub fn send(
     room: &str,
     content: &str,
     mentions: Vec<MentionIn>,
-) -> Result<(Message, Vec<Value>), Refusal> {
+) -> Result<(Message, Vec<Recipient>), Refusal> {
     let faults = core.faults.thenvoi(Some(room));
     let lenient = Mentions {
         optional: mentions.is_empty() && faults.mention_optional.fire(),
@@ -79,10 +79,11 @@ fn announce(core: &Core, message: &Message) {
     } else {
         Audience::UsersAnd(&agents)
     };
-    let mut payload = message.created_payload();
-    if faults.camel_case.fire() {
-        payload = camel_case(payload);
-    }
+    let payload = if faults.camel_case.fire() {
+        outbox::payload(&camel_case(message.created_payload()))
+    } else {
+        outbox::payload(&message.created())
+    };
     let written = core.push(&Push {
         channel: Channel::Room(room),
         event: "message_created",
@@ -181,7 +182,7 @@ pub fn add_participant(
         core.push(&Push {
             channel: Channel::RoomMembers(room),
             event: "participant_added",
-            payload: &participant_added(&object),
+            payload: &outbox::payload(&participant_added(&object)),
             audience: Audience::Everyone,
         });
     }
@@ -220,7 +221,9 @@ pub fn remove_participant(
         core.push(&Push {
             channel: Channel::RoomMembers(room),
             event: "participant_removed",
-            payload: &json!({ "id": member.id, "type": member.kind.as_str(), "name": object["name"] }),
+            payload: &outbox::payload(
+                &json!({ "id": member.id, "type": member.kind.as_str(), "name": object["name"] }),
+            ),
             audience: Audience::Everyone,
         });
     }
@@ -239,7 +242,7 @@ pub fn delete_room(core: &Core, room: &str) -> Result<(Room, Vec<Member>), Refus
     core.push(&Push {
         channel: Channel::RoomMembers(room),
         event: "room_deleted",
-        payload: &json!({ "id": room }),
+        payload: &outbox::payload(&json!({ "id": room })),
         audience: Audience::Everyone,
     });
     core.forget_room(room, None);
@@ -264,7 +267,7 @@ fn own_channel_event(
     core.push(&Push {
         channel,
         event,
-        payload: &payload,
+        payload: &outbox::payload(&payload),
         audience: Audience::Everyone,
     });
 }

@@ -6,13 +6,12 @@
 //! (T40); only they get a delivery record, and the lifecycle calls, the
 //! agent's `/messages` and `/next` see nothing else.
 
-use std::collections::HashMap;
-
+use foldhash::HashMap;
 use serde_json::{Map, Value};
 
 use super::{Principal, Rooms, Stored, not_found, now};
 use crate::core::error::Refusal;
-use crate::model::thenvoi::{Attempt, Delivery, Kind, Mention, Message, Status};
+use crate::model::thenvoi::{Attempt, Delivery, Kind, Mention, Message, Recipient, Status};
 
 /// The agents a message is addressed to (T40): text, mentioned, not the sender.
 pub fn addressed(m: &Message) -> impl Iterator<Item = &str> {
@@ -144,7 +143,7 @@ impl Rooms {
         content: &str,
         mentions: Vec<MentionIn>,
         lenient: Mentions,
-    ) -> Result<(Message, Vec<Value>), Refusal> {
+    ) -> Result<(Message, Vec<Recipient>), Refusal> {
         let Mentions {
             optional: mention_optional,
             anyone: mention_anyone,
@@ -185,7 +184,11 @@ impl Rooms {
                     .map(|a| (a.name.clone(), a.handle.clone())),
             }
             .unwrap_or_default();
-            recipients.push(serde_json::json!({ "id": m.id, "handle": handle, "name": name }));
+            recipients.push(Recipient {
+                id: m.id.clone(),
+                handle: handle.clone(),
+                name: name.clone(),
+            });
             if !stored_mentions.iter().any(|x: &Mention| x.id == m.id) {
                 stored_mentions.push(Mention {
                     id: m.id,
@@ -262,7 +265,7 @@ impl Rooms {
         let forgot = r.post(
             Stored {
                 message: message.clone(),
-                records: HashMap::new(),
+                records: HashMap::default(),
             },
             self.keep(),
         );

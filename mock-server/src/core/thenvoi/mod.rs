@@ -23,11 +23,12 @@ pub mod flow;
 pub mod messages;
 pub mod peers;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use foldhash::HashMap;
 use serde_json::{Value, json};
 
 use super::error::Refusal;
@@ -85,10 +86,10 @@ impl RoomRecord {
         let mut r = RoomRecord {
             room,
             members,
-            by_id: HashMap::new(),
+            by_id: HashMap::default(),
             messages: VecDeque::new(),
             forgotten: 0,
-            message_at: HashMap::new(),
+            message_at: HashMap::default(),
         };
         r.reindex();
         r

@@ -9,11 +9,11 @@
 //! frames or in bytes, unwritten is cut as a slow consumer
 //! (docs/SECURITY.md) rather than allowed to grow without bound.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
+use foldhash::HashMap;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -279,11 +279,19 @@ pub fn topic(channel: Channel<'_>) -> String {
     }
 }
 
-/// A server push, all of it but the first element: `,null,topic,event,payload]`
+/// A server push, all of it but `[join_ref,`: `null,topic,event,payload]`
 /// (T6), serialized once and shared by every subscriber.
-pub fn push_tail(topic: &str, event: &str, payload: &Value) -> String {
-    let frame = serde_json::to_string(&(None::<()>, topic, event, payload)).unwrap_or_default();
-    frame[1..].to_string()
+pub fn push_tail(topic: &str, event: &str, payload: &(impl serde::Serialize + ?Sized)) -> String {
+    let mut tail = Vec::with_capacity(256);
+    tail.extend_from_slice(b"null,");
+    let _ = serde_json::to_writer(&mut tail, topic);
+    tail.push(b',');
+    let _ = serde_json::to_writer(&mut tail, event);
+    tail.push(b',');
+    let _ = serde_json::to_writer(&mut tail, payload);
+    tail.push(b']');
+    // serde_json writes UTF-8 only.
+    String::from_utf8(tail).unwrap_or_default()
 }
 
 /// One push's frames, framed for the WebSocket: subscribers that joined
@@ -416,5 +424,26 @@ impl Outbox for Hub {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_push_frame_is_the_five_element_array_of_phoenix_v2() {
+        let payload = serde_json::json!({ "id": "m\"1", "n": [1, 2] });
+        let tail = push_tail("chat_room:r", "message_created", &payload);
+        let frame = push_frame(Some("3"), &tail);
+        assert_eq!(
+            frame,
+            r#"["3",null,"chat_room:r","message_created",{"id":"m\"1","n":[1,2]}]"#
+        );
+        let parsed: Value = serde_json::from_str(&push_frame(None, &tail)).unwrap();
+        assert_eq!(
+            parsed,
+            serde_json::json!([null, null, "chat_room:r", "message_created", payload])
+        );
     }
 }

@@ -13,7 +13,7 @@ use super::body::{Body, optional_text_not_null, optional_uuid, text};
 use super::{AgentKey, Answer, Failure, data, page, paging, query_pairs, uuid};
 use crate::core::thenvoi::messages::{Claim, Filter, Next};
 use crate::core::thenvoi::{Principal, flow, room_object};
-use crate::model::thenvoi::Room;
+use crate::model::thenvoi::{Recipient, Room};
 use crate::thenvoi::Band;
 
 /// A room the caller takes part in (404 otherwise, T31).
@@ -92,7 +92,7 @@ pub async fn create_chat(
 ) -> Answer {
     let body = read_body(&band, None, &body)?;
     let chat = body.maybe_wrapped("chat", &["task_id"])?;
-    let task_id = optional_uuid(&chat, "task_id", "chat.")?;
+    let task_id = optional_uuid(chat, "task_id", "chat.")?;
     let room = flow::create_room(&band.core, &who, task_id);
     data(created(&band, None), room_object(&room))
 }
@@ -136,7 +136,7 @@ pub async fn participants(
     {
         list.retain(|p| p["type"] != "User");
     }
-    data(StatusCode::OK, list.into())
+    data(StatusCode::OK, list)
 }
 
 /// `{"participant": {"participant_id", "role"?}}` (T36).
@@ -147,12 +147,12 @@ pub fn participant_body(
 ) -> Result<(String, String), Failure> {
     let body = read_body(band, Some(room), bytes)?;
     let p = body.wrapped("participant", &["participant_id", "role"])?;
-    let id = text(&p, "participant_id", "participant.")?;
+    let id = text(p, "participant_id", "participant.")?;
     if !crate::model::thenvoi::is_uuid(&id) {
         return Err(Failure::invalid("participant.participant_id is not a uuid"));
     }
     let role =
-        optional_text_not_null(&p, "role", "participant.")?.unwrap_or_else(|| "member".into());
+        optional_text_not_null(p, "role", "participant.")?.unwrap_or_else(|| "member".into());
     if !["owner", "admin", "member"].contains(&role.as_str()) {
         return Err(Failure::invalid(
             "participant.role must be owner, admin or member",
@@ -301,8 +301,8 @@ pub async fn send(
 pub fn send_message(band: &Band, who: &Principal, room: &str, bytes: &[u8]) -> Answer {
     let body = read_body(band, Some(room), bytes)?;
     let message = body.wrapped("message", &["content", "mentions"])?;
-    let content = text(&message, "content", "message.")?;
-    let mentions = body.mentions(&message)?;
+    let content = text(message, "content", "message.")?;
+    let mentions = body.mentions(message)?;
     let (sent, mut recipients) = flow::send(&band.core, who, room, &content, mentions)?;
     let faults = band.core.faults.thenvoi(Some(room));
     if !recipients.is_empty() && faults.no_recipients.fire() {
@@ -314,9 +314,19 @@ pub fn send_message(band: &Band, who: &Principal, room: &str, bytes: &[u8]) -> A
         crate::model::thenvoi::Kind::Agent => created(band, Some(room)),
         crate::model::thenvoi::Kind::User => StatusCode::CREATED,
     };
+    #[derive(serde::Serialize)]
+    struct Sent<'a> {
+        id: &'a str,
+        success: bool,
+        recipients: Vec<Recipient>,
+    }
     data(
         status,
-        json!({ "id": sent.id, "success": true, "recipients": recipients }),
+        Sent {
+            id: &sent.id,
+            success: true,
+            recipients,
+        },
     )
 }
 
@@ -329,11 +339,11 @@ pub async fn event(
     member_room(&band, &who, &id)?;
     let body = read_body(&band, Some(&id), &body)?;
     let event = body.wrapped("event", &["content", "message_type", "metadata"])?;
-    let content = text(&event, "content", "event.")?;
+    let content = text(event, "content", "event.")?;
     if content.is_empty() {
         return Err(Failure::invalid("event.content must not be empty"));
     }
-    let kind = text(&event, "message_type", "event.")?;
+    let kind = text(event, "message_type", "event.")?;
     let metadata = match event.get("metadata") {
         None => serde_json::Map::new(),
         Some(Value::Object(o)) => o.clone(),

@@ -54,12 +54,12 @@ impl Body {
     }
 
     /// The object under `wrapper` (required), with `allowed` properties.
-    pub fn wrapped(&self, wrapper: &str, allowed: &[&str]) -> Result<Map<String, Value>, Failure> {
+    pub fn wrapped(&self, wrapper: &str, allowed: &[&str]) -> Result<&Map<String, Value>, Failure> {
         self.only(&self.object, "", &[wrapper])?;
         match self.object.get(wrapper) {
             Some(Value::Object(o)) => {
                 self.only(o, &format!("{wrapper}."), allowed)?;
-                Ok(o.clone())
+                Ok(o)
             }
             Some(_) => Err(Failure::invalid(format!("{wrapper} must be an object"))),
             None => Err(Failure::invalid(format!(
@@ -73,12 +73,12 @@ impl Body {
         &self,
         wrapper: &str,
         allowed: &[&str],
-    ) -> Result<Map<String, Value>, Failure> {
+    ) -> Result<&Map<String, Value>, Failure> {
         if self.object.contains_key(wrapper) {
             self.wrapped(wrapper, allowed)
         } else {
             self.only(&self.object, "", allowed)?;
-            Ok(self.object.clone())
+            Ok(&self.object)
         }
     }
 
@@ -105,12 +105,9 @@ impl Body {
                         "message.mentions[{i}] must be an object"
                     )));
                 };
-                self.only(
-                    o,
-                    &format!("message.mentions[{i}]."),
-                    &["id", "name", "handle"],
-                )?;
-                let id = text(o, "id", &format!("message.mentions[{i}]."))?;
+                let at = format!("message.mentions[{i}].");
+                self.only(o, &at, &["id", "name", "handle"])?;
+                let id = text(o, "id", &at)?;
                 if !crate::model::thenvoi::is_uuid(&id) {
                     return Err(Failure::invalid(format!(
                         "message.mentions[{i}].id is not a uuid"
@@ -118,8 +115,8 @@ impl Body {
                 }
                 Ok(MentionIn {
                     id,
-                    name: optional_text_not_null(o, "name", &format!("message.mentions[{i}]."))?,
-                    handle: optional_text(o, "handle", &format!("message.mentions[{i}]."))?,
+                    name: optional_text_not_null(o, "name", &at)?,
+                    handle: optional_text(o, "handle", &at)?,
                 })
             })
             .collect()

@@ -21,11 +21,11 @@ pub async fn register_agent(
 ) -> Answer {
     let body = read_body(&band, None, &body)?;
     let agent = body.wrapped("agent", &["name", "description"])?;
-    let name = text(&agent, "name", "agent.")?;
+    let name = text(agent, "name", "agent.")?;
     if name.trim().is_empty() {
         return Err(Failure::invalid("agent.name must not be empty"));
     }
-    let description = Some(text(&agent, "description", "agent.")?);
+    let description = Some(text(agent, "description", "agent.")?);
     let (agent, key) = band.core.thenvoi.register_agent(&who, &name, description);
     let faults = band.core.faults.thenvoi(None);
     let credentials = if faults.register_without_key.fire() {
@@ -50,7 +50,7 @@ pub async fn create_chat(
 ) -> Answer {
     let body = read_body(&band, None, &body)?;
     let chat = body.maybe_wrapped("chat", &["task_id"])?;
-    let task_id = optional_uuid(&chat, "task_id", "chat.")?;
+    let task_id = optional_uuid(chat, "task_id", "chat.")?;
     let room = flow::create_room(&band.core, &who, task_id);
     data(StatusCode::CREATED, room_object(&room))
 }
@@ -90,7 +90,7 @@ pub async fn participants(
     Path(id): Path<String>,
 ) -> Answer {
     member_room(&band, &who, &id)?;
-    data(StatusCode::OK, band.core.thenvoi.participants(&id).into())
+    data(StatusCode::OK, band.core.thenvoi.participants(&id))
 }
 
 pub async fn add_participant(

@@ -97,8 +97,12 @@ pub fn next_request_id() -> String {
 }
 
 /// `{"data": …}` with a status.
-pub fn data(status: StatusCode, value: Value) -> Answer {
-    Ok((status, axum::Json(json!({ "data": value }))).into_response())
+pub fn data(status: StatusCode, value: impl serde::Serialize) -> Answer {
+    #[derive(serde::Serialize)]
+    struct Data<T> {
+        data: T,
+    }
+    Ok((status, axum::Json(Data { data: value })).into_response())
 }
 
 /// An agent's key (`/agent` routes).
