@@ -70,6 +70,10 @@ pub struct Config {
     /// Messages each ProteusAI chat and Thenvoi room keeps; past it the
     /// oldest is forgotten (0: no bound).
     pub history: usize,
+    /// Chats, rooms, agents, plugins, installations and repositories the
+    /// clients may create, of each kind; past it a creation is refused
+    /// (429) until a reset (0: no bound).
+    pub max_objects: usize,
     /// Webhook timeout and ASYNC retries.
     pub webhooks: plugins::dispatch::Settings,
     /// Replaces the webhook URL of every plugin of the world (`--plugin-url`).
@@ -97,6 +101,7 @@ impl Default for Config {
             faults: Vec::new(),
             journal_size: 10_000,
             history: 10_000,
+            max_objects: 100_000,
             webhooks: plugins::dispatch::Settings::default(),
             plugin_url: None,
             limits: net::Limits::default(),
@@ -143,6 +148,8 @@ pub fn build(
     }
     core.store.set_history(config.history);
     core.thenvoi.set_history(config.history);
+    core.store.set_max_objects(config.max_objects);
+    core.thenvoi.set_max_objects(config.max_objects);
     let core = Arc::new(core);
     let band = Arc::new(thenvoi::Band {
         core: core.clone(),

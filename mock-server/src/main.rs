@@ -75,6 +75,9 @@ struct Args {
     /// Messages each chat (or Thenvoi room) keeps; past it the oldest is forgotten (0: no bound).
     #[arg(long, default_value_t = 10_000, value_name = "MESSAGES")]
     history: usize,
+    /// Chats, rooms, agents, plugins, installations and repositories clients may create, of each kind (0: no bound).
+    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    max_objects: usize,
     /// Send the world's plugins' webhooks here instead (e.g. your own plugin on localhost).
     #[arg(long, value_name = "URL")]
     plugin_url: Option<String>,
@@ -335,6 +338,7 @@ async fn main() -> anyhow::Result<()> {
             faults: args.faults.clone(),
             journal_size: args.journal_size,
             history: args.history,
+            max_objects: args.max_objects,
             webhooks: proteus_mock::core::plugins::dispatch::Settings {
                 timeout: std::time::Duration::from_millis(args.webhook_timeout_ms),
                 attempts: args.webhook_attempts,

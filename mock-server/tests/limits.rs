@@ -1,5 +1,6 @@
 //! A scripted reply stays bounded in deltas and in time: a message asking
-//! for more is refused before it is stored, with the limit named.
+//! for more is refused before it is stored, with the limit named. What
+//! clients create (chats, rooms, agents) is bounded in count the same way.
 
 mod common;
 
@@ -174,5 +175,122 @@ async fn replies_in_flight_per_entity_are_capped_and_free_up_when_they_end() {
     // Once Ada's replies end, she may send again.
     tokio::time::sleep(std::time::Duration::from_millis(2000)).await;
     assert_eq!(send("four").await.status, 201);
+    mock.stop().await.expect("stop");
+}
+
+/// Creates with `make` until refused; returns how many succeeded and the
+/// refusal (status, body).
+async fn fill<F, Fut>(mut make: F) -> (usize, u16, serde_json::Value)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = (u16, serde_json::Value)>,
+{
+    for made in 0..50 {
+        let (status, body) = make().await;
+        if !(200..300).contains(&status) {
+            return (made, status, body);
+        }
+    }
+    panic!("50 creations and no refusal: the bound is not enforced");
+}
+
+fn names_the_bound(body: &serde_json::Value, what: &str) -> bool {
+    body["error"]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains(&format!("at most 12 {what}")) && m.contains("--max-objects"))
+}
+
+#[tokio::test]
+async fn chats_and_agents_past_max_objects_are_refused_with_429_until_a_reset() {
+    let world = proteus_mock::world::World::default_world();
+    let (chats, agents) = (world.chats.len(), world.agents.len());
+    assert!(chats < 12 && agents < 12, "the default world leaves room");
+    let config = proteus_mock::Config {
+        max_objects: 12,
+        ..proteus_mock::Config::default()
+    };
+    let mock = proteus_mock::start(world, config)
+        .await
+        .expect("mock starts");
+    let http = Http::new(&mock);
+    let chat = || async {
+        let r = http
+            .post(
+                "/api/chats",
+                ADA,
+                json!({"participants": [{"id": GRACE_ID, "type": "USER"}]}),
+            )
+            .await;
+        (r.status, r.body)
+    };
+    let (made, status, body) = fill(chat).await;
+    assert_eq!((made, status), (12 - chats, 429), "{body}");
+    assert!(names_the_bound(&body, "chats"), "{body}");
+    // A send that would create a chat over socket.io is refused alike.
+    let mut sio = Sio::connect(&mock, ADA).await;
+    sio.next_named("success", 5).await;
+    let ack = sio
+        .ack(
+            "message:send",
+            json!({"content": "hi", "recipients": [{"id": GRACE_ID, "type": "USER"}]}),
+        )
+        .await;
+    assert!(
+        ack.to_string().contains("--max-objects"),
+        "an error ack names the bound: {ack}"
+    );
+    let agent = || async {
+        let r = http
+            .post("/api/agents", ADA, json!({"name": "more", "orgId": ORG}))
+            .await;
+        (r.status, r.body)
+    };
+    let (made, status, body) = fill(agent).await;
+    assert_eq!((made, status), (12 - agents, 429), "{body}");
+    assert!(names_the_bound(&body, "agents"), "{body}");
+    let reset = http.post("/__admin/reset", ADA, json!({})).await;
+    assert_eq!(reset.status, 200, "{}", reset.body);
+    assert_eq!(chat().await.0, 201, "a reset makes room again");
+    mock.stop().await.expect("stop");
+}
+
+#[tokio::test]
+async fn thenvoi_rooms_and_registered_agents_past_max_objects_are_refused_with_429() {
+    const NADIA: &str = "thnv_u_nadia_0123456789abcdef0123456789ab";
+    let world = proteus_mock::world::World::default_world();
+    let config = proteus_mock::Config {
+        max_objects: 12,
+        ..proteus_mock::Config::default()
+    };
+    let mock = proteus_mock::start(world, config)
+        .await
+        .expect("mock starts");
+    let client = reqwest::Client::new();
+    let post = |path: &'static str, body: serde_json::Value| {
+        let request = client
+            .post(format!("{}{path}", mock.url()))
+            .header("x-api-key", NADIA)
+            .json(&body);
+        async move {
+            let r = request.send().await.expect("request");
+            let status = r.status().as_u16();
+            (status, r.json().await.unwrap_or_default())
+        }
+    };
+    let (made, status, body) = fill(|| post("/api/v1/me/chats", json!({"chat": {}}))).await;
+    assert!(made > 0, "the default world leaves room for a room");
+    assert_eq!(status, 429, "{body}");
+    assert!(names_the_bound(&body, "rooms"), "{body}");
+    assert_eq!(body["error"]["code"], "too_many_requests", "{body}");
+    let register = || {
+        post(
+            "/api/v1/me/agents/register",
+            json!({"agent": {"name": "more", "description": "one more"}}),
+        )
+    };
+    let (made, status, body) = fill(register).await;
+    assert!(made > 0, "the default world leaves room for an agent");
+    assert_eq!(status, 429, "{body}");
+    assert!(names_the_bound(&body, "agents"), "{body}");
     mock.stop().await.expect("stop");
 }

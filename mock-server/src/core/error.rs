@@ -21,6 +21,18 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// Refuses one more of `what` when `held` already reach `max`
+    /// (`--max-objects`; 0: no bound).
+    pub fn unless_room_for(what: &str, held: usize, max: usize) -> Result<(), Refusal> {
+        if max > 0 && held >= max {
+            return Err(Refusal::TooMany(format!(
+                "the mock holds at most {max} {what} (--max-objects): reset the world \
+                 (POST /__admin/reset) or start the mock with a higher --max-objects"
+            )));
+        }
+        Ok(())
+    }
+
     pub fn message(&self) -> &str {
         match self {
             Refusal::Invalid(m)

@@ -57,6 +57,7 @@ impl Store {
                 agent.org_id
             )));
         }
+        self.room_for("agents", s.agents.len())?;
         agent.id = self.ids.next();
         let now = now_iso();
         agent.created_at = now.clone();

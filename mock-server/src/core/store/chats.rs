@@ -78,6 +78,7 @@ impl Store {
         for p in &participants {
             Self::participant_exists(&s, caller, p)?;
         }
+        self.room_for("chats", s.chats.len())?;
         let now = now_iso();
         let chat = Chat {
             id: self.ids.next(),

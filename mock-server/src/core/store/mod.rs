@@ -244,6 +244,9 @@ pub struct Store {
     world: Mutex<World>,
     /// Messages a chat keeps (0: no bound; `--history`).
     history: AtomicUsize,
+    /// Chats, agents, plugins, installations and repositories the store
+    /// holds, of each kind (0: no bound; `--max-objects`).
+    max_objects: AtomicUsize,
     /// Messages forgotten past the bound since the start (stats).
     pub forgotten: AtomicU64,
 }
@@ -267,6 +270,7 @@ impl Store {
             ids,
             world: Mutex::new(world),
             history: AtomicUsize::new(0),
+            max_objects: AtomicUsize::new(0),
             forgotten: AtomicU64::new(0),
         };
         store.reset();
@@ -277,6 +281,17 @@ impl Store {
     /// bound).
     pub fn set_history(&self, keep: usize) {
         self.history.store(keep, Ordering::Relaxed);
+    }
+
+    /// How many chats, agents, plugins, installations and repositories the
+    /// clients may create, of each kind (0: no bound).
+    pub fn set_max_objects(&self, max: usize) {
+        self.max_objects.store(max, Ordering::Relaxed);
+    }
+
+    /// Refuses one more of `what` past `--max-objects`.
+    fn room_for(&self, what: &str, held: usize) -> Result<(), Refusal> {
+        Refusal::unless_room_for(what, held, self.max_objects.load(Ordering::Relaxed))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {

@@ -41,6 +41,7 @@ impl Store {
     ) -> Result<crate::model::Plugin, Refusal> {
         let mut s = self.lock();
         let org = Self::registering_org(&s, caller, plugin.org_id.as_deref())?;
+        self.room_for("plugins", s.plugins.len())?;
         let now = now_iso();
         plugin.id = self.ids.next();
         plugin.org_id = Some(org);
@@ -161,6 +162,7 @@ impl Store {
                 plugin.scopes.join(", ")
             )));
         }
+        self.room_for("plugin installations", s.instances.len())?;
         let now = now_iso();
         let is_agent = target.kind == ParticipantType::Agent;
         let instance = crate::model::PluginInstance {

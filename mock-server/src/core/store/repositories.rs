@@ -28,6 +28,7 @@ impl Store {
                 "You are not a member of organization {org_id}"
             )));
         }
+        self.room_for("repositories", s.repositories.len())?;
         let now = now_iso();
         let repo = Repository {
             id: self.ids.next(),

@@ -130,8 +130,12 @@ pub fn claim(
 }
 
 /// A room created by `caller`, who gets `room_added` (T21).
-pub fn create_room(core: &Core, caller: &Principal, task_id: Option<String>) -> Room {
-    let room = core.thenvoi.create_room(caller, task_id);
+pub fn create_room(
+    core: &Core,
+    caller: &Principal,
+    task_id: Option<String>,
+) -> Result<Room, Refusal> {
+    let room = core.thenvoi.create_room(caller, task_id)?;
     own_channel_event(
         core,
         &room,
@@ -140,7 +144,7 @@ pub fn create_room(core: &Core, caller: &Principal, task_id: Option<String>) -> 
         "room_added",
         room_object(&room),
     );
-    room
+    Ok(room)
 }
 
 /// Adds a participant: `participant_added` to the room, then `room_added`

@@ -200,6 +200,9 @@ pub struct Rooms {
     world: Mutex<World>,
     /// Messages a room keeps (0: no bound; `--history`).
     history: AtomicUsize,
+    /// Rooms and agents the clients may create, of each kind (0: no
+    /// bound; `--max-objects`).
+    max_objects: AtomicUsize,
     /// Messages forgotten past the bound since the start (stats).
     pub forgotten: AtomicU64,
 }
@@ -215,6 +218,7 @@ impl Rooms {
             ids: UuidGen::default(),
             world: Mutex::new(world),
             history: AtomicUsize::new(0),
+            max_objects: AtomicUsize::new(0),
             forgotten: AtomicU64::new(0),
         };
         rooms.reset();
@@ -229,6 +233,16 @@ impl Rooms {
     /// bound).
     pub fn set_history(&self, keep: usize) {
         self.history.store(keep, Ordering::Relaxed);
+    }
+
+    /// How many rooms and agents the clients may create, of each kind (0:
+    /// no bound).
+    pub fn set_max_objects(&self, max: usize) {
+        self.max_objects.store(max, Ordering::Relaxed);
+    }
+
+    fn room_for(&self, what: &str, held: usize) -> Result<(), Refusal> {
+        Refusal::unless_room_for(what, held, self.max_objects.load(Ordering::Relaxed))
     }
 
     fn keep(&self) -> usize {
@@ -466,7 +480,9 @@ impl Rooms {
     }
 
     /// A new room with `caller` as its owner (T37, T51).
-    pub fn create_room(&self, caller: &Principal, task_id: Option<Id>) -> Room {
+    pub fn create_room(&self, caller: &Principal, task_id: Option<Id>) -> Result<Room, Refusal> {
+        let mut s = self.lock();
+        self.room_for("rooms", s.rooms.len())?;
         let at = now();
         let id = self.ids.next();
         let room = Room {
@@ -477,7 +493,6 @@ impl Rooms {
             inserted_at: at.clone(),
             updated_at: at,
         };
-        let mut s = self.lock();
         s.room_order.push(room.id.clone());
         s.rooms.insert(
             room.id.clone(),
@@ -490,7 +505,7 @@ impl Rooms {
                 }],
             ),
         );
-        room
+        Ok(room)
     }
 
     /// A room's participants as the lists show them (T36).
@@ -606,7 +621,9 @@ impl Rooms {
         owner: &Principal,
         name: &str,
         description: Option<String>,
-    ) -> (Agent, String) {
+    ) -> Result<(Agent, String), Refusal> {
+        let mut s = self.lock();
+        self.room_for("agents", s.agents.len())?;
         let id = self.ids.next();
         let key = format!("thnv_a_{}", id.replace('-', ""));
         let slug: String = name
@@ -614,7 +631,6 @@ impl Rooms {
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
             .collect();
-        let mut s = self.lock();
         let owner_handle = s.users.get(&owner.id).and_then(|u| u.handle.clone());
         let agent = Agent {
             id: id.clone(),
@@ -630,7 +646,7 @@ impl Rooms {
         s.keys.insert(key.clone(), (Kind::Agent, id.clone()));
         s.agent_order.push(id.clone());
         s.agents.insert(id, agent.clone());
-        (agent, key)
+        Ok((agent, key))
     }
 
     /// Deletes a room (mock only, T20): its participants as they were.

@@ -93,7 +93,7 @@ pub async fn create_chat(
     let body = read_body(&band, None, &body)?;
     let chat = body.maybe_wrapped("chat", &["task_id"])?;
     let task_id = optional_uuid(chat, "task_id", "chat.")?;
-    let room = flow::create_room(&band.core, &who, task_id);
+    let room = flow::create_room(&band.core, &who, task_id)?;
     data(created(&band, None), room_object(&room))
 }
 

@@ -26,7 +26,7 @@ pub async fn register_agent(
         return Err(Failure::invalid("agent.name must not be empty"));
     }
     let description = Some(text(agent, "description", "agent.")?);
-    let (agent, key) = band.core.thenvoi.register_agent(&who, &name, description);
+    let (agent, key) = band.core.thenvoi.register_agent(&who, &name, description)?;
     let faults = band.core.faults.thenvoi(None);
     let credentials = if faults.register_without_key.fire() {
         json!({})
@@ -51,7 +51,7 @@ pub async fn create_chat(
     let body = read_body(&band, None, &body)?;
     let chat = body.maybe_wrapped("chat", &["task_id"])?;
     let task_id = optional_uuid(chat, "task_id", "chat.")?;
-    let room = flow::create_room(&band.core, &who, task_id);
+    let room = flow::create_room(&band.core, &who, task_id)?;
     data(StatusCode::CREATED, room_object(&room))
 }
 
